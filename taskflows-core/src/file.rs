@@ -1,0 +1,111 @@
+//! Service files: TOML with `[[service]]` tables, and their JSON Schema.
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::service::ServiceSpec;
+
+/// The service-file format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A service file: a format version and any number of services.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "taskflows service file")]
+struct ServiceFile {
+    /// The format version; 1, the default.
+    #[serde(default)]
+    version: Option<u32>,
+    /// The services, one `[[service]]` table each.
+    #[serde(default)]
+    #[schemars(with = "Vec<ServiceSpec>")]
+    service: Vec<toml::Spanned<ServiceSpec>>,
+}
+
+/// Read the services of a TOML service file; `file` names it in error messages.
+///
+/// Errors give the file, line and column, the field's path (`service[0].timeout`) and what is
+/// allowed. Every service is validated, and two services with one name are refused.
+pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>, Error> {
+    let at = |offset: usize, field: String, message: String| {
+        let (line, column) = line_column(content, offset);
+        Error::File {
+            file: file.to_owned(),
+            line,
+            column,
+            field,
+            message,
+        }
+    };
+    let de = toml::Deserializer::parse(content).map_err(|e| {
+        at(
+            e.span().map_or(0, |s| s.start),
+            String::new(),
+            e.message().to_owned(),
+        )
+    })?;
+    let parsed: ServiceFile = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." { String::new() } else { path };
+        at(
+            inner.span().map_or(0, |s| s.start),
+            field,
+            inner.message().to_owned(),
+        )
+    })?;
+    if let Some(v) = parsed.version
+        && v != FORMAT_VERSION
+    {
+        return Err(at(
+            0,
+            "version".to_owned(),
+            format!("version {v} is not supported; this taskflows reads version {FORMAT_VERSION}"),
+        ));
+    }
+    let mut services: Vec<ServiceSpec> = Vec::with_capacity(parsed.service.len());
+    for (i, spanned) in parsed.service.into_iter().enumerate() {
+        let start = spanned.span().start;
+        let spec = spanned.into_inner();
+        if services.iter().any(|s| s.name == spec.name) {
+            return Err(at(
+                start,
+                format!("service[{i}].name"),
+                format!(
+                    "{:?} is already the name of another service in this file",
+                    spec.name.as_str()
+                ),
+            ));
+        }
+        spec.validate().map_err(|e| match e {
+            Error::Field { field, message } => {
+                let field = field.replacen(
+                    &format!("service[{}]", spec.name),
+                    &format!("service[{i}]"),
+                    1,
+                );
+                at(start, field, message)
+            }
+            other => other,
+        })?;
+        services.push(spec);
+    }
+    Ok(services)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(content: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(content.len());
+    let before = &content[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The JSON Schema of service files, pretty-printed, ending in a newline.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(ServiceFile);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
+}

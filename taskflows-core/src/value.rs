@@ -1,0 +1,136 @@
+//! Single-line text values and the escaping rules for writing them into unit files.
+//!
+//! systemd reads a unit file line by line: a CR, LF or NUL inside a value would start a new
+//! directive or section, and a trailing backslash would join the next line. Every value that
+//! reaches a unit file therefore goes through [`check_line`] when it is built, and through one
+//! of the escape functions when it is written. `%` is always written as `%%`, so specifiers such
+//! as `%h` are never expanded by accident; `$VAR` in commands is left for systemd to expand
+//! (write `$$` for a literal dollar sign).
+
+use std::fmt;
+
+use crate::error::ValueError;
+
+/// Check that `s` can be written as one unit-file value.
+pub(crate) fn check_line(s: &str) -> Result<(), ValueError> {
+    if s.contains(['\n', '\r', '\0']) {
+        return Err(ValueError::new(
+            "must not contain line breaks (CR, LF) or NUL characters",
+        ));
+    }
+    if s.ends_with('\\') {
+        return Err(ValueError::new(
+            "must not end with a backslash (systemd would join it with the next line)",
+        ));
+    }
+    Ok(())
+}
+
+/// Write `s` with `%` doubled so systemd does not expand specifiers.
+pub(crate) fn escape_specifiers(s: &str) -> String {
+    s.replace('%', "%%")
+}
+
+/// Write `s` inside double quotes, as `Environment="K=V"` wants.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '%' => out.push_str("%%"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A single line of free text, such as a description.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(String);
+
+impl Text {
+    /// Accept `s` if it is one line that cannot break out of its unit-file value.
+    pub fn new(s: impl Into<String>) -> Result<Text, ValueError> {
+        let s = s.into();
+        check_line(&s)?;
+        Ok(Text(s))
+    }
+
+    /// The text as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Implement `FromStr`, `TryFrom<String>`, serde and JSON Schema for a string newtype with a
+/// validating `new`.
+macro_rules! string_newtype {
+    ($ty:ident, $schema_name:literal, $description:literal) => {
+        string_newtype!($ty, $schema_name, $description, {});
+    };
+    ($ty:ident, $schema_name:literal, $description:literal, { $($extra:tt)* }) => {
+        impl std::str::FromStr for $ty {
+            type Err = $crate::error::ValueError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = $crate::error::ValueError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = $crate::error::ValueError;
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                $ty::new(s)
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                $ty::new(s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $schema_name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": $description,
+                    $($extra)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use string_newtype;
+
+string_newtype!(
+    Text,
+    "Text",
+    "One line of text: no line breaks or NUL characters, no trailing backslash.",
+    { "pattern": "^[^\\r\\n\\u0000]*$" }
+);
