@@ -309,7 +309,12 @@ impl CgroupConfig {
                 ));
             }
         }
-        in_range("pids_limit", self.pids_limit, 1, u64::MAX)?;
+        if self.pids_limit == Some(0) {
+            return Err(Error::field(
+                "pids_limit",
+                "0 is out of range; use 1 or more",
+            ));
+        }
         in_range("nofile_limit", self.nofile_limit, 1, 1 << 30)?;
         in_range("oom_score_adj", self.oom_score_adj, -1000, 1000)?;
         if let Some(p) = self.managed_oom_memory_pressure_limit

@@ -45,7 +45,10 @@ pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>,
         )
     })?;
     let parsed: ServiceFile = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
         let field = if path == "." { String::new() } else { path };
         at(
@@ -65,8 +68,9 @@ pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>,
     }
     let mut services: Vec<ServiceSpec> = Vec::with_capacity(parsed.service.len());
     for (i, spanned) in parsed.service.into_iter().enumerate() {
-        let start = spanned.span().start;
+        let span = spanned.span();
         let spec = spanned.into_inner();
+        let start = service_start(content, i).unwrap_or(span.start);
         if services.iter().any(|s| s.name == spec.name) {
             return Err(at(
                 start,
@@ -84,13 +88,52 @@ pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>,
                     &format!("service[{i}]"),
                     1,
                 );
-                at(start, field, message)
+                let offset = locate(content, start, field.split_once('.').map_or("", |(_, f)| f));
+                at(offset, field, message)
             }
             other => other,
         })?;
         services.push(spec);
     }
     Ok(services)
+}
+
+/// Where the `i`-th `[[service]]` table starts.
+fn service_start(content: &str, i: usize) -> Option<usize> {
+    let mut offset = 0;
+    let mut found = 0;
+    for line in content.split_inclusive('\n') {
+        if line.trim_start().starts_with("[[service]]") {
+            if found == i {
+                return Some(offset + (line.len() - line.trim_start().len()));
+            }
+            found += 1;
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Best effort: the offset of the key `path` (`cgroup_config.cpu_weight`) in the table that
+/// starts at `from`, found key by key; `from` when a key is not written out.
+fn locate(content: &str, from: usize, path: &str) -> usize {
+    let end = content[from + 1.min(content.len() - from)..]
+        .find("[[service]]")
+        .map_or(content.len(), |e| from + 1 + e);
+    let mut at = from;
+    for key in path.split('.').map(|k| k.split('[').next().unwrap_or(k)) {
+        let found = content[at..end].match_indices(key).find(|(i, _)| {
+            let before = content[..at + i].chars().next_back();
+            let after = content[at + i + key.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        });
+        match found {
+            Some((i, _)) => at += i,
+            None => break,
+        }
+    }
+    at
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -208,7 +208,6 @@ impl ScheduleTable {
 
 impl<'de> Deserialize<'de> for Schedule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Schedule;
@@ -221,10 +220,10 @@ impl<'de> Deserialize<'de> for Schedule {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Schedule, A::Error> {
                 let table =
                     ScheduleTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                table.into_schedule().map_err(A::Error::custom)
+                table.into_schedule().map_err(serde::de::Error::custom)
             }
         }
-        d.deserialize_any(V).map_err(D::Error::custom)
+        d.deserialize_any(V)
     }
 }
 

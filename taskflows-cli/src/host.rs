@@ -1,0 +1,91 @@
+//! What the CLI finds out about the host: scope, systemd version, conda runner, data folder.
+
+use std::path::{Path, PathBuf};
+
+use taskflows_core::{RenderContext, Scope};
+
+/// `--user`/`--system`, else user for non-root and system for root.
+pub(crate) fn scope(user: bool, system: bool) -> Scope {
+    match (user, system) {
+        (true, _) => Scope::User,
+        (_, true) => Scope::System,
+        _ if is_root() => Scope::System,
+        _ => Scope::User,
+    }
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is the effective user; no libc call needed.
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+/// The installed systemd's version, from `systemctl --version` (`systemd 252 (…)`).
+pub(crate) fn systemd_version() -> Option<u32> {
+    let out = std::process::Command::new("systemctl")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Find conda, mamba or micromamba on PATH or in the usual install folders.
+pub(crate) fn conda_runner() -> Option<PathBuf> {
+    const NAMES: [&str; 3] = ["micromamba", "mamba", "conda"];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    if let Some(home) = &home {
+        for d in [
+            "miniforge3",
+            "mambaforge",
+            "miniconda3",
+            "anaconda3",
+            "micromamba",
+            ".local",
+        ] {
+            dirs.push(home.join(d).join("bin"));
+        }
+    }
+    dirs.extend(
+        [
+            "/opt/conda/bin",
+            "/opt/miniforge3/bin",
+            "/opt/miniconda3/bin",
+        ]
+        .map(PathBuf::from),
+    );
+    NAMES
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// taskflows' data folder: `TASKFLOWS_DATA_DIR`, else /var/lib/taskflows (system) or
+/// ~/.local/share/taskflows (user).
+pub(crate) fn data_dir(scope: Scope) -> PathBuf {
+    if let Some(dir) = std::env::var_os("TASKFLOWS_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    match (scope, std::env::var_os("HOME")) {
+        (Scope::User, Some(home)) => PathBuf::from(home).join(".local/share/taskflows"),
+        _ => PathBuf::from("/var/lib/taskflows"),
+    }
+}
+
+/// Everything rendering needs to know about this host.
+pub(crate) fn render_context(scope: Scope) -> RenderContext {
+    let mut ctx = RenderContext::new(scope);
+    ctx.systemd_version = systemd_version();
+    ctx.conda_runner = conda_runner().map(|p| p.display().to_string());
+    if let Ok(exe) = std::env::current_exe() {
+        ctx.tf_binary = exe.display().to_string();
+    }
+    ctx.data_dir = data_dir(scope).display().to_string();
+    ctx
+}

@@ -1,0 +1,8 @@
+//! Integration tests of taskflows-core: rendering, service files, validation, schema.
+
+mod bad_input;
+mod cases;
+mod props;
+mod render;
+mod schema;
+mod verify;
