@@ -79,7 +79,7 @@ fn write_stubs(dir: &std::path::Path, units: &[taskflows_core::UnitFile]) {
                 if installed || units.iter().any(|u| u.name == name) {
                     continue;
                 }
-                let body = match name.rsplit_once('.').map(|(stem, kind)| (stem, kind)) {
+                let body = match name.rsplit_once('.') {
                     Some((_, "service")) => "[Service]\nExecStart=/bin/true\n".to_owned(),
                     Some((stem, "mount")) => format!(
                         "[Mount]\nWhat=tmpfs\nWhere=/{}\nType=tmpfs\n",
