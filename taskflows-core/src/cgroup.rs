@@ -23,7 +23,7 @@ pub struct CgroupConfig {
     pub cpu_period: Option<u64>,
     /// Relative CPU weight, 1–10000 → `CPUWeight=`.
     pub cpu_weight: Option<u64>,
-    /// Docker-style CPU shares, 2–262144, converted to `CPUWeight=` (1024 → 100).
+    /// Docker-style CPU shares, 2–262144, converted to `CPUWeight=` the way runc does (1024 → 39).
     pub cpu_shares: Option<u64>,
     /// CPUs to run on, e.g. "0-3,6" → `AllowedCPUs=`.
     pub cpuset_cpus: Option<String>,

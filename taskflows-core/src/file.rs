@@ -66,12 +66,14 @@ pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>,
             format!("version {v} is not supported; this taskflows reads version {FORMAT_VERSION}"),
         ));
     }
+    let starts = service_starts(content);
+    let mut names = std::collections::HashSet::with_capacity(parsed.service.len());
     let mut services: Vec<ServiceSpec> = Vec::with_capacity(parsed.service.len());
     for (i, spanned) in parsed.service.into_iter().enumerate() {
         let span = spanned.span();
         let spec = spanned.into_inner();
-        let start = service_start(content, i).unwrap_or(span.start);
-        if services.iter().any(|s| s.name == spec.name) {
+        let start = starts.get(i).copied().unwrap_or(span.start);
+        if !names.insert(spec.name.clone()) {
             return Err(at(
                 start,
                 format!("service[{i}].name"),
@@ -98,20 +100,18 @@ pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>,
     Ok(services)
 }
 
-/// Where the `i`-th `[[service]]` table starts.
-fn service_start(content: &str, i: usize) -> Option<usize> {
+/// Where each `[[service]]` table starts, in order.
+fn service_starts(content: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
     let mut offset = 0;
-    let mut found = 0;
     for line in content.split_inclusive('\n') {
-        if line.trim_start().starts_with("[[service]]") {
-            if found == i {
-                return Some(offset + (line.len() - line.trim_start().len()));
-            }
-            found += 1;
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("[[service]]") {
+            starts.push(offset + line.len() - trimmed.len());
         }
         offset += line.len();
     }
-    None
+    starts
 }
 
 /// Best effort: the offset of the key `path` (`cgroup_config.cpu_weight`) in the table that

@@ -43,3 +43,6 @@ pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Sched
 pub use service::{IntoUnitName, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;
 pub use value::Text;
+
+#[cfg(test)]
+mod tests;
