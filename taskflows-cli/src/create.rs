@@ -30,9 +30,18 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<(), Failure> {
     let specs: Vec<ServiceSpec> = specs
         .into_iter()
         .filter(|s| {
-            args.include.is_empty() || args.include.iter().any(|g| glob_match(g, s.name.as_str()))
+            args.include.is_empty()
+                || args
+                    .include
+                    .iter()
+                    .any(|g| taskflows_core::glob_match(g, s.name.as_str()))
         })
-        .filter(|s| !args.exclude.iter().any(|g| glob_match(g, s.name.as_str())))
+        .filter(|s| {
+            !args
+                .exclude
+                .iter()
+                .any(|g| taskflows_core::glob_match(g, s.name.as_str()))
+        })
         .collect();
     if specs.is_empty() {
         return Err(Failure::new(
@@ -118,27 +127,4 @@ fn check_env_file(spec: &ServiceSpec) -> Result<(), Failure> {
     taskflows_core::parse_env_file(&content)
         .map_err(|e| Failure::new(EXIT_INVALID, anyhow::anyhow!("{field}: {path}: {e}")))?;
     Ok(())
-}
-
-/// Match `name` against a glob with `*` (any run of characters) and `?` (one character).
-pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }

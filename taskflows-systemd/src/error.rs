@@ -1,0 +1,104 @@
+//! The one error type of `taskflows-systemd`.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while talking to systemd or writing unit files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The service manager could not be reached.
+    #[error("cannot reach the systemd {scope} manager on the {bus}: {source}; {hint}")]
+    Connect {
+        /// `user` or `system`.
+        scope: &'static str,
+        /// Which bus was tried, with its address.
+        bus: String,
+        /// What to do about it.
+        hint: &'static str,
+        /// The D-Bus error.
+        #[source]
+        source: zbus::Error,
+    },
+    /// A D-Bus call failed.
+    #[error("systemd {call} failed: {source}")]
+    Call {
+        /// The call, e.g. `StartUnit taskflows-web.service`.
+        call: String,
+        /// The D-Bus error.
+        #[source]
+        source: zbus::Error,
+    },
+    /// A unit file could not be read, written or removed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// read, write, remove …
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A service could not be rendered.
+    #[error(transparent)]
+    Model(#[from] taskflows_core::Error),
+    /// A job finished with another result than `done`.
+    #[error("{job} of {unit} finished with result '{result}'")]
+    Job {
+        /// start, stop, restart …
+        job: &'static str,
+        /// The unit.
+        unit: String,
+        /// systemd's job result: failed, timeout, dependency, canceled, skipped, …
+        result: String,
+    },
+    /// No installed service matches a pattern.
+    #[error("no service matches {pattern:?}{}", nearest_hint(.nearest))]
+    NoMatch {
+        /// The pattern given.
+        pattern: String,
+        /// The installed services whose names are closest.
+        nearest: Vec<String>,
+    },
+    /// Reading the journal failed.
+    #[error("cannot read the journal: {0}")]
+    Journal(String),
+    /// Waiting took longer than allowed.
+    #[error("timed out after {seconds}s waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        seconds: u64,
+    },
+}
+
+fn nearest_hint(nearest: &[String]) -> String {
+    if nearest.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", nearest.join(", "))
+    }
+}
+
+impl Error {
+    pub(crate) fn call(call: impl Into<String>) -> impl FnOnce(zbus::Error) -> Error {
+        let call = call.into();
+        move |source| Error::Call { call, source }
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,221 @@
+//! Creating services: write their unit files atomically, reload once, enable, start timers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use taskflows_core::{RenderContext, ServiceSpec, UnitFile};
+
+use crate::control::units_of;
+use crate::{Error, JobOutcome, Result, Systemd};
+
+/// What `create` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InstallReport {
+    /// Unit files written (new or changed).
+    pub written: Vec<String>,
+    /// Unit files already installed with the same content.
+    pub unchanged: Vec<String>,
+    /// Helper units of these services that their new specs no longer have, removed.
+    pub removed: Vec<String>,
+    /// Whether the manager was reloaded (once, when anything was written or removed).
+    pub reloaded: bool,
+    /// Jobs run: timers started, changed running units restarted.
+    pub jobs: Vec<JobOutcome>,
+}
+
+impl Systemd {
+    /// Create (or update) services: render every spec first (nothing is written if one fails),
+    /// write the changed unit files atomically, reload once, enable timers and `enabled`
+    /// services, start timers that are not running, and restart running units whose files
+    /// changed. Creating the same specs twice writes nothing and does not reload.
+    pub async fn create(
+        &self,
+        specs: &[ServiceSpec],
+        ctx: &RenderContext,
+    ) -> Result<InstallReport> {
+        let mut rendered: Vec<(&ServiceSpec, Vec<UnitFile>)> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            rendered.push((spec, taskflows_core::render(spec, ctx)?));
+        }
+        std::fs::create_dir_all(&self.unit_dir).map_err(Error::io("create", &self.unit_dir))?;
+
+        let mut report = InstallReport::default();
+        let mut changes: Vec<(PathBuf, &UnitFile)> = Vec::new();
+        let mut stale: Vec<String> = Vec::new();
+        for (spec, units) in &rendered {
+            for unit in units {
+                let path = self.unit_dir.join(&unit.name);
+                match std::fs::read_to_string(&path) {
+                    Ok(old) if old == unit.content => report.unchanged.push(unit.name.clone()),
+                    _ => changes.push((path, unit)),
+                }
+            }
+            for old in units_of(&self.unit_dir, &spec.name) {
+                if !units.iter().any(|u| u.name == old) {
+                    stale.push(old);
+                }
+            }
+        }
+
+        // Units that are going away: stop and disable them while systemd still knows them.
+        if !stale.is_empty() {
+            let stops: Vec<(&'static str, String)> =
+                stale.iter().map(|u| ("stop", u.clone())).collect();
+            self.run_jobs(&stops).await?;
+            self.disable_files(&stale).await?;
+        }
+        write_all(&changes)?;
+        for name in &stale {
+            let path = self.unit_dir.join(name);
+            std::fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+        }
+        report.written = changes.iter().map(|(_, u)| u.name.clone()).collect();
+        report.removed = stale;
+        if !report.written.is_empty() || !report.removed.is_empty() {
+            self.reload().await?;
+            report.reloaded = true;
+        }
+
+        // Enablement follows the specs: timers always, services when `enabled`.
+        let mut enable: Vec<String> = Vec::new();
+        let mut disable: Vec<String> = Vec::new();
+        for (spec, units) in &rendered {
+            for unit in units {
+                if unit.name.ends_with(".timer") {
+                    enable.push(unit.name.clone());
+                } else if unit.name == format!("{}.service", spec.name.unit_stem()) {
+                    if spec.enabled {
+                        enable.push(unit.name.clone())
+                    } else {
+                        disable.push(unit.name.clone())
+                    }
+                }
+            }
+        }
+        let states = self
+            .unit_file_states(&enable.iter().chain(&disable).cloned().collect::<Vec<_>>())
+            .await?;
+        enable.retain(|u| states.get(u).is_none_or(|s| s != "enabled"));
+        disable.retain(|u| states.get(u).is_some_and(|s| s == "enabled"));
+        if !enable.is_empty() {
+            let names: Vec<&str> = enable.iter().map(String::as_str).collect();
+            self.manager
+                .enable_unit_files(&names, false, true)
+                .await
+                .map_err(Error::call("EnableUnitFiles"))?;
+        }
+        self.disable_files(&disable).await?;
+
+        // Start timers that are not running; restart running units whose files changed.
+        let written: BTreeSet<&str> = report.written.iter().map(String::as_str).collect();
+        let all: Vec<String> = rendered
+            .iter()
+            .flat_map(|(_, us)| us.iter().map(|u| u.name.clone()))
+            .collect();
+        let active = self.active_states(&all).await?;
+        let mut jobs: Vec<(&'static str, String)> = Vec::new();
+        for name in &all {
+            let running = active
+                .get(name)
+                .is_some_and(|s| s == "active" || s == "activating" || s == "reloading");
+            let changed = written.contains(name.as_str());
+            if name.ends_with(".timer") && (!running || changed) {
+                jobs.push((if running { "restart" } else { "start" }, name.clone()));
+            } else if name.ends_with(".service") && running && changed {
+                jobs.push(("try-restart", name.clone()));
+            }
+        }
+        report.jobs = self.run_jobs(&jobs).await?;
+        Ok(report)
+    }
+
+    pub(crate) async fn disable_files(&self, units: &[String]) -> Result<()> {
+        if units.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = units.iter().map(String::as_str).collect();
+        self.manager
+            .disable_unit_files(&names, false)
+            .await
+            .map_err(Error::call("DisableUnitFiles"))?;
+        Ok(())
+    }
+
+    /// `UnitFileState` of each named unit that systemd knows (enabled, disabled, static …).
+    pub(crate) async fn unit_file_states(
+        &self,
+        units: &[String],
+    ) -> Result<BTreeMap<String, String>> {
+        if units.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let patterns: Vec<&str> = units.iter().map(String::as_str).collect();
+        let files = self
+            .manager
+            .list_unit_files_by_patterns(&[], &patterns)
+            .await
+            .map_err(Error::call("ListUnitFilesByPatterns"))?;
+        Ok(files
+            .into_iter()
+            .filter_map(|(path, state)| {
+                let name = Path::new(&path).file_name()?.to_str()?.to_owned();
+                Some((name, state))
+            })
+            .collect())
+    }
+
+    /// `ActiveState` of each named unit that is loaded.
+    pub(crate) async fn active_states(&self, units: &[String]) -> Result<BTreeMap<String, String>> {
+        if units.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let patterns: Vec<&str> = units.iter().map(String::as_str).collect();
+        let rows = self
+            .manager
+            .list_units_by_patterns(&[], &patterns)
+            .await
+            .map_err(Error::call("ListUnitsByPatterns"))?;
+        Ok(rows.into_iter().map(|r| (r.0, r.3)).collect())
+    }
+}
+
+/// Write every file atomically: all contents go to temporary files first, and only when all of
+/// them are on disk are they renamed over the targets. A failure leaves the old files in place
+/// and no temporary file behind.
+fn write_all(changes: &[(PathBuf, &UnitFile)]) -> Result<()> {
+    let mut temps: Vec<(PathBuf, &Path)> = Vec::with_capacity(changes.len());
+    let result = (|| {
+        for (path, unit) in changes {
+            let temp = path.with_file_name(format!(".{}.tf-{}.tmp", unit.name, std::process::id()));
+            temps.push((temp.clone(), path));
+            // Inline variables may be secrets: keep such files private.
+            let mode = if unit.content.contains("\nEnvironment=") {
+                0o600
+            } else {
+                0o644
+            };
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode)
+                .open(&temp)
+                .map_err(Error::io("write", &temp))?;
+            f.write_all(unit.content.as_bytes())
+                .map_err(Error::io("write", &temp))?;
+            f.sync_all().map_err(Error::io("write", &temp))?;
+        }
+        for (temp, path) in &temps {
+            std::fs::rename(temp, path).map_err(Error::io("replace", *path))?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for (temp, _) in &temps {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+    result
+}

@@ -1,0 +1,108 @@
+//! systemd jobs: issue many, wait for each one's `JobRemoved`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+
+use crate::{Error, Result, Systemd};
+
+/// What happened to one job.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobOutcome {
+    /// The unit.
+    pub unit: String,
+    /// start, stop, restart, try-restart.
+    pub job: &'static str,
+    /// systemd's result: done, failed, timeout, dependency, canceled, skipped, or
+    /// `not-loaded` when a stop found nothing to stop.
+    pub result: String,
+}
+
+impl JobOutcome {
+    /// Whether the job did what was asked.
+    pub fn ok(&self) -> bool {
+        matches!(self.result.as_str(), "done" | "not-loaded")
+    }
+}
+
+/// How long to wait for a batch of jobs.
+pub(crate) const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Systemd {
+    /// Run `(job, unit)` pairs concurrently and wait until systemd removed every job.
+    pub(crate) async fn run_jobs(
+        &self,
+        jobs: &[(&'static str, String)],
+    ) -> Result<Vec<JobOutcome>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Subscribe first, so no JobRemoved can slip by between a call's reply and the wait.
+        let mut removed = self
+            .manager
+            .receive_job_removed()
+            .await
+            .map_err(Error::call("JobRemoved"))?;
+        let calls = jobs.iter().map(|(job, unit)| async move {
+            let m = &self.manager;
+            let reply = match *job {
+                "start" => m.start_unit(unit, "replace").await,
+                "stop" => m.stop_unit(unit, "replace").await,
+                "restart" => m.restart_unit(unit, "replace").await,
+                _ => m.try_restart_unit(unit, "replace").await,
+            };
+            (*job, unit.clone(), reply)
+        });
+        let replies = futures_util::future::join_all(calls).await;
+        let mut outcomes: Vec<JobOutcome> = Vec::with_capacity(jobs.len());
+        let mut pending: HashMap<String, usize> = HashMap::new();
+        for (job, unit, reply) in replies {
+            match reply {
+                Ok(path) => {
+                    pending.insert(path.as_str().to_owned(), outcomes.len());
+                    outcomes.push(JobOutcome {
+                        unit,
+                        job,
+                        result: String::new(),
+                    });
+                }
+                Err(e) if job == "stop" && is_no_such_unit(&e) => {
+                    outcomes.push(JobOutcome {
+                        unit,
+                        job,
+                        result: "not-loaded".to_owned(),
+                    });
+                }
+                Err(e) => {
+                    return Err(Error::Call {
+                        call: format!("{job} {unit}"),
+                        source: e,
+                    });
+                }
+            }
+        }
+        let wait = async {
+            while !pending.is_empty() {
+                let Some(signal) = removed.next().await else {
+                    break;
+                };
+                let Ok(args) = signal.args() else { continue };
+                if let Some(i) = pending.remove(args.job().as_str()) {
+                    outcomes[i].result = args.result().to_string();
+                }
+            }
+        };
+        if tokio::time::timeout(JOB_TIMEOUT, wait).await.is_err() {
+            return Err(Error::Timeout {
+                what: format!("{} systemd jobs", pending.len()),
+                seconds: JOB_TIMEOUT.as_secs(),
+            });
+        }
+        Ok(outcomes)
+    }
+}
+
+pub(crate) fn is_no_such_unit(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::MethodError(name, _, _) if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit")
+}

@@ -1,0 +1,265 @@
+//! Logs and run history, read from the journal with `journalctl --output=json`.
+//!
+//! History needs no database of its own: systemd logs structured messages about every run of a
+//! unit (started, process exit, result, resources consumed) that carry the run's invocation id;
+//! grouping them by that id gives one record per run.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+
+use serde_json::Value;
+use taskflows_core::Scope;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+use crate::{Error, Result, Systemd};
+
+/// One journal line of a unit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    /// When it was logged (µs since the epoch).
+    pub timestamp: u64,
+    /// syslog priority, 0 (emerg) … 7 (debug).
+    pub priority: Option<u8>,
+    /// The logging process.
+    pub pid: Option<u32>,
+    /// The message.
+    pub message: String,
+}
+
+/// One run of a service, from the journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    /// The unit that ran.
+    pub unit: String,
+    /// systemd's invocation id of the run.
+    pub invocation_id: String,
+    /// When the run started (µs since the epoch).
+    pub start: Option<u64>,
+    /// When it ended (µs since the epoch); none while running.
+    pub end: Option<u64>,
+    /// success, exit-code, signal, timeout, core-dump, watchdog, start-limit-hit …, or running.
+    pub result: String,
+    /// exited, killed or dumped, when the main process ended abnormally.
+    pub exit_code: Option<String>,
+    /// The exit status (or signal name), when known.
+    pub exit_status: Option<String>,
+    /// CPU time used, in nanoseconds.
+    pub cpu_nsec: Option<u64>,
+    /// Bytes read from block devices.
+    pub io_read_bytes: Option<u64>,
+    /// Bytes written to block devices.
+    pub io_write_bytes: Option<u64>,
+    /// Peak memory use in bytes (systemd 255+ logs it).
+    pub memory_peak: Option<u64>,
+}
+
+// Message ids from systemd's sd-messages.h.
+const UNIT_STARTING: &str = "7d4958e842da4a758f6c1cdc7b36dcc5";
+const UNIT_STARTED: &str = "39f53479d3a045ac8e11786248231fbf";
+const UNIT_FAILED: &str = "be02cf6855d2428ba40df7e9d022f03d";
+const UNIT_SUCCESS: &str = "7ad2d189f7e94e70a38c781354912448";
+const UNIT_FAILURE_RESULT: &str = "d9b373ed55a64feb8242e02dbe79a49c";
+const UNIT_PROCESS_EXIT: &str = "98e322203f7a4ed290d09fe03c09fe15";
+const UNIT_RESOURCES: &str = "ae8f7b866b0347b9af31fe1c80b127c0";
+
+impl Systemd {
+    /// `journalctl` reading this scope's unit: `-u` for system units, `--user-unit` for user ones.
+    pub fn journal_command(&self, unit: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("journalctl");
+        cmd.args(["--no-pager", "--output=json", "--quiet"]);
+        match self.scope {
+            Scope::System => cmd.arg(format!("--unit={unit}")),
+            Scope::User => cmd.arg(format!("--user-unit={unit}")),
+        };
+        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        cmd
+    }
+
+    /// The last `lines` journal lines of `unit`, oldest first.
+    pub async fn logs(&self, unit: &str, lines: usize) -> Result<Vec<LogLine>> {
+        let mut cmd = self.journal_command(unit);
+        cmd.arg(format!("--lines={lines}"));
+        let out = run(cmd).await?;
+        Ok(out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| log_line(&v))
+            .collect())
+    }
+
+    /// Follow `unit`'s journal: the last `lines` lines, then new ones as they come. The returned
+    /// reader ends when dropped (journalctl is killed).
+    pub fn follow(&self, unit: &str, lines: usize) -> Result<LogFollower> {
+        let mut cmd = self.journal_command(unit);
+        cmd.args([format!("--lines={lines}"), "--follow".to_owned()])
+            .stdout(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
+        Ok(LogFollower {
+            _child: child,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// Runs of `units` recorded since `since_us` (µs since the epoch), newest first, at most
+    /// `limit` of them.
+    pub async fn history(
+        &self,
+        units: &[String],
+        since_us: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>> {
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (unit_field, id_field) = match self.scope {
+            Scope::System => ("UNIT", "INVOCATION_ID"),
+            Scope::User => ("USER_UNIT", "USER_INVOCATION_ID"),
+        };
+        let mut cmd = tokio::process::Command::new("journalctl");
+        cmd.args(["--no-pager", "--output=json", "--quiet"])
+            .stdin(Stdio::null());
+        if let Some(since) = since_us {
+            cmd.arg(format!("--since=@{}", since / 1_000_000));
+        }
+        for (i, u) in units.iter().enumerate() {
+            if i > 0 {
+                cmd.arg("+");
+            }
+            cmd.arg(format!("{unit_field}={u}"));
+        }
+        let out = run(cmd).await?;
+        let mut runs: Vec<RunRecord> = Vec::new();
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        for line in out.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let field = |k: &str| v.get(k).and_then(Value::as_str);
+            let (Some(id), Some(unit), Some(message_id)) = (
+                field(id_field).or(field("INVOCATION_ID")),
+                field(unit_field),
+                field("MESSAGE_ID"),
+            ) else {
+                continue;
+            };
+            let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok());
+            let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
+                runs.push(RunRecord {
+                    unit: unit.to_owned(),
+                    invocation_id: id.to_owned(),
+                    result: "running".to_owned(),
+                    ..RunRecord::default()
+                });
+                runs.len() - 1
+            });
+            let r = &mut runs[i];
+            let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
+            match message_id {
+                UNIT_STARTING | UNIT_STARTED => r.start = r.start.or(ts),
+                UNIT_SUCCESS => {
+                    r.end = ts;
+                    r.result = "success".to_owned();
+                }
+                UNIT_FAILURE_RESULT => {
+                    r.end = ts;
+                    r.result = field("UNIT_RESULT").unwrap_or("failed").to_owned();
+                }
+                UNIT_FAILED => {
+                    r.end = r.end.or(ts);
+                    if r.result == "running" {
+                        r.result = "failed".to_owned();
+                    }
+                }
+                UNIT_PROCESS_EXIT => {
+                    r.exit_code = field("EXIT_CODE").map(str::to_owned);
+                    r.exit_status = field("EXIT_STATUS").map(str::to_owned);
+                }
+                UNIT_RESOURCES => {
+                    r.cpu_nsec = num("CPU_USAGE_NSEC");
+                    r.io_read_bytes = num("IO_METRIC_READ_BYTES");
+                    r.io_write_bytes = num("IO_METRIC_WRITE_BYTES");
+                    r.memory_peak = num("MEMORY_PEAK");
+                }
+                _ => {}
+            }
+        }
+        for r in &mut runs {
+            // systemd logs the main process's exit only when it is not a clean one.
+            if r.result == "success" && r.exit_status.is_none() {
+                r.exit_code = Some("exited".to_owned());
+                r.exit_status = Some("0".to_owned());
+            }
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse(r.start.or(r.end)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+}
+
+/// New journal lines of a followed unit.
+pub struct LogFollower {
+    _child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl LogFollower {
+    /// The next line; `None` when journalctl ended.
+    pub async fn next(&mut self) -> Result<Option<LogLine>> {
+        loop {
+            let line = self
+                .lines
+                .next_line()
+                .await
+                .map_err(|e| Error::Journal(e.to_string()))?;
+            let Some(line) = line else { return Ok(None) };
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                return Ok(Some(log_line(&v)));
+            }
+        }
+    }
+}
+
+async fn run(mut cmd: tokio::process::Command) -> Result<String> {
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Journal(format!(
+            "journalctl exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    String::from_utf8(out.stdout).map_err(|e| Error::Journal(e.to_string()))
+}
+
+fn log_line(v: &Value) -> LogLine {
+    let field = |k: &str| v.get(k).and_then(Value::as_str);
+    let message = match v.get("MESSAGE") {
+        Some(Value::String(s)) => s.clone(),
+        // Non-UTF-8 messages come as arrays of bytes.
+        Some(Value::Array(bytes)) => String::from_utf8_lossy(
+            &bytes
+                .iter()
+                .filter_map(|b| b.as_u64().map(|b| b as u8))
+                .collect::<Vec<u8>>(),
+        )
+        .into_owned(),
+        _ => String::new(),
+    };
+    LogLine {
+        timestamp: field("__REALTIME_TIMESTAMP")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0),
+        priority: field("PRIORITY").and_then(|p| p.parse().ok()),
+        pid: field("_PID").and_then(|p| p.parse().ok()),
+        message,
+    }
+}

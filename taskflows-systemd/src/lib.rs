@@ -1,0 +1,148 @@
+//! The systemd backend of taskflows: installs rendered units and drives and observes them through
+//! systemd's D-Bus API (zbus, on tokio), for the user manager (session bus) or the system manager
+//! (system bus).
+//!
+//! It owns unit files in the scope's unit folder, daemon reloads (one per batch), jobs
+//! (start/stop/restart, waited for through `JobRemoved`), enablement, bulk status, logs and run
+//! history read from the journal, live watching and one-off transient runs. It does not render
+//! units (that is `taskflows-core`) and it builds no runtime: callers bring a tokio runtime.
+
+mod control;
+mod error;
+mod install;
+mod jobs;
+mod journal;
+mod proxies;
+mod run;
+mod status;
+mod watch;
+
+use std::path::{Path, PathBuf};
+
+use taskflows_core::Scope;
+
+pub use control::{Targets, units_of};
+pub use error::{Error, Result};
+pub use install::InstallReport;
+pub use jobs::JobOutcome;
+pub use journal::{LogLine, RunRecord};
+pub use run::{RunOutcome, TransientRun};
+pub use status::ServiceState;
+pub use watch::{Event, Watch};
+
+use proxies::ManagerProxy;
+
+/// A connection to one systemd service manager and the unit folder taskflows writes for it.
+#[derive(Clone)]
+pub struct Systemd {
+    conn: zbus::Connection,
+    manager: ManagerProxy<'static>,
+    scope: Scope,
+    unit_dir: PathBuf,
+}
+
+impl Systemd {
+    /// Connect to the manager of `scope`: the session bus for user units, the system bus for
+    /// system units.
+    pub async fn connect(scope: Scope) -> Result<Systemd> {
+        let conn = match scope {
+            Scope::User => zbus::Connection::session().await,
+            Scope::System => zbus::Connection::system().await,
+        };
+        let conn = conn.map_err(|source| connect_error(scope, source))?;
+        Systemd::with_connection(conn, scope).await
+    }
+
+    /// Use an existing bus connection for the manager of `scope`.
+    pub async fn with_connection(conn: zbus::Connection, scope: Scope) -> Result<Systemd> {
+        let manager = ManagerProxy::new(&conn)
+            .await
+            .map_err(|source| connect_error(scope, source))?;
+        // Without a subscriber systemd may not broadcast JobRemoved and friends.
+        manager
+            .subscribe()
+            .await
+            .map_err(|source| connect_error(scope, source))?;
+        Ok(Systemd {
+            conn,
+            manager,
+            scope,
+            unit_dir: default_unit_dir(scope),
+        })
+    }
+
+    /// Write units into `dir` instead of the scope's usual folder (it must be on the manager's
+    /// unit search path).
+    pub fn with_unit_dir(mut self, dir: impl Into<PathBuf>) -> Systemd {
+        self.unit_dir = dir.into();
+        self
+    }
+
+    /// User or system.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Where this backend writes unit files.
+    pub fn unit_dir(&self) -> &Path {
+        &self.unit_dir
+    }
+
+    /// The bus connection, for callers that need more of systemd's API.
+    pub fn connection(&self) -> &zbus::Connection {
+        &self.conn
+    }
+
+    /// The manager's version number, e.g. 252.
+    pub async fn version(&self) -> Result<u32> {
+        let v = self
+            .manager
+            .version()
+            .await
+            .map_err(Error::call("Version"))?;
+        Ok(v.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Reload the manager's configuration (daemon-reload).
+    pub async fn reload(&self) -> Result<()> {
+        self.manager.reload().await.map_err(Error::call("Reload"))
+    }
+}
+
+fn connect_error(scope: Scope, source: zbus::Error) -> Error {
+    match scope {
+        Scope::User => Error::Connect {
+            scope: "user",
+            bus: format!(
+                "session bus ({})",
+                std::env::var("DBUS_SESSION_BUS_ADDRESS")
+                    .unwrap_or_else(|_| "DBUS_SESSION_BUS_ADDRESS is not set".to_owned())
+            ),
+            hint: "log in to a session, or run `loginctl enable-linger $USER` and set XDG_RUNTIME_DIR=/run/user/$(id -u); use --system for system units",
+            source,
+        },
+        Scope::System => Error::Connect {
+            scope: "system",
+            bus: "system bus (/run/dbus/system_bus_socket)".to_owned(),
+            hint: "is systemd running as PID 1 with dbus? use --user for user units",
+            source,
+        },
+    }
+}
+
+/// `/etc/systemd/system`, or `$XDG_CONFIG_HOME/systemd/user` (default `~/.config/systemd/user`).
+pub fn default_unit_dir(scope: Scope) -> PathBuf {
+    match scope {
+        Scope::System => PathBuf::from("/etc/systemd/system"),
+        Scope::User => {
+            let config = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .unwrap_or_else(|| PathBuf::from("/root/.config"));
+            config.join("systemd/user")
+        }
+    }
+}
