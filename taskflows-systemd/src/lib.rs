@@ -49,7 +49,17 @@ impl Systemd {
             Scope::User => zbus::Connection::session().await,
             Scope::System => zbus::Connection::system().await,
         };
-        let conn = conn.map_err(|source| connect_error(scope, source))?;
+        let conn = conn.map_err(|source| connect_error(scope, None, source))?;
+        Systemd::with_connection(conn, scope).await
+    }
+
+    /// Connect to the manager of `scope` through the bus at `address`
+    /// (e.g. `unix:path=/run/user/1000/bus`).
+    pub async fn connect_to(scope: Scope, address: &str) -> Result<Systemd> {
+        let conn = zbus::conn::Builder::address(address)
+            .build()
+            .await
+            .map_err(|source| connect_error(scope, Some(address), source))?;
         Systemd::with_connection(conn, scope).await
     }
 
@@ -57,12 +67,12 @@ impl Systemd {
     pub async fn with_connection(conn: zbus::Connection, scope: Scope) -> Result<Systemd> {
         let manager = ManagerProxy::new(&conn)
             .await
-            .map_err(|source| connect_error(scope, source))?;
+            .map_err(|source| connect_error(scope, None, source))?;
         // Without a subscriber systemd may not broadcast JobRemoved and friends.
         manager
             .subscribe()
             .await
-            .map_err(|source| connect_error(scope, source))?;
+            .map_err(|source| connect_error(scope, None, source))?;
         Ok(Systemd {
             conn,
             manager,
@@ -112,21 +122,33 @@ impl Systemd {
     }
 }
 
-fn connect_error(scope: Scope, source: zbus::Error) -> Error {
+fn connect_error(scope: Scope, address: Option<&str>, source: zbus::Error) -> Error {
+    let bus = |var: &str, default: &str| match address {
+        Some(a) => a.to_owned(),
+        None => std::env::var(var).unwrap_or_else(|_| default.to_owned()),
+    };
     match scope {
         Scope::User => Error::Connect {
             scope: "user",
             bus: format!(
                 "session bus ({})",
-                std::env::var("DBUS_SESSION_BUS_ADDRESS")
-                    .unwrap_or_else(|_| "DBUS_SESSION_BUS_ADDRESS is not set".to_owned())
+                bus(
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    "DBUS_SESSION_BUS_ADDRESS is not set"
+                )
             ),
             hint: "log in to a session, or run `loginctl enable-linger $USER` and set XDG_RUNTIME_DIR=/run/user/$(id -u); use --system for system units",
             source,
         },
         Scope::System => Error::Connect {
             scope: "system",
-            bus: "system bus (/run/dbus/system_bus_socket)".to_owned(),
+            bus: format!(
+                "system bus ({})",
+                bus(
+                    "DBUS_SYSTEM_BUS_ADDRESS",
+                    "unix:path=/run/dbus/system_bus_socket"
+                )
+            ),
             hint: "is systemd running as PID 1 with dbus? use --user for user units",
             source,
         },

@@ -1,0 +1,176 @@
+//! Timers, history, logs, the live watch and transient runs.
+
+use std::time::Duration;
+
+use taskflows_systemd::{Event, Targets, TransientRun};
+
+use crate::{create, names, now_us, setup, state, wait_for};
+
+#[tokio::test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+async fn calendar_and_periodic_timers_run_and_are_recorded() {
+    let (systemd, _guard) = setup().await;
+    let specs = create(
+        &systemd,
+        r#"
+[[service]]
+name = "obs-nightly"
+start_command = "/bin/echo nightly"
+start_schedule = "*-*-* 03:00:00 UTC"
+
+[[service]]
+name = "obs-tick"
+start_command = "/bin/sh -c 'echo tick from $0' taskflows"
+start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
+"#,
+    )
+    .await;
+
+    let nightly = state(&systemd, "obs-nightly").await;
+    assert_eq!(nightly.timer_active.as_deref(), Some("active"));
+    assert_eq!(nightly.timer_enabled.as_deref(), Some("enabled"));
+    assert_eq!(nightly.schedules, ["OnCalendar=*-*-* 03:00:00 UTC"]);
+    let day = 86_400_000_000u64;
+    let expected = (now_us() / day) * day + 3 * 3_600_000_000;
+    let expected = if expected <= now_us() {
+        expected + day
+    } else {
+        expected
+    };
+    assert_eq!(nightly.next_elapse, Some(expected), "next 03:00 UTC");
+
+    let runs = wait_for(
+        "two runs of the periodic service",
+        Duration::from_secs(20),
+        || async {
+            let runs = systemd
+                .history(&["taskflows-obs-tick.service".to_owned()], None, 10)
+                .await
+                .unwrap();
+            (runs.iter().filter(|r| r.result == "success").count() >= 2).then_some(runs)
+        },
+    )
+    .await;
+    let run = runs.iter().find(|r| r.result == "success").unwrap();
+    assert_eq!(run.exit_status.as_deref(), Some("0"));
+    assert!(run.start.is_some() && run.end >= run.start, "{run:?}");
+    assert!(!run.invocation_id.is_empty());
+    assert!(
+        run.cpu_nsec.is_some(),
+        "systemd logs the CPU time of each run: {run:?}"
+    );
+    let tick = state(&systemd, "obs-tick").await;
+    assert_eq!(tick.schedules, ["OnBootSec=1s", "OnUnitInactiveSec=2s"]);
+    let logs = systemd
+        .logs("taskflows-obs-tick.service", 50)
+        .await
+        .unwrap();
+    assert!(
+        logs.iter().any(|l| l.message == "tick from taskflows"),
+        "{logs:?}"
+    );
+    systemd.remove(&names(&specs)).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+async fn watch_reports_state_changes_and_jobs() {
+    let (systemd, _guard) = setup().await;
+    let specs = create(
+        &systemd,
+        "[[service]]\nname = \"obs-watched\"\nstart_command = \"/bin/sleep 0.3\"\n",
+    )
+    .await;
+    let mut watch = systemd.watch().await.unwrap();
+    systemd
+        .start(&names(&specs), Targets::Services)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let done = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = watch.next().await {
+            let finished = matches!(&event, Event::State { unit, active_state: Some(a), .. }
+                if unit == "taskflows-obs-watched.service" && a == "inactive");
+            seen.push(event);
+            if finished {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "no inactive state after the run; saw {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Job { unit, result } if unit == "taskflows-obs-watched.service" && result == "done")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::State { active_state: Some(a), .. } if a == "active")),
+        "{seen:?}"
+    );
+    systemd.remove(&names(&specs)).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+async fn transient_runs_report_their_exit() {
+    let (systemd, _guard) = setup().await;
+    let ok = TransientRun {
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo from a transient run: $GREETING".into(),
+        ],
+        env: vec!["GREETING=hello".into()],
+        ..TransientRun::default()
+    };
+    let outcome = systemd
+        .run_transient("taskflows-run-test-ok.service", &ok)
+        .await
+        .unwrap();
+    assert!(outcome.ok(), "{outcome:?}");
+    assert_eq!(outcome.exit_status, Some(0));
+    let logs = systemd
+        .logs("taskflows-run-test-ok.service", 10)
+        .await
+        .unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.message == "from a transient run: hello"),
+        "{logs:?}"
+    );
+
+    let failing = TransientRun {
+        argv: vec!["/bin/sh".into(), "-c".into(), "exit 7".into()],
+        ..TransientRun::default()
+    };
+    let outcome = systemd
+        .run_transient("taskflows-run-test-fail.service", &failing)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.result.as_str(), outcome.exit_status),
+        ("exit-code", Some(7))
+    );
+}
+
+/// Needs no systemd: the error alone is under test.
+#[tokio::test]
+async fn an_unreachable_bus_is_one_clear_error() {
+    let err = taskflows_systemd::Systemd::connect_to(
+        taskflows_core::Scope::User,
+        "unix:path=/nonexistent/bus",
+    )
+    .await
+    .err()
+    .expect("connecting to a missing bus fails")
+    .to_string();
+    assert!(
+        err.starts_with("cannot reach the systemd user manager on the session bus (unix:path=/nonexistent/bus): "),
+        "{err}"
+    );
+    assert!(err.ends_with("use --system for system units"), "{err}");
+}
