@@ -86,13 +86,20 @@ pub(crate) fn wait_timeout(
 
 /// Runs `cmd` to completion with its output captured, killing it after `timeout`.
 pub(crate) fn output_bounded(cmd: &mut Command, timeout: Duration) -> Result<Output> {
+    output_bounded_with(cmd, timeout, |cmd| Ok(cmd.spawn()?))
+}
+
+/// [`output_bounded`], starting the command with `spawn`.
+pub(crate) fn output_bounded_with(
+    cmd: &mut Command,
+    timeout: Duration,
+    spawn: impl FnOnce(&mut Command) -> Result<Child>,
+) -> Result<Output> {
     let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("failed to start {what}"))?;
+        .stderr(Stdio::piped());
+    let mut child = spawn(cmd).with_context(|| format!("failed to start {what}"))?;
     // Drain both pipes on threads so a chatty command cannot block on a full pipe.
     let mut stdout = child.stdout.take().context("stdout is piped")?;
     let mut stderr = child.stderr.take().context("stderr is piped")?;

@@ -195,6 +195,23 @@ impl Sandbox {
         cmd
     }
 
+    /// Starts `cmd` (from [`Sandbox::command`]) unless the sandbox is being or has been torn
+    /// down: teardown holds the same lock, so nothing enters the sandbox while it shuts down.
+    pub(crate) fn spawn(&self, cmd: &mut Command) -> Result<Child> {
+        let state = lock(&self.shared.state);
+        if state.is_none() {
+            bail!("the sandbox was torn down");
+        }
+        let child = cmd.spawn().context("failed to run nsenter")?;
+        drop(state);
+        Ok(child)
+    }
+
+    /// Runs `cmd` in the sandbox with its output captured, bounded by a timeout.
+    fn output(&self, cmd: &mut Command) -> Result<std::process::Output> {
+        proc::output_bounded_with(cmd, COMMAND_TIMEOUT, |cmd| self.spawn(cmd))
+    }
+
     /// Stops the sandbox and checks that nothing of it is left on the host.
     pub(crate) fn teardown(self) -> Result<Duration> {
         let started = Instant::now();
@@ -247,10 +264,7 @@ impl Sandbox {
     }
 
     fn start_user_manager(&self) -> Result<()> {
-        let out = proc::output_bounded(
-            self.command("loginctl").args(["enable-linger", "root"]),
-            COMMAND_TIMEOUT,
-        )?;
+        let out = self.output(self.command("loginctl").args(["enable-linger", "root"]))?;
         if !out.status.success() {
             bail!(
                 "loginctl enable-linger root failed: {}",
@@ -281,7 +295,7 @@ impl Sandbox {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
-            if let Ok(out) = proc::output_bounded(cmd, COMMAND_TIMEOUT) {
+            if let Ok(out) = self.output(cmd) {
                 last = String::from_utf8_lossy(&out.stdout).trim().to_owned();
                 if last == "running" || last == "degraded" {
                     return Ok(last);
@@ -322,7 +336,7 @@ impl Sandbox {
                 "--- {title}{}:\n",
                 if user { " (user)" } else { "" }
             ));
-            match proc::output_bounded(cmd, COMMAND_TIMEOUT) {
+            match self.output(cmd) {
                 Ok(out) => {
                     text.push_str(&String::from_utf8_lossy(&out.stdout));
                     text.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -387,6 +401,9 @@ fn stop(running: &mut Running, problems: &mut Vec<String>) {
     let unshare_pid = running.unshare.id();
     let still_ours = |pid: u32| proc::stat(pid).is_some_and(|s| s.ppid == unshare_pid);
     if let Some(pid) = running.systemd_pid.filter(|&pid| still_ours(pid)) {
+        if let Some(ns) = &running.pid_namespace {
+            kill_entered(ns, pid);
+        }
         let exit = Command::new("nsenter")
             .args(["--target", &pid.to_string(), "--all", "--root", "--"])
             .args(["systemctl", "exit"])
@@ -415,6 +432,30 @@ fn stop(running: &mut Running, problems: &mut Vec<String>) {
                 problems.push(format!("unshare (PID {unshare_pid}) survived SIGKILL"));
             }
         }
+    }
+}
+
+/// Kills the processes that entered the sandbox through `nsenter` (tests still running when a
+/// signal arrived): their parents are outside the namespace. systemd's shutdown freezes every
+/// process with SIGSTOP first; nsenter mirrors a stopped child by stopping itself, and then never
+/// reaps it, so the shutdown would wait its full 90 s for them.
+fn kill_entered(ns: &str, systemd: u32) {
+    let inside = proc::pids_in_namespace(ns);
+    let entered: Vec<u32> = inside
+        .iter()
+        .copied()
+        .filter(|&pid| pid != systemd)
+        .filter(|&pid| proc::stat(pid).is_some_and(|s| !inside.contains(&s.ppid)))
+        .collect();
+    if entered.is_empty() {
+        return;
+    }
+    for &pid in &entered {
+        proc::kill(pid, "KILL");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while entered.iter().any(|&pid| proc::stat(pid).is_some()) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -504,9 +545,11 @@ pub(crate) fn run_command(cmd: &[String], user: bool) -> Result<ExitCode> {
     if user {
         inner.envs(USER_ENV);
     }
-    let status = inner.status();
+    let status = sandbox
+        .spawn(&mut inner)
+        .and_then(|mut child| Ok(child.wait()?));
     sandbox.teardown()?;
-    let status = status.context("failed to run nsenter")?;
+    let status = status?;
     Ok(ExitCode::from(
         status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1)),
     ))

@@ -216,7 +216,7 @@ fn run_binary(
     if scope == "user" {
         cmd.envs(USER_ENV);
     }
-    let mut child = cmd.spawn().context("failed to run nsenter")?;
+    let mut child = sandbox.spawn(&mut cmd)?;
     let stdout = child.stdout.take().context("stdout is piped")?;
     let (tx, rx) = mpsc::channel();
     let reader = thread::spawn(move || {
