@@ -12,6 +12,8 @@ use anyhow::{Context, Result, bail};
 /// What `/proc/PID/stat` says about a process.
 pub(crate) struct Stat {
     pub(crate) comm: String,
+    /// `R`, `S`, `D`, `Z` (zombie: exited, not yet reaped), …
+    pub(crate) state: char,
     pub(crate) ppid: u32,
 }
 
@@ -22,9 +24,14 @@ pub(crate) fn stat(pid: u32) -> Option<Stat> {
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?.to_owned();
     let mut rest = text.get(close + 1..)?.split_whitespace();
-    let _state = rest.next()?;
+    let state = rest.next()?.chars().next()?;
     let ppid = rest.next()?.parse().ok()?;
-    Some(Stat { comm, ppid })
+    Some(Stat { comm, state, ppid })
+}
+
+/// Running (not exited, and not an unreaped zombie).
+pub(crate) fn alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|s| s.state != 'Z')
 }
 
 fn all_pids() -> Vec<u32> {

@@ -94,6 +94,7 @@ impl Sandbox {
     pub(crate) fn boot(config: &SandboxConfig) -> Result<Sandbox> {
         let started = Instant::now();
         check_tools()?;
+        recover_stale(&config.state_dir);
         let mounts_before = host::Mounts::read()?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos();
         let name = format!("tf-sandbox-{}-{nanos:x}", std::process::id());
@@ -128,6 +129,17 @@ impl Sandbox {
                 return Err(err).context("failed to start the sandbox's setup script");
             }
         };
+        // What a later run needs to clean up if this process dies without tearing down.
+        let record = format!(
+            "unshare={}\n{}",
+            unshare.id(),
+            cgroups
+                .cleanup_dirs()
+                .iter()
+                .map(|d| format!("cgroup={}\n", d.display()))
+                .collect::<String>()
+        );
+        let _ = fs::write(dir.join("record"), record);
         let shared = Arc::new(Shared {
             name,
             state: Mutex::new(Some(Running {
@@ -373,6 +385,7 @@ impl Shared {
             running.dir.with_file_name("last-console.log"),
         );
         let _ = fs::remove_file(running.dir.join("setup.sh"));
+        let _ = fs::remove_file(running.dir.join("record"));
         if let Err(err) =
             fs::remove_dir(running.dir.join("mnt")).and_then(|()| fs::remove_dir(&running.dir))
         {
@@ -392,6 +405,63 @@ impl Shared {
                 self.name,
                 problems.join("\n  ")
             )
+        }
+    }
+}
+
+/// Cleans up after runs that died without tearing down (SIGKILL, power loss): their
+/// sandbox folders name an owner PID that is no longer an xtask process.
+fn recover_stale(state_dir: &Path) {
+    let Ok(entries) = fs::read_dir(state_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(owner) = name
+            .strip_prefix("tf-sandbox-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if proc::stat(owner).is_some_and(|s| s.comm == "xtask" && s.state != 'Z') {
+            continue; // a live run, maybe from another terminal
+        }
+        eprintln!("xtask: cleaning up stale sandbox {name}");
+        let record = fs::read_to_string(dir.join("record")).unwrap_or_default();
+        let script = dir.join("setup.sh").display().to_string();
+        for line in record.lines() {
+            if let Some(pid) = line.strip_prefix("unshare=").and_then(|p| p.parse().ok()) {
+                // Only if that PID is still this sandbox's unshare, running this setup script.
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&script) {
+                    for child in proc::children(pid) {
+                        proc::kill(child, "KILL");
+                    }
+                    proc::kill(pid, "KILL");
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while proc::alive(pid) && Instant::now() < deadline {
+                        thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+        let cgroups = cgroup::Cgroups::from_cleanup_dirs(
+            record
+                .lines()
+                .filter_map(|l| l.strip_prefix("cgroup="))
+                .map(PathBuf::from)
+                .collect(),
+        );
+        if let Err(err) = cgroups.remove() {
+            eprintln!("xtask: warning: {err:#}");
+        }
+        for file in ["setup.sh", "record", "console.log"] {
+            let _ = fs::remove_file(dir.join(file));
+        }
+        if let Err(err) = fs::remove_dir(dir.join("mnt")).and_then(|()| fs::remove_dir(&dir)) {
+            eprintln!("xtask: warning: could not remove {}: {err}", dir.display());
         }
     }
 }
@@ -454,7 +524,7 @@ fn kill_entered(ns: &str, systemd: u32) {
         proc::kill(pid, "KILL");
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while entered.iter().any(|&pid| proc::stat(pid).is_some()) && Instant::now() < deadline {
+    while entered.iter().any(|&pid| proc::alive(pid)) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(50));
     }
 }
@@ -495,26 +565,63 @@ impl OutputBoundedQuiet for Command {
     }
 }
 
+/// The Debian packages the sandbox needs, by a file each installs.
+const REQUIRED: [(&str, &str); 12] = [
+    ("/lib/systemd/systemd", "systemd"),
+    ("systemctl", "systemd"),
+    ("loginctl", "systemd"),
+    ("journalctl", "systemd"),
+    ("dbus-daemon", "dbus"),
+    ("/usr/lib/systemd/user/dbus.socket", "dbus-user-session"),
+    ("unshare", "util-linux"),
+    ("nsenter", "util-linux"),
+    ("findmnt", "util-linux"),
+    ("mount", "mount"),
+    ("kill", "procps"),
+    ("timeout", "coreutils"),
+];
+
 fn check_tools() -> Result<()> {
-    for tool in [
-        "/lib/systemd/systemd",
-        "/usr/bin/unshare",
-        "/usr/bin/nsenter",
-        "/usr/bin/findmnt",
-        "/usr/bin/loginctl",
-        "/usr/bin/dbus-daemon",
-    ] {
-        if !Path::new(tool).exists() {
-            bail!(
-                "{tool} is missing; install the Debian packages listed in docs/testing.md \
-                 (systemd, dbus, dbus-user-session, libpam-systemd, util-linux, mount)"
-            );
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = |tool: &str| {
+        if tool.starts_with('/') {
+            Path::new(tool).exists()
+        } else {
+            std::env::split_paths(&path).any(|dir| dir.join(tool).is_file())
         }
+    };
+    let missing: Vec<_> = REQUIRED.iter().filter(|(tool, _)| !found(tool)).collect();
+    if !missing.is_empty() {
+        let mut packages: Vec<_> = missing.iter().map(|(_, package)| *package).collect();
+        packages.dedup();
+        bail!(
+            "the sandbox needs {}; install them with `apt-get install -y {}` \
+             (see docs/testing.md)",
+            missing
+                .iter()
+                .map(|(tool, _)| *tool)
+                .collect::<Vec<_>>()
+                .join(", "),
+            packages.join(" ")
+        );
     }
     if !Path::new("/proc/self/ns/pid").exists() {
         bail!("this kernel has no PID namespaces");
     }
+    if !is_root() {
+        bail!("the sandbox needs root (namespaces, mounts, cgroups)");
+    }
     Ok(())
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|uids| uids.split_whitespace().nth(1))
+            == Some("0")
+    })
 }
 
 fn join_lines<P: AsRef<Path>>(paths: &[P]) -> String {

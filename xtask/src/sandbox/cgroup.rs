@@ -74,6 +74,18 @@ impl Cgroups {
         Ok(Cgroups { joined, cleanup })
     }
 
+    /// For cleaning up after a run that died: only the removal list is known.
+    pub(super) fn from_cleanup_dirs(cleanup: Vec<PathBuf>) -> Cgroups {
+        Cgroups {
+            joined: Vec::new(),
+            cleanup,
+        }
+    }
+
+    pub(super) fn cleanup_dirs(&self) -> &[PathBuf] {
+        &self.cleanup
+    }
+
     pub(super) fn procs_files(&self) -> Vec<PathBuf> {
         self.joined.iter().map(|d| d.join("cgroup.procs")).collect()
     }
