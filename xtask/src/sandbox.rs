@@ -378,7 +378,7 @@ impl Shared {
         };
         let started = Instant::now();
         let mut problems = Vec::new();
-        stop(&mut running, &mut problems);
+        stop(&mut running, &self.name, &mut problems);
         check_host(&running, &mut problems);
         let _ = fs::rename(
             &running.console_log,
@@ -467,12 +467,12 @@ fn recover_stale(state_dir: &Path) {
 }
 
 /// Asks systemd to exit, then kills whatever did not.
-fn stop(running: &mut Running, problems: &mut Vec<String>) {
+fn stop(running: &mut Running, name: &str, problems: &mut Vec<String>) {
     let unshare_pid = running.unshare.id();
     let still_ours = |pid: u32| proc::stat(pid).is_some_and(|s| s.ppid == unshare_pid);
     if let Some(pid) = running.systemd_pid.filter(|&pid| still_ours(pid)) {
         if let Some(ns) = &running.pid_namespace {
-            kill_entered(ns, pid);
+            kill_entered(ns, name);
         }
         let exit = Command::new("nsenter")
             .args(["--target", &pid.to_string(), "--all", "--root", "--"])
@@ -506,16 +506,18 @@ fn stop(running: &mut Running, problems: &mut Vec<String>) {
 }
 
 /// Kills the processes that entered the sandbox through `nsenter` (tests still running when a
-/// signal arrived): their parents are outside the namespace. systemd's shutdown freezes every
-/// process with SIGSTOP first; nsenter mirrors a stopped child by stopping itself, and then never
-/// reaps it, so the shutdown would wait its full 90 s for them.
-fn kill_entered(ns: &str, systemd: u32) {
-    let inside = proc::pids_in_namespace(ns);
-    let entered: Vec<u32> = inside
-        .iter()
-        .copied()
-        .filter(|&pid| pid != systemd)
-        .filter(|&pid| proc::stat(pid).is_some_and(|s| !inside.contains(&s.ppid)))
+/// signal arrived), and their descendants: they live in the sandbox's PID namespace but kept
+/// xtask's cgroup, while everything systemd started is below the sandbox's own cgroup.
+/// systemd's shutdown freezes every process with SIGSTOP; nsenter mirrors a stopped child by
+/// stopping itself and then never reaps it, so the shutdown would wait its full 90 s for them.
+fn kill_entered(ns: &str, sandbox_cgroup: &str) {
+    let marker = format!("/{sandbox_cgroup}/");
+    let entered: Vec<u32> = proc::pids_in_namespace(ns)
+        .into_iter()
+        .filter(|&pid| {
+            fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|cgroups| !cgroups.contains(&marker))
+        })
         .collect();
     if entered.is_empty() {
         return;
@@ -523,8 +525,9 @@ fn kill_entered(ns: &str, systemd: u32) {
     for &pid in &entered {
         proc::kill(pid, "KILL");
     }
+    // Until reaped, not just dead: the shutdown waits 10 s for any process it cannot reap.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while entered.iter().any(|&pid| proc::alive(pid)) && Instant::now() < deadline {
+    while entered.iter().any(|&pid| proc::stat(pid).is_some()) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(50));
     }
 }

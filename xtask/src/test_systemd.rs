@@ -7,6 +7,7 @@
 //! user-bus environment. Both runs set `TF_IN_SANDBOX=1`. It ends with `N passed, N failed`.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
@@ -212,7 +213,10 @@ fn run_binary(
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::inherit())
+        // Out of the terminal's foreground group: on Ctrl-C, xtask's handler stops the tests in
+        // order; a nsenter killed by the terminal would orphan them inside the sandbox.
+        .process_group(0);
     if scope == "user" {
         cmd.envs(USER_ENV);
     }
