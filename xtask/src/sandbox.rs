@@ -161,12 +161,16 @@ impl Sandbox {
         };
         sandbox.pid = sandbox.find_systemd()?;
         sandbox.wait_until_running()?;
+        let system_up = started.elapsed();
         sandbox.start_user_manager()?;
         sandbox.boot_time = started.elapsed();
         eprintln!(
-            "xtask: sandbox {} up in {:.1}s (systemd host PID {})",
+            "xtask: sandbox {} up in {:.1}s (system manager {:.1}s, then user manager {:.1}s; \
+             systemd host PID {})",
             sandbox.shared.name,
             sandbox.boot_time.as_secs_f64(),
+            system_up.as_secs_f64(),
+            (sandbox.boot_time - system_up).as_secs_f64(),
             sandbox.pid
         );
         Ok(sandbox)
