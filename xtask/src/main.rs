@@ -25,7 +25,12 @@ tasks:
 ";
 
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()) {
+    let result = run(std::env::args().skip(1).collect());
+    if sandbox::interrupted() {
+        // The signal handler tore the sandbox down (and exits 130 itself when it is done).
+        return ExitCode::from(130);
+    }
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("xtask: error: {err:#}");

@@ -18,6 +18,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -77,9 +78,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a signal arrived; the main thread then exits 130 instead of reporting the errors
+/// that teardown caused under it.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// On SIGINT, SIGTERM or SIGHUP: tear down every live sandbox, then exit 130.
 pub(crate) fn install_signal_handler() -> Result<()> {
     ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
         eprintln!("\nxtask: interrupted; tearing the sandbox down");
         let live: Vec<_> = lock(&ACTIVE).clone();
         for shared in live {

@@ -264,7 +264,7 @@ fn run_binary(
         let _ = reader.join();
     }
     let mut tally = result.unwrap_or_default();
-    if !status.success() && tally.failed == 0 {
+    if !status.success() && tally.failed == 0 && !sandbox::interrupted() {
         // Crashed, timed out (timeout(1) exits 124) or never got to run its tests.
         let why = match status.code() {
             Some(124) => format!("timed out after {BINARY_TIMEOUT:?}"),
