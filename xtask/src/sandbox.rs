@@ -349,21 +349,23 @@ impl Sandbox {
     fn diagnostics(&self, user: bool) -> String {
         let mut text = String::new();
         let mut failed = self.command("systemctl");
+        // Root's user manager logs into the system journal too.
         let mut journal = self.command("journalctl");
         if user {
             failed.envs(USER_ENV).arg("--user");
-            journal.envs(USER_ENV).arg("--user");
         }
         failed.args(["--failed", "--no-pager", "--no-legend"]);
         journal.args(["--no-pager", "-n", "60"]);
+        let failed_title = if user {
+            "systemctl --user --failed"
+        } else {
+            "systemctl --failed"
+        };
         for (title, cmd) in [
-            ("systemctl --failed", &mut failed),
+            (failed_title, &mut failed),
             ("journalctl -n 60", &mut journal),
         ] {
-            text.push_str(&format!(
-                "--- {title}{}:\n",
-                if user { " (user)" } else { "" }
-            ));
+            text.push_str(&format!("--- {title}:\n"));
             match self.output(cmd) {
                 Ok(out) => {
                     text.push_str(&String::from_utf8_lossy(&out.stdout));

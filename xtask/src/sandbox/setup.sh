@@ -21,7 +21,9 @@ outer)
     for procs in $TF_SANDBOX_CGROUPS; do
         echo $$ >"$procs"
     done
-    exec unshare --pid --fork --mount --uts --ipc --net --propagation private /bin/sh "$0" inner
+    # --kill-child: if unshare dies, the kernel kills the sandbox's PID 1, and with it the sandbox.
+    exec unshare --pid --fork --kill-child --mount --uts --ipc --net --propagation private \
+        /bin/sh "$0" inner
     ;;
 inner) ;;
 *)

@@ -115,7 +115,9 @@ pub(super) fn recover_stale(state_dir: &Path) {
 fn stop(running: &mut Running, name: &str, problems: &mut Vec<String>) {
     let unshare_pid = running.unshare.id();
     let still_ours = |pid: u32| proc::stat(pid).is_some_and(|s| s.ppid == unshare_pid);
+    let mut exit_timeout = Duration::ZERO; // nothing to wait for unless systemd is up
     if let Some(pid) = running.systemd_pid.filter(|&pid| still_ours(pid)) {
+        exit_timeout = EXIT_TIMEOUT;
         if let Some(ns) = &running.pid_namespace {
             kill_entered(ns, name);
         }
@@ -128,12 +130,15 @@ fn stop(running: &mut Running, name: &str, problems: &mut Vec<String>) {
             problems.push(format!("systemctl exit failed: {err:#}"));
         }
     }
-    match proc::wait_timeout(&mut running.unshare, EXIT_TIMEOUT) {
+    match proc::wait_timeout(&mut running.unshare, exit_timeout) {
         Ok(Some(_)) => {}
         _ => {
-            eprintln!("xtask: sandbox did not exit within {EXIT_TIMEOUT:?}; killing it");
-            // Killing PID 1 of the namespace kills everything in it.
-            if let Some(pid) = running.systemd_pid.filter(|&pid| still_ours(pid)) {
+            if exit_timeout > Duration::ZERO {
+                eprintln!("xtask: sandbox did not exit within {exit_timeout:?}; killing it");
+            }
+            // unshare's only child is PID 1 of the namespace (the setup script or systemd);
+            // killing it kills everything in the namespace.
+            for pid in proc::children(unshare_pid) {
                 proc::kill(pid, "KILL");
             }
             let _ = running.unshare.kill();
