@@ -7,10 +7,10 @@
 #                       that the sandbox's systemd builds its cgroup tree below them
 #   TF_SANDBOX_SHARE    newline-separated host folders bind-mounted at the same path inside
 #
-# Nothing in here may write to the host's file systems: every mount is made with -n (no
-# /run/mount/utab), /dev and /sys/fs/cgroup are private tmpfs instances (systemd creates
-# mount points and symlinks in both and remounts /sys/fs/cgroup read-only), and systemd only
-# ever sees the overlay root.
+# Nothing in here may write to the host's file systems or kernel settings: every mount is
+# made with -n (no /run/mount/utab), /dev and /sys/fs/cgroup are private tmpfs instances
+# (systemd creates mount points and symlinks in both and remounts /sys/fs/cgroup read-only),
+# /sys and /proc/sys are read-only, and systemd only ever sees the overlay root.
 set -eu
 nl='
 '
@@ -41,8 +41,10 @@ mount -n -t tmpfs -o mode=0700 tf-sandbox "$R"
 mkdir "$R/upper" "$R/work" "$R/root"
 mount -n -t overlay overlay -o "lowerdir=/,upperdir=$R/upper,workdir=$R/work" "$R/root"
 
-# /sys: the host's sysfs, with a private /sys/fs/cgroup holding binds of the host hierarchies.
+# /sys: the host's sysfs, read-only (remount,bind changes this mount only, never the host's
+# superblock), with a private /sys/fs/cgroup holding binds of the host hierarchies.
 mount -n --rbind /sys "$R/root/sys"
+mount -n -o remount,bind,ro "$R/root/sys"
 if [ "$cgroup_fstype" = tmpfs ]; then
     umount -n -R "$R/root/sys/fs/cgroup"
     mount -n -t tmpfs -o mode=0755,nosuid,nodev,noexec tf-cgroup "$R/root/sys/fs/cgroup"
@@ -89,6 +91,13 @@ cd "$R/root"
 mkdir -p oldroot
 pivot_root . oldroot
 mount -n -t proc proc /proc
+# Most kernel settings are global: read-only /proc/sys keeps systemd-sysctl from applying the
+# image's sysctl.d to the host's kernel (it skips on ConditionPathIsReadWrite=/proc/sys/).
+for path in /proc/sys /proc/sysrq-trigger; do
+    [ -e "$path" ] || continue
+    mount -n --bind "$path" "$path"
+    mount -n -o remount,bind,ro "$path"
+done
 umount -n -l /oldroot
 rmdir /oldroot
 exec env -i container=unshare PATH=/usr/sbin:/usr/bin:/sbin:/bin \
