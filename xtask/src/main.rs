@@ -1,1 +1,78 @@
-fn main() {}
+//! `cargo xtask`: the workspace's developer and CI tasks.
+//!
+//! It owns the real-systemd test harness: [`sandbox`] boots a private systemd in namespaces
+//! over an overlay of the host's `/`, and [`test_systemd`] runs the workspace's
+//! `#[ignore]`d tests inside it (see `docs/testing.md`). It does not own the product code, and
+//! never touches the host's systemd configuration.
+
+mod proc;
+mod sandbox;
+mod test_systemd;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  test-systemd [-- FILTER...]   build the workspace's tests, boot a private systemd and run
+                                every #[ignore]d (real-systemd) test inside it, in system and
+                                user scope; FILTERs are passed to the test binaries
+  sandbox [--user] [-- CMD...]  boot the same sandbox and run CMD in it (default: an
+                                interactive shell); --user sets the user-bus environment
+";
+
+fn main() -> ExitCode {
+    let result = run(std::env::args().skip(1).collect());
+    if sandbox::interrupted() {
+        // The signal handler tore the sandbox down (and exits 130 itself when it is done).
+        return ExitCode::from(130);
+    }
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode> {
+    let Some((task, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return Ok(ExitCode::from(2));
+    };
+    match task.as_str() {
+        "test-systemd" => {
+            let filters = strip_separator(rest);
+            if let Some(flag) = filters.iter().find(|f| f.starts_with('-')) {
+                bail!("test-systemd: unexpected option {flag:?}; filters go after `--`");
+            }
+            test_systemd::run(filters)
+        }
+        "sandbox" => {
+            let (user, rest) = match rest.split_first() {
+                Some((flag, rest)) if flag == "--user" => (true, rest),
+                _ => (false, rest),
+            };
+            sandbox::run_command(strip_separator(rest), user)
+        }
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprint!("{USAGE}");
+            bail!("unknown task {other:?}")
+        }
+    }
+}
+
+fn strip_separator(args: &[String]) -> &[String] {
+    match args.split_first() {
+        Some((sep, rest)) if sep == "--" => rest,
+        _ => args,
+    }
+}
