@@ -95,7 +95,7 @@ for timer in "$E"/timers.target.wants/*.timer; do
     [ -e "$timer" ] || [ -L "$timer" ] || continue
     ln -sf /dev/null "$E/${timer##*/}"
 done
-hostname tf-sandbox
+echo tf-sandbox >"$R/root/etc/hostname"
 
 cd "$R/root"
 mkdir -p oldroot
