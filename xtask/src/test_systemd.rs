@@ -201,7 +201,6 @@ fn run_binary(
     scope: &str,
     filters: &[String],
 ) -> Result<Tally> {
-    println!("\n=== [{scope}] {}", binary.label);
     let mut cmd = sandbox.command_in(&binary.package_dir, "timeout");
     cmd.arg("--kill-after=10s")
         .arg(format!("{}s", BINARY_TIMEOUT.as_secs()))
@@ -221,6 +220,7 @@ fn run_binary(
         cmd.envs(USER_ENV);
     }
     let mut child = sandbox.spawn(&mut cmd)?;
+    println!("\n=== [{scope}] {}", binary.label);
     let stdout = child.stdout.take().context("stdout is piped")?;
     let (tx, rx) = mpsc::channel();
     let reader = thread::spawn(move || {

@@ -81,11 +81,21 @@ for dir in $TF_SANDBOX_SHARE; do
 done
 unset IFS
 
-# No logins in the sandbox: gettys would sit on terminals nobody reads.
-for unit in getty.target console-getty.service getty@.service serial-getty@.service; do
-    ln -sf /dev/null "$R/root/etc/systemd/system/$unit"
+# Masked in the overlay: gettys (no logins; they would sit on terminals nobody reads), units
+# that can change the host's kernel or superblocks (modules, sysctls, binfmt, remounts per
+# /etc/fstab), and the timers the image enables (apt, fstrim, man-db… firing in the middle of
+# a test run). Timers that tests start work as usual.
+E=$R/root/etc/systemd/system
+for unit in getty.target console-getty.service getty@.service serial-getty@.service \
+    systemd-modules-load.service modprobe@.service systemd-sysctl.service \
+    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-remount-fs.service; do
+    ln -sf /dev/null "$E/$unit"
 done
-hostname tf-sandbox
+for timer in "$E"/timers.target.wants/*.timer; do
+    [ -e "$timer" ] || [ -L "$timer" ] || continue
+    ln -sf /dev/null "$E/${timer##*/}"
+done
+echo tf-sandbox >"$R/root/etc/hostname"
 
 cd "$R/root"
 mkdir -p oldroot
