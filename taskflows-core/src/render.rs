@@ -322,6 +322,8 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     } else if spec.watchdog.as_ref().is_some_and(|w| w.restart_on_hang) {
         u.set("Restart", "on-watchdog");
     }
+    // Run history reports the CPU time systemd logs when a run ends, which needs accounting.
+    u.set("CPUAccounting", "yes");
     if let Some(c) = &spec.cgroup_config {
         for (k, v) in c.directives() {
             u.set(k, v);
@@ -331,10 +333,16 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
         u.set("StandardOutput", "journal");
         u.set("StandardError", "journal");
     }
+    // Lets logs find the output of a process that exited before journald could tell its unit.
+    u.set("SyslogIdentifier", &stem_of(spec));
 
     u.section("Install");
     u.set("WantedBy", ctx.scope.default_target());
     Ok(u.out)
+}
+
+fn stem_of(spec: &ServiceSpec) -> String {
+    spec.name.unit_stem()
 }
 
 /// The conda-style runner for `v`: its own, else the host's.

@@ -44,6 +44,8 @@ const KEYS: &[&str] = &[
     "OnUnitActiveSec",
     "OnUnitInactiveSec",
     "Type",
+    "CPUAccounting",
+    "SyslogIdentifier",
 ];
 
 fn well_formed(content: &str) -> Result<(), String> {
