@@ -334,7 +334,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
         u.set("StandardError", "journal");
     }
     // Lets logs find the output of a process that exited before journald could tell its unit.
-    u.set("SyslogIdentifier", &stem_of(spec));
+    u.set("SyslogIdentifier", stem_of(spec));
 
     u.section("Install");
     u.set("WantedBy", ctx.scope.default_target());

@@ -68,9 +68,27 @@ impl Systemd {
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]);
         match self.scope {
-            Scope::System => cmd.arg(format!("--unit={unit}")),
-            Scope::User => cmd.arg(format!("--user-unit={unit}")),
-        };
+            Scope::System => {
+                cmd.arg(format!("--unit={unit}"));
+            }
+            Scope::User => {
+                // journald trusts the unit a user manager names only while the writing process
+                // lives; lines of processes that exited quickly are found by their identifier.
+                let uid = current_uid();
+                let stem = unit.rsplit_once('.').map_or(unit, |(stem, _)| stem);
+                cmd.args([
+                    format!("_SYSTEMD_USER_UNIT={unit}"),
+                    format!("_UID={uid}"),
+                    "+".to_owned(),
+                ]);
+                cmd.args([
+                    format!("USER_UNIT={unit}"),
+                    format!("_UID={uid}"),
+                    "+".to_owned(),
+                ]);
+                cmd.args([format!("SYSLOG_IDENTIFIER={stem}"), format!("_UID={uid}")]);
+            }
+        }
         cmd.stdin(Stdio::null()).kill_on_drop(true);
         cmd
     }
@@ -148,6 +166,10 @@ impl Systemd {
             ) else {
                 continue;
             };
+            // A start skipped by a failed condition has no invocation: it is not a run.
+            if id.is_empty() {
+                continue;
+            }
             let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok());
             let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
                 runs.push(RunRecord {
@@ -161,7 +183,17 @@ impl Systemd {
             let r = &mut runs[i];
             let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
             match message_id {
-                UNIT_STARTING | UNIT_STARTED => r.start = r.start.or(ts),
+                UNIT_STARTING => r.start = r.start.or(ts),
+                UNIT_STARTED => {
+                    r.start = r.start.or(ts);
+                    // A oneshot's start job ends with its run: "Finished X."
+                    if field("MESSAGE").is_some_and(|m| m.starts_with("Finished "))
+                        && r.result == "running"
+                    {
+                        r.end = ts;
+                        r.result = "success".to_owned();
+                    }
+                }
                 UNIT_SUCCESS => {
                     r.end = ts;
                     r.result = "success".to_owned();
@@ -189,6 +221,7 @@ impl Systemd {
                 _ => {}
             }
         }
+        self.settle_open_runs(&mut runs).await?;
         for r in &mut runs {
             // systemd logs the main process's exit only when it is not a clean one.
             if r.result == "success" && r.exit_status.is_none() {
@@ -200,6 +233,51 @@ impl Systemd {
         runs.truncate(limit);
         Ok(runs)
     }
+}
+
+impl Systemd {
+    /// Decide runs without an end message. Failures are always logged (at warning level), but a
+    /// user manager logs successful ends only at debug level: a run followed by a later run of
+    /// its unit ended without failure; the latest run is compared with the unit's live state.
+    async fn settle_open_runs(&self, runs: &mut [RunRecord]) -> Result<()> {
+        let mut latest: HashMap<&str, (Option<u64>, usize)> = HashMap::new();
+        for (i, r) in runs.iter().enumerate() {
+            let e = latest.entry(r.unit.as_str()).or_insert((r.start, i));
+            if r.start >= e.0 {
+                *e = (r.start, i);
+            }
+        }
+        let latest: HashMap<String, usize> = latest
+            .into_iter()
+            .map(|(u, (_, i))| (u.to_owned(), i))
+            .collect();
+        for (i, r) in runs.iter_mut().enumerate() {
+            if r.result != "running" {
+                continue;
+            }
+            if latest.get(&r.unit) != Some(&i) {
+                r.result = "success".to_owned();
+                continue;
+            }
+            match self.live_run(&r.unit).await? {
+                Some(live) if live.invocation_id == r.invocation_id && live.running => {}
+                Some(live) if live.invocation_id == r.invocation_id => {
+                    r.result = live.result;
+                    r.start = live.start.or(r.start);
+                    r.end = live.end;
+                    r.exit_status = live.exit_status.map(|s| s.to_string());
+                    r.exit_code = live.exit_status.map(|_| "exited".to_owned());
+                }
+                _ => r.result = "success".to_owned(),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The effective user id, from the owner of `/proc/self`.
+fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(0, |m| std::os::unix::fs::MetadataExt::uid(&m))
 }
 
 /// New journal lines of a followed unit.

@@ -63,6 +63,14 @@ impl Systemd {
             // Stay loaded after success (failed units stay anyway) so the outcome can be read.
             ("RemainAfterExit", Variant::from(true)),
             ("ExecStart", Variant::from(exec)),
+            (
+                "SyslogIdentifier",
+                Variant::from(
+                    unit.rsplit_once('.')
+                        .map_or(unit, |(stem, _)| stem)
+                        .to_owned(),
+                ),
+            ),
         ];
         if !run.env.is_empty() {
             props.push(("Environment", Variant::from(run.env.clone())));
@@ -111,6 +119,42 @@ impl Systemd {
         Ok(state)
     }
 
+    /// The unit's current run: its invocation, whether it is running, and how it ended.
+    pub(crate) async fn live_run(&self, unit: &str) -> Result<Option<LiveRun>> {
+        let Ok(path) = self.manager.load_unit(unit).await else {
+            return Ok(None);
+        };
+        let service =
+            crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
+        let unit_props =
+            crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
+        let outcome = outcome_of(unit, &unit_props, &service);
+        let active = match unit_props.get("ActiveState").map(|v| &**v) {
+            Some(Variant::Str(s)) => s.to_string(),
+            _ => String::new(),
+        };
+        let stamp = |key: &str| match service.get(key).map(|v| &**v) {
+            Some(Variant::U64(t)) if *t != 0 => Some(*t),
+            _ => None,
+        };
+        let start = stamp("ExecMainStartTimestamp");
+        let end = match service.get("ExecMainExitTimestamp").map(|v| &**v) {
+            Some(Variant::U64(t)) if *t != 0 => Some(*t),
+            _ => None,
+        };
+        Ok(Some(LiveRun {
+            invocation_id: outcome.invocation_id,
+            running: matches!(
+                active.as_str(),
+                "active" | "activating" | "deactivating" | "reloading"
+            ),
+            result: outcome.result,
+            exit_status: outcome.exit_status,
+            start,
+            end,
+        }))
+    }
+
     async fn unit_outcome(&self, unit: &str) -> Result<RunOutcome> {
         let path = self
             .manager
@@ -121,36 +165,52 @@ impl Systemd {
             crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
         let unit_props =
             crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
-        let result = match service.get("Result").map(|v| &**v) {
-            Some(Variant::Str(s)) => s.to_string(),
-            _ => String::new(),
-        };
-        let exit_status = match (
-            service.get("ExecMainCode").map(|v| &**v),
-            service.get("ExecMainStatus").map(|v| &**v),
-        ) {
-            (Some(Variant::I32(1)), Some(Variant::I32(s))) => Some(*s),
-            _ => None,
-        };
-        let invocation_id = match unit_props.get("InvocationID").map(|v| &**v) {
-            Some(Variant::Array(bytes)) => bytes
-                .inner()
-                .iter()
-                .filter_map(|b| {
-                    if let Variant::U8(b) = b {
-                        Some(format!("{b:02x}"))
-                    } else {
-                        None
-                    }
-                })
-                .collect(),
-            _ => String::new(),
-        };
-        Ok(RunOutcome {
-            unit: unit.to_owned(),
-            result,
-            exit_status,
-            invocation_id,
-        })
+        Ok(outcome_of(unit, &unit_props, &service))
+    }
+}
+
+/// A unit's current run, as systemd holds it.
+pub(crate) struct LiveRun {
+    pub(crate) invocation_id: String,
+    pub(crate) running: bool,
+    pub(crate) result: String,
+    pub(crate) exit_status: Option<i32>,
+    pub(crate) start: Option<u64>,
+    pub(crate) end: Option<u64>,
+}
+
+type Props = std::collections::HashMap<String, zbus::OwnedVariant>;
+
+fn outcome_of(unit: &str, unit_props: &Props, service: &Props) -> RunOutcome {
+    let result = match service.get("Result").map(|v| &**v) {
+        Some(Variant::Str(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    let exit_status = match (
+        service.get("ExecMainCode").map(|v| &**v),
+        service.get("ExecMainStatus").map(|v| &**v),
+    ) {
+        (Some(Variant::I32(1)), Some(Variant::I32(s))) => Some(*s),
+        _ => None,
+    };
+    let invocation_id = match unit_props.get("InvocationID").map(|v| &**v) {
+        Some(Variant::Array(bytes)) => bytes
+            .inner()
+            .iter()
+            .filter_map(|b| {
+                if let Variant::U8(b) = b {
+                    Some(format!("{b:02x}"))
+                } else {
+                    None
+                }
+            })
+            .collect(),
+        _ => String::new(),
+    };
+    RunOutcome {
+        unit: unit.to_owned(),
+        result,
+        exit_status,
+        invocation_id,
     }
 }

@@ -68,6 +68,12 @@ impl Systemd {
             .map_err(Error::call("ListUnitsByPatterns"))?;
         let mut paths: BTreeMap<String, OwnedObjectPath> =
             rows.into_iter().map(|r| (r.0, r.6)).collect();
+        // systemd forgets the last run of a unit it garbage-collected; the journal remembers.
+        let unloaded: Vec<String> = services
+            .iter()
+            .map(|s| format!("{}.service", s.unit_stem()))
+            .filter(|u| !paths.contains_key(u))
+            .collect();
         // Installed units systemd has not loaded (or garbage-collected): load them to read them.
         let mut wanted: Vec<(String, &'static str)> = Vec::new();
         for s in services {
@@ -104,6 +110,13 @@ impl Systemd {
         for (unit, r) in reads {
             props.insert(unit, r?);
         }
+        let mut last_runs: HashMap<String, crate::RunRecord> = HashMap::new();
+        if !unloaded.is_empty() {
+            // Newest first: keep the first record of each unit.
+            for run in self.history(&unloaded, None, usize::MAX).await? {
+                last_runs.entry(run.unit.clone()).or_insert(run);
+            }
+        }
         Ok(services
             .iter()
             .map(|s| {
@@ -117,6 +130,16 @@ impl Systemd {
                 }
                 if let Some((unit, timer)) = props.get(&format!("{stem}.timer")) {
                     fill_timer(&mut state, unit, timer);
+                }
+                if let Some(run) = last_runs.get(&format!("{stem}.service")) {
+                    state.last_start = state.last_start.or(run.start);
+                    state.last_finish = state.last_finish.or(run.end);
+                    if state.result.is_empty() || state.last_start == run.start {
+                        state.result = run.result.clone();
+                    }
+                    state.exit_status = state
+                        .exit_status
+                        .or(run.exit_status.as_deref().and_then(|s| s.parse().ok()));
                 }
                 state
             })
@@ -212,8 +235,10 @@ fn fill_timer(s: &mut ServiceState, unit: &Props, timer: &Props) {
                 [Variant::Str(base), Variant::Str(spec), ..] => {
                     s.schedules.push(format!("{base}={spec}"))
                 }
+                // systemd names the monotonic bases OnBootUSec …; write them as in unit files.
                 [Variant::Str(base), Variant::U64(us), ..] => s.schedules.push(format!(
-                    "{base}={}",
+                    "{}={}",
+                    base.as_str().replace("USec", "Sec"),
                     taskflows_core::Duration::from_micros(*us)
                 )),
                 _ => {}

@@ -28,7 +28,15 @@ pub enum Event {
     },
 }
 
-/// A stream of [`Event`]s about taskflows units.
+/// How many unread signals a watch keeps before dropping the oldest.
+///
+/// systemd announces a unit's first change after it was loaded with `UnitNew` rather than
+/// `PropertiesChanged`, so a unit loaded by the start being watched reports its job and its later
+/// changes (e.g. back to inactive), not the first transition.
+const WATCH_QUEUE: std::num::NonZeroUsize = std::num::NonZeroUsize::new(16_384).unwrap();
+
+/// A stream of [`Event`]s about taskflows units. Read it steadily (e.g. from its own task):
+/// signals that arrive while nobody reads are queued, up to a limit.
 pub struct Watch {
     events: BoxStream<'static, Option<Event>>,
 }
@@ -64,7 +72,9 @@ impl Systemd {
             .arg(0, "org.freedesktop.systemd1.Unit")
             .build()
             .map_err(Error::call("AddMatch PropertiesChanged"))?;
-        let changes = zbus::MessageStream::for_match_rule(rule, &self.conn, None)
+        // Every unit's changes pass through here until the caller reads them: keep a deep queue
+        // so a burst (a reload, a boot target) does not push ours out.
+        let changes = zbus::MessageStream::for_match_rule(rule, &self.conn, Some(WATCH_QUEUE))
             .await
             .map_err(Error::call("AddMatch PropertiesChanged"))?
             .map(|msg| {
@@ -75,11 +85,14 @@ impl Systemd {
                     return None;
                 }
                 let body = msg.body();
-                let (_, changed, _): (
+                let (iface, changed, _): (
                     String,
                     std::collections::HashMap<String, zbus::OwnedVariant>,
                     Vec<String>,
                 ) = body.deserialize().ok()?;
+                if iface != "org.freedesktop.systemd1.Unit" {
+                    return None;
+                }
                 let get = |k: &str| match changed.get(k).map(|v| &**v) {
                     Some(Variant::Str(s)) => Some(s.to_string()),
                     _ => None,
@@ -98,13 +111,15 @@ impl Systemd {
             .map_err(Error::call("JobRemoved"))?
             .map(|signal| {
                 let args = signal.args().ok()?;
-                ours(args.unit()).then(|| Event::Job {
-                    unit: args.unit().to_string(),
+                let unit = args.unit().to_string();
+                ours(&unit).then(|| Event::Job {
+                    unit,
                     result: args.result().to_string(),
                 })
             });
+        let events = futures_util::stream::select(changes.boxed(), jobs.boxed());
         Ok(Watch {
-            events: futures_util::stream::select(changes, jobs).boxed(),
+            events: events.boxed(),
         })
     }
 }

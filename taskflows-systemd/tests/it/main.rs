@@ -25,6 +25,10 @@ pub(crate) fn scope() -> Scope {
 
 /// A connected backend and the lock that keeps other tests out while this one runs.
 pub(crate) async fn setup() -> (Systemd, tokio::sync::MutexGuard<'static, ()>) {
+    assert!(
+        std::env::var_os("TF_IN_SANDBOX").is_some(),
+        "real-systemd tests change the manager's units: run them with `cargo xtask test-systemd`"
+    );
     let guard = SERIAL.lock().await;
     let systemd = Systemd::connect(scope())
         .await

@@ -111,7 +111,8 @@ stop_schedule = "*:*:0/4"
         Duration::from_secs(10),
         || async {
             let s = state(&systemd, "pol-stopped").await;
-            (s.active_state == "inactive" && s.last_finish.is_some()).then_some(())
+            (s.active_state == "inactive" && s.last_start.is_some() && s.result == "success")
+                .then_some(())
         },
     )
     .await;
