@@ -5,6 +5,7 @@
 //! `#[ignore]`d tests inside it (see `docs/testing.md`). It does not own the product code, and
 //! never touches the host's systemd configuration.
 
+mod bench_systemd;
 mod proc;
 mod sandbox;
 mod test_systemd;
@@ -20,6 +21,8 @@ tasks:
   test-systemd [-- FILTER...]   build the workspace's tests, boot a private systemd and run
                                 every #[ignore]d (real-systemd) test inside it, in system and
                                 user scope; FILTERs are passed to the test binaries
+  bench-systemd [--user]        install 1,000 services in a private systemd and time create,
+                                status and remove against systemctl as the baseline
   sandbox [--user] [-- CMD...]  boot the same sandbox and run CMD in it (default: an
                                 interactive shell); --user sets the user-bus environment
 ";
@@ -52,6 +55,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             }
             test_systemd::run(filters)
         }
+        "bench-systemd" => bench_systemd::run(rest.iter().any(|a| a == "--user")),
         "sandbox" => {
             let (user, rest) = match rest.split_first() {
                 Some((flag, rest)) if flag == "--user" => (true, rest),

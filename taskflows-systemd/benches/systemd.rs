@@ -1,0 +1,164 @@
+//! The backend at scale, in a real systemd: `cargo xtask bench-systemd` runs this inside the
+//! sandbox. It installs 1,000 services with timers and prints:
+//! - the time to create them and how many daemon reloads that took (target: under 5 s, one);
+//! - re-creating the same specs (target: nothing written, no reload);
+//! - bulk status of all 1,000 against `systemctl list-units --all` plus
+//!   `systemctl list-timers --all` for the same units, measured in the same run (target: at most
+//!   2x that baseline);
+//! - removing them all.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use taskflows_core::{RenderContext, Scope, ServiceName, ServiceSpec};
+use taskflows_systemd::Systemd;
+
+const N: usize = 1_000;
+const RUNS: usize = 5;
+
+fn specs() -> Vec<ServiceSpec> {
+    let mut toml = String::new();
+    for i in 0..N {
+        let schedule = if i % 2 == 0 {
+            format!("\"*-*-* {:02}:{:02}:00\"", i % 24, i % 60)
+        } else {
+            "{ period = \"1h\", start_on = \"command\" }".to_owned()
+        };
+        toml.push_str(&format!(
+            "[[service]]\nname = \"bench-{i}\"\nstart_command = \"/bin/true\"\nstart_schedule = {schedule}\n\n"
+        ));
+    }
+    taskflows_core::file::parse_service_file("bench.toml", &toml).expect("bench specs parse")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn systemctl(scope: Scope, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    let mut cmd = std::process::Command::new("systemctl");
+    if scope == Scope::User {
+        cmd.arg("--user");
+    }
+    let out = cmd
+        .args(args)
+        .args(["--no-pager", "--no-legend"])
+        .output()
+        .expect("systemctl runs");
+    assert!(out.status.success(), "systemctl {args:?} failed");
+    start.elapsed()
+}
+
+async fn count_reloads<F: std::future::Future>(systemd: &Systemd, f: F) -> (usize, F::Output) {
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.freedesktop.systemd1.Manager")
+        .member("Reloading")
+        .build()
+        .unwrap();
+    let mut stream = zbus::MessageStream::for_match_rule(rule, systemd.connection(), None)
+        .await
+        .unwrap();
+    let out = f.await;
+    let mut count = 0;
+    while let Ok(Some(Ok(msg))) =
+        tokio::time::timeout(Duration::from_millis(300), stream.next()).await
+    {
+        if msg.body().deserialize::<bool>().unwrap_or(false) {
+            count += 1;
+        }
+    }
+    (count, out)
+}
+
+fn main() {
+    if std::env::var_os("TF_IN_SANDBOX").is_none() {
+        eprintln!("this benchmark installs 1,000 units: run it with `cargo xtask bench-systemd`");
+        std::process::exit(2);
+    }
+    let scope = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") {
+        Scope::User
+    } else {
+        Scope::System
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(bench(scope));
+}
+
+async fn bench(scope: Scope) {
+    let systemd = Systemd::connect(scope).await.expect("systemd is reachable");
+    let specs = specs();
+    let names: Vec<ServiceName> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut ctx = RenderContext::new(scope);
+    ctx.systemd_version = Some(systemd.version().await.unwrap());
+    println!(
+        "scope {scope:?}, systemd {}, {N} services with timers",
+        ctx.systemd_version.unwrap()
+    );
+
+    let start = Instant::now();
+    let (reloads, report) = count_reloads(&systemd, systemd.create(&specs, &ctx)).await;
+    let report = report.expect("create");
+    let create = start.elapsed();
+    println!(
+        "create:   {:>8.2} s  ({} files written, {reloads} reload(s), {} jobs; target under 5 s and 1 reload: {})",
+        create.as_secs_f64(),
+        report.written.len(),
+        report.jobs.len(),
+        if create < Duration::from_secs(5) && reloads == 1 {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+
+    let start = Instant::now();
+    let (reloads, report) = count_reloads(&systemd, systemd.create(&specs, &ctx)).await;
+    let report = report.expect("re-create");
+    println!(
+        "re-create:{:>8.2} s  ({} files written, {reloads} reload(s))",
+        start.elapsed().as_secs_f64(),
+        report.written.len()
+    );
+
+    let mut ours = Vec::new();
+    let mut baseline = Vec::new();
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let states = systemd.status(&names).await.expect("status");
+        ours.push(start.elapsed());
+        assert_eq!(states.len(), N);
+        assert!(
+            states
+                .iter()
+                .all(|s| s.timer_active.as_deref() == Some("active")),
+            "every timer runs"
+        );
+        baseline.push(
+            systemctl(scope, &["list-units", "--all"])
+                + systemctl(scope, &["list-timers", "--all"]),
+        );
+    }
+    let (ours, baseline) = (median(ours), median(baseline));
+    let ratio = ours.as_secs_f64() / baseline.as_secs_f64();
+    println!(
+        "status:   {:>8.1} ms  (systemctl list-units --all + list-timers --all: {:.1} ms; ratio {ratio:.2}x, target at most 2x: {})",
+        ours.as_secs_f64() * 1e3,
+        baseline.as_secs_f64() * 1e3,
+        if ratio <= 2.0 { "met" } else { "MISSED" }
+    );
+
+    let start = Instant::now();
+    let removed = systemd.remove(&names).await.expect("remove");
+    println!(
+        "remove:   {:>8.2} s  ({} files)",
+        start.elapsed().as_secs_f64(),
+        removed.len()
+    );
+}
