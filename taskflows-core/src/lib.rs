@@ -1,1 +1,2 @@
 //! The pure model of taskflows.
+pub mod calendar;
