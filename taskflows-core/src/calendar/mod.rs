@@ -60,7 +60,12 @@ struct Component {
 
 impl Component {
     fn value(start: i64) -> Component {
-        Component { start, stop: -1, repeat: 0, at: 0 }
+        Component {
+            start,
+            stop: -1,
+            repeat: 0,
+            at: 0,
+        }
     }
 
     fn key(&self) -> (i64, i64, i64) {
@@ -117,7 +122,11 @@ impl CalendarEvent {
 
     /// The elapses after `after`, in order (`.take(n)` for the next N).
     pub fn elapses_after<'a>(&'a self, after: Timestamp, local: &'a TimeZone) -> Elapses<'a> {
-        Elapses { event: self, next: Some(after), local }
+        Elapses {
+            event: self,
+            next: Some(after),
+            local,
+        }
     }
 
     /// An expression systemd accepts that elapses exactly once, at `dt`.

@@ -15,10 +15,14 @@ use super::{CalendarEvent, Chain, Zone};
 const USEC_PER_SEC: i64 = 1_000_000;
 /// Largest instant systemd formats (9999-12-30 23:59:59.999999 UTC); later bases never elapse.
 const USEC_FORMATTABLE_MAX: i64 = 253_402_214_399_999_999;
-/// A guard against pathological searches (systemd would spin); never reached in practice.
-const MAX_STEPS: u32 = 1_000_000;
+/// systemd gives up after this many steps ("Infinite loop in calendar calculation").
+const MAX_STEPS: u32 = 1000;
 
-pub(super) fn next_elapse(ev: &CalendarEvent, after: Timestamp, local: &TimeZone) -> Option<Timestamp> {
+pub(super) fn next_elapse(
+    ev: &CalendarEvent,
+    after: Timestamp,
+    local: &TimeZone,
+) -> Option<Timestamp> {
     let usec = after.as_second().checked_mul(USEC_PER_SEC)? + i64::from(after.subsec_microsecond());
     if usec > USEC_FORMATTABLE_MAX {
         return None;
@@ -53,6 +57,19 @@ fn within_bounds(clock: &mut Clock<'_>, tm: &mut Tm) -> Option<bool> {
         std::cmp::Ordering::Less => None,
         std::cmp::Ordering::Equal => Some(true),
         std::cmp::Ordering::Greater => {
+            // Normalizing Feb 31 gives Mar 3 and would skip Mar 1: restart the unit below
+            // the largest one that changed (smaller ones were already reset by the caller).
+            if t.year != tm.year {
+                t.mon = 0;
+            } else if t.mon != tm.mon {
+                t.mday = 1;
+            } else if t.mday != tm.mday {
+                t.hour = 0;
+            } else if t.hour != tm.hour {
+                t.min = 0;
+            } else if t.min != tm.min {
+                t.sec = 0;
+            }
             *tm = t;
             Some(false)
         }
@@ -82,7 +99,14 @@ fn end_of_month(clock: &mut Clock<'_>, tm: &Tm, day: i64) -> i64 {
 
 /// Moves `val` to the next value of `chain` at or after it: `Some(false)` if it already
 /// matched, `Some(true)` if it moved, `None` if nothing matches.
-fn find_matching(ev: &CalendarEvent, chain: &Chain, is_day: bool, clock: &mut Clock<'_>, tm: &Tm, val: &mut i64) -> Option<bool> {
+fn find_matching(
+    ev: &CalendarEvent,
+    chain: &Chain,
+    is_day: bool,
+    clock: &mut Clock<'_>,
+    tm: &Tm,
+    val: &mut i64,
+) -> Option<bool> {
     if chain.is_empty() {
         return Some(false);
     }
@@ -113,12 +137,32 @@ fn find_matching(ev: &CalendarEvent, chain: &Chain, is_day: bool, clock: &mut Cl
     Some(moved)
 }
 
-fn find_next(ev: &CalendarEvent, clock: &mut Clock<'_>, dst: i32, tm: &mut Tm, tm_usec: &mut i64) -> Option<()> {
+fn find_next(
+    ev: &CalendarEvent,
+    clock: &mut Clock<'_>,
+    dst: i32,
+    tm: &mut Tm,
+    tm_usec: &mut i64,
+) -> Option<()> {
     let mut c = *tm;
     let mut usec = *tm_usec;
+    let mut keep_isdst = false;
     for _ in 0..MAX_STEPS {
+        let before = c;
         let _ = clock.mktime(&mut c);
-        c.isdst = dst;
+        if dst < 0 && !keep_isdst && c.same_fields(&before) == std::cmp::Ordering::Less {
+            // Normalization went backwards (a gap resolved to its earlier side): from now on
+            // keep mktime's tm_isdst, and resolve the gap again with it, which moves forwards.
+            keep_isdst = true;
+            let mut retry = before;
+            retry.isdst = c.isdst;
+            if clock.mktime(&mut retry).is_some() {
+                c = retry;
+            }
+        }
+        if !keep_isdst {
+            c.isdst = dst;
+        }
 
         let mut year = c.year;
         let r = find_matching(ev, &ev.year, false, clock, &c, &mut year)?;

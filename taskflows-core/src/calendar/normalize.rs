@@ -41,7 +41,14 @@ pub(super) fn normalize(ev: &mut CalendarEvent) {
             }
         }
     }
-    for chain in [&mut ev.year, &mut ev.month, &mut ev.day, &mut ev.hour, &mut ev.minute, &mut ev.microsecond] {
+    for chain in [
+        &mut ev.year,
+        &mut ev.month,
+        &mut ev.day,
+        &mut ev.hour,
+        &mut ev.minute,
+        &mut ev.microsecond,
+    ] {
         normalize_chain(chain);
     }
 }
@@ -51,6 +58,11 @@ fn normalize_chain(chain: &mut Chain) {
         // Make the length of a range a multiple of its step.
         if c.stop > c.start && c.repeat > 0 {
             c.stop -= (c.stop - c.start) % c.repeat;
+        }
+        // A range or repetition that can never fire twice is a single value.
+        if (c.stop > c.start && c.stop < c.start + c.repeat) || c.stop == c.start {
+            c.repeat = 0;
+            c.stop = -1;
         }
     }
     chain.sort_by_key(Component::key);
@@ -63,10 +75,24 @@ pub(super) fn validate(ev: &CalendarEvent, err: ErrorAt<'_>) -> Result<(), Calen
     check_chain(&ev.day, "day", 1, 31, ev.end_of_month, err)?;
     check_chain(&ev.hour, "hour", 0, 23, false, err)?;
     check_chain(&ev.minute, "minute", 0, 59, false, err)?;
-    check_chain(&ev.microsecond, "second", 0, 60 * USEC_PER_SEC - 1, false, err)
+    check_chain(
+        &ev.microsecond,
+        "second",
+        0,
+        60 * USEC_PER_SEC - 1,
+        false,
+        err,
+    )
 }
 
-fn check_chain(chain: &Chain, field: &str, from: i64, to: i64, eom: bool, err: ErrorAt<'_>) -> Result<(), CalendarError> {
+fn check_chain(
+    chain: &Chain,
+    field: &str,
+    from: i64,
+    to: i64,
+    eom: bool,
+    err: ErrorAt<'_>,
+) -> Result<(), CalendarError> {
     let usec = field == "second";
     let show = |v: i64| if usec { seconds(v) } else { v.to_string() };
     // Days counted from the end of the month may only reach 28 back.
@@ -89,10 +115,18 @@ fn check_chain(chain: &Chain, field: &str, from: i64, to: i64, eom: bool, err: E
                 return bad(format!("{field} {} is out of range", show(c.stop)));
             }
             if c.start + c.repeat > c.stop {
-                return bad(format!("{field} range {}..{} is empty", show(c.start), show(c.stop)));
+                return bad(format!(
+                    "{field} range {}..{} is empty",
+                    show(c.start),
+                    show(c.stop)
+                ));
             }
         } else if (eom && c.start - c.repeat < from) || (!eom && c.start + c.repeat > to) {
-            return bad(format!("{field} {}/{} never repeats", show(c.start), show(c.repeat)));
+            return bad(format!(
+                "{field} {}/{} never repeats",
+                show(c.start),
+                show(c.repeat)
+            ));
         }
     }
     Ok(())

@@ -27,8 +27,10 @@ const WEEKDAYS: [(&str, u8); 14] = [
     ("Sun", 6),
 ];
 
-/// Shorthands: (name, months, day, weekly).
-const SHORTHANDS: &[(&str, &[i64], Option<i64>, bool, Fields)] = &[
+/// A shorthand: (name, months, day of month, Mondays only, the largest field pinned to 0).
+type Shorthand = (&'static str, &'static [i64], Option<i64>, bool, Fields);
+
+const SHORTHANDS: &[Shorthand] = &[
     ("minutely", &[], None, false, Fields::Second),
     ("hourly", &[], None, false, Fields::Minute),
     ("daily", &[], None, false, Fields::Hour),
@@ -77,8 +79,9 @@ pub(super) fn parse(expr: &str, local: Option<&TimeZone>) -> Result<CalendarEven
             err.at(0, "missing date and time before the time zone", "")
         });
     }
-    if let Some(&(_, months, day, weekly, fields)) =
-        SHORTHANDS.iter().find(|(name, ..)| name.eq_ignore_ascii_case(body))
+    if let Some(&(_, months, day, weekly, fields)) = SHORTHANDS
+        .iter()
+        .find(|(name, ..)| name.eq_ignore_ascii_case(body))
     {
         ev.month = months.iter().map(|&m| Component::value(m)).collect();
         ev.day = day.into_iter().map(Component::value).collect();
@@ -93,7 +96,11 @@ pub(super) fn parse(expr: &str, local: Option<&TimeZone>) -> Result<CalendarEven
             ev.hour = vec![Component::value(0)];
         }
     } else {
-        let mut p = Parser { s: body.as_bytes(), pos: 0, err };
+        let mut p = Parser {
+            s: body.as_bytes(),
+            pos: 0,
+            err,
+        };
         p.weekdays(&mut bits)?;
         let finished = p.date(&mut ev)?;
         if !finished {
@@ -120,7 +127,11 @@ fn split_zone<'a>(expr: &'a str, local: Option<&TimeZone>) -> (&'a str, Zone) {
     if let Some(space) = last_space {
         let word = &expr[space + 1..];
         // An abbreviation is a suffix after a space; only plausible words need the local zone.
-        if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-') {
+        if !word.is_empty()
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+        {
             let names = match local {
                 Some(tz) => zone::local_names(tz),
                 None => zone::local_names(&TimeZone::try_system().unwrap_or(TimeZone::UTC)),
@@ -130,14 +141,29 @@ fn split_zone<'a>(expr: &'a str, local: Option<&TimeZone>) -> (&'a str, Zone) {
                     continue;
                 }
                 let e = expr.len() - name.len();
-                if e == 0 || !bytes[e..].eq_ignore_ascii_case(name.as_bytes()) || bytes[e - 1] != b' ' {
+                if e == 0
+                    || !bytes[e..].eq_ignore_ascii_case(name.as_bytes())
+                    || bytes[e - 1] != b' '
+                {
                     continue;
                 }
-                return (&expr[..e - 1], Zone::LocalAbbreviation { dst, name: name.clone() });
+                return (
+                    &expr[..e - 1],
+                    Zone::LocalAbbreviation {
+                        dst,
+                        name: name.clone(),
+                    },
+                );
             }
         }
         if let Some(tz) = zone::lookup(word) {
-            return (&expr[..space], Zone::Named { name: word.to_owned(), tz });
+            return (
+                &expr[..space],
+                Zone::Named {
+                    name: word.to_owned(),
+                    tz,
+                },
+            );
         }
     }
     (expr, Zone::Local)
@@ -170,10 +196,15 @@ impl Parser<'_> {
 
     fn unexpected(&self, expected: &str) -> CalendarError {
         if self.at_end() {
-            return self.err.at(self.pos, "unexpected end", &format!(" (expected {expected})"));
+            return self.err.at(
+                self.pos,
+                "unexpected end",
+                &format!(" (expected {expected})"),
+            );
         }
         let what = format!("unexpected {}", quoted(self.err.word(self.pos)));
-        self.err.at(self.pos, what, &format!(" (expected {expected})"))
+        self.err
+            .at(self.pos, what, &format!(" (expected {expected})"))
     }
 
     /// `Mon`, `monday`, lists and ranges (`..` or `-`); absent weekdays are fine.
@@ -218,11 +249,19 @@ impl Parser<'_> {
                     return Ok(());
                 }
                 b'.' | b'-' if range_start.is_some() => {
-                    return Err(self.err.at(self.pos, "a weekday range cannot continue", " (expected \",\" or a space)"));
+                    return Err(self.err.at(
+                        self.pos,
+                        "a weekday range cannot continue",
+                        " (expected \",\" or a space)",
+                    ));
                 }
                 b'.' => {
                     if self.peek_at(1) != b'.' {
-                        return Err(self.err.at(self.pos, "single \".\" after a weekday", " (expected \"..\", \",\" or a space)"));
+                        return Err(self.err.at(
+                            self.pos,
+                            "single \".\" after a weekday",
+                            " (expected \"..\", \",\" or a space)",
+                        ));
                     }
                     range_start = Some((nr, at));
                     self.pos += 2;
@@ -273,7 +312,9 @@ impl Parser<'_> {
             return Ok(false);
         }
         if ev.end_of_month {
-            return Err(self.unexpected("a space after the day (\"~\" only goes between month and day)"));
+            return Err(
+                self.unexpected("a space after the day (\"~\" only goes between month and day)")
+            );
         }
         self.date_separator(ev, "\"-\" or \"~\" between month and day")?;
         let third = self.chain(false)?;
@@ -287,7 +328,11 @@ impl Parser<'_> {
         Ok(false)
     }
 
-    fn date_separator(&mut self, ev: &mut CalendarEvent, expected: &str) -> Result<(), CalendarError> {
+    fn date_separator(
+        &mut self,
+        ev: &mut CalendarEvent,
+        expected: &str,
+    ) -> Result<(), CalendarError> {
         match self.peek() {
             b'~' => ev.end_of_month = true,
             b'-' => {}
@@ -335,7 +380,12 @@ impl Parser<'_> {
         if self.peek() == b'*' {
             self.pos += 1;
             return Ok(if usec {
-                vec![Component { start: 0, stop: -1, repeat: USEC_PER_SEC, at: self.pos - 1 }]
+                vec![Component {
+                    start: 0,
+                    stop: -1,
+                    repeat: USEC_PER_SEC,
+                    at: self.pos - 1,
+                }]
             } else {
                 Vec::new()
             });
@@ -343,7 +393,9 @@ impl Parser<'_> {
         let mut chain = Vec::new();
         loop {
             if chain.len() > COMPONENTS_MAX {
-                return Err(self.err.at(self.pos, "too many values in one list", " (at most 241)"));
+                return Err(self
+                    .err
+                    .at(self.pos, "too many values in one list", " (at most 241)"));
             }
             let at = self.pos;
             let start = self.decimal(usec)?;
@@ -358,14 +410,27 @@ impl Parser<'_> {
                 let rep_at = self.pos;
                 repeat = self.decimal(usec)?;
                 if repeat == 0 {
-                    return Err(self.err.at(rep_at, "repetition of zero", " (expected a positive step)"));
+                    return Err(self.err.at(
+                        rep_at,
+                        "repetition of zero",
+                        " (expected a positive step)",
+                    ));
                 }
             }
             if !matches!(self.peek(), 0 | b' ' | b',' | b'-' | b'~' | b':') {
-                let expected = if usec { "\",\", \"..\", \"/\" or the end" } else { "\",\", \"..\", \"/\", \"-\", \"~\", \":\" or a space" };
+                let expected = if usec {
+                    "\",\", \"..\", \"/\" or the end"
+                } else {
+                    "\",\", \"..\", \"/\", \"-\", \"~\", \":\" or a space"
+                };
                 return Err(self.unexpected(expected));
             }
-            chain.push(Component { start, stop, repeat, at });
+            chain.push(Component {
+                start,
+                stop,
+                repeat,
+                at,
+            });
             if self.peek() != b',' {
                 return Ok(chain);
             }
@@ -381,9 +446,19 @@ impl Parser<'_> {
                 let what = format!("unknown weekday or shorthand {}", quoted(self.err.word(at)));
                 return Err(self.err.at(at, what, " (expected Mon..Sun, minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly or a date)"));
             }
-            return Err(self.unexpected(if usec { "a number of seconds" } else { "a number or \"*\"" }));
+            return Err(self.unexpected(if usec {
+                "a number of seconds"
+            } else {
+                "a number or \"*\""
+            }));
         }
-        let too_big = |p: &Self| p.err.at(at, format!("number {} is too large", quoted(p.err.word(at))), "");
+        let too_big = |p: &Self| {
+            p.err.at(
+                at,
+                format!("number {} is too large", quoted(p.err.word(at))),
+                "",
+            )
+        };
         let mut value: u64 = 0;
         while self.peek().is_ascii_digit() {
             value = value
@@ -393,7 +468,9 @@ impl Parser<'_> {
             self.pos += 1;
         }
         if usec {
-            value = value.checked_mul(USEC_PER_SEC as u64).ok_or_else(|| too_big(self))?;
+            value = value
+                .checked_mul(USEC_PER_SEC as u64)
+                .ok_or_else(|| too_big(self))?;
             if self.peek() == b'.' && self.peek_at(1) != b'.' {
                 self.pos += 1;
                 let add = self.fraction()?;
@@ -457,7 +534,11 @@ impl Parser<'_> {
                 .ok_or_else(|| self.err.at(at, "epoch seconds too large", ""))?;
             self.pos += 1;
         }
-        let value = if negative { value.wrapping_neg() } else { value };
+        let value = if negative {
+            value.wrapping_neg()
+        } else {
+            value
+        };
         Ok(value as i64)
     }
 }

@@ -54,7 +54,10 @@ impl Tm {
     pub(super) fn naive(&self) -> i64 {
         let year = self.year + self.mon.div_euclid(12);
         let mon = self.mon.rem_euclid(12);
-        (days_from_civil(year, mon + 1, 1) + self.mday - 1) * DAY + self.hour * 3600 + self.min * 60 + self.sec
+        (days_from_civil(year, mon + 1, 1) + self.mday - 1) * DAY
+            + self.hour * 3600
+            + self.min * 60
+            + self.sec
     }
 
     pub(super) fn from_naive(secs: i64, isdst: bool) -> Tm {
@@ -75,9 +78,12 @@ impl Tm {
 
     /// Same wall-clock fields (the comparison systemd's `tm_within_bounds` makes).
     pub(super) fn same_fields(&self, other: &Tm) -> std::cmp::Ordering {
-        (self.year, self.mon, self.mday, self.hour, self.min, self.sec).cmp(&(
-            other.year, other.mon, other.mday, other.hour, other.min, other.sec,
-        ))
+        (
+            self.year, self.mon, self.mday, self.hour, self.min, self.sec,
+        )
+            .cmp(&(
+                other.year, other.mon, other.mday, other.hour, other.min, other.sec,
+            ))
     }
 }
 
@@ -134,9 +140,19 @@ impl<'a> Clock<'a> {
             {
                 // Oscillating: `req` is in a gap. glibc returns the instant on the side whose
                 // tm_isdst differs from the request (the DST one when none was requested).
-                let (after_gap, before_gap) = if lt.naive() > req { ((t, lt), (pt, plt)) } else { ((pt, plt), (t, lt)) };
+                let (after_gap, before_gap) = if lt.naive() > req {
+                    ((t, lt), (pt, plt))
+                } else {
+                    ((pt, plt), (t, lt))
+                };
                 let want_dst = isdst != 1;
-                return Some(if (after_gap.1.isdst == 1) == want_dst { after_gap } else if (before_gap.1.isdst == 1) == want_dst { before_gap } else { after_gap });
+                return Some(if (after_gap.1.isdst == 1) == want_dst {
+                    after_gap
+                } else if (before_gap.1.isdst == 1) == want_dst {
+                    before_gap
+                } else {
+                    after_gap
+                });
             }
             prev = Some((t, lt));
             t = gt;
