@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned, civil};
-use taskflows_core::calendar::{CalendarEvent, is_utc_like};
+use taskflows_core::calendar::{CalendarEvent, NoElapse, is_utc_like};
 
 /// Validate calendar expressions and show their next elapses, like `systemd-analyze calendar`.
 #[derive(Debug, clap::Args)]
@@ -42,17 +42,14 @@ pub(crate) fn run(args: &CalendarArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("{err}");
                 failed = true;
             }
-            Ok(event) => {
-                let elapses: Vec<Timestamp> = event
-                    .elapses_after(base, &local)
-                    .take(args.iterations.unwrap_or(1) as usize)
-                    .collect();
-                if args.json {
-                    json.push(to_json(expr, &event, &elapses, &local));
-                } else {
-                    table(&mut out, expr, &event, &elapses, &local, now);
+            Ok(event) => match elapses(&event, base, &local, args.iterations.unwrap_or(1)) {
+                Err(err) => {
+                    eprintln!("failed to determine next elapse for {expr:?}: {err}");
+                    failed = true;
                 }
-            }
+                Ok(elapses) if args.json => json.push(to_json(expr, &event, &elapses, &local)),
+                Ok(elapses) => table(&mut out, expr, &event, &elapses, &local, now),
+            },
         }
         if !args.json && i + 1 < args.exprs.len() {
             out.push('\n');
@@ -68,6 +65,28 @@ pub(crate) fn run(args: &CalendarArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The next `n` elapses after `base`; fewer when the event stops elapsing.
+fn elapses(
+    event: &CalendarEvent,
+    base: Timestamp,
+    local: &TimeZone,
+    n: u32,
+) -> Result<Vec<Timestamp>, NoElapse> {
+    let mut found = Vec::new();
+    let mut after = base;
+    for _ in 0..n {
+        match event.try_next_elapse(after, local) {
+            Ok(next) => {
+                found.push(next);
+                after = next;
+            }
+            Err(NoElapse::Never) => break,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(found)
 }
 
 /// Writes to stdout; a closed pipe (`tf calendar … | head`) is not an error.

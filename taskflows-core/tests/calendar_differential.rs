@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use taskflows_core::calendar::CalendarEvent;
+use taskflows_core::calendar::{CalendarEvent, NoElapse};
 
 const ITERATIONS: usize = 4;
 const LOCAL_ZONES: [&str; 7] = [

@@ -54,6 +54,8 @@ struct Component {
     start: i64,
     stop: i64,
     repeat: i64,
+    /// The step was written (`/R`) rather than implied by a range.
+    explicit_repeat: bool,
     /// Byte offset in the expression, for error messages.
     at: usize,
 }
@@ -64,6 +66,7 @@ impl Component {
             start,
             stop: -1,
             repeat: 0,
+            explicit_repeat: false,
             at: 0,
         }
     }
@@ -117,6 +120,16 @@ impl CalendarEvent {
     ///
     /// `local` is the zone of an expression without a zone suffix.
     pub fn next_elapse(&self, after: Timestamp, local: &TimeZone) -> Option<Timestamp> {
+        next::next_elapse(self, after, local).ok()
+    }
+
+    /// Like [`next_elapse`](Self::next_elapse), but tells "never elapses again" apart from
+    /// systemd's give-up after 1000 search steps (`systemd-analyze` then reports an error).
+    pub fn try_next_elapse(
+        &self,
+        after: Timestamp,
+        local: &TimeZone,
+    ) -> Result<Timestamp, NoElapse> {
         next::next_elapse(self, after, local)
     }
 
@@ -145,6 +158,19 @@ impl std::str::FromStr for CalendarEvent {
     fn from_str(s: &str) -> Result<CalendarEvent, CalendarError> {
         CalendarEvent::parse(s)
     }
+}
+
+/// Why [`CalendarEvent::try_next_elapse`] found no elapse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoElapse {
+    /// The event does not elapse after the base time (e.g. a date in the past).
+    #[error("the calendar event never elapses again")]
+    Never,
+    /// The search gave up after 1000 steps, as systemd does ("Infinite loop in calendar
+    /// calculation"), typically an explicit DST abbreviation that no date can satisfy.
+    #[error("the next elapse search gave up after 1000 steps, as systemd does")]
+    GaveUp,
 }
 
 /// Iterator over the elapses of a [`CalendarEvent`], from [`CalendarEvent::elapses_after`].

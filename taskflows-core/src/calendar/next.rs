@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 
 use super::normalize::MAX_YEAR;
 use super::tm::{Clock, Tm};
-use super::{CalendarEvent, Chain, Zone};
+use super::{CalendarEvent, Chain, NoElapse, Zone};
 
 const USEC_PER_SEC: i64 = 1_000_000;
 /// Largest instant systemd formats (9999-12-30 23:59:59.999999 UTC); later bases never elapse.
@@ -22,10 +22,10 @@ pub(super) fn next_elapse(
     ev: &CalendarEvent,
     after: Timestamp,
     local: &TimeZone,
-) -> Option<Timestamp> {
-    let usec = after.as_second().checked_mul(USEC_PER_SEC)? + i64::from(after.subsec_microsecond());
+) -> Result<Timestamp, NoElapse> {
+    let usec = after.as_second() * USEC_PER_SEC + i64::from(after.subsec_microsecond());
     if usec > USEC_FORMATTABLE_MAX {
-        return None;
+        return Err(NoElapse::Never);
     }
     // systemd works in whole microseconds: a base with nanoseconds counts as its microsecond.
     let usec = usec + 1;
@@ -37,12 +37,12 @@ pub(super) fn next_elapse(
     };
     let mut clock = Clock::new(tz);
     let t = usec.div_euclid(USEC_PER_SEC);
-    let mut tm = clock.localtime(t)?;
+    let mut tm = clock.localtime(t).ok_or(NoElapse::Never)?;
     let mut tm_usec = usec.rem_euclid(USEC_PER_SEC);
     find_next(ev, &mut clock, dst, &mut tm, &mut tm_usec)?;
-    let t = clock.mktime(&mut tm)?;
-    let ts = Timestamp::new(t, i32::try_from(tm_usec * 1000).ok()?).ok()?;
-    (ts > after).then_some(ts)
+    let t = clock.mktime(&mut tm).ok_or(NoElapse::Never)?;
+    let nanos = i32::try_from(tm_usec * 1000).map_err(|_| NoElapse::Never)?;
+    Timestamp::new(t, nanos).map_err(|_| NoElapse::Never)
 }
 
 /// `Some(true)` when `tm` is already normalized, `Some(false)` when `mktime` moved it (and
@@ -143,7 +143,7 @@ fn find_next(
     dst: i32,
     tm: &mut Tm,
     tm_usec: &mut i64,
-) -> Option<()> {
+) -> Result<(), NoElapse> {
     let mut c = *tm;
     let mut usec = *tm_usec;
     let mut keep_isdst = false;
@@ -165,13 +165,13 @@ fn find_next(
         }
 
         let mut year = c.year;
-        let r = find_matching(ev, &ev.year, false, clock, &c, &mut year)?;
+        let r = find_matching(ev, &ev.year, false, clock, &c, &mut year).ok_or(NoElapse::Never)?;
         c.year = year;
         if r {
             (c.mon, c.mday, c.hour, c.min, c.sec, usec) = (0, 1, 0, 0, 0, 0);
         }
         if within_bounds(clock, &mut c) != Some(true) {
-            return None;
+            return Err(NoElapse::Never);
         }
 
         let mut mon = c.mon + 1;
@@ -260,7 +260,7 @@ fn find_next(
 
         *tm = c;
         *tm_usec = usec;
-        return Some(());
+        return Ok(());
     }
-    None
+    Err(NoElapse::GaveUp)
 }

@@ -47,20 +47,25 @@ pub(super) fn normalize(ev: &mut CalendarEvent) {
         &mut ev.day,
         &mut ev.hour,
         &mut ev.minute,
-        &mut ev.microsecond,
     ] {
-        normalize_chain(chain);
+        normalize_chain(chain, false);
     }
+    normalize_chain(&mut ev.microsecond, true);
 }
 
-fn normalize_chain(chain: &mut Chain) {
+fn normalize_chain(chain: &mut Chain, usec: bool) {
     for c in chain.iter_mut() {
         // Make the length of a range a multiple of its step.
         if c.stop > c.start && c.repeat > 0 {
             c.stop -= (c.stop - c.start) % c.repeat;
         }
-        // A range or repetition that can never fire twice is a single value.
-        if (c.stop > c.start && c.stop < c.start + c.repeat) || c.stop == c.start {
+        // A range or repetition that can never fire twice is a single value; systemd 252 does
+        // not apply this to a seconds range without an explicit step (`5..5` is rejected
+        // there, `5..5/1` accepted), which `validate` then rejects.
+        let implied_seconds_range = usec && !c.explicit_repeat;
+        if !implied_seconds_range
+            && ((c.stop > c.start && c.stop < c.start + c.repeat) || c.stop == c.start)
+        {
             c.repeat = 0;
             c.stop = -1;
         }

@@ -384,6 +384,7 @@ impl Parser<'_> {
                     start: 0,
                     stop: -1,
                     repeat: USEC_PER_SEC,
+                    explicit_repeat: true,
                     at: self.pos - 1,
                 }]
             } else {
@@ -399,7 +400,7 @@ impl Parser<'_> {
             }
             let at = self.pos;
             let start = self.decimal(usec)?;
-            let (mut stop, mut repeat) = (-1, 0);
+            let (mut stop, mut repeat, mut explicit_repeat) = (-1, 0, false);
             if self.peek() == b'.' && self.peek_at(1) == b'.' {
                 self.pos += 2;
                 stop = self.decimal(usec)?;
@@ -409,6 +410,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 let rep_at = self.pos;
                 repeat = self.decimal(usec)?;
+                explicit_repeat = true;
                 if repeat == 0 {
                     return Err(self.err.at(
                         rep_at,
@@ -429,6 +431,7 @@ impl Parser<'_> {
                 start,
                 stop,
                 repeat,
+                explicit_repeat,
                 at,
             });
             if self.peek() != b',' {
