@@ -109,20 +109,29 @@ fn parse_block(block: &[String]) -> Verdict {
 }
 
 fn ours(tz: &TimeZone, base: Timestamp, expr: &str) -> Verdict {
-    match CalendarEvent::parse_with_local(expr, tz) {
-        Err(_) => Verdict::Invalid,
-        Ok(ev) => Verdict::Valid {
-            normalized: ev.normalized(),
-            elapses: ev
-                .elapses_after(base, tz)
-                .take(ITERATIONS)
-                .map(|t| {
+    let Ok(ev) = CalendarEvent::parse_with_local(expr, tz) else {
+        return Verdict::Invalid;
+    };
+    let mut elapses = Vec::new();
+    let mut after = base;
+    for _ in 0..ITERATIONS {
+        match ev.try_next_elapse(after, tz) {
+            Ok(t) => {
+                elapses.push(
                     t.to_zoned(tz.clone())
                         .strftime("%a %Y-%m-%d %H:%M:%S %Z")
-                        .to_string()
-                })
-                .collect(),
-        },
+                        .to_string(),
+                );
+                after = t;
+            }
+            Err(NoElapse::Never) => break,
+            // systemd-analyze prints only an error for the expression.
+            Err(_) => return Verdict::Invalid,
+        }
+    }
+    Verdict::Valid {
+        normalized: ev.normalized(),
+        elapses,
     }
 }
 
