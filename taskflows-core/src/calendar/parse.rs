@@ -101,20 +101,48 @@ pub(super) fn parse(expr: &str, local: Option<&TimeZone>) -> Result<CalendarEven
             pos: 0,
             err,
         };
-        p.weekdays(&mut bits)?;
-        let finished = p.date(&mut ev)?;
-        if !finished {
-            p.time(&mut ev)?;
-        }
-        if p.pos < p.s.len() {
-            let what = format!("unexpected {}", quoted(err.word(p.pos)));
-            return Err(err.at(p.pos, what, " (expected the end of the expression)"));
+        let parsed = p.weekdays(&mut bits).and_then(|()| {
+            if !p.date(&mut ev)? {
+                p.time(&mut ev)?;
+            }
+            if p.pos < p.s.len() {
+                let what = format!("unexpected {}", quoted(err.word(p.pos)));
+                return Err(err.at(p.pos, what, " (expected the end of the expression)"));
+            }
+            Ok(())
+        });
+        if let Err(e) = parsed {
+            return Err(unknown_zone(expr, &ev.zone, p.pos).unwrap_or(e));
         }
     }
     ev.weekdays = Some(bits);
     normalize::normalize(&mut ev);
     normalize::validate(&ev, err)?;
     Ok(ev)
+}
+
+/// When parsing failed at or after the last space and the last word reads like a zone name,
+/// the real problem is that word: an unknown (or wrongly cased) time zone.
+fn unknown_zone(expr: &str, zone: &Zone, failed_at: usize) -> Option<CalendarError> {
+    if !matches!(zone, Zone::Local) {
+        return None;
+    }
+    let space = expr.rfind(' ')?;
+    let word = &expr[space + 1..];
+    let zone_like = word.contains('/')
+        || (word.len() >= 3
+            && word.bytes().all(|b| b.is_ascii_alphabetic())
+            && !word.eq_ignore_ascii_case("utc"));
+    if failed_at < space || !zone_like || WEEKDAYS.iter().any(|(d, _)| d.eq_ignore_ascii_case(word))
+    {
+        return None;
+    }
+    let what = format!("unknown time zone {}", quoted(word));
+    Some(ErrorAt { expr }.at(
+        space + 1,
+        what,
+        " (expected UTC or a time zone name from /usr/share/zoneinfo such as Europe/Berlin, case-sensitive)",
+    ))
 }
 
 /// Splits off ` UTC`, a local abbreviation or an IANA zone, like systemd: in that order.
