@@ -12,8 +12,10 @@
 //! [`CalendarEvent::parse`] needs the local zone's abbreviations).
 
 mod error;
+mod grammar;
 mod next;
 mod normalize;
+mod numbers;
 mod parse;
 mod tm;
 mod zone;
