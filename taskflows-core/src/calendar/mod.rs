@@ -118,6 +118,12 @@ impl CalendarEvent {
         }
     }
 
+    /// Whether the zone suffix is the local zone's own abbreviation (`EST` while the local
+    /// zone is America/New_York), which pins standard or daylight-saving time like systemd.
+    pub fn uses_local_abbreviation(&self) -> bool {
+        matches!(self.zone, Zone::LocalAbbreviation { .. })
+    }
+
     /// The first elapse strictly after `after`, or `None` if the event never elapses again.
     ///
     /// `local` is the zone of an expression without a zone suffix.

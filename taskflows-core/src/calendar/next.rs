@@ -42,7 +42,12 @@ pub(super) fn next_elapse(
     find_next(ev, &mut clock, dst, &mut tm, &mut tm_usec)?;
     let t = clock.mktime(&mut tm).ok_or(NoElapse::Never)?;
     let nanos = i32::try_from(tm_usec * 1000).map_err(|_| NoElapse::Never)?;
-    Timestamp::new(t, nanos).map_err(|_| NoElapse::Never)
+    let next = Timestamp::new(t, nanos).map_err(|_| NoElapse::Never)?;
+    // systemd can land on the base again in rare explicit-DST cases; never go backwards.
+    if next <= after {
+        return Err(NoElapse::Never);
+    }
+    Ok(next)
 }
 
 /// `Some(true)` when `tm` is already normalized, `Some(false)` when `mktime` moved it (and
@@ -76,10 +81,22 @@ fn within_bounds(clock: &mut Clock<'_>, tm: &mut Tm) -> Option<bool> {
     }
 }
 
-fn matches_weekday(bits: Option<u8>, clock: &mut Clock<'_>, tm: &Tm) -> bool {
+/// `within_bounds` for a field step: `moved` says whether the step changed the field; an
+/// unchanged, already normalized time only needs the year limit checked.
+fn checked(clock: &mut Clock<'_>, tm: &mut Tm, moved: bool, fast: bool) -> Option<bool> {
+    if !moved && fast {
+        return (tm.year <= MAX_YEAR).then_some(true);
+    }
+    within_bounds(clock, tm)
+}
+
+fn matches_weekday(bits: Option<u8>, clock: &mut Clock<'_>, tm: &Tm, fast: bool) -> bool {
     let Some(bits) = bits else { return true };
     let mut t = *tm;
-    if clock.mktime(&mut t).is_none() {
+    if fast {
+        // Already normalized: only the day of the week is missing.
+        t.wday = (tm.naive().div_euclid(86_400) + 4).rem_euclid(7);
+    } else if clock.mktime(&mut t).is_none() {
         return false;
     }
     let k = if t.wday == 0 { 6 } else { t.wday - 1 };
@@ -150,9 +167,14 @@ fn find_next(
     for _ in 0..MAX_STEPS {
         let before = c;
         let _ = clock.mktime(&mut c);
-        if dst < 0 && !keep_isdst && c.same_fields(&before) == std::cmp::Ordering::Less {
-            // Normalization went backwards (a gap resolved to its earlier side): from now on
-            // keep mktime's tm_isdst, and resolve the gap again with it, which moves forwards.
+        if dst < 0
+            && !keep_isdst
+            && clock.last_gap
+            && c.same_fields(&before) == std::cmp::Ordering::Less
+        {
+            // A gap resolved to its earlier side (Europe/Dublin's negative DST, or a tm_isdst
+            // left over from the other side): systemd 252 as Debian ships it then keeps
+            // mktime's tm_isdst, and resolving the gap again with it moves forwards.
             keep_isdst = true;
             let mut retry = before;
             retry.isdst = c.isdst;
@@ -163,6 +185,9 @@ fn find_next(
         if !keep_isdst {
             c.isdst = dst;
         }
+        // `c` is normalized now; with tm_isdst unknown (or mktime's own) re-normalizing
+        // unchanged fields cannot move them, so those checks are skipped.
+        let fast = dst < 0 || keep_isdst;
 
         let mut year = c.year;
         let r = find_matching(ev, &ev.year, false, clock, &c, &mut year).ok_or(NoElapse::Never)?;
@@ -170,7 +195,7 @@ fn find_next(
         if r {
             (c.mon, c.mday, c.hour, c.min, c.sec, usec) = (0, 1, 0, 0, 0, 0);
         }
-        if within_bounds(clock, &mut c) != Some(true) {
+        if checked(clock, &mut c, r, fast) != Some(true) {
             return Err(NoElapse::Never);
         }
 
@@ -180,7 +205,7 @@ fn find_next(
         if r == Some(true) {
             (c.mday, c.hour, c.min, c.sec, usec) = (1, 0, 0, 0, 0);
         }
-        match r.and_then(|_| within_bounds(clock, &mut c)) {
+        match r.and_then(|moved| checked(clock, &mut c, moved, fast)) {
             None => {
                 c.year += 1;
                 (c.mon, c.mday, c.hour, c.min, c.sec, usec) = (0, 1, 0, 0, 0, 0);
@@ -196,7 +221,7 @@ fn find_next(
         if r == Some(true) {
             (c.hour, c.min, c.sec, usec) = (0, 0, 0, 0);
         }
-        match r.and_then(|_| within_bounds(clock, &mut c)) {
+        match r.and_then(|moved| checked(clock, &mut c, moved, fast)) {
             None => {
                 c.mon += 1;
                 (c.mday, c.hour, c.min, c.sec, usec) = (1, 0, 0, 0, 0);
@@ -206,7 +231,7 @@ fn find_next(
             Some(true) => {}
         }
 
-        if !matches_weekday(ev.weekdays, clock, &c) {
+        if !matches_weekday(ev.weekdays, clock, &c, fast) {
             c.mday += 1;
             (c.hour, c.min, c.sec, usec) = (0, 0, 0, 0);
             continue;
@@ -218,7 +243,7 @@ fn find_next(
         if r == Some(true) {
             (c.min, c.sec, usec) = (0, 0, 0);
         }
-        match r.and_then(|_| within_bounds(clock, &mut c)) {
+        match r.and_then(|moved| checked(clock, &mut c, moved, fast)) {
             None => {
                 c.mday += 1;
                 (c.hour, c.min, c.sec, usec) = (0, 0, 0, 0);
@@ -234,7 +259,7 @@ fn find_next(
         if r == Some(true) {
             (c.sec, usec) = (0, 0);
         }
-        match r.and_then(|_| within_bounds(clock, &mut c)) {
+        match r.and_then(|moved| checked(clock, &mut c, moved, fast)) {
             None => {
                 c.hour += 1;
                 (c.min, c.sec, usec) = (0, 0, 0);
@@ -248,7 +273,7 @@ fn find_next(
         let r = find_matching(ev, &ev.microsecond, false, clock, &c, &mut sec);
         usec = sec % USEC_PER_SEC;
         c.sec = sec / USEC_PER_SEC;
-        match r.and_then(|_| within_bounds(clock, &mut c)) {
+        match r.and_then(|moved| checked(clock, &mut c, moved, fast)) {
             None => {
                 c.min += 1;
                 (c.sec, usec) = (0, 0);

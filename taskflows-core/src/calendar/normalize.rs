@@ -100,14 +100,15 @@ fn check_chain(
 ) -> Result<(), CalendarError> {
     let usec = field == "second";
     let show = |v: i64| if usec { seconds(v) } else { v.to_string() };
-    // Days counted from the end of the month may only reach 28 back.
-    let to = if eom { to - 3 } else { to };
-    let allowed = if eom {
-        format!(" (expected {from}..{to} days before the end of the month)")
-    } else {
-        format!(" (expected {}..{})", show(from), show(to))
-    };
-    for c in chain {
+    for (i, c) in chain.iter().enumerate() {
+        // Days counted from the end of the month may only reach 28 back; systemd 252 lowers
+        // that limit by another 3 for each further value in the list (`~1,26` is rejected).
+        let to = if eom { to - 3 * (i as i64 + 1) } else { to };
+        let allowed = if eom {
+            format!(" (expected {from}..{to} days before the end of the month)")
+        } else {
+            format!(" (expected {}..{})", show(from), show(to))
+        };
         let bad = |what: String| Err(err.at(c.at, what, &allowed));
         if c.start < from || c.start > to {
             return bad(format!("{field} {} is out of range", show(c.start)));

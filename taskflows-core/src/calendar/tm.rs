@@ -5,6 +5,8 @@
 //! in a gap moves by the gap, a time in a fold resolves by the offset of the previous call,
 //! and an explicit `tm_isdst` picks the offset of the nearest time with that flag.
 
+use std::cell::{Cell, RefCell};
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -92,6 +94,49 @@ pub(super) struct Clock<'a> {
     tz: Option<&'a TimeZone>,
     /// glibc's `localtime_offset`: the offset the last `mktime` settled on, its first guess.
     guess: i64,
+    /// The last offset looked up and the instants `[start, end)` it holds for: the search
+    /// probes nearby times over and over, and zone lookups dominate its cost.
+    span: Cell<Option<OffsetSpan>>,
+    /// The last `mktime` fell into a gap (glibc's oscillation case).
+    pub(super) last_gap: bool,
+}
+
+#[derive(Clone, Copy)]
+struct OffsetSpan {
+    start: i64,
+    end: i64,
+    offset: i64,
+    dst: bool,
+}
+
+thread_local! {
+    /// Offset spans of named zones looked up recently on this thread, shared by searches.
+    static RECENT: RefCell<RecentSpans> = const { RefCell::new(RecentSpans { entries: Vec::new(), next: 0 }) };
+}
+
+struct RecentSpans {
+    entries: Vec<(String, OffsetSpan)>,
+    next: usize,
+}
+
+impl RecentSpans {
+    const CAPACITY: usize = 32;
+
+    fn find(&self, name: &str, t: i64) -> Option<OffsetSpan> {
+        self.entries
+            .iter()
+            .find(|(n, span)| (span.start..span.end).contains(&t) && n == name)
+            .map(|(_, span)| *span)
+    }
+
+    fn insert(&mut self, name: &str, span: OffsetSpan) {
+        if self.entries.len() < Self::CAPACITY {
+            self.entries.push((name.to_owned(), span));
+        } else {
+            self.entries[self.next] = (name.to_owned(), span);
+            self.next = (self.next + 1) % Self::CAPACITY;
+        }
+    }
 }
 
 /// Seconds glibc searches either side of a time for one with the requested `tm_isdst`.
@@ -100,7 +145,12 @@ const ISDST_BOUND: i64 = 536_454_000 / 2 + ISDST_STRIDE;
 
 impl<'a> Clock<'a> {
     pub(super) fn new(tz: Option<&'a TimeZone>) -> Clock<'a> {
-        Clock { tz, guess: 0 }
+        Clock {
+            tz,
+            guess: 0,
+            span: Cell::new(None),
+            last_gap: false,
+        }
     }
 
     /// `localtime_r` (or `gmtime_r`); `None` outside the supported range.
@@ -108,15 +158,43 @@ impl<'a> Clock<'a> {
         let Some(tz) = self.tz else {
             return Some(Tm::from_naive(t, false));
         };
-        let info = tz.to_offset_info(Timestamp::from_second(t).ok()?);
-        let offset = i64::from(info.offset().seconds());
-        Some(Tm::from_naive(t + offset, info.dst().is_dst()))
+        if let Some(span) = self.span.get()
+            && (span.start..span.end).contains(&t)
+        {
+            return Some(Tm::from_naive(t + span.offset, span.dst));
+        }
+        let name = tz.iana_name();
+        if let Some(span) = name.and_then(|name| RECENT.with(|r| r.borrow().find(name, t))) {
+            self.span.set(Some(span));
+            return Some(Tm::from_naive(t + span.offset, span.dst));
+        }
+        let ts = Timestamp::from_second(t).ok()?;
+        let info = tz.to_offset_info(ts);
+        let at_or_before = Timestamp::from_second(t + 1).ok()?;
+        let span = OffsetSpan {
+            start: tz
+                .preceding(at_or_before)
+                .next()
+                .map_or(i64::MIN, |tr| tr.timestamp().as_second()),
+            end: tz
+                .following(ts)
+                .next()
+                .map_or(i64::MAX, |tr| tr.timestamp().as_second()),
+            offset: i64::from(info.offset().seconds()),
+            dst: info.dst().is_dst(),
+        };
+        self.span.set(Some(span));
+        if let Some(name) = name {
+            RECENT.with(|r| r.borrow_mut().insert(name, span));
+        }
+        Some(Tm::from_naive(t + span.offset, span.dst))
     }
 
     /// `mktime` (or `timegm`): normalizes `tm` in place and returns the instant.
     pub(super) fn mktime(&mut self, tm: &mut Tm) -> Option<i64> {
         let req = tm.naive();
         let Some(_) = self.tz else {
+            self.last_gap = false;
             *tm = Tm::from_naive(req, false);
             return Some(req);
         };
@@ -126,38 +204,36 @@ impl<'a> Clock<'a> {
         Some(t)
     }
 
-    fn resolve(&self, req: i64, isdst: i32) -> Option<(i64, Tm)> {
-        let mut t = req - self.guess;
-        let mut prev: Option<(i64, Tm)> = None;
-        for _ in 0..6 {
+    /// glibc's probing loop: start from the remembered offset, step by the error, and when
+    /// the steps oscillate between the two sides of a gap, stop on the side its rule prefers.
+    fn resolve(&mut self, req: i64, isdst: i32) -> Option<(i64, Tm)> {
+        let t0 = req - self.guess;
+        let (mut t, mut t1, mut t2) = (t0, t0, t0);
+        let mut dst2 = false;
+        let mut remaining_probes = 6;
+        self.last_gap = false;
+        loop {
             let lt = self.localtime(t)?;
-            let gt = t + (req - lt.naive());
-            if gt == t {
+            let dt = req - lt.naive();
+            if dt == 0 {
                 return self.match_isdst(req, isdst, t, lt);
             }
-            if let Some((pt, plt)) = prev
-                && pt == gt
-            {
-                // Oscillating: `req` is in a gap. glibc returns the instant on the side whose
-                // tm_isdst differs from the request (the DST one when none was requested).
-                let (after_gap, before_gap) = if lt.naive() > req {
-                    ((t, lt), (pt, plt))
-                } else {
-                    ((pt, plt), (t, lt))
-                };
-                let want_dst = isdst != 1;
-                return Some(if (after_gap.1.isdst == 1) == want_dst {
-                    after_gap
-                } else if (before_gap.1.isdst == 1) == want_dst {
-                    before_gap
-                } else {
-                    after_gap
-                });
+            let tm_dst = lt.isdst != 0;
+            let prefer_here = if isdst < 0 {
+                dst2 <= tm_dst
+            } else {
+                (isdst != 0) != tm_dst
+            };
+            if t == t1 && t != t2 && prefer_here {
+                self.last_gap = true;
+                return Some((t, lt));
             }
-            prev = Some((t, lt));
-            t = gt;
+            remaining_probes -= 1;
+            if remaining_probes == 0 {
+                return None;
+            }
+            (t1, t2, t, dst2) = (t2, t, t + dt, tm_dst);
         }
-        None
     }
 
     fn match_isdst(&self, req: i64, isdst: i32, t: i64, lt: Tm) -> Option<(i64, Tm)> {
