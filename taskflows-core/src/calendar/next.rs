@@ -42,12 +42,7 @@ pub(super) fn next_elapse(
     find_next(ev, &mut clock, dst, &mut tm, &mut tm_usec)?;
     let t = clock.mktime(&mut tm).ok_or(NoElapse::Never)?;
     let nanos = i32::try_from(tm_usec * 1000).map_err(|_| NoElapse::Never)?;
-    let next = Timestamp::new(t, nanos).map_err(|_| NoElapse::Never)?;
-    // systemd can land on the base again in rare explicit-DST cases; never go backwards.
-    if next <= after {
-        return Err(NoElapse::Never);
-    }
-    Ok(next)
+    Timestamp::new(t, nanos).map_err(|_| NoElapse::Never)
 }
 
 /// `Some(true)` when `tm` is already normalized, `Some(false)` when `mktime` moved it (and
@@ -164,17 +159,17 @@ fn find_next(
     let mut c = *tm;
     let mut usec = *tm_usec;
     let mut keep_isdst = false;
+    let mut previous: Option<Tm> = None;
     for _ in 0..MAX_STEPS {
         let before = c;
         let _ = clock.mktime(&mut c);
-        if dst < 0
-            && !keep_isdst
-            && clock.last_gap
-            && c.same_fields(&before) == std::cmp::Ordering::Less
+        if !keep_isdst
+            && previous.is_some_and(|p: Tm| c.same_fields(&p) == std::cmp::Ordering::Less)
         {
-            // A gap resolved to its earlier side (Europe/Dublin's negative DST, or a tm_isdst
-            // left over from the other side): systemd 252 as Debian ships it then keeps
-            // mktime's tm_isdst, and resolving the gap again with it moves forwards.
+            // Normalization took us back before where the previous step stood (a gap that
+            // resolved to its earlier side, e.g. Europe/Dublin's negative DST): systemd 252
+            // as Debian ships it then keeps mktime's tm_isdst from here on, and normalizing
+            // again with it moves forwards.
             keep_isdst = true;
             let mut retry = before;
             retry.isdst = c.isdst;
@@ -182,6 +177,7 @@ fn find_next(
                 c = retry;
             }
         }
+        previous = Some(c);
         if !keep_isdst {
             c.isdst = dst;
         }
