@@ -135,27 +135,13 @@ fn ours(tz: &TimeZone, base: Timestamp, expr: &str) -> Verdict {
     }
 }
 
-/// Known divergence: with the local zone's own abbreviation as the suffix (`EDT` while
-/// TZ=America/New_York, `IST` in Europe/Dublin), systemd 252 forces that tm_isdst through
-/// its search, and right after the autumn change its answers depend on details of Debian's
-/// backported DST fix we do not reproduce. Validity and normalized form must still match.
-fn uses_local_abbreviation(tz: &TimeZone, expr: &str) -> bool {
-    CalendarEvent::parse_with_local(expr, tz).is_ok_and(|ev| ev.uses_local_abbreviation())
-}
-
 fn compare(tz_name: &str, base: Timestamp, exprs: &[String]) -> Result<(), String> {
     let tz = TimeZone::get(tz_name).unwrap();
     let theirs = systemd(tz_name, base, exprs);
     let mut failures = Vec::new();
     for (expr, expected) in exprs.iter().zip(theirs) {
         let got = ours(&tz, base, expr);
-        let tolerated = false
-            && uses_local_abbreviation(&tz, expr)
-            && matches!((&got, &expected), (
-                Verdict::Valid { normalized: a, .. },
-                Verdict::Valid { normalized: b, .. },
-            ) if a == b);
-        if got != expected && !tolerated {
+        if got != expected {
             failures.push(format!(
                 "TZ={tz_name} --base-time=@{} {expr:?}\n  systemd: {expected:?}\n  ours:    {got:?}",
                 base.as_second()
