@@ -4,6 +4,10 @@
 //! the next larger field; after every step the time is renormalized through `mktime` and
 //! the search restarts when normalization moved it (a day past the month's end, an hour
 //! skipped by a daylight-saving gap), exactly as systemd's `find_next` does.
+//!
+//! One addition mirrors the systemd 252 Debian ships (its backported fix for negative DST,
+//! inferred from its answers): when normalization takes the search back before its previous
+//! step, the search keeps `mktime`'s `tm_isdst` from then on instead of resetting it.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

@@ -1,9 +1,11 @@
 //! A `struct tm` with glibc's `mktime`/`localtime_r` (and `timegm`/`gmtime_r`) semantics.
 //!
 //! systemd's search normalizes broken-down times through `mktime`; matching its answers in
-//! daylight-saving gaps and folds means matching glibc: out-of-range fields roll over, a time
-//! in a gap moves by the gap, a time in a fold resolves by the offset of the previous call,
-//! and an explicit `tm_isdst` picks the offset of the nearest time with that flag.
+//! daylight-saving gaps and folds means matching glibc 2.36: out-of-range fields roll over;
+//! the offset is found by probing from the offset the previous call settled on, so a time in
+//! a fold resolves to the side that offset belongs to, and a time in a gap to the side glibc's
+//! oscillation rule prefers; an explicit `tm_isdst` that disagrees borrows the offset of the
+//! nearest time (in steps of 601200 s) that has it. Zone data comes from jiff.
 
 use std::cell::{Cell, RefCell};
 
