@@ -10,6 +10,7 @@
 //! [`CommandLine`] or a [`Duration`] that exists is valid, and an invalid one is rejected with an
 //! [`Error`] that names the field and says what is allowed.
 
+pub mod calendar;
 mod cgroup;
 mod command;
 mod constraints;
