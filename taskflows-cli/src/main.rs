@@ -7,6 +7,7 @@
 //! definition is invalid (the message names the file, line, column and field). A closed pipe
 //! (e.g. `tf … | head`) ends quietly with 0.
 
+mod calendar;
 mod create;
 mod host;
 
@@ -38,6 +39,8 @@ enum Command {
     Create(create::CreateArgs),
     /// Print the JSON Schema of service files.
     Schema,
+    /// Check calendar expressions and show their next elapses (like `systemd-analyze calendar`).
+    Calendar(calendar::CalendarArgs),
 }
 
 /// An error with the exit code it maps to and an optional hint for the user.
@@ -87,6 +90,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Create(args) => create::run(&args, scope),
         Command::Schema => print(taskflows_core::file::json_schema().as_bytes()),
+        Command::Calendar(args) => match calendar::run(&args) {
+            Ok(code) => return code,
+            Err(e) => Err(Failure::new(1, e)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

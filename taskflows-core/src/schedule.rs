@@ -44,6 +44,9 @@ impl CalendarExpr {
                 "calendar expression must not be empty; e.g. \"daily\" or \"Mon-Fri 09:00\"",
             ));
         }
+        // The native engine accepts exactly what systemd 252 accepts.
+        crate::calendar::CalendarEvent::parse(trimmed)
+            .map_err(|e| ValueError::new(e.to_string()))?;
         Ok(CalendarExpr(trimmed.to_owned()))
     }
 
@@ -74,6 +77,13 @@ pub struct Calendar {
 }
 
 impl Calendar {
+    /// A one-time schedule at `when`, as an expression systemd accepts for any zone (the zone's
+    /// name where the time is unambiguous there, else UTC).
+    pub fn from_datetime(when: &jiff::Zoned) -> Calendar {
+        Calendar::new(crate::calendar::CalendarEvent::from_zoned(when))
+            .expect("from_zoned writes valid expressions")
+    }
+
     /// A persistent calendar schedule with 1 ms accuracy.
     pub fn new(expr: impl Into<String>) -> Result<Calendar, ValueError> {
         Ok(Calendar {

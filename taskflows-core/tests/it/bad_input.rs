@@ -71,6 +71,14 @@ fn bad_builder_values() {
 /// (lines added to a valid service, the exact error).
 const FIELD_ROWS: &[(&str, &str)] = &[
     (
+        "start_schedule = \"Mon-Fry 09:00\"",
+        "bad.toml:4:18: service[0].start_schedule: invalid calendar expression \"Mon-Fry 09:00\": unknown weekday \"Fry\" at column 5 (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)",
+    ),
+    (
+        "stop_schedule = [\"daily\", { calendar = \"*-*-* 25:00\" }]",
+        "bad.toml:4:27: service[0].stop_schedule[1]: invalid calendar expression \"*-*-* 25:00\": hour 25 is out of range at column 7 (expected 0..23)",
+    ),
+    (
         "description = \"line one\\nExecStartPre=/bin/evil\"",
         "bad.toml:4:15: service[0].description: must not contain line breaks (CR, LF) or NUL characters",
     ),
