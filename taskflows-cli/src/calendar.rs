@@ -29,8 +29,7 @@ pub(crate) fn run(args: &CalendarArgs) -> anyhow::Result<ExitCode> {
     let local = TimeZone::try_system().unwrap_or(TimeZone::UTC);
     let now = Timestamp::now();
     let base = match &args.base_time {
-        Some(text) => parse_base_time(text, &local)
-            .with_context(|| format!("invalid --base-time {text:?}"))?,
+        Some(text) => parse_base_time(text, &local).with_context(|| format!("invalid --base-time {text:?}"))?,
         None => now,
     };
     let mut failed = false;
@@ -60,20 +59,11 @@ pub(crate) fn run(args: &CalendarArgs) -> anyhow::Result<ExitCode> {
         out.push('\n');
     }
     print_out(&out)?;
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// The next `n` elapses after `base`; fewer when the event stops elapsing.
-fn elapses(
-    event: &CalendarEvent,
-    base: Timestamp,
-    local: &TimeZone,
-    n: u32,
-) -> Result<Vec<Timestamp>, NoElapse> {
+fn elapses(event: &CalendarEvent, base: Timestamp, local: &TimeZone, n: u32) -> Result<Vec<Timestamp>, NoElapse> {
     let mut found = Vec::new();
     let mut after = base;
     for _ in 0..n {
@@ -98,14 +88,7 @@ fn print_out(out: &str) -> anyhow::Result<()> {
     }
 }
 
-fn table(
-    out: &mut String,
-    expr: &str,
-    event: &CalendarEvent,
-    elapses: &[Timestamp],
-    local: &TimeZone,
-    now: Timestamp,
-) {
+fn table(out: &mut String, expr: &str, event: &CalendarEvent, elapses: &[Timestamp], local: &TimeZone, now: Timestamp) {
     let normalized = event.normalized();
     let mut rows: Vec<(String, String)> = Vec::new();
     if normalized != expr {
@@ -117,22 +100,14 @@ fn table(
     }
     let in_utc = is_utc_like(local);
     for (i, &next) in elapses.iter().enumerate() {
-        let label = if i == 0 {
-            "Next elapse:".to_owned()
-        } else {
-            format!("Iter. #{}:", i + 1)
-        };
+        let label = if i == 0 { "Next elapse:".to_owned() } else { format!("Iter. #{}:", i + 1) };
         rows.push((label, timestamp(&next.to_zoned(local.clone()))));
         if !in_utc {
             rows.push(("(in UTC):".into(), timestamp(&next.to_zoned(TimeZone::UTC))));
         }
         rows.push(("From now:".into(), relative(next, now)));
     }
-    let width = rows
-        .iter()
-        .map(|(label, _)| label.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = rows.iter().map(|(label, _)| label.chars().count()).max().unwrap_or(0);
     for (label, value) in rows {
         let _ = writeln!(out, "{label:>width$} {value}");
     }
@@ -153,39 +128,19 @@ fn relative(t: Timestamp, now: Timestamp) -> String {
     const MONTH: i128 = 2_629_800 * SEC;
     const YEAR: i128 = 31_557_600 * SEC;
     let (t, n) = (t.as_microsecond() as i128, now.as_microsecond() as i128);
-    let (d, s) = if n > t {
-        (n - t, "ago")
-    } else {
-        (t - n, "left")
-    };
+    let (d, s) = if n > t { (n - t, "ago") } else { (t - n, "left") };
     let plural = |v: i128, one: &str, many: &str| {
-        if v == 1 {
-            one.to_owned()
-        } else {
-            many.to_owned()
-        }
+        if v == 1 { one.to_owned() } else { many.to_owned() }
     };
     if d >= YEAR {
         let (y, m) = (d / YEAR, d % YEAR / MONTH);
-        format!(
-            "{y} {} {m} {} {s}",
-            plural(y, "year", "years"),
-            plural(m, "month", "months")
-        )
+        format!("{y} {} {m} {} {s}", plural(y, "year", "years"), plural(m, "month", "months"))
     } else if d >= MONTH {
         let (m, days) = (d / MONTH, d % MONTH / DAY);
-        format!(
-            "{m} {} {days} {} {s}",
-            plural(m, "month", "months"),
-            plural(days, "day", "days")
-        )
+        format!("{m} {} {days} {} {s}", plural(m, "month", "months"), plural(days, "day", "days"))
     } else if d >= WEEK {
         let (w, days) = (d / WEEK, d % WEEK / DAY);
-        format!(
-            "{w} {} {days} {} {s}",
-            plural(w, "week", "weeks"),
-            plural(days, "day", "days")
-        )
+        format!("{w} {} {days} {} {s}", plural(w, "week", "weeks"), plural(days, "day", "days"))
     } else if d >= 2 * DAY {
         format!("{} days {s}", d / DAY)
     } else if d >= 25 * HOUR {
@@ -209,30 +164,13 @@ fn relative(t: Timestamp, now: Timestamp) -> String {
     }
 }
 
-fn to_json(
-    expr: &str,
-    event: &CalendarEvent,
-    elapses: &[Timestamp],
-    local: &TimeZone,
-) -> serde_json::Value {
+fn to_json(expr: &str, event: &CalendarEvent, elapses: &[Timestamp], local: &TimeZone) -> serde_json::Value {
     let zone = event
         .timezone()
-        .and_then(|name| {
-            if name == "UTC" {
-                Some(TimeZone::UTC)
-            } else {
-                TimeZone::get(name).ok()
-            }
-        })
+        .and_then(|name| if name == "UTC" { Some(TimeZone::UTC) } else { TimeZone::get(name).ok() })
         .unwrap_or_else(|| local.clone());
-    let next: Vec<String> = elapses
-        .iter()
-        .map(|t| {
-            t.to_zoned(zone.clone())
-                .strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
-                .to_string()
-        })
-        .collect();
+    let next: Vec<String> =
+        elapses.iter().map(|t| t.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()).collect();
     serde_json::json!({
         "original": expr,
         "normalized": event.normalized(),

@@ -30,25 +30,13 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<(), Failure> {
     let specs: Vec<ServiceSpec> = specs
         .into_iter()
         .filter(|s| {
-            args.include.is_empty()
-                || args
-                    .include
-                    .iter()
-                    .any(|g| taskflows_core::glob_match(g, s.name.as_str()))
+            args.include.is_empty() || args.include.iter().any(|g| taskflows_core::glob_match(g, s.name.as_str()))
         })
-        .filter(|s| {
-            !args
-                .exclude
-                .iter()
-                .any(|g| taskflows_core::glob_match(g, s.name.as_str()))
-        })
+        .filter(|s| !args.exclude.iter().any(|g| taskflows_core::glob_match(g, s.name.as_str())))
         .collect();
     if specs.is_empty() {
-        return Err(Failure::new(
-            1,
-            anyhow::anyhow!("no services to create in {}", args.path.display()),
-        )
-        .hint("check the file's [[service]] tables and the -i/-e patterns"));
+        return Err(Failure::new(1, anyhow::anyhow!("no services to create in {}", args.path.display()))
+            .hint("check the file's [[service]] tables and the -i/-e patterns"));
     }
     for spec in &specs {
         check_env_file(spec)?;
@@ -59,8 +47,11 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<(), Failure> {
         units.extend(taskflows_core::render(spec, &ctx)?);
     }
     if !args.dry_run {
-        return Err(Failure::new(1, anyhow::anyhow!("installing units needs the systemd backend, which this build of tf does not include yet"))
-            .hint("use --dry-run to see the unit files that would be installed"));
+        return Err(Failure::new(
+            1,
+            anyhow::anyhow!("installing units needs the systemd backend, which this build of tf does not include yet"),
+        )
+        .hint("use --dry-run to see the unit files that would be installed"));
     }
     if args.json {
         let mut text = serde_json::to_string_pretty(&serde_json::json!({ "units": units }))
@@ -93,17 +84,13 @@ fn read_specs(path: &Path) -> Result<Vec<ServiceSpec>, Failure> {
     };
     let mut specs: Vec<ServiceSpec> = Vec::new();
     for file in files {
-        let content = std::fs::read_to_string(&file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
+        let content = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let display = file.display().to_string();
         for spec in taskflows_core::file::parse_service_file(&display, &content)? {
             if specs.iter().any(|s| s.name == spec.name) {
                 return Err(Failure::new(
                     EXIT_INVALID,
-                    anyhow::anyhow!(
-                        "{display}: service {:?} is defined twice",
-                        spec.name.as_str()
-                    ),
+                    anyhow::anyhow!("{display}: service {:?} is defined twice", spec.name.as_str()),
                 ));
             }
             specs.push(spec);
@@ -118,12 +105,8 @@ fn check_env_file(spec: &ServiceSpec) -> Result<(), Failure> {
         return Ok(());
     };
     let field = format!("service[{}].env_file", spec.name);
-    let content = std::fs::read_to_string(path.as_str()).map_err(|e| {
-        Failure::new(
-            EXIT_INVALID,
-            anyhow::anyhow!("{field}: cannot read {path}: {e}"),
-        )
-    })?;
+    let content = std::fs::read_to_string(path.as_str())
+        .map_err(|e| Failure::new(EXIT_INVALID, anyhow::anyhow!("{field}: cannot read {path}: {e}")))?;
     taskflows_core::parse_env_file(&content)
         .map_err(|e| Failure::new(EXIT_INVALID, anyhow::anyhow!("{field}: {path}: {e}")))?;
     Ok(())

@@ -21,10 +21,7 @@ fn is_root() -> bool {
 
 /// The installed systemd's version, from `systemctl --version` (`systemd 252 (…)`).
 pub(crate) fn systemd_version() -> Option<u32> {
-    let out = std::process::Command::new("systemctl")
-        .arg("--version")
-        .output()
-        .ok()?;
+    let out = std::process::Command::new("systemctl").arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace().nth(1)?.parse().ok()
 }
@@ -36,29 +33,12 @@ pub(crate) fn conda_runner() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     if let Some(home) = &home {
-        for d in [
-            "miniforge3",
-            "mambaforge",
-            "miniconda3",
-            "anaconda3",
-            "micromamba",
-            ".local",
-        ] {
+        for d in ["miniforge3", "mambaforge", "miniconda3", "anaconda3", "micromamba", ".local"] {
             dirs.push(home.join(d).join("bin"));
         }
     }
-    dirs.extend(
-        [
-            "/opt/conda/bin",
-            "/opt/miniforge3/bin",
-            "/opt/miniconda3/bin",
-        ]
-        .map(PathBuf::from),
-    );
-    NAMES
-        .iter()
-        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
-        .find(|p| is_executable(p))
+    dirs.extend(["/opt/conda/bin", "/opt/miniforge3/bin", "/opt/miniconda3/bin"].map(PathBuf::from));
+    NAMES.iter().flat_map(|name| dirs.iter().map(move |d| d.join(name))).find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -53,11 +53,7 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(code: u8, error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            code,
-            error: error.into(),
-            hint: None,
-        }
+        Failure { code, error: error.into(), hint: None }
     }
 
     pub(crate) fn hint(mut self, hint: impl Into<String>) -> Failure {
@@ -118,8 +114,5 @@ pub(crate) fn print(bytes: &[u8]) -> Result<(), Failure> {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }

@@ -47,13 +47,9 @@ fn main() {
         }
     });
 
-    let events: Vec<CalendarEvent> = EXPRESSIONS
-        .iter()
-        .map(|e| CalendarEvent::parse_with_local(e, &local).unwrap())
-        .collect();
-    let bases: Vec<Timestamp> = (0..64)
-        .map(|i| Timestamp::from_second(1_767_225_600 + i * 611_111).unwrap())
-        .collect();
+    let events: Vec<CalendarEvent> =
+        EXPRESSIONS.iter().map(|e| CalendarEvent::parse_with_local(e, &local).unwrap()).collect();
+    let bases: Vec<Timestamp> = (0..64).map(|i| Timestamp::from_second(1_767_225_600 + i * 611_111).unwrap()).collect();
     let next_rate = per_second(budget, events.len() * bases.len(), || {
         for event in &events {
             for &base in &bases {
@@ -79,32 +75,14 @@ fn main() {
         _ => None,
     };
 
-    println!(
-        "calendar benchmark ({} typical expressions, local zone America/New_York)",
-        EXPRESSIONS.len()
-    );
-    println!(
-        "  parse:                        {:>12.0} /s   (target >= 500000)",
-        parse_rate
-    );
-    println!(
-        "  next elapse:                  {:>12.0} /s   (target >= 1000000)",
-        next_rate
-    );
+    println!("calendar benchmark ({} typical expressions, local zone America/New_York)", EXPRESSIONS.len());
+    println!("  parse:                        {:>12.0} /s   (target >= 500000)", parse_rate);
+    println!("  next elapse:                  {:>12.0} /s   (target >= 1000000)", next_rate);
     match baseline {
         Some(base) => {
-            println!(
-                "  systemd-analyze (process/call): {:>10.1} /s   (parse + next elapse)",
-                base
-            );
-            println!(
-                "  ratio parse / baseline:       {:>12.0}x",
-                parse_rate / base
-            );
-            println!(
-                "  ratio next elapse / baseline: {:>12.0}x",
-                next_rate / base
-            );
+            println!("  systemd-analyze (process/call): {:>10.1} /s   (parse + next elapse)", base);
+            println!("  ratio parse / baseline:       {:>12.0}x", parse_rate / base);
+            println!("  ratio next elapse / baseline: {:>12.0}x", next_rate / base);
         }
         None => println!("  systemd-analyze not installed: no baseline"),
     }

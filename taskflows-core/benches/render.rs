@@ -42,8 +42,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let text = service_file(1_000);
-    let specs: Vec<ServiceSpec> =
-        parse_service_file("bench.toml", &text).expect("bench file parses");
+    let specs: Vec<ServiceSpec> = parse_service_file("bench.toml", &text).expect("bench file parses");
     let ctx = RenderContext::new(Scope::System);
     let budget = Duration::from_secs(2);
 
@@ -59,14 +58,8 @@ fn main() {
         }
         specs.len()
     });
-    println!(
-        "render:  {render_rate:>12.0} specs/s  (target 100000: {:.1}x the target)",
-        render_rate / 100_000.0
-    );
-    println!(
-        "baseline clone: {clone_rate:>7.0} specs/s  (render takes {:.1}x a clone)",
-        clone_rate / render_rate
-    );
+    println!("render:  {render_rate:>12.0} specs/s  (target 100000: {:.1}x the target)", render_rate / 100_000.0);
+    println!("baseline clone: {clone_rate:>7.0} specs/s  (render takes {:.1}x a clone)", clone_rate / render_rate);
 
     let runs: Vec<Duration> = (0..30)
         .map(|_| {

@@ -194,17 +194,9 @@ fn capability(field: &str, name: &str) -> Result<String, Error> {
     }
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display>(
-    field: &str,
-    v: Option<T>,
-    lo: T,
-    hi: T,
-) -> Result<(), Error> {
+fn in_range<T: PartialOrd + std::fmt::Display>(field: &str, v: Option<T>, lo: T, hi: T) -> Result<(), Error> {
     match v {
-        Some(v) if v < lo || v > hi => Err(Error::field(
-            field,
-            format!("{v} is out of range; use {lo} to {hi}"),
-        )),
+        Some(v) if v < lo || v > hi => Err(Error::field(field, format!("{v} is out of range; use {lo} to {hi}"))),
         _ => Ok(()),
     }
 }
@@ -223,9 +215,7 @@ fn check_cpuset(s: &str) -> Result<(), ValueError> {
     if ok {
         Ok(())
     } else {
-        Err(ValueError::new(format!(
-            "{s:?} is not a CPU list; use numbers and ranges such as \"0-3,6\""
-        )))
+        Err(ValueError::new(format!("{s:?} is not a CPU list; use numbers and ranges such as \"0-3,6\"")))
     }
 }
 
@@ -245,18 +235,12 @@ impl CgroupConfig {
         }
         in_range("cpu_period", self.cpu_period, 1_000, 1_000_000)?;
         if self.cpu_period.is_some() && self.cpu_quota.is_none() {
-            return Err(Error::field(
-                "cpu_period",
-                "needs cpu_quota (the CPU time allowed per period)",
-            ));
+            return Err(Error::field("cpu_period", "needs cpu_quota (the CPU time allowed per period)"));
         }
         in_range("cpu_weight", self.cpu_weight, 1, 10_000)?;
         in_range("cpu_shares", self.cpu_shares, 2, 262_144)?;
         if self.cpu_weight.is_some() && self.cpu_shares.is_some() {
-            return Err(Error::field(
-                "cpu_shares",
-                "give cpu_weight or cpu_shares, not both",
-            ));
+            return Err(Error::field("cpu_shares", "give cpu_weight or cpu_shares, not both"));
         }
         if let Some(s) = &self.cpuset_cpus {
             check_cpuset(s).map_err(|e| e.at("cpuset_cpus"))?;
@@ -271,49 +255,31 @@ impl CgroupConfig {
             if total < mem {
                 return Err(Error::field(
                     "memory_swap_limit",
-                    format!(
-                        "{} is less than memory_limit {}; it counts memory plus swap",
-                        total.0, mem.0
-                    ),
+                    format!("{} is less than memory_limit {}; it counts memory plus swap", total.0, mem.0),
                 ));
             }
             if self.memory_swap_max.is_some() {
-                return Err(Error::field(
-                    "memory_swap_limit",
-                    "give memory_swap_max or memory_swap_limit, not both",
-                ));
+                return Err(Error::field("memory_swap_limit", "give memory_swap_max or memory_swap_limit, not both"));
             }
         }
         in_range("io_weight", self.io_weight, 1, 10_000)?;
         in_range("blkio_weight", self.blkio_weight, 10, 1_000)?;
         if self.io_weight.is_some() && self.blkio_weight.is_some() {
-            return Err(Error::field(
-                "blkio_weight",
-                "give io_weight or blkio_weight, not both",
-            ));
+            return Err(Error::field("blkio_weight", "give io_weight or blkio_weight, not both"));
         }
         let devices = [
-            (
-                "device_read_bps",
-                self.device_read_bps.keys().collect::<Vec<_>>(),
-            ),
+            ("device_read_bps", self.device_read_bps.keys().collect::<Vec<_>>()),
             ("device_write_bps", self.device_write_bps.keys().collect()),
             ("device_read_iops", self.device_read_iops.keys().collect()),
             ("device_write_iops", self.device_write_iops.keys().collect()),
         ];
         for (field, paths) in devices {
             if let Some(dev) = paths.iter().find(|d| !d.as_str().starts_with("/dev/")) {
-                return Err(Error::field(
-                    field,
-                    format!("{:?} is not a device; use a path under /dev/", dev.as_str()),
-                ));
+                return Err(Error::field(field, format!("{:?} is not a device; use a path under /dev/", dev.as_str())));
             }
         }
         if self.pids_limit == Some(0) {
-            return Err(Error::field(
-                "pids_limit",
-                "0 is out of range; use 1 or more",
-            ));
+            return Err(Error::field("pids_limit", "0 is out of range; use 1 or more"));
         }
         in_range("nofile_limit", self.nofile_limit, 1, 1 << 30)?;
         in_range("oom_score_adj", self.oom_score_adj, -1000, 1000)?;
@@ -343,10 +309,7 @@ impl CgroupConfig {
             if d.permissions.is_empty() || !d.permissions.chars().all(|c| "rwm".contains(c)) {
                 return Err(Error::field(
                     "devices",
-                    format!(
-                        "permissions {:?} of {} are not allowed; use some of r, w, m",
-                        d.permissions, d.path
-                    ),
+                    format!("permissions {:?} of {} are not allowed; use some of r, w, m", d.permissions, d.path),
                 ));
             }
         }
@@ -359,10 +322,7 @@ impl CgroupConfig {
         let mut put = |k: &'static str, v: String| out.push((k, v));
         if let Some(quota) = self.cpu_quota {
             let period = self.cpu_period.unwrap_or(100_000);
-            put(
-                "CPUQuota",
-                format!("{}%", format_percent(quota as f64 * 100.0 / period as f64)),
-            );
+            put("CPUQuota", format!("{}%", format_percent(quota as f64 * 100.0 / period as f64)));
             if let Some(p) = self.cpu_period {
                 put("CPUQuotaPeriodSec", Duration::from_micros(p).to_string());
             }
@@ -383,10 +343,7 @@ impl CgroupConfig {
                 put(k, v.to_string());
             }
         }
-        let swap = self
-            .memory_swap_max
-            .map(|s| s.0)
-            .or_else(|| Some(self.memory_swap_limit?.0 - self.memory_limit?.0));
+        let swap = self.memory_swap_max.map(|s| s.0).or_else(|| Some(self.memory_swap_limit?.0 - self.memory_limit?.0));
         if let Some(s) = swap {
             put("MemorySwapMax", s.to_string());
         }
@@ -421,22 +378,13 @@ impl CgroupConfig {
             put("ManagedOOMSwap", format!("{m:?}").to_ascii_lowercase());
         }
         if let Some(m) = self.managed_oom_memory_pressure {
-            put(
-                "ManagedOOMMemoryPressure",
-                format!("{m:?}").to_ascii_lowercase(),
-            );
+            put("ManagedOOMMemoryPressure", format!("{m:?}").to_ascii_lowercase());
         }
         if let Some(p) = self.managed_oom_memory_pressure_limit {
-            put(
-                "ManagedOOMMemoryPressureLimit",
-                format!("{}%", format_percent(p)),
-            );
+            put("ManagedOOMMemoryPressureLimit", format!("{}%", format_percent(p)));
         }
         if let Some(p) = self.managed_oom_preference {
-            put(
-                "ManagedOOMPreference",
-                format!("{p:?}").to_ascii_lowercase(),
-            );
+            put("ManagedOOMPreference", format!("{p:?}").to_ascii_lowercase());
         }
         if self.read_only_rootfs {
             put("ProtectSystem", "strict".to_owned());
@@ -444,10 +392,7 @@ impl CgroupConfig {
         }
         let drop_all = self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
         let caps = |names: &[String]| {
-            let mut v: Vec<String> = names
-                .iter()
-                .filter_map(|c| capability("", c).ok())
-                .collect();
+            let mut v: Vec<String> = names.iter().filter_map(|c| capability("", c).ok()).collect();
             v.sort();
             v.dedup();
             v.join(" ")
@@ -457,10 +402,7 @@ impl CgroupConfig {
             put("CapabilityBoundingSet", caps(&self.cap_add));
         } else {
             if !self.cap_drop.is_empty() {
-                put(
-                    "CapabilityBoundingSet",
-                    format!("~{}", caps(&self.cap_drop)),
-                );
+                put("CapabilityBoundingSet", format!("~{}", caps(&self.cap_drop)));
             }
             if !self.cap_add.is_empty() {
                 put("AmbientCapabilities", caps(&self.cap_add));

@@ -20,16 +20,10 @@ impl CommandLine {
         let s = s.into();
         check_line(&s)?;
         let words = split_exec(&s)?;
-        let program = words
-            .first()
-            .map(|w| w.trim_start_matches(['@', '-', ':', '+', '!']));
+        let program = words.first().map(|w| w.trim_start_matches(['@', '-', ':', '+', '!']));
         match program {
-            None => Err(ValueError::new(
-                "must not be empty; give the program to run and its arguments",
-            )),
-            Some("") => Err(ValueError::new(format!(
-                "{s:?} names no program after its prefixes"
-            ))),
+            None => Err(ValueError::new("must not be empty; give the program to run and its arguments")),
+            Some("") => Err(ValueError::new(format!("{s:?} names no program after its prefixes"))),
             Some(_) => Ok(CommandLine(s)),
         }
     }
@@ -99,18 +93,14 @@ impl AbsPath {
         let s = s.into();
         check_line(&s)?;
         if !s.starts_with('/') {
-            return Err(ValueError::new(format!(
-                "{s:?} is not an absolute path (it must start with '/')"
-            )));
+            return Err(ValueError::new(format!("{s:?} is not an absolute path (it must start with '/')")));
         }
         let mut normalized = String::with_capacity(s.len());
         for part in s.split('/') {
             match part {
                 "" | "." => {}
                 ".." => {
-                    return Err(ValueError::new(format!(
-                        "{s:?} must not contain '..' components"
-                    )));
+                    return Err(ValueError::new(format!("{s:?} must not contain '..' components")));
                 }
                 part => {
                     normalized.push('/');
@@ -152,9 +142,7 @@ impl EnvKey {
     pub fn new(s: impl Into<String>) -> Result<EnvKey, ValueError> {
         let s = s.into();
         let mut chars = s.chars();
-        let ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if ok {
             Ok(EnvKey(s))
@@ -200,10 +188,7 @@ pub fn parse_env_file(content: &str) -> Result<Vec<(EnvKey, String)>, ValueError
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
         let Some((key, value)) = line.split_once('=') else {
-            return Err(at(format!(
-                "{:?} is not KEY=VALUE",
-                crate::name::truncate(line, 40)
-            )));
+            return Err(at(format!("{:?} is not KEY=VALUE", crate::name::truncate(line, 40))));
         };
         let key = EnvKey::new(key.trim()).map_err(|e| at(e.0))?;
         let value = value.trim();

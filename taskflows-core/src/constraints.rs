@@ -42,9 +42,7 @@ impl Comparison {
             ">=" => Comparison::GreaterOrEqual,
             ">" => Comparison::Greater,
             other => {
-                return Err(ValueError::new(format!(
-                    "{other:?} is not a comparison; use one of <, <=, =, !=, >=, >"
-                )));
+                return Err(ValueError::new(format!("{other:?} is not a comparison; use one of <, <=, =, !=, >=, >")));
             }
         })
     }
@@ -191,18 +189,11 @@ impl Requirement {
     pub fn directive(&self) -> (String, String) {
         let prefix = if self.silent() { "Condition" } else { "Assert" };
         match self {
-            Requirement::Memory {
-                amount, constraint, ..
-            } => (format!("{prefix}Memory"), format!("{constraint}{amount}")),
-            Requirement::Cpus {
-                amount, constraint, ..
-            } => (format!("{prefix}CPUs"), format!("{constraint}{amount}")),
-            Requirement::Pressure {
-                kind,
-                max_percent,
-                timespan,
-                ..
-            } => (
+            Requirement::Memory { amount, constraint, .. } => {
+                (format!("{prefix}Memory"), format!("{constraint}{amount}"))
+            }
+            Requirement::Cpus { amount, constraint, .. } => (format!("{prefix}CPUs"), format!("{constraint}{amount}")),
+            Requirement::Pressure { kind, max_percent, timespan, .. } => (
                 format!("{prefix}{}", kind.directive()),
                 format!("{}%/{}", format_percent(*max_percent), timespan.as_str()),
             ),
@@ -213,9 +204,7 @@ impl Requirement {
         if let Requirement::Pressure { max_percent, .. } = self
             && !(0.0..=100.0).contains(max_percent)
         {
-            return Err(ValueError::new(format!(
-                "max_percent {max_percent} is out of range; use 0 to 100"
-            )));
+            return Err(ValueError::new(format!("max_percent {max_percent} is out of range; use 0 to 100")));
         }
         Ok(())
     }
@@ -280,46 +269,22 @@ enum RequirementTable {
 
 impl<'de> Deserialize<'de> for Requirement {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let pressure = |kind, max_percent, timespan, silent| Requirement::Pressure {
-            kind,
-            max_percent,
-            timespan,
-            silent,
-        };
+        let pressure =
+            |kind, max_percent, timespan, silent| Requirement::Pressure { kind, max_percent, timespan, silent };
         let r = match RequirementTable::deserialize(d)? {
-            RequirementTable::Memory {
-                amount,
-                constraint,
-                silent,
-            } => Requirement::Memory {
-                amount,
-                constraint,
-                silent,
-            },
-            RequirementTable::Cpus {
-                amount,
-                constraint,
-                silent,
-            } => Requirement::Cpus {
-                amount,
-                constraint,
-                silent,
-            },
-            RequirementTable::CpuPressure {
-                max_percent,
-                timespan,
-                silent,
-            } => pressure(PressureKind::Cpu, max_percent, timespan, silent),
-            RequirementTable::MemoryPressure {
-                max_percent,
-                timespan,
-                silent,
-            } => pressure(PressureKind::Memory, max_percent, timespan, silent),
-            RequirementTable::IoPressure {
-                max_percent,
-                timespan,
-                silent,
-            } => pressure(PressureKind::Io, max_percent, timespan, silent),
+            RequirementTable::Memory { amount, constraint, silent } => {
+                Requirement::Memory { amount, constraint, silent }
+            }
+            RequirementTable::Cpus { amount, constraint, silent } => Requirement::Cpus { amount, constraint, silent },
+            RequirementTable::CpuPressure { max_percent, timespan, silent } => {
+                pressure(PressureKind::Cpu, max_percent, timespan, silent)
+            }
+            RequirementTable::MemoryPressure { max_percent, timespan, silent } => {
+                pressure(PressureKind::Memory, max_percent, timespan, silent)
+            }
+            RequirementTable::IoPressure { max_percent, timespan, silent } => {
+                pressure(PressureKind::Io, max_percent, timespan, silent)
+            }
         };
         r.check().map_err(serde::de::Error::custom)?;
         Ok(r)

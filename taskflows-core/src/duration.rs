@@ -28,16 +28,12 @@ const ALLOWED: &str = "use a number of seconds or a duration such as \"30s\", \"
 impl Duration {
     /// A duration of `secs` seconds.
     pub const fn from_secs(secs: u64) -> Duration {
-        Duration {
-            micros: secs.saturating_mul(1_000_000),
-        }
+        Duration { micros: secs.saturating_mul(1_000_000) }
     }
 
     /// A duration of `ms` milliseconds.
     pub const fn from_millis(ms: u64) -> Duration {
-        Duration {
-            micros: ms.saturating_mul(1_000),
-        }
+        Duration { micros: ms.saturating_mul(1_000) }
     }
 
     /// A duration of `us` microseconds.
@@ -64,9 +60,7 @@ impl Duration {
         if micros > u64::MAX as f64 {
             return Err(ValueError::new(format!("{secs} seconds is too long")));
         }
-        Ok(Duration {
-            micros: micros.round() as u64,
-        })
+        Ok(Duration { micros: micros.round() as u64 })
     }
 
     /// Parse `30s`, `5min`, `1h 30min`, `1.5h` or a bare number of seconds.
@@ -82,27 +76,19 @@ impl Duration {
         let mut total: u64 = 0;
         let mut rest = t;
         while !rest.is_empty() {
-            let num_len = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .unwrap_or(rest.len());
+            let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
             if num_len == 0 {
                 return Err(bad());
             }
             let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
             rest = rest[num_len..].trim_start();
-            let unit_len = rest
-                .find(|c: char| !c.is_alphabetic())
-                .unwrap_or(rest.len());
+            let unit_len = rest.find(|c: char| !c.is_alphabetic()).unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = rest[unit_len..].trim_start();
             let factor = if unit.is_empty() {
                 1_000_000
             } else {
-                UNITS
-                    .iter()
-                    .find(|(names, _)| names.contains(&unit))
-                    .map(|(_, f)| *f)
-                    .ok_or_else(bad)?
+                UNITS.iter().find(|(names, _)| names.contains(&unit)).map(|(_, f)| *f).ok_or_else(bad)?
             };
             let part = number * factor as f64;
             if part > u64::MAX as f64 {
@@ -170,9 +156,7 @@ impl<'de> serde::Deserialize<'de> for Duration {
                 Ok(Duration::from_secs(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v)
-                    .map(Duration::from_secs)
-                    .map_err(|_| E::custom(format!("{v} is negative; {ALLOWED}")))
+                u64::try_from(v).map(Duration::from_secs).map_err(|_| E::custom(format!("{v} is negative; {ALLOWED}")))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
                 Duration::from_secs_f64(v).map_err(E::custom)

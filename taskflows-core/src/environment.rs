@@ -74,11 +74,7 @@ impl Venv {
     pub fn wrap(&self, runner: &str, command: &str) -> String {
         let program = runner.rsplit('/').next().unwrap_or(runner);
         // conda (and mamba, which delegates to it) capture output unless told not to.
-        let capture = if matches!(program, "conda" | "mamba") {
-            " --no-capture-output"
-        } else {
-            ""
-        };
+        let capture = if matches!(program, "conda" | "mamba") { " --no-capture-output" } else { "" };
         format!("{runner} run -n {}{capture} -- {command}", self.name)
     }
 }
@@ -259,10 +255,7 @@ impl DockerContainer {
     /// Check what serde cannot: image, quoting of command and entrypoint, restart policy, limits.
     pub fn check(&self) -> Result<(), Error> {
         if self.image.reference().trim().is_empty() {
-            return Err(Error::field(
-                "image",
-                "must not be empty; e.g. \"python:3.11\"",
-            ));
+            return Err(Error::field("image", "must not be empty; e.g. \"python:3.11\""));
         }
         for (field, v) in [("command", &self.command), ("entrypoint", &self.entrypoint)] {
             if let Some(v) = v {
@@ -293,9 +286,7 @@ impl DockerContainer {
 /// Split a Docker command with shell quoting; malformed quoting is an error.
 pub fn split_shell(s: &str) -> Result<Vec<String>, ValueError> {
     let words = shell_words::split(s).map_err(|_| {
-        ValueError::new(format!(
-            "{s:?} has unbalanced quotes; close them or escape them with a backslash"
-        ))
+        ValueError::new(format!("{s:?} has unbalanced quotes; close them or escape them with a backslash"))
     })?;
     if words.is_empty() {
         return Err(ValueError::new("must not be empty"));
@@ -338,25 +329,16 @@ impl<'de> Deserialize<'de> for Environment {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Environment;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "the name of a stored environment, { venv = { … } } or { docker = { … } }",
-                )
+                f.write_str("the name of a stored environment, { venv = { … } } or { docker = { … } }")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Environment, E> {
                 EnvName::new(v).map(Environment::Named).map_err(E::custom)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Environment, A::Error> {
-                Ok(
-                    match EnvironmentTable::deserialize(
-                        serde::de::value::MapAccessDeserializer::new(map),
-                    )? {
-                        EnvironmentTable::Venv(v) => Environment::Venv(v),
-                        EnvironmentTable::Docker(c) => Environment::Docker(c),
-                    },
-                )
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Environment, A::Error> {
+                Ok(match EnvironmentTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))? {
+                    EnvironmentTable::Venv(v) => Environment::Venv(v),
+                    EnvironmentTable::Docker(c) => Environment::Docker(c),
+                })
             }
         }
         d.deserialize_any(V)

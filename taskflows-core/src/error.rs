@@ -34,19 +34,13 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn field(field: impl Into<String>, message: impl fmt::Display) -> Error {
-        Error::Field {
-            field: field.into(),
-            message: message.to_string(),
-        }
+        Error::Field { field: field.into(), message: message.to_string() }
     }
 
     /// Prefix the field path, e.g. turn `timeout` into `service[web].timeout`.
     pub(crate) fn within(self, prefix: &str) -> Error {
         match self {
-            Error::Field { field, message } => Error::Field {
-                field: format!("{prefix}.{field}"),
-                message,
-            },
+            Error::Field { field, message } => Error::Field { field: format!("{prefix}.{field}"), message },
             other => other,
         }
     }
@@ -66,9 +60,6 @@ impl ValueError {
 
     /// Attach the field name.
     pub(crate) fn at(self, field: impl Into<String>) -> Error {
-        Error::Field {
-            field: field.into(),
-            message: self.0,
-        }
+        Error::Field { field: field.into(), message: self.0 }
     }
 }

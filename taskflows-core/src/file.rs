@@ -29,33 +29,15 @@ struct ServiceFile {
 pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>, Error> {
     let at = |offset: usize, field: String, message: String| {
         let (line, column) = line_column(content, offset);
-        Error::File {
-            file: file.to_owned(),
-            line,
-            column,
-            field,
-            message,
-        }
+        Error::File { file: file.to_owned(), line, column, field, message }
     };
-    let de = toml::Deserializer::parse(content).map_err(|e| {
-        at(
-            e.span().map_or(0, |s| s.start),
-            String::new(),
-            e.message().to_owned(),
-        )
-    })?;
+    let de = toml::Deserializer::parse(content)
+        .map_err(|e| at(e.span().map_or(0, |s| s.start), String::new(), e.message().to_owned()))?;
     let parsed: ServiceFile = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e
-            .path()
-            .to_string()
-            .replace(".$__serde_spanned_private_value", "");
+        let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
         let field = if path == "." { String::new() } else { path };
-        at(
-            inner.span().map_or(0, |s| s.start),
-            field,
-            inner.message().to_owned(),
-        )
+        at(inner.span().map_or(0, |s| s.start), field, inner.message().to_owned())
     })?;
     if let Some(v) = parsed.version
         && v != FORMAT_VERSION
@@ -77,19 +59,12 @@ pub fn parse_service_file(file: &str, content: &str) -> Result<Vec<ServiceSpec>,
             return Err(at(
                 start,
                 format!("service[{i}].name"),
-                format!(
-                    "{:?} is already the name of another service in this file",
-                    spec.name.as_str()
-                ),
+                format!("{:?} is already the name of another service in this file", spec.name.as_str()),
             ));
         }
         spec.validate().map_err(|e| match e {
             Error::Field { field, message } => {
-                let field = field.replacen(
-                    &format!("service[{}]", spec.name),
-                    &format!("service[{i}]"),
-                    1,
-                );
+                let field = field.replacen(&format!("service[{}]", spec.name), &format!("service[{i}]"), 1);
                 let offset = locate(content, start, field.split_once('.').map_or("", |(_, f)| f));
                 at(offset, field, message)
             }
@@ -117,9 +92,7 @@ fn service_starts(content: &str) -> Vec<usize> {
 /// Best effort: the offset of the key `path` (`cgroup_config.cpu_weight`) in the table that
 /// starts at `from`, found key by key; `from` when a key is not written out.
 fn locate(content: &str, from: usize, path: &str) -> usize {
-    let end = content[from + 1.min(content.len() - from)..]
-        .find("[[service]]")
-        .map_or(content.len(), |e| from + 1 + e);
+    let end = content[from + 1.min(content.len() - from)..].find("[[service]]").map_or(content.len(), |e| from + 1 + e);
     let mut at = from;
     for key in path.split('.').map(|k| k.split('[').next().unwrap_or(k)) {
         let found = content[at..end].match_indices(key).find(|(i, _)| {

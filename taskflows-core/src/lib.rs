@@ -26,15 +26,12 @@ mod service;
 mod size;
 mod value;
 
-pub use cgroup::{
-    CgroupConfig, Device, ManagedOom, ManagedOomPreference, OomPolicy, shares_to_weight,
-};
+pub use cgroup::{CgroupConfig, Device, ManagedOom, ManagedOomPreference, OomPolicy, shares_to_weight};
 pub use command::{AbsPath, CommandLine, EnvKey, parse_env_file};
 pub use constraints::{Comparison, PressureKind, Requirement, Timespan};
 pub use duration::Duration;
 pub use environment::{
-    DockerBuild, DockerContainer, DockerImage, EnvName, Environment, PortBinding, Venv, Volume,
-    split_shell,
+    DockerBuild, DockerContainer, DockerImage, EnvName, Environment, PortBinding, Venv, Volume, split_shell,
 };
 pub use error::{Error, ValueError};
 pub use name::{MAX_SERVICE_NAME_LEN, ServiceName, UnitName, glob_match};

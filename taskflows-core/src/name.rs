@@ -33,19 +33,11 @@ impl ServiceName {
                 truncate(&s, 40)
             )));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
-        {
-            return Err(ValueError::new(format!(
-                "{:?} contains {c:?}; {ALLOWED}",
-                truncate(&s, 40)
-            )));
+        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c))) {
+            return Err(ValueError::new(format!("{:?} contains {c:?}; {ALLOWED}", truncate(&s, 40))));
         }
         if s.starts_with(['.', '-']) || s.ends_with(['.', '-']) {
-            return Err(ValueError::new(format!(
-                "{s:?} must not start or end with '.' or '-'"
-            )));
+            return Err(ValueError::new(format!("{s:?} must not start or end with '.' or '-'")));
         }
         if s.contains("..") {
             return Err(ValueError::new(format!("{s:?} must not contain '..'")));
@@ -83,19 +75,8 @@ string_newtype!(
 );
 
 /// Unit types systemd knows; a unit name ending in one of these is taken as it is.
-const UNIT_SUFFIXES: [&str; 11] = [
-    "service",
-    "socket",
-    "device",
-    "mount",
-    "automount",
-    "swap",
-    "target",
-    "path",
-    "timer",
-    "slice",
-    "scope",
-];
+const UNIT_SUFFIXES: [&str; 11] =
+    ["service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer", "slice", "scope"];
 
 /// A systemd unit named in a relation (`After=`, `Requires=` …).
 ///
@@ -112,28 +93,17 @@ impl UnitName {
         if s.is_empty() {
             return Err(ValueError::new("unit name must not be empty"));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || ":-_.\\@".contains(*c)))
-        {
+        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || ":-_.\\@".contains(*c))) {
             return Err(ValueError::new(format!(
                 "unit name {:?} contains {c:?}; use letters, digits, ':', '-', '_', '.', '\\' and '@'",
                 truncate(&s, 40)
             )));
         }
-        let has_suffix = s
-            .rsplit_once('.')
-            .is_some_and(|(stem, suffix)| !stem.is_empty() && UNIT_SUFFIXES.contains(&suffix));
-        let full = if has_suffix {
-            s
-        } else {
-            format!("{s}.service")
-        };
+        let has_suffix =
+            s.rsplit_once('.').is_some_and(|(stem, suffix)| !stem.is_empty() && UNIT_SUFFIXES.contains(&suffix));
+        let full = if has_suffix { s } else { format!("{s}.service") };
         if full.len() > 255 {
-            return Err(ValueError::new(format!(
-                "unit name {:?} is longer than 255 characters",
-                truncate(&full, 40)
-            )));
+            return Err(ValueError::new(format!("unit name {:?} is longer than 255 characters", truncate(&full, 40))));
         }
         Ok(UnitName(full))
     }
@@ -182,16 +152,13 @@ enum UnitNameRepr {
 impl<'de> serde::Deserialize<'de> for UnitName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
-        let repr = UnitNameRepr::deserialize(d).map_err(|_| {
-            D::Error::custom(
-                "expected a unit name such as \"postgresql\" or { service = \"NAME\" }",
-            )
-        })?;
+        let repr = UnitNameRepr::deserialize(d)
+            .map_err(|_| D::Error::custom("expected a unit name such as \"postgresql\" or { service = \"NAME\" }"))?;
         match repr {
             UnitNameRepr::Unit(s) => UnitName::new(s).map_err(D::Error::custom),
-            UnitNameRepr::Service { service } => ServiceName::new(service)
-                .map(|n| UnitName::of_service(&n))
-                .map_err(D::Error::custom),
+            UnitNameRepr::Service { service } => {
+                ServiceName::new(service).map(|n| UnitName::of_service(&n)).map_err(D::Error::custom)
+            }
         }
     }
 }

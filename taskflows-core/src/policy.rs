@@ -95,14 +95,7 @@ pub struct RestartPolicy {
 impl RestartPolicy {
     /// Restart on `condition`, without delay or limits.
     pub fn new(condition: RestartCondition) -> RestartPolicy {
-        RestartPolicy {
-            condition,
-            delay: None,
-            max_attempts: None,
-            window: None,
-            steps: None,
-            max_delay: None,
-        }
+        RestartPolicy { condition, delay: None, max_attempts: None, window: None, steps: None, max_delay: None }
     }
 
     /// Whether this uses directives that need systemd 254 or newer.
@@ -160,17 +153,10 @@ impl<'de> Deserialize<'de> for RestartPolicy {
                 f.write_str("a restart condition such as \"on-failure\" or a restart policy table")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RestartPolicy, E> {
-                RestartCondition::parse(v)
-                    .map(RestartPolicy::new)
-                    .map_err(E::custom)
+                RestartCondition::parse(v).map(RestartPolicy::new).map_err(E::custom)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<RestartPolicy, A::Error> {
-                let t = RestartPolicyTable::deserialize(
-                    serde::de::value::MapAccessDeserializer::new(map),
-                )?;
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RestartPolicy, A::Error> {
+                let t = RestartPolicyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(RestartPolicy {
                     condition: t.condition,
                     delay: t.delay,
@@ -245,10 +231,6 @@ impl Watchdog {
         if timeout.is_zero() {
             return Err(ValueError::new("watchdog timeout must be more than zero"));
         }
-        Ok(Watchdog {
-            timeout,
-            notify_access: NotifyAccess::Main,
-            restart_on_hang: true,
-        })
+        Ok(Watchdog { timeout, notify_access: NotifyAccess::Main, restart_on_hang: true })
     }
 }

@@ -90,9 +90,7 @@ struct Unit {
 
 impl Unit {
     fn new() -> Unit {
-        Unit {
-            out: String::with_capacity(512),
-        }
+        Unit { out: String::with_capacity(512) }
     }
 
     fn section(&mut self, name: &str) {
@@ -121,40 +119,22 @@ pub fn render(spec: &ServiceSpec, ctx: &RenderContext) -> Result<Vec<UnitFile>, 
     spec.validate()?;
     let stem = spec.name.unit_stem();
     let mut files = Vec::with_capacity(6);
-    files.push(UnitFile {
-        name: format!("{stem}.service"),
-        content: render_service(spec, ctx)?,
-    });
+    files.push(UnitFile { name: format!("{stem}.service"), content: render_service(spec, ctx)? });
     if !spec.start_schedule.is_empty() {
-        files.push(UnitFile {
-            name: format!("{stem}.timer"),
-            content: render_timer(&stem, &spec.start_schedule.0),
-        });
+        files.push(UnitFile { name: format!("{stem}.timer"), content: render_timer(&stem, &spec.start_schedule.0) });
     }
-    for (action, schedules) in [
-        ("stop", &spec.stop_schedule),
-        ("restart", &spec.restart_schedule),
-    ] {
+    for (action, schedules) in [("stop", &spec.stop_schedule), ("restart", &spec.restart_schedule)] {
         if schedules.is_empty() {
             continue;
         }
         let helper = format!("{action}-{stem}");
-        files.push(UnitFile {
-            name: format!("{helper}.service"),
-            content: render_helper(action, &stem, ctx.scope),
-        });
-        files.push(UnitFile {
-            name: format!("{helper}.timer"),
-            content: render_timer(&helper, &schedules.0),
-        });
+        files.push(UnitFile { name: format!("{helper}.service"), content: render_helper(action, &stem, ctx.scope) });
+        files.push(UnitFile { name: format!("{helper}.timer"), content: render_timer(&helper, &schedules.0) });
     }
     Ok(files)
 }
 
-fn resolve<'a>(
-    spec: &'a ServiceSpec,
-    ctx: &'a RenderContext,
-) -> Result<Option<&'a Environment>, Error> {
+fn resolve<'a>(spec: &'a ServiceSpec, ctx: &'a RenderContext) -> Result<Option<&'a Environment>, Error> {
     match &spec.environment {
         Some(Environment::Named(name)) => match ctx.named_environments.get(name) {
             Some(Environment::Named(_)) | None => {
@@ -179,8 +159,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     let field = |f: &str| format!("service[{}].{f}", spec.name);
     let environment = resolve(spec, ctx)?;
     if let Some(Environment::Docker(c)) = environment {
-        c.check()
-            .map_err(|e| e.within(&field("environment.docker")))?;
+        c.check().map_err(|e| e.within(&field("environment.docker")))?;
         if spec.watchdog.is_some() {
             return Err(Error::field(
                 field("watchdog"),
@@ -207,10 +186,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     u.units("PropagatesStopTo", &spec.propagate_stop_to);
     u.units("StopPropagatedFrom", &spec.propagate_stop_from);
     if let Some(p) = &spec.restart_policy {
-        u.set(
-            "StartLimitIntervalSec",
-            p.window.map_or("0".to_owned(), |w| w.to_string()),
-        );
+        u.set("StartLimitIntervalSec", p.window.map_or("0".to_owned(), |w| w.to_string()));
         match (p.max_attempts, p.window) {
             (Some(n), _) => u.set("StartLimitBurst", n),
             (None, None) => u.set("StartLimitBurst", 0),
@@ -230,16 +206,10 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     }
     match environment {
         Some(Environment::Docker(c)) => {
-            let container = c
-                .name
-                .as_ref()
-                .map_or_else(|| spec.name.unit_stem(), |n| n.to_string());
+            let container = c.name.as_ref().map_or_else(|| spec.name.unit_stem(), |n| n.to_string());
             let tf = exec_word(&ctx.tf_binary);
             let data = exec_word(&ctx.data_dir);
-            u.set(
-                "ExecStart",
-                escape_specifiers(&format!("{tf} container run --data-dir {data} {container}")),
-            );
+            u.set("ExecStart", escape_specifiers(&format!("{tf} container run --data-dir {data} {container}")));
             let stop = match &spec.stop_command {
                 Some(cmd) => cmd.to_string(),
                 None => format!("{tf} container stop --data-dir {data} {container}"),
@@ -247,8 +217,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
             u.set("ExecStop", escape_specifiers(&stop));
         }
         Some(Environment::Venv(v)) => {
-            let runner = venv_runner(v, ctx)
-                .map_err(|m| Error::field(field("environment.venv.runner"), m))?;
+            let runner = venv_runner(v, ctx).map_err(|m| Error::field(field("environment.venv.runner"), m))?;
             let wrap = |cmd: &str| escape_specifiers(&wrap_venv(v, &runner, cmd));
             if let Some(cmd) = &spec.start_command {
                 u.set("ExecStart", wrap(cmd.as_str()));
@@ -269,8 +238,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     if let Some(cmd) = &spec.restart_command {
         let cmd = match environment {
             Some(Environment::Venv(v)) => {
-                let runner = venv_runner(v, ctx)
-                    .map_err(|m| Error::field(field("environment.venv.runner"), m))?;
+                let runner = venv_runner(v, ctx).map_err(|m| Error::field(field("environment.venv.runner"), m))?;
                 wrap_venv(v, &runner, cmd.as_str())
             }
             _ => cmd.to_string(),
@@ -287,10 +255,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
         u.set("EnvironmentFile", escape_specifiers(path.as_str()));
     }
     u.set("KillSignal", &spec.kill_signal);
-    let cgroup_stop_timeout = spec
-        .cgroup_config
-        .as_ref()
-        .is_some_and(|c| c.timeout_stop.is_some());
+    let cgroup_stop_timeout = spec.cgroup_config.as_ref().is_some_and(|c| c.timeout_stop.is_some());
     if !cgroup_stop_timeout {
         u.set("TimeoutStopSec", "120s");
     }
@@ -350,9 +315,10 @@ fn venv_runner(v: &Venv, ctx: &RenderContext) -> Result<String, String> {
     match (&v.runner, &ctx.conda_runner) {
         (Some(r), _) => Ok(r.to_string()),
         (None, Some(r)) => Ok(r.clone()),
-        (None, None) => Err(
-            "no conda, mamba or micromamba was found on PATH or in the usual folders; install one or set `runner`".to_owned(),
-        ),
+        (None, None) => {
+            Err("no conda, mamba or micromamba was found on PATH or in the usual folders; install one or set `runner`"
+                .to_owned())
+        }
     }
 }
 
@@ -365,11 +331,7 @@ fn wrap_venv(v: &Venv, runner: &str, cmd: &str) -> String {
 
 /// Quote a path for an `Exec…=` line if it has blanks or quotes.
 fn exec_word(s: &str) -> String {
-    if s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') {
-        quote(s)
-    } else {
-        s.to_owned()
-    }
+    if s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') { quote(s) } else { s.to_owned() }
 }
 
 fn render_timer(unit_stem: &str, schedules: &[Schedule]) -> String {
@@ -424,9 +386,6 @@ fn render_helper(action: &str, stem: &str, scope: Scope) -> String {
     u.set("Description", format!("{action} {stem}.service"));
     u.section("Service");
     u.set("Type", "oneshot");
-    u.set(
-        "ExecStart",
-        format!("{} {action} {stem}.service", scope.systemctl()),
-    );
+    u.set("ExecStart", format!("{} {action} {stem}.service", scope.systemctl()));
     u.out
 }

@@ -40,13 +40,10 @@ impl CalendarExpr {
         check_line(&s).map_err(|e| ValueError::new(format!("calendar expression {}", e.0)))?;
         let trimmed = s.trim();
         if trimmed.is_empty() {
-            return Err(ValueError::new(
-                "calendar expression must not be empty; e.g. \"daily\" or \"Mon-Fri 09:00\"",
-            ));
+            return Err(ValueError::new("calendar expression must not be empty; e.g. \"daily\" or \"Mon-Fri 09:00\""));
         }
         // The native engine accepts exactly what systemd 252 accepts.
-        crate::calendar::CalendarEvent::parse(trimmed)
-            .map_err(|e| ValueError::new(e.to_string()))?;
+        crate::calendar::CalendarEvent::parse(trimmed).map_err(|e| ValueError::new(e.to_string()))?;
         Ok(CalendarExpr(trimmed.to_owned()))
     }
 
@@ -80,8 +77,7 @@ impl Calendar {
     /// A one-time schedule at `when`, as an expression systemd accepts for any zone (the zone's
     /// name where the time is unambiguous there, else UTC).
     pub fn from_datetime(when: &jiff::Zoned) -> Calendar {
-        Calendar::new(crate::calendar::CalendarEvent::from_zoned(when))
-            .expect("from_zoned writes valid expressions")
+        Calendar::new(crate::calendar::CalendarEvent::from_zoned(when)).expect("from_zoned writes valid expressions")
     }
 
     /// A persistent calendar schedule with 1 ms accuracy.
@@ -134,23 +130,11 @@ pub struct Periodic {
 
 impl Periodic {
     /// A periodic schedule with 1 ms accuracy; `period` must be more than zero.
-    pub fn new(
-        start_on: StartOn,
-        period: Duration,
-        relative_to: RelativeTo,
-    ) -> Result<Periodic, ValueError> {
+    pub fn new(start_on: StartOn, period: Duration, relative_to: RelativeTo) -> Result<Periodic, ValueError> {
         if period.is_zero() {
-            return Err(ValueError::new(
-                "period must be more than zero, e.g. 300 or \"5min\"",
-            ));
+            return Err(ValueError::new("period must be more than zero, e.g. 300 or \"5min\""));
         }
-        Ok(Periodic {
-            start_on,
-            period,
-            relative_to,
-            accuracy: Duration::from_millis(1),
-            randomized_delay: None,
-        })
+        Ok(Periodic { start_on, period, relative_to, accuracy: Duration::from_millis(1), randomized_delay: None })
     }
 }
 
@@ -182,9 +166,9 @@ impl ScheduleTable {
             (Some(_), Some(_)) => Err(ValueError::new(
                 "give either `calendar` (calendar schedule) or `period` (periodic schedule), not both",
             )),
-            (None, None) => Err(ValueError::new(
-                "a schedule needs `calendar` (e.g. \"Mon-Fri 09:00\") or `period` (e.g. \"5min\")",
-            )),
+            (None, None) => {
+                Err(ValueError::new("a schedule needs `calendar` (e.g. \"Mon-Fri 09:00\") or `period` (e.g. \"5min\")"))
+            }
             (Some(expr), None) => {
                 if self.start_on.is_some() || self.relative_to.is_some() {
                     return Err(ValueError::new(
@@ -228,8 +212,7 @@ impl<'de> Deserialize<'de> for Schedule {
                 Calendar::new(v).map(Schedule::Calendar).map_err(E::custom)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Schedule, A::Error> {
-                let table =
-                    ScheduleTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let table = ScheduleTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 table.into_schedule().map_err(serde::de::Error::custom)
             }
         }
@@ -269,20 +252,12 @@ impl<'de> Deserialize<'de> for Schedules {
                 f.write_str("a calendar expression, a schedule table, or a list of them")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Schedules, E> {
-                Schedule::deserialize(serde::de::value::StrDeserializer::new(v))
-                    .map(Schedules::from)
+                Schedule::deserialize(serde::de::value::StrDeserializer::new(v)).map(Schedules::from)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Schedules, A::Error> {
-                Schedule::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(Schedules::from)
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Schedules, A::Error> {
+                Schedule::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Schedules::from)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Schedules, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Schedules, A::Error> {
                 let mut all = Vec::new();
                 while let Some(s) = seq.next_element::<Schedule>()? {
                     all.push(s);

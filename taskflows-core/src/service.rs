@@ -144,9 +144,9 @@ where
 pub struct Signal(String);
 
 const SIGNALS: [&str; 31] = [
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
-    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
-    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
+    "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO",
+    "PWR", "SYS",
 ];
 
 impl Signal {
@@ -155,10 +155,7 @@ impl Signal {
         let s = s.into();
         let upper = s.to_ascii_uppercase();
         let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-        let realtime = bare
-            .strip_prefix("RTMIN+")
-            .and_then(|n| n.parse::<u8>().ok())
-            .is_some_and(|n| n <= 30);
+        let realtime = bare.strip_prefix("RTMIN+").and_then(|n| n.parse::<u8>().ok()).is_some_and(|n| n <= 30);
         if SIGNALS.contains(&bare) || bare == "RTMIN" || realtime {
             Ok(Signal(format!("SIG{bare}")))
         } else {
@@ -186,22 +183,16 @@ impl fmt::Display for Signal {
     }
 }
 
-string_newtype!(
-    Signal,
-    "Signal",
-    "A signal name such as SIGTERM (default), SIGINT, SIGKILL."
-);
+string_newtype!(Signal, "Signal", "A signal name such as SIGTERM (default), SIGINT, SIGKILL.");
 
 impl ServiceSpec {
     /// Start building a service named `name` that runs `start_command`.
     pub fn builder(name: &str, start_command: &str) -> ServiceBuilder {
-        let spec = ServiceName::new(name)
-            .map_err(|e| e.at("name"))
-            .and_then(|name| {
-                let start_command = CommandLine::new(start_command)
-                    .map_err(|e| e.at("start_command").within(&format!("service[{name}]")))?;
-                Ok(ServiceSpec::minimal(name, Some(start_command)))
-            });
+        let spec = ServiceName::new(name).map_err(|e| e.at("name")).and_then(|name| {
+            let start_command = CommandLine::new(start_command)
+                .map_err(|e| e.at("start_command").within(&format!("service[{name}]")))?;
+            Ok(ServiceSpec::minimal(name, Some(start_command)))
+        });
         ServiceBuilder { spec }
     }
 
@@ -246,8 +237,7 @@ impl ServiceSpec {
     /// Check what no single field can: required combinations and exclusions, ranges of nested
     /// values. Field paths in errors start with `service[NAME]`.
     pub fn validate(&self) -> Result<(), Error> {
-        self.validate_fields()
-            .map_err(|e| e.within(&format!("service[{}]", self.name)))
+        self.validate_fields().map_err(|e| e.within(&format!("service[{}]", self.name)))
     }
 
     fn validate_fields(&self) -> Result<(), Error> {
@@ -259,19 +249,13 @@ impl ServiceSpec {
             _ => false,
         };
         if self.start_command.is_none() && !docker {
-            return Err(Error::field(
-                "start_command",
-                "is required (the command the service runs)",
-            ));
+            return Err(Error::field("start_command", "is required (the command the service runs)"));
         }
         if docker && let Some(cmd) = &self.start_command {
             crate::environment::split_shell(cmd.as_str()).map_err(|e| e.at("start_command"))?;
         }
         if self.timeout.is_some_and(Duration::is_zero) {
-            return Err(Error::field(
-                "timeout",
-                "must be more than zero (seconds, or a duration such as \"5min\")",
-            ));
+            return Err(Error::field("timeout", "must be more than zero (seconds, or a duration such as \"5min\")"));
         }
         if let Some(w) = &self.watchdog {
             if docker {
@@ -364,11 +348,7 @@ macro_rules! relation_setters {
 }
 
 impl ServiceBuilder {
-    fn with(
-        mut self,
-        field: &str,
-        f: impl FnOnce(&mut ServiceSpec) -> Result<(), ValueError>,
-    ) -> ServiceBuilder {
+    fn with(mut self, field: &str, f: impl FnOnce(&mut ServiceSpec) -> Result<(), ValueError>) -> ServiceBuilder {
         if let Ok(spec) = &mut self.spec
             && let Err(e) = f(spec)
         {

@@ -16,9 +16,7 @@ impl ByteSize {
     pub fn parse(s: &str) -> Result<ByteSize, ValueError> {
         let bad = || ValueError::new(format!("{s:?} is not a size; {ALLOWED}"));
         let t = s.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (number, unit) = (&t[..split], t[split..].trim());
         if number.is_empty() {
             return Err(bad());
@@ -75,9 +73,7 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom(format!("{v} is negative; {ALLOWED}")))
+                u64::try_from(v).map(ByteSize).map_err(|_| E::custom(format!("{v} is negative; {ALLOWED}")))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ByteSize, E> {
                 if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {

@@ -60,9 +60,7 @@ fn service_names() {
     check("A", true);
     check(&"a".repeat(MAX_SERVICE_NAME_LEN), true);
     check(&"a".repeat(MAX_SERVICE_NAME_LEN + 1), false);
-    for bad in [
-        "", "-web", "web-", ".web", "web.", "a..b", "a/b", "a b", "init", "SYSTEM", "ü", "a\nb",
-    ] {
+    for bad in ["", "-web", "web-", ".web", "web.", "a..b", "a/b", "a b", "init", "SYSTEM", "ü", "a\nb"] {
         check(bad, false);
     }
 }
@@ -70,11 +68,7 @@ fn service_names() {
 #[test]
 fn unit_names() {
     fn check(input: &str, expected: Option<&str>) {
-        assert_eq!(
-            UnitName::new(input).ok().as_ref().map(UnitName::as_str),
-            expected,
-            "{input}"
-        );
+        assert_eq!(UnitName::new(input).ok().as_ref().map(UnitName::as_str), expected, "{input}");
     }
     check("db", Some("db.service"));
     check("my.app", Some("my.app.service"));
@@ -95,10 +89,7 @@ fn command_lines() {
         assert_eq!(got, expected, "{input}");
     }
     check("/bin/echo hi", Some(&["/bin/echo", "hi"]));
-    check(
-        "/bin/sh -c 'echo a b'",
-        Some(&["/bin/sh", "-c", "echo a b"]),
-    );
+    check("/bin/sh -c 'echo a b'", Some(&["/bin/sh", "-c", "echo a b"]));
     check(r#"/bin/echo "a \" b""#, Some(&["/bin/echo", "a \" b"]));
     check("-/bin/false", Some(&["-/bin/false"]));
     check("", None);
@@ -111,11 +102,7 @@ fn command_lines() {
 #[test]
 fn paths() {
     fn check(input: &str, expected: Option<&str>) {
-        assert_eq!(
-            AbsPath::new(input).ok().as_ref().map(AbsPath::as_str),
-            expected,
-            "{input}"
-        );
+        assert_eq!(AbsPath::new(input).ok().as_ref().map(AbsPath::as_str), expected, "{input}");
     }
     check("/srv/app", Some("/srv/app"));
     check("//srv/./app/", Some("/srv/app"));
@@ -127,40 +114,19 @@ fn paths() {
 
 #[test]
 fn env_files() {
-    let vars = parse_env_file(
-        "# comment\n\nA=1\nexport B = two words\nC=\"quoted # not comment\"\nD='single'\nE=\n",
-    )
-    .unwrap();
+    let vars =
+        parse_env_file("# comment\n\nA=1\nexport B = two words\nC=\"quoted # not comment\"\nD='single'\nE=\n").unwrap();
     let got: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(
-        got,
-        [
-            ("A", "1"),
-            ("B", "two words"),
-            ("C", "quoted # not comment"),
-            ("D", "single"),
-            ("E", "")
-        ]
-    );
+    assert_eq!(got, [("A", "1"), ("B", "two words"), ("C", "quoted # not comment"), ("D", "single"), ("E", "")]);
     fn check(input: &str, expected: &str) {
-        assert_eq!(
-            parse_env_file(input).unwrap_err().to_string(),
-            expected,
-            "{input}"
-        );
+        assert_eq!(parse_env_file(input).unwrap_err().to_string(), expected, "{input}");
     }
-    check(
-        "A=1\nnot a pair\n",
-        "line 2: \"not a pair\" is not KEY=VALUE",
-    );
+    check("A=1\nnot a pair\n", "line 2: \"not a pair\" is not KEY=VALUE");
     check(
         "1A=x",
         "line 1: \"1A\" is not a valid variable name; use letters, digits and '_', not starting with a digit",
     );
-    check(
-        "A=\"open",
-        "line 1: value of A has an unterminated \" quote",
-    );
+    check("A=\"open", "line 1: value of A has an unterminated \" quote");
 }
 
 #[test]

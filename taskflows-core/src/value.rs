@@ -14,14 +14,10 @@ use crate::error::ValueError;
 /// Check that `s` can be written as one unit-file value.
 pub(crate) fn check_line(s: &str) -> Result<(), ValueError> {
     if s.contains(['\n', '\r', '\0']) {
-        return Err(ValueError::new(
-            "must not contain line breaks (CR, LF) or NUL characters",
-        ));
+        return Err(ValueError::new("must not contain line breaks (CR, LF) or NUL characters"));
     }
     if s.ends_with('\\') {
-        return Err(ValueError::new(
-            "must not end with a backslash (systemd would join it with the next line)",
-        ));
+        return Err(ValueError::new("must not end with a backslash (systemd would join it with the next line)"));
     }
     Ok(())
 }

@@ -32,21 +32,12 @@ const LOCAL_ZONES: [&str; 7] = [
 #[derive(Debug, PartialEq)]
 enum Verdict {
     Invalid,
-    Valid {
-        normalized: String,
-        elapses: Vec<String>,
-    },
+    Valid { normalized: String, elapses: Vec<String> },
 }
 
 fn require_systemd_analyze() {
-    let ok = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "systemd-analyze is not installed: the calendar differential test needs it (apt-get install systemd)"
-    );
+    let ok = Command::new("systemd-analyze").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "systemd-analyze is not installed: the calendar differential test needs it (apt-get install systemd)");
 }
 
 /// Runs `systemd-analyze calendar` on a batch and splits its output per expression.
@@ -74,11 +65,7 @@ fn systemd(tz: &str, base: Timestamp, exprs: &[String]) -> Vec<Verdict> {
             block.push(lines.next().unwrap().trim_end_matches('\n').to_owned());
         }
         if i + 1 < exprs.len() {
-            assert_eq!(
-                lines.next(),
-                Some("\n"),
-                "unexpected systemd-analyze output:\n{stdout}"
-            );
+            assert_eq!(lines.next(), Some("\n"), "unexpected systemd-analyze output:\n{stdout}");
         }
         verdicts.push(parse_block(&block));
     }
@@ -92,20 +79,14 @@ fn parse_block(block: &[String]) -> Verdict {
     let mut normalized = String::new();
     let mut elapses = Vec::new();
     for line in block {
-        let (label, value) = line
-            .trim_start()
-            .split_once(": ")
-            .unwrap_or((line.trim(), ""));
+        let (label, value) = line.trim_start().split_once(": ").unwrap_or((line.trim(), ""));
         if label == "Normalized form" {
             normalized = value.to_owned();
         } else if (label == "Next elapse" || label.starts_with("Iter. #")) && value != "never" {
             elapses.push(value.to_owned());
         }
     }
-    Verdict::Valid {
-        normalized,
-        elapses,
-    }
+    Verdict::Valid { normalized, elapses }
 }
 
 fn ours(tz: &TimeZone, base: Timestamp, expr: &str) -> Verdict {
@@ -117,11 +98,7 @@ fn ours(tz: &TimeZone, base: Timestamp, expr: &str) -> Verdict {
     for _ in 0..ITERATIONS {
         match ev.try_next_elapse(after, tz) {
             Ok(t) => {
-                elapses.push(
-                    t.to_zoned(tz.clone())
-                        .strftime("%a %Y-%m-%d %H:%M:%S %Z")
-                        .to_string(),
-                );
+                elapses.push(t.to_zoned(tz.clone()).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string());
                 after = t;
             }
             Err(NoElapse::Never) => break,
@@ -129,10 +106,7 @@ fn ours(tz: &TimeZone, base: Timestamp, expr: &str) -> Verdict {
             Err(_) => return Verdict::Invalid,
         }
     }
-    Verdict::Valid {
-        normalized: ev.normalized(),
-        elapses,
-    }
+    Verdict::Valid { normalized: ev.normalized(), elapses }
 }
 
 fn compare(tz_name: &str, base: Timestamp, exprs: &[String]) -> Result<(), String> {
@@ -148,24 +122,16 @@ fn compare(tz_name: &str, base: Timestamp, exprs: &[String]) -> Result<(), Strin
             ));
         }
     }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("\n"))
-    }
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
 }
 
 /// Base times: around the zone's 2026 transitions, and calendar edges.
 fn base_times(tz: &TimeZone) -> Vec<Timestamp> {
     let start: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-    let mut bases: Vec<Timestamp> = [
-        "2026-01-31T23:59:59Z",
-        "2028-02-28T12:00:00Z",
-        "2026-12-31T23:30:00Z",
-    ]
-    .iter()
-    .map(|s| s.parse().unwrap())
-    .collect();
+    let mut bases: Vec<Timestamp> = ["2026-01-31T23:59:59Z", "2028-02-28T12:00:00Z", "2026-12-31T23:30:00Z"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
     for transition in tz.following(start).take(2) {
         let t = transition.timestamp().as_second();
         for delta in [-7200, -1800, -1, 0, 1800, 3600] {
@@ -270,12 +236,7 @@ fn fixed_corpus_matches_systemd() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
 fn cased(word: &'static str) -> impl Strategy<Value = String> {
@@ -329,11 +290,7 @@ fn component(lo: i64, hi: i64) -> impl Strategy<Value = String> {
         prop_oneof![3 => Just(None), 1 => (0..=(hi / 2 + 2)).prop_map(Some)],
     )
         .prop_map(|(start, pad, stop, repeat)| {
-            let mut s = if pad {
-                format!("{start:02}")
-            } else {
-                start.to_string()
-            };
+            let mut s = if pad { format!("{start:02}") } else { start.to_string() };
             if let Some(stop) = stop {
                 s.push_str(&format!("..{stop}"));
             }
@@ -349,9 +306,7 @@ fn chain(lo: i64, hi: i64) -> impl Strategy<Value = String> {
 }
 
 fn seconds() -> impl Strategy<Value = String> {
-    let fraction = prop::sample::select(vec![
-        "", "", "", ".5", ".25", ".123456", ".1234567", ".0000005",
-    ]);
+    let fraction = prop::sample::select(vec!["", "", "", ".5", ".25", ".123456", ".1234567", ".0000005"]);
     prop_oneof![
         1 => Just("*".to_owned()),
         3 => (chain(0, 59), fraction).prop_map(|(c, f)| if c == "*" || c.contains(',') { c } else { format!("{c}{f}") }),
@@ -418,12 +373,7 @@ fn expression() -> impl Strategy<Value = String> {
         prop::option::weighted(0.8, time()),
     )
         .prop_map(|(w, d, t)| {
-            let s = format!(
-                "{}{}{}",
-                w.unwrap_or_default(),
-                d.unwrap_or_default(),
-                t.unwrap_or_default()
-            );
+            let s = format!("{}{}{}", w.unwrap_or_default(), d.unwrap_or_default(), t.unwrap_or_default());
             s.trim_end().to_owned()
         });
     let body = prop_oneof![6 => full, 1 => shorthand, 1 => (0i64..7_000_000_000).prop_map(|s| format!("@{s}"))];
@@ -446,20 +396,10 @@ fn expression() -> impl Strategy<Value = String> {
 #[test]
 fn generated_corpus_matches_systemd() {
     require_systemd_analyze();
-    let mut runner = TestRunner::new(Config {
-        cases: 40,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let zones: Vec<(&str, Vec<Timestamp>)> = LOCAL_ZONES
-        .iter()
-        .map(|z| (*z, base_times(&TimeZone::get(z).unwrap())))
-        .collect();
-    let strategy = (
-        0..zones.len(),
-        any::<prop::sample::Index>(),
-        prop::collection::vec(expression(), 12..16),
-    );
+    let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+    let zones: Vec<(&str, Vec<Timestamp>)> =
+        LOCAL_ZONES.iter().map(|z| (*z, base_times(&TimeZone::get(z).unwrap()))).collect();
+    let strategy = (0..zones.len(), any::<prop::sample::Index>(), prop::collection::vec(expression(), 12..16));
     runner
         .run(&strategy, |(zone, base, exprs)| {
             let (name, bases) = &zones[zone];
@@ -472,18 +412,8 @@ fn generated_corpus_matches_systemd() {
 #[test]
 fn from_zoned_expressions_elapse_at_that_instant_in_systemd() {
     require_systemd_analyze();
-    let instants = [
-        "2026-11-26T14:05:00Z",
-        "2026-03-08T07:30:00Z",
-        "2026-11-01T05:30:00Z",
-        "2026-10-25T00:30:00.25Z",
-    ];
-    for zone in [
-        "America/New_York",
-        "Europe/Berlin",
-        "Australia/Lord_Howe",
-        "UTC",
-    ] {
+    let instants = ["2026-11-26T14:05:00Z", "2026-03-08T07:30:00Z", "2026-11-01T05:30:00Z", "2026-10-25T00:30:00.25Z"];
+    for zone in ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "UTC"] {
         let tz = TimeZone::get(zone).unwrap();
         for instant in instants {
             let ts: Timestamp = instant.parse().unwrap();
@@ -497,9 +427,7 @@ fn from_zoned_expressions_elapse_at_that_instant_in_systemd() {
     let fixed = "2026-11-26T08:35:00Z"
         .parse::<Timestamp>()
         .unwrap()
-        .to_zoned(TimeZone::fixed(
-            jiff::tz::Offset::from_seconds(19_800).unwrap(),
-        ));
+        .to_zoned(TimeZone::fixed(jiff::tz::Offset::from_seconds(19_800).unwrap()));
     let expr = CalendarEvent::from_zoned(&fixed);
     assert_eq!(expr, "2026-11-26 08:35:00 UTC");
     compare("UTC", Timestamp::UNIX_EPOCH, &[expr]).unwrap();

@@ -42,11 +42,7 @@ fn systemctl(scope: Scope, args: &[&str]) -> Duration {
     if scope == Scope::User {
         cmd.arg("--user");
     }
-    let out = cmd
-        .args(args)
-        .args(["--no-pager", "--no-legend"])
-        .output()
-        .expect("systemctl runs");
+    let out = cmd.args(args).args(["--no-pager", "--no-legend"]).output().expect("systemctl runs");
     assert!(out.status.success(), "systemctl {args:?} failed");
     start.elapsed()
 }
@@ -58,14 +54,10 @@ async fn count_reloads<F: std::future::Future>(systemd: &Systemd, f: F) -> (usiz
         .member("Reloading")
         .build()
         .unwrap();
-    let mut stream = zbus::MessageStream::for_match_rule(rule, systemd.connection(), None)
-        .await
-        .unwrap();
+    let mut stream = zbus::MessageStream::for_match_rule(rule, systemd.connection(), None).await.unwrap();
     let out = f.await;
     let mut count = 0;
-    while let Ok(Some(Ok(msg))) =
-        tokio::time::timeout(Duration::from_millis(300), stream.next()).await
-    {
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(300), stream.next()).await {
         if msg.body().deserialize::<bool>().unwrap_or(false) {
             count += 1;
         }
@@ -78,16 +70,8 @@ fn main() {
         eprintln!("this benchmark installs 1,000 units: run it with `cargo xtask bench-systemd`");
         std::process::exit(2);
     }
-    let scope = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") {
-        Scope::User
-    } else {
-        Scope::System
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let scope = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") { Scope::User } else { Scope::System };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(bench(scope));
 }
 
@@ -97,10 +81,7 @@ async fn bench(scope: Scope) {
     let names: Vec<ServiceName> = specs.iter().map(|s| s.name.clone()).collect();
     let mut ctx = RenderContext::new(scope);
     ctx.systemd_version = Some(systemd.version().await.unwrap());
-    println!(
-        "scope {scope:?}, systemd {}, {N} services with timers",
-        ctx.systemd_version.unwrap()
-    );
+    println!("scope {scope:?}, systemd {}, {N} services with timers", ctx.systemd_version.unwrap());
 
     let start = Instant::now();
     let (reloads, report) = count_reloads(&systemd, systemd.create(&specs, &ctx)).await;
@@ -111,11 +92,7 @@ async fn bench(scope: Scope) {
         create.as_secs_f64(),
         report.written.len(),
         report.jobs.len(),
-        if create < Duration::from_secs(5) && reloads == 1 {
-            "met"
-        } else {
-            "MISSED"
-        }
+        if create < Duration::from_secs(5) && reloads == 1 { "met" } else { "MISSED" }
     );
 
     let start = Instant::now();
@@ -134,16 +111,8 @@ async fn bench(scope: Scope) {
         let states = systemd.status(&names).await.expect("status");
         ours.push(start.elapsed());
         assert_eq!(states.len(), N);
-        assert!(
-            states
-                .iter()
-                .all(|s| s.timer_active.as_deref() == Some("active")),
-            "every timer runs"
-        );
-        baseline.push(
-            systemctl(scope, &["list-units", "--all"])
-                + systemctl(scope, &["list-timers", "--all"]),
-        );
+        assert!(states.iter().all(|s| s.timer_active.as_deref() == Some("active")), "every timer runs");
+        baseline.push(systemctl(scope, &["list-units", "--all"]) + systemctl(scope, &["list-timers", "--all"]));
     }
     let (ours, baseline) = (median(ours), median(baseline));
     let ratio = ours.as_secs_f64() / baseline.as_secs_f64();
@@ -156,9 +125,5 @@ async fn bench(scope: Scope) {
 
     let start = Instant::now();
     let removed = systemd.remove(&names).await.expect("remove");
-    println!(
-        "remove:   {:>8.2} s  ({} files)",
-        start.elapsed().as_secs_f64(),
-        removed.len()
-    );
+    println!("remove:   {:>8.2} s  ({} files)", start.elapsed().as_secs_f64(), removed.len());
 }

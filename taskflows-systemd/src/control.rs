@@ -45,9 +45,7 @@ impl Systemd {
         };
         let mut names: Vec<ServiceName> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter_map(|f| {
-                ServiceName::new(f.strip_prefix("taskflows-")?.strip_suffix(".service")?).ok()
-            })
+            .filter_map(|f| ServiceName::new(f.strip_prefix("taskflows-")?.strip_suffix(".service")?).ok())
             .collect();
         names.sort();
         Ok(names)
@@ -57,16 +55,9 @@ impl Systemd {
     /// glob (`*`, `?`) matches names. Nothing matching is an error naming the nearest services.
     pub fn select(&self, pattern: &str) -> Result<Vec<ServiceName>> {
         let installed = self.installed()?;
-        let chosen: Vec<ServiceName> = installed
-            .iter()
-            .filter(|n| glob_match(pattern, n.as_str()))
-            .cloned()
-            .collect();
+        let chosen: Vec<ServiceName> = installed.iter().filter(|n| glob_match(pattern, n.as_str())).cloned().collect();
         if chosen.is_empty() {
-            return Err(Error::NoMatch {
-                pattern: pattern.to_owned(),
-                nearest: nearest(pattern, &installed),
-            });
+            return Err(Error::NoMatch { pattern: pattern.to_owned(), nearest: nearest(pattern, &installed) });
         }
         Ok(chosen)
     }
@@ -77,55 +68,33 @@ impl Systemd {
             .iter()
             .flat_map(|s| {
                 let main = format!("{}.service", s.unit_stem());
-                units_of(&self.unit_dir, s)
-                    .into_iter()
-                    .filter(move |u| match targets {
-                        Targets::Services => *u == main,
-                        Targets::Timers => u.ends_with(".timer"),
-                        Targets::Both => *u == main || u.ends_with(".timer"),
-                    })
+                units_of(&self.unit_dir, s).into_iter().filter(move |u| match targets {
+                    Targets::Services => *u == main,
+                    Targets::Timers => u.ends_with(".timer"),
+                    Targets::Both => *u == main || u.ends_with(".timer"),
+                })
             })
             .collect()
     }
 
     /// Start units and wait for their jobs.
-    pub async fn start(
-        &self,
-        services: &[ServiceName],
-        targets: Targets,
-    ) -> Result<Vec<JobOutcome>> {
+    pub async fn start(&self, services: &[ServiceName], targets: Targets) -> Result<Vec<JobOutcome>> {
         self.job_on(services, targets, "start").await
     }
 
     /// Stop units and wait for their jobs.
-    pub async fn stop(
-        &self,
-        services: &[ServiceName],
-        targets: Targets,
-    ) -> Result<Vec<JobOutcome>> {
+    pub async fn stop(&self, services: &[ServiceName], targets: Targets) -> Result<Vec<JobOutcome>> {
         self.job_on(services, targets, "stop").await
     }
 
     /// Restart units and wait for their jobs.
-    pub async fn restart(
-        &self,
-        services: &[ServiceName],
-        targets: Targets,
-    ) -> Result<Vec<JobOutcome>> {
+    pub async fn restart(&self, services: &[ServiceName], targets: Targets) -> Result<Vec<JobOutcome>> {
         self.job_on(services, targets, "restart").await
     }
 
-    async fn job_on(
-        &self,
-        services: &[ServiceName],
-        targets: Targets,
-        job: &'static str,
-    ) -> Result<Vec<JobOutcome>> {
-        let jobs: Vec<(&'static str, String)> = self
-            .target_units(services, targets)
-            .into_iter()
-            .map(|u| (job, u))
-            .collect();
+    async fn job_on(&self, services: &[ServiceName], targets: Targets, job: &'static str) -> Result<Vec<JobOutcome>> {
+        let jobs: Vec<(&'static str, String)> =
+            self.target_units(services, targets).into_iter().map(|u| (job, u)).collect();
         self.run_jobs(&jobs).await
     }
 
@@ -134,10 +103,7 @@ impl Systemd {
         let units = self.target_units(services, targets);
         if !units.is_empty() {
             let names: Vec<&str> = units.iter().map(String::as_str).collect();
-            self.manager
-                .enable_unit_files(&names, false, true)
-                .await
-                .map_err(Error::call("EnableUnitFiles"))?;
+            self.manager.enable_unit_files(&names, false, true).await.map_err(Error::call("EnableUnitFiles"))?;
         }
         Ok(units)
     }
@@ -152,21 +118,13 @@ impl Systemd {
     /// Remove services: stop their timers and units, disable them, delete their files, forget
     /// their failed state, and reload once. Returns the unit files removed.
     pub async fn remove(&self, services: &[ServiceName]) -> Result<Vec<String>> {
-        let units: Vec<String> = services
-            .iter()
-            .flat_map(|s| units_of(&self.unit_dir, s))
-            .collect();
+        let units: Vec<String> = services.iter().flat_map(|s| units_of(&self.unit_dir, s)).collect();
         if units.is_empty() {
             return Ok(units);
         }
         // Timers first, so none fires a unit that is being stopped.
-        let (timers, others): (Vec<&String>, Vec<&String>) =
-            units.iter().partition(|u| u.ends_with(".timer"));
-        let stops = |us: Vec<&String>| {
-            us.into_iter()
-                .map(|u| ("stop", u.clone()))
-                .collect::<Vec<_>>()
-        };
+        let (timers, others): (Vec<&String>, Vec<&String>) = units.iter().partition(|u| u.ends_with(".timer"));
+        let stops = |us: Vec<&String>| us.into_iter().map(|u| ("stop", u.clone())).collect::<Vec<_>>();
         self.run_jobs(&stops(timers)).await?;
         self.run_jobs(&stops(others)).await?;
         self.disable_files(&units).await?;
@@ -195,11 +153,7 @@ fn nearest(pattern: &str, installed: &[ServiceName]) -> Vec<String> {
         .filter(|(d, _)| *d <= pattern.chars().count().div_ceil(2).max(2))
         .collect();
     scored.sort();
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, n)| n.to_owned())
-        .collect()
+    scored.into_iter().take(3).map(|(_, n)| n.to_owned()).collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -30,11 +30,7 @@ impl Systemd {
     /// write the changed unit files atomically, reload once, enable timers and `enabled`
     /// services, start timers that are not running, and restart running units whose files
     /// changed. Creating the same specs twice writes nothing and does not reload.
-    pub async fn create(
-        &self,
-        specs: &[ServiceSpec],
-        ctx: &RenderContext,
-    ) -> Result<InstallReport> {
+    pub async fn create(&self, specs: &[ServiceSpec], ctx: &RenderContext) -> Result<InstallReport> {
         let mut rendered: Vec<(&ServiceSpec, Vec<UnitFile>)> = Vec::with_capacity(specs.len());
         for spec in specs {
             rendered.push((spec, taskflows_core::render(spec, ctx)?));
@@ -61,8 +57,7 @@ impl Systemd {
 
         // Units that are going away: stop and disable them while systemd still knows them.
         if !stale.is_empty() {
-            let stops: Vec<(&'static str, String)> =
-                stale.iter().map(|u| ("stop", u.clone())).collect();
+            let stops: Vec<(&'static str, String)> = stale.iter().map(|u| ("stop", u.clone())).collect();
             self.run_jobs(&stops).await?;
             self.disable_files(&stale).await?;
         }
@@ -86,40 +81,26 @@ impl Systemd {
                 if unit.name.ends_with(".timer") {
                     enable.push(unit.name.clone());
                 } else if unit.name == format!("{}.service", spec.name.unit_stem()) {
-                    if spec.enabled {
-                        enable.push(unit.name.clone())
-                    } else {
-                        disable.push(unit.name.clone())
-                    }
+                    if spec.enabled { enable.push(unit.name.clone()) } else { disable.push(unit.name.clone()) }
                 }
             }
         }
-        let states = self
-            .unit_file_states(&enable.iter().chain(&disable).cloned().collect::<Vec<_>>())
-            .await?;
+        let states = self.unit_file_states(&enable.iter().chain(&disable).cloned().collect::<Vec<_>>()).await?;
         enable.retain(|u| states.get(u).is_none_or(|s| s != "enabled"));
         disable.retain(|u| states.get(u).is_some_and(|s| s == "enabled"));
         if !enable.is_empty() {
             let names: Vec<&str> = enable.iter().map(String::as_str).collect();
-            self.manager
-                .enable_unit_files(&names, false, true)
-                .await
-                .map_err(Error::call("EnableUnitFiles"))?;
+            self.manager.enable_unit_files(&names, false, true).await.map_err(Error::call("EnableUnitFiles"))?;
         }
         self.disable_files(&disable).await?;
 
         // Start timers that are not running; restart running units whose files changed.
         let written: BTreeSet<&str> = report.written.iter().map(String::as_str).collect();
-        let all: Vec<String> = rendered
-            .iter()
-            .flat_map(|(_, us)| us.iter().map(|u| u.name.clone()))
-            .collect();
+        let all: Vec<String> = rendered.iter().flat_map(|(_, us)| us.iter().map(|u| u.name.clone())).collect();
         let active = self.active_states(&all).await?;
         let mut jobs: Vec<(&'static str, String)> = Vec::new();
         for name in &all {
-            let running = active
-                .get(name)
-                .is_some_and(|s| s == "active" || s == "activating" || s == "reloading");
+            let running = active.get(name).is_some_and(|s| s == "active" || s == "activating" || s == "reloading");
             let changed = written.contains(name.as_str());
             if name.ends_with(".timer") && (!running || changed) {
                 jobs.push((if running { "restart" } else { "start" }, name.clone()));
@@ -136,18 +117,12 @@ impl Systemd {
             return Ok(());
         }
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
-        self.manager
-            .disable_unit_files(&names, false)
-            .await
-            .map_err(Error::call("DisableUnitFiles"))?;
+        self.manager.disable_unit_files(&names, false).await.map_err(Error::call("DisableUnitFiles"))?;
         Ok(())
     }
 
     /// `UnitFileState` of each named unit that systemd knows (enabled, disabled, static …).
-    pub(crate) async fn unit_file_states(
-        &self,
-        units: &[String],
-    ) -> Result<BTreeMap<String, String>> {
+    pub(crate) async fn unit_file_states(&self, units: &[String]) -> Result<BTreeMap<String, String>> {
         if units.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -172,11 +147,8 @@ impl Systemd {
             return Ok(BTreeMap::new());
         }
         let patterns: Vec<&str> = units.iter().map(String::as_str).collect();
-        let rows = self
-            .manager
-            .list_units_by_patterns(&[], &patterns)
-            .await
-            .map_err(Error::call("ListUnitsByPatterns"))?;
+        let rows =
+            self.manager.list_units_by_patterns(&[], &patterns).await.map_err(Error::call("ListUnitsByPatterns"))?;
         Ok(rows.into_iter().map(|r| (r.0, r.3)).collect())
     }
 }
@@ -191,11 +163,7 @@ fn write_all(changes: &[(PathBuf, &UnitFile)]) -> Result<()> {
             let temp = path.with_file_name(format!(".{}.tf-{}.tmp", unit.name, std::process::id()));
             temps.push((temp.clone(), path));
             // Inline variables may be secrets: keep such files private.
-            let mode = if unit.content.contains("\nEnvironment=") {
-                0o600
-            } else {
-                0o644
-            };
+            let mode = if unit.content.contains("\nEnvironment=") { 0o600 } else { 0o644 };
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -203,8 +171,7 @@ fn write_all(changes: &[(PathBuf, &UnitFile)]) -> Result<()> {
                 .mode(mode)
                 .open(&temp)
                 .map_err(Error::io("write", &temp))?;
-            f.write_all(unit.content.as_bytes())
-                .map_err(Error::io("write", &temp))?;
+            f.write_all(unit.content.as_bytes()).map_err(Error::io("write", &temp))?;
             f.sync_all().map_err(Error::io("write", &temp))?;
         }
         for (temp, path) in &temps {

@@ -31,19 +31,12 @@ pub(crate) const JOB_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Systemd {
     /// Run `(job, unit)` pairs concurrently and wait until systemd removed every job.
-    pub(crate) async fn run_jobs(
-        &self,
-        jobs: &[(&'static str, String)],
-    ) -> Result<Vec<JobOutcome>> {
+    pub(crate) async fn run_jobs(&self, jobs: &[(&'static str, String)]) -> Result<Vec<JobOutcome>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
         // Subscribe first, so no JobRemoved can slip by between a call's reply and the wait.
-        let mut removed = self
-            .manager
-            .receive_job_removed()
-            .await
-            .map_err(Error::call("JobRemoved"))?;
+        let mut removed = self.manager.receive_job_removed().await.map_err(Error::call("JobRemoved"))?;
         let calls = jobs.iter().map(|(job, unit)| async move {
             let m = &self.manager;
             let reply = match *job {
@@ -61,24 +54,13 @@ impl Systemd {
             match reply {
                 Ok(path) => {
                     pending.insert(path.as_str().to_owned(), outcomes.len());
-                    outcomes.push(JobOutcome {
-                        unit,
-                        job,
-                        result: String::new(),
-                    });
+                    outcomes.push(JobOutcome { unit, job, result: String::new() });
                 }
                 Err(e) if job == "stop" && is_no_such_unit(&e) => {
-                    outcomes.push(JobOutcome {
-                        unit,
-                        job,
-                        result: "not-loaded".to_owned(),
-                    });
+                    outcomes.push(JobOutcome { unit, job, result: "not-loaded".to_owned() });
                 }
                 Err(e) => {
-                    return Err(Error::Call {
-                        call: format!("{job} {unit}"),
-                        source: e,
-                    });
+                    return Err(Error::Call { call: format!("{job} {unit}"), source: e });
                 }
             }
         }

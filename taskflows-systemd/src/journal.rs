@@ -76,16 +76,8 @@ impl Systemd {
                 // lives; lines of processes that exited quickly are found by their identifier.
                 let uid = current_uid();
                 let stem = unit.rsplit_once('.').map_or(unit, |(stem, _)| stem);
-                cmd.args([
-                    format!("_SYSTEMD_USER_UNIT={unit}"),
-                    format!("_UID={uid}"),
-                    "+".to_owned(),
-                ]);
-                cmd.args([
-                    format!("USER_UNIT={unit}"),
-                    format!("_UID={uid}"),
-                    "+".to_owned(),
-                ]);
+                cmd.args([format!("_SYSTEMD_USER_UNIT={unit}"), format!("_UID={uid}"), "+".to_owned()]);
+                cmd.args([format!("USER_UNIT={unit}"), format!("_UID={uid}"), "+".to_owned()]);
                 cmd.args([format!("SYSLOG_IDENTIFIER={stem}"), format!("_UID={uid}")]);
             }
         }
@@ -98,40 +90,22 @@ impl Systemd {
         let mut cmd = self.journal_command(unit);
         cmd.arg(format!("--lines={lines}"));
         let out = run(cmd).await?;
-        Ok(out
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|v| log_line(&v))
-            .collect())
+        Ok(out.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|v| log_line(&v)).collect())
     }
 
     /// Follow `unit`'s journal: the last `lines` lines, then new ones as they come. The returned
     /// reader ends when dropped (journalctl is killed).
     pub fn follow(&self, unit: &str, lines: usize) -> Result<LogFollower> {
         let mut cmd = self.journal_command(unit);
-        cmd.args([format!("--lines={lines}"), "--follow".to_owned()])
-            .stdout(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
-        Ok(LogFollower {
-            _child: child,
-            lines: BufReader::new(stdout).lines(),
-        })
+        cmd.args([format!("--lines={lines}"), "--follow".to_owned()]).stdout(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
+        let stdout = child.stdout.take().ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
+        Ok(LogFollower { _child: child, lines: BufReader::new(stdout).lines() })
     }
 
     /// Runs of `units` recorded since `since_us` (µs since the epoch), newest first, at most
     /// `limit` of them.
-    pub async fn history(
-        &self,
-        units: &[String],
-        since_us: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<RunRecord>> {
+    pub async fn history(&self, units: &[String], since_us: Option<u64>, limit: usize) -> Result<Vec<RunRecord>> {
         if units.is_empty() {
             return Ok(Vec::new());
         }
@@ -140,8 +114,7 @@ impl Systemd {
             Scope::User => ("USER_UNIT", "USER_INVOCATION_ID"),
         };
         let mut cmd = tokio::process::Command::new("journalctl");
-        cmd.args(["--no-pager", "--output=json", "--quiet"])
-            .stdin(Stdio::null());
+        cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
         if let Some(since) = since_us {
             cmd.arg(format!("--since=@{}", since / 1_000_000));
         }
@@ -159,11 +132,9 @@ impl Systemd {
                 continue;
             };
             let field = |k: &str| v.get(k).and_then(Value::as_str);
-            let (Some(id), Some(unit), Some(message_id)) = (
-                field(id_field).or(field("INVOCATION_ID")),
-                field(unit_field),
-                field("MESSAGE_ID"),
-            ) else {
+            let (Some(id), Some(unit), Some(message_id)) =
+                (field(id_field).or(field("INVOCATION_ID")), field(unit_field), field("MESSAGE_ID"))
+            else {
                 continue;
             };
             // A start skipped by a failed condition has no invocation: it is not a run.
@@ -187,9 +158,7 @@ impl Systemd {
                 UNIT_STARTED => {
                     r.start = r.start.or(ts);
                     // A oneshot's start job ends with its run: "Finished X."
-                    if field("MESSAGE").is_some_and(|m| m.starts_with("Finished "))
-                        && r.result == "running"
-                    {
+                    if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == "running" {
                         r.end = ts;
                         r.result = "success".to_owned();
                     }
@@ -247,10 +216,7 @@ impl Systemd {
                 *e = (r.start, i);
             }
         }
-        let latest: HashMap<String, usize> = latest
-            .into_iter()
-            .map(|(u, (_, i))| (u.to_owned(), i))
-            .collect();
+        let latest: HashMap<String, usize> = latest.into_iter().map(|(u, (_, i))| (u.to_owned(), i)).collect();
         for (i, r) in runs.iter_mut().enumerate() {
             if r.result != "running" {
                 continue;
@@ -290,11 +256,7 @@ impl LogFollower {
     /// The next line; `None` when journalctl ended.
     pub async fn next(&mut self) -> Result<Option<LogLine>> {
         loop {
-            let line = self
-                .lines
-                .next_line()
-                .await
-                .map_err(|e| Error::Journal(e.to_string()))?;
+            let line = self.lines.next_line().await.map_err(|e| Error::Journal(e.to_string()))?;
             let Some(line) = line else { return Ok(None) };
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 return Ok(Some(log_line(&v)));
@@ -304,10 +266,7 @@ impl LogFollower {
 }
 
 async fn run(mut cmd: tokio::process::Command) -> Result<String> {
-    let out = cmd
-        .output()
-        .await
-        .map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
+    let out = cmd.output().await.map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
     if !out.status.success() {
         return Err(Error::Journal(format!(
             "journalctl exited with {}: {}",
@@ -323,19 +282,14 @@ fn log_line(v: &Value) -> LogLine {
     let message = match v.get("MESSAGE") {
         Some(Value::String(s)) => s.clone(),
         // Non-UTF-8 messages come as arrays of bytes.
-        Some(Value::Array(bytes)) => String::from_utf8_lossy(
-            &bytes
-                .iter()
-                .filter_map(|b| b.as_u64().map(|b| b as u8))
-                .collect::<Vec<u8>>(),
-        )
-        .into_owned(),
+        Some(Value::Array(bytes)) => {
+            String::from_utf8_lossy(&bytes.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect::<Vec<u8>>())
+                .into_owned()
+        }
         _ => String::new(),
     };
     LogLine {
-        timestamp: field("__REALTIME_TIMESTAMP")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0),
+        timestamp: field("__REALTIME_TIMESTAMP").and_then(|t| t.parse().ok()).unwrap_or(0),
         priority: field("PRIORITY").and_then(|p| p.parse().ok()),
         pid: field("_PID").and_then(|p| p.parse().ok()),
         message,

@@ -65,20 +65,10 @@ impl Systemd {
 
     /// Use an existing bus connection for the manager of `scope`.
     pub async fn with_connection(conn: zbus::Connection, scope: Scope) -> Result<Systemd> {
-        let manager = ManagerProxy::new(&conn)
-            .await
-            .map_err(|source| connect_error(scope, None, source))?;
+        let manager = ManagerProxy::new(&conn).await.map_err(|source| connect_error(scope, None, source))?;
         // Without a subscriber systemd may not broadcast JobRemoved and friends.
-        manager
-            .subscribe()
-            .await
-            .map_err(|source| connect_error(scope, None, source))?;
-        Ok(Systemd {
-            conn,
-            manager,
-            scope,
-            unit_dir: default_unit_dir(scope),
-        })
+        manager.subscribe().await.map_err(|source| connect_error(scope, None, source))?;
+        Ok(Systemd { conn, manager, scope, unit_dir: default_unit_dir(scope) })
     }
 
     /// Write units into `dir` instead of the scope's usual folder (it must be on the manager's
@@ -105,15 +95,8 @@ impl Systemd {
 
     /// The manager's version number, e.g. 252.
     pub async fn version(&self) -> Result<u32> {
-        let v = self
-            .manager
-            .version()
-            .await
-            .map_err(Error::call("Version"))?;
-        Ok(v.split(|c: char| !c.is_ascii_digit())
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0))
+        let v = self.manager.version().await.map_err(Error::call("Version"))?;
+        Ok(v.split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).unwrap_or(0))
     }
 
     /// Reload the manager's configuration (daemon-reload).
@@ -130,25 +113,13 @@ fn connect_error(scope: Scope, address: Option<&str>, source: zbus::Error) -> Er
     match scope {
         Scope::User => Error::Connect {
             scope: "user",
-            bus: format!(
-                "session bus ({})",
-                bus(
-                    "DBUS_SESSION_BUS_ADDRESS",
-                    "DBUS_SESSION_BUS_ADDRESS is not set"
-                )
-            ),
+            bus: format!("session bus ({})", bus("DBUS_SESSION_BUS_ADDRESS", "DBUS_SESSION_BUS_ADDRESS is not set")),
             hint: "log in to a session, or run `loginctl enable-linger $USER` and set XDG_RUNTIME_DIR=/run/user/$(id -u); use --system for system units",
             source,
         },
         Scope::System => Error::Connect {
             scope: "system",
-            bus: format!(
-                "system bus ({})",
-                bus(
-                    "DBUS_SYSTEM_BUS_ADDRESS",
-                    "unix:path=/run/dbus/system_bus_socket"
-                )
-            ),
+            bus: format!("system bus ({})", bus("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")),
             hint: "is systemd running as PID 1 with dbus? use --user for user units",
             source,
         },

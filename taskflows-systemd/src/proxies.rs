@@ -5,18 +5,8 @@ use zbus::{ObjectPath, OwnedObjectPath, Variant};
 
 /// One row of `ListUnits`/`ListUnitsByPatterns`: name, description, load, active and sub state,
 /// followed unit, object path, queued job id, job type, job path.
-pub(crate) type UnitRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    OwnedObjectPath,
-    u32,
-    String,
-    OwnedObjectPath,
-);
+pub(crate) type UnitRow =
+    (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
 
 /// One change reported by `EnableUnitFiles`/`DisableUnitFiles`: type, symlink, destination.
 pub(crate) type FileChange = (String, String, String);
@@ -43,26 +33,13 @@ pub(crate) trait Manager {
 
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
 
-    fn enable_unit_files(
-        &self,
-        files: &[&str],
-        runtime: bool,
-        force: bool,
-    ) -> zbus::Result<(bool, Vec<FileChange>)>;
+    fn enable_unit_files(&self, files: &[&str], runtime: bool, force: bool) -> zbus::Result<(bool, Vec<FileChange>)>;
 
     fn disable_unit_files(&self, files: &[&str], runtime: bool) -> zbus::Result<Vec<FileChange>>;
 
-    fn list_units_by_patterns(
-        &self,
-        states: &[&str],
-        patterns: &[&str],
-    ) -> zbus::Result<Vec<UnitRow>>;
+    fn list_units_by_patterns(&self, states: &[&str], patterns: &[&str]) -> zbus::Result<Vec<UnitRow>>;
 
-    fn list_unit_files_by_patterns(
-        &self,
-        states: &[&str],
-        patterns: &[&str],
-    ) -> zbus::Result<Vec<(String, String)>>;
+    fn list_unit_files_by_patterns(&self, states: &[&str], patterns: &[&str]) -> zbus::Result<Vec<(String, String)>>;
 
     fn start_transient_unit(
         &self,
@@ -73,13 +50,7 @@ pub(crate) trait Manager {
     ) -> zbus::Result<OwnedObjectPath>;
 
     #[zbus(signal)]
-    fn job_removed(
-        &self,
-        id: u32,
-        job: ObjectPath<'_>,
-        unit: &str,
-        result: &str,
-    ) -> zbus::Result<()>;
+    fn job_removed(&self, id: u32, job: ObjectPath<'_>, unit: &str, result: &str) -> zbus::Result<()>;
 
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;

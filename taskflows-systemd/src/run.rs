@@ -48,29 +48,17 @@ impl Systemd {
         let Some(program) = run.argv.first() else {
             return Err(Error::Journal("a transient run needs a command".to_owned()));
         };
-        let exec: Vec<(String, Vec<String>, bool)> =
-            vec![(program.clone(), run.argv.clone(), false)];
+        let exec: Vec<(String, Vec<String>, bool)> = vec![(program.clone(), run.argv.clone(), false)];
         let mut props: Vec<(&str, Variant<'_>)> = vec![
             (
                 "Description",
-                Variant::from(
-                    run.description
-                        .clone()
-                        .unwrap_or_else(|| format!("taskflows run of {program}")),
-                ),
+                Variant::from(run.description.clone().unwrap_or_else(|| format!("taskflows run of {program}"))),
             ),
             ("Type", Variant::from("oneshot")),
             // Stay loaded after success (failed units stay anyway) so the outcome can be read.
             ("RemainAfterExit", Variant::from(true)),
             ("ExecStart", Variant::from(exec)),
-            (
-                "SyslogIdentifier",
-                Variant::from(
-                    unit.rsplit_once('.')
-                        .map_or(unit, |(stem, _)| stem)
-                        .to_owned(),
-                ),
-            ),
+            ("SyslogIdentifier", Variant::from(unit.rsplit_once('.').map_or(unit, |(stem, _)| stem).to_owned())),
         ];
         if !run.env.is_empty() {
             props.push(("Environment", Variant::from(run.env.clone())));
@@ -81,11 +69,7 @@ impl Systemd {
         if let Some(t) = run.timeout {
             props.push(("RuntimeMaxUSec", Variant::from(t.as_micros() as u64)));
         }
-        let mut removed = self
-            .manager
-            .receive_job_removed()
-            .await
-            .map_err(Error::call("JobRemoved"))?;
+        let mut removed = self.manager.receive_job_removed().await.map_err(Error::call("JobRemoved"))?;
         let job = self
             .manager
             .start_transient_unit(unit, "fail", &props, &[])
@@ -95,22 +79,14 @@ impl Systemd {
         use futures_util::StreamExt as _;
         let wait = async {
             while let Some(signal) = removed.next().await {
-                if signal
-                    .args()
-                    .is_ok_and(|a| a.job().as_str() == job.as_str())
-                {
+                if signal.args().is_ok_and(|a| a.job().as_str() == job.as_str()) {
                     break;
                 }
             }
         };
-        let limit = run
-            .timeout
-            .map_or(crate::jobs::JOB_TIMEOUT, |t| t + Duration::from_secs(30));
+        let limit = run.timeout.map_or(crate::jobs::JOB_TIMEOUT, |t| t + Duration::from_secs(30));
         if tokio::time::timeout(limit, wait).await.is_err() {
-            return Err(Error::Timeout {
-                what: format!("transient unit {unit}"),
-                seconds: limit.as_secs(),
-            });
+            return Err(Error::Timeout { what: format!("transient unit {unit}"), seconds: limit.as_secs() });
         }
         let state = self.unit_outcome(unit).await?;
         // Clean up: stop the remaining unit and forget a failure.
@@ -124,10 +100,8 @@ impl Systemd {
         let Ok(path) = self.manager.load_unit(unit).await else {
             return Ok(None);
         };
-        let service =
-            crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
-        let unit_props =
-            crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
+        let service = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
+        let unit_props = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
         let outcome = outcome_of(unit, &unit_props, &service);
         let active = match unit_props.get("ActiveState").map(|v| &**v) {
             Some(Variant::Str(s)) => s.to_string(),
@@ -144,10 +118,7 @@ impl Systemd {
         };
         Ok(Some(LiveRun {
             invocation_id: outcome.invocation_id,
-            running: matches!(
-                active.as_str(),
-                "active" | "activating" | "deactivating" | "reloading"
-            ),
+            running: matches!(active.as_str(), "active" | "activating" | "deactivating" | "reloading"),
             result: outcome.result,
             exit_status: outcome.exit_status,
             start,
@@ -156,15 +127,9 @@ impl Systemd {
     }
 
     async fn unit_outcome(&self, unit: &str) -> Result<RunOutcome> {
-        let path = self
-            .manager
-            .load_unit(unit)
-            .await
-            .map_err(Error::call(format!("LoadUnit {unit}")))?;
-        let service =
-            crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
-        let unit_props =
-            crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
+        let path = self.manager.load_unit(unit).await.map_err(Error::call(format!("LoadUnit {unit}")))?;
+        let service = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
+        let unit_props = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
         Ok(outcome_of(unit, &unit_props, &service))
     }
 }
@@ -186,10 +151,7 @@ fn outcome_of(unit: &str, unit_props: &Props, service: &Props) -> RunOutcome {
         Some(Variant::Str(s)) => s.to_string(),
         _ => String::new(),
     };
-    let exit_status = match (
-        service.get("ExecMainCode").map(|v| &**v),
-        service.get("ExecMainStatus").map(|v| &**v),
-    ) {
+    let exit_status = match (service.get("ExecMainCode").map(|v| &**v), service.get("ExecMainStatus").map(|v| &**v)) {
         (Some(Variant::I32(1)), Some(Variant::I32(s))) => Some(*s),
         _ => None,
     };
@@ -197,20 +159,9 @@ fn outcome_of(unit: &str, unit_props: &Props, service: &Props) -> RunOutcome {
         Some(Variant::Array(bytes)) => bytes
             .inner()
             .iter()
-            .filter_map(|b| {
-                if let Variant::U8(b) = b {
-                    Some(format!("{b:02x}"))
-                } else {
-                    None
-                }
-            })
+            .filter_map(|b| if let Variant::U8(b) = b { Some(format!("{b:02x}")) } else { None })
             .collect(),
         _ => String::new(),
     };
-    RunOutcome {
-        unit: unit.to_owned(),
-        result,
-        exit_status,
-        invocation_id,
-    }
+    RunOutcome { unit: unit.to_owned(), result, exit_status, invocation_id }
 }

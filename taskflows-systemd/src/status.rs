@@ -66,14 +66,10 @@ impl Systemd {
             .list_units_by_patterns(&[], &["taskflows-*.service", "taskflows-*.timer"])
             .await
             .map_err(Error::call("ListUnitsByPatterns"))?;
-        let mut paths: BTreeMap<String, OwnedObjectPath> =
-            rows.into_iter().map(|r| (r.0, r.6)).collect();
+        let mut paths: BTreeMap<String, OwnedObjectPath> = rows.into_iter().map(|r| (r.0, r.6)).collect();
         // systemd forgets the last run of a unit it garbage-collected; the journal remembers.
-        let unloaded: Vec<String> = services
-            .iter()
-            .map(|s| format!("{}.service", s.unit_stem()))
-            .filter(|u| !paths.contains_key(u))
-            .collect();
+        let unloaded: Vec<String> =
+            services.iter().map(|s| format!("{}.service", s.unit_stem())).filter(|u| !paths.contains_key(u)).collect();
         // Installed units systemd has not loaded (or garbage-collected): load them to read them.
         let mut wanted: Vec<(String, &'static str)> = Vec::new();
         for s in services {
@@ -85,11 +81,7 @@ impl Systemd {
         }
         for (unit, _) in &wanted {
             if !paths.contains_key(unit) {
-                let path = self
-                    .manager
-                    .load_unit(unit)
-                    .await
-                    .map_err(Error::call(format!("LoadUnit {unit}")))?;
+                let path = self.manager.load_unit(unit).await.map_err(Error::call(format!("LoadUnit {unit}")))?;
                 paths.insert(unit.clone(), path);
             }
         }
@@ -98,8 +90,7 @@ impl Systemd {
             let path = paths[unit].clone();
             async move {
                 let unit_props = get_all(conn, &path, "org.freedesktop.systemd1.Unit").await;
-                let kind_props =
-                    get_all(conn, &path, &format!("org.freedesktop.systemd1.{kind}")).await;
+                let kind_props = get_all(conn, &path, &format!("org.freedesktop.systemd1.{kind}")).await;
                 (unit.clone(), unit_props.and_then(|u| Ok((u, kind_props?))))
             }
         }))
@@ -121,10 +112,7 @@ impl Systemd {
             .iter()
             .map(|s| {
                 let stem = s.unit_stem();
-                let mut state = ServiceState {
-                    name: s.to_string(),
-                    ..ServiceState::default()
-                };
+                let mut state = ServiceState { name: s.to_string(), ..ServiceState::default() };
                 if let Some((unit, service)) = props.get(&format!("{stem}.service")) {
                     fill_service(&mut state, unit, service);
                 }
@@ -137,9 +125,7 @@ impl Systemd {
                     if state.result.is_empty() || state.last_start == run.start {
                         state.result = run.result.clone();
                     }
-                    state.exit_status = state
-                        .exit_status
-                        .or(run.exit_status.as_deref().and_then(|s| s.parse().ok()));
+                    state.exit_status = state.exit_status.or(run.exit_status.as_deref().and_then(|s| s.parse().ok()));
                 }
                 state
             })
@@ -147,11 +133,7 @@ impl Systemd {
     }
 }
 
-pub(crate) async fn get_all(
-    conn: &zbus::Connection,
-    path: &OwnedObjectPath,
-    interface: &str,
-) -> Result<Props> {
+pub(crate) async fn get_all(conn: &zbus::Connection, path: &OwnedObjectPath, interface: &str) -> Result<Props> {
     let call = || format!("GetAll {interface} on {}", path.as_str());
     let proxy = zbus::fdo::PropertiesProxy::builder(conn)
         .destination("org.freedesktop.systemd1")
@@ -159,25 +141,13 @@ pub(crate) async fn get_all(
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
         .await
-        .map_err(|e| Error::Call {
-            call: call(),
-            source: e,
-        })?;
-    let name = zbus::names::InterfaceName::try_from(interface).map_err(|e| Error::Call {
-        call: call(),
-        source: e,
-    })?;
-    proxy.get_all(name).await.map_err(|e| Error::Call {
-        call: call(),
-        source: e.into(),
-    })
+        .map_err(|e| Error::Call { call: call(), source: e })?;
+    let name = zbus::names::InterfaceName::try_from(interface).map_err(|e| Error::Call { call: call(), source: e })?;
+    proxy.get_all(name).await.map_err(|e| Error::Call { call: call(), source: e.into() })
 }
 
 fn text(p: &Props, key: &str) -> String {
-    p.get(key)
-        .and_then(|v| <&str>::try_from(&**v).ok())
-        .unwrap_or_default()
-        .to_owned()
+    p.get(key).and_then(|v| <&str>::try_from(&**v).ok()).unwrap_or_default().to_owned()
 }
 
 fn number(p: &Props, key: &str) -> Option<u64> {
@@ -201,8 +171,7 @@ fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
     s.sub_state = text(unit, "SubState");
     s.enabled = text(unit, "UnitFileState");
     s.active_since = timestamp(unit, "ActiveEnterTimestamp").filter(|_| s.active_state == "active");
-    s.last_start = timestamp(service, "ExecMainStartTimestamp")
-        .or_else(|| timestamp(unit, "ActiveEnterTimestamp"));
+    s.last_start = timestamp(service, "ExecMainStartTimestamp").or_else(|| timestamp(unit, "ActiveEnterTimestamp"));
     s.last_finish = timestamp(service, "ExecMainExitTimestamp");
     s.restarts = number(service, "NRestarts").unwrap_or(0) as u32;
     s.result = text(service, "Result");
@@ -213,9 +182,7 @@ fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
             _ => None,
         };
     }
-    s.main_pid = number(service, "MainPID")
-        .filter(|p| *p != 0)
-        .map(|p| p as u32);
+    s.main_pid = number(service, "MainPID").filter(|p| *p != 0).map(|p| p as u32);
 }
 
 fn fill_timer(s: &mut ServiceState, unit: &Props, timer: &Props) {
@@ -232,9 +199,7 @@ fn fill_timer(s: &mut ServiceState, unit: &Props, timer: &Props) {
                 continue;
             };
             match fields.fields() {
-                [Variant::Str(base), Variant::Str(spec), ..] => {
-                    s.schedules.push(format!("{base}={spec}"))
-                }
+                [Variant::Str(base), Variant::Str(spec), ..] => s.schedules.push(format!("{base}={spec}")),
                 // systemd names the monotonic bases OnBootUSec …; write them as in unit files.
                 [Variant::Str(base), Variant::U64(us), ..] => s.schedules.push(format!(
                     "{}={}",

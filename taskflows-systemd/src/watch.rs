@@ -55,9 +55,7 @@ impl Watch {
 }
 
 fn ours(unit: &str) -> bool {
-    let stem = unit
-        .trim_start_matches("stop-")
-        .trim_start_matches("restart-");
+    let stem = unit.trim_start_matches("stop-").trim_start_matches("restart-");
     stem.starts_with("taskflows-")
 }
 
@@ -85,11 +83,8 @@ impl Systemd {
                     return None;
                 }
                 let body = msg.body();
-                let (iface, changed, _): (
-                    String,
-                    std::collections::HashMap<String, zbus::OwnedVariant>,
-                    Vec<String>,
-                ) = body.deserialize().ok()?;
+                let (iface, changed, _): (String, std::collections::HashMap<String, zbus::OwnedVariant>, Vec<String>) =
+                    body.deserialize().ok()?;
                 if iface != "org.freedesktop.systemd1.Unit" {
                     return None;
                 }
@@ -104,23 +99,13 @@ impl Systemd {
                     sub_state,
                 })
             });
-        let jobs = self
-            .manager
-            .receive_job_removed()
-            .await
-            .map_err(Error::call("JobRemoved"))?
-            .map(|signal| {
-                let args = signal.args().ok()?;
-                let unit = args.unit().to_string();
-                ours(&unit).then(|| Event::Job {
-                    unit,
-                    result: args.result().to_string(),
-                })
-            });
+        let jobs = self.manager.receive_job_removed().await.map_err(Error::call("JobRemoved"))?.map(|signal| {
+            let args = signal.args().ok()?;
+            let unit = args.unit().to_string();
+            ours(&unit).then(|| Event::Job { unit, result: args.result().to_string() })
+        });
         let events = futures_util::stream::select(changes.boxed(), jobs.boxed());
-        Ok(Watch {
-            events: events.boxed(),
-        })
+        Ok(Watch { events: events.boxed() })
     }
 }
 
@@ -148,13 +133,9 @@ mod tests {
     #[test]
     fn unit_paths_unescape() {
         assert_eq!(
-            super::unescape_unit_path("/org/freedesktop/systemd1/unit/taskflows_2dweb_2eservice")
-                .as_deref(),
+            super::unescape_unit_path("/org/freedesktop/systemd1/unit/taskflows_2dweb_2eservice").as_deref(),
             Some("taskflows-web.service")
         );
-        assert_eq!(
-            super::unescape_unit_path("/org/freedesktop/systemd1/unit/x_2"),
-            None
-        );
+        assert_eq!(super::unescape_unit_path("/org/freedesktop/systemd1/unit/x_2"), None);
     }
 }

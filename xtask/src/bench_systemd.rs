@@ -23,16 +23,10 @@ pub(crate) fn run(user: bool) -> Result<ExitCode> {
     } else {
         inner.env("TF_TEST_SCOPE", "system");
     }
-    let status = sandbox
-        .spawn(&mut inner)
-        .and_then(|mut child| Ok(child.wait()?));
+    let status = sandbox.spawn(&mut inner).and_then(|mut child| Ok(child.wait()?));
     sandbox.teardown()?;
     let status = status?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// `cargo bench --no-run` for the backend's benchmark, returning the executable.

@@ -38,16 +38,11 @@ fn all_pids() -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
 pub(crate) fn children(ppid: u32) -> Vec<u32> {
-    all_pids()
-        .into_iter()
-        .filter(|&pid| stat(pid).is_some_and(|s| s.ppid == ppid))
-        .collect()
+    all_pids().into_iter().filter(|&pid| stat(pid).is_some_and(|s| s.ppid == ppid)).collect()
 }
 
 /// The PID namespace of `pid`, as `pid:[INODE]`.
@@ -58,27 +53,17 @@ pub(crate) fn pid_namespace(pid: u32) -> Option<String> {
 
 /// Every process (host PIDs) that lives in the PID namespace `ns`.
 pub(crate) fn pids_in_namespace(ns: &str) -> Vec<u32> {
-    all_pids()
-        .into_iter()
-        .filter(|&pid| pid_namespace(pid).as_deref() == Some(ns))
-        .collect()
+    all_pids().into_iter().filter(|&pid| pid_namespace(pid).as_deref() == Some(ns)).collect()
 }
 
 pub(crate) fn kill(pid: u32, signal: &str) {
     // Failure means the process is already gone, which is what we want.
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg("--")
-        .arg(pid.to_string())
-        .stderr(Stdio::null())
-        .status();
+    let _ =
+        Command::new("kill").arg(format!("-{signal}")).arg("--").arg(pid.to_string()).stderr(Stdio::null()).status();
 }
 
 /// Waits up to `timeout` for `child` to exit; `None` if it is still running.
-pub(crate) fn wait_timeout(
-    child: &mut Child,
-    timeout: Duration,
-) -> Result<Option<std::process::ExitStatus>> {
+pub(crate) fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Option<std::process::ExitStatus>> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -103,9 +88,7 @@ pub(crate) fn output_bounded_with(
     spawn: impl FnOnce(&mut Command) -> Result<Child>,
 ) -> Result<Output> {
     let what = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = spawn(cmd).with_context(|| format!("failed to start {what}"))?;
     // Drain both pipes on threads so a chatty command cannot block on a full pipe.
     let mut stdout = child.stdout.take().context("stdout is piped")?;
@@ -128,18 +111,10 @@ pub(crate) fn output_bounded_with(
             bail!("{what} did not finish within {timeout:?}");
         }
     };
-    Ok(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+    Ok(Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
 }
 
 /// Sends SIGKILL to the process group led by `pgid`.
 pub(crate) fn kill_group(pgid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--"])
-        .arg(format!("-{pgid}"))
-        .stderr(Stdio::null())
-        .status();
+    let _ = Command::new("kill").args(["-KILL", "--"]).arg(format!("-{pgid}")).stderr(Stdio::null()).status();
 }

@@ -36,10 +36,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The environment that makes `systemctl --user`, `journalctl --user` and D-Bus clients talk
 /// to root's user manager inside the sandbox.
-pub(crate) const USER_ENV: [(&str, &str); 2] = [
-    ("XDG_RUNTIME_DIR", "/run/user/0"),
-    ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/0/bus"),
-];
+pub(crate) const USER_ENV: [(&str, &str); 2] =
+    [("XDG_RUNTIME_DIR", "/run/user/0"), ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/0/bus")];
 
 pub(crate) struct SandboxConfig {
     /// Host folders bind-mounted at the same path inside (the cargo target dir, the workspace).
@@ -111,8 +109,7 @@ impl Sandbox {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos();
         let name = format!("tf-sandbox-{}-{nanos:x}", std::process::id());
         let dir = config.state_dir.join(&name);
-        fs::create_dir_all(dir.join("mnt"))
-            .with_context(|| format!("failed to create {}", dir.display()))?;
+        fs::create_dir_all(dir.join("mnt")).with_context(|| format!("failed to create {}", dir.display()))?;
         let script = dir.join("setup.sh");
         fs::write(&script, SETUP_SCRIPT)?;
         let console_log = dir.join("console.log");
@@ -145,11 +142,7 @@ impl Sandbox {
         let record = format!(
             "unshare={}\n{}",
             unshare.id(),
-            cgroups
-                .cleanup_dirs()
-                .iter()
-                .map(|d| format!("cgroup={}\n", d.display()))
-                .collect::<String>()
+            cgroups.cleanup_dirs().iter().map(|d| format!("cgroup={}\n", d.display())).collect::<String>()
         );
         let _ = fs::write(dir.join("record"), record);
         let shared = Arc::new(Shared {
@@ -166,11 +159,7 @@ impl Sandbox {
         });
         lock(&ACTIVE).push(Arc::clone(&shared));
         // From here on, dropping `sandbox` (early return, panic) tears it down.
-        let mut sandbox = Sandbox {
-            shared,
-            pid: 0,
-            boot_time: Duration::ZERO,
-        };
+        let mut sandbox = Sandbox { shared, pid: 0, boot_time: Duration::ZERO };
         sandbox.pid = sandbox.find_systemd()?;
         sandbox.wait_until_running()?;
         let system_up = started.elapsed();
@@ -208,10 +197,7 @@ impl Sandbox {
             .arg(format!("--chdir={}", dir.display()))
             .arg(program)
             .env_clear()
-            .env(
-                "PATH",
-                "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
-            )
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin")
             .env("HOME", "/root")
             .env("USER", "root")
             .env("LOGNAME", "root")
@@ -254,10 +240,7 @@ impl Sandbox {
                 let mut state = lock(&self.shared.state);
                 let running = state.as_mut().context("sandbox was torn down")?;
                 if let Some(status) = running.unshare.try_wait()? {
-                    bail!(
-                        "the sandbox's setup failed ({status}); console:\n{}",
-                        read_tail(&running.console_log)
-                    );
+                    bail!("the sandbox's setup failed ({status}); console:\n{}", read_tail(&running.console_log));
                 }
                 let unshare = running.unshare.id();
                 // `unshare --fork` has one child: the setup script, which execs systemd.
@@ -283,10 +266,7 @@ impl Sandbox {
     fn wait_until_running(&self) -> Result<()> {
         let state = self.wait_for_state(&mut self.command("systemctl"), BOOT_TIMEOUT)?;
         if state == "degraded" {
-            eprintln!(
-                "xtask: warning: the sandbox booted degraded:\n{}",
-                self.diagnostics(false)
-            );
+            eprintln!("xtask: warning: the sandbox booted degraded:\n{}", self.diagnostics(false));
         }
         Ok(())
     }
@@ -294,10 +274,7 @@ impl Sandbox {
     fn start_user_manager(&self) -> Result<()> {
         let out = self.output(self.command("loginctl").args(["enable-linger", "root"]))?;
         if !out.status.success() {
-            bail!(
-                "loginctl enable-linger root failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            bail!("loginctl enable-linger root failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         let bus = PathBuf::from(format!("/proc/{}/root/run/user/0/bus", self.pid));
         let deadline = Instant::now() + USER_MANAGER_TIMEOUT;
@@ -356,15 +333,8 @@ impl Sandbox {
         }
         failed.args(["--failed", "--no-pager", "--no-legend"]);
         journal.args(["--no-pager", "-n", "60"]);
-        let failed_title = if user {
-            "systemctl --user --failed"
-        } else {
-            "systemctl --failed"
-        };
-        for (title, cmd) in [
-            (failed_title, &mut failed),
-            ("journalctl -n 60", &mut journal),
-        ] {
+        let failed_title = if user { "systemctl --user --failed" } else { "systemctl --failed" };
+        for (title, cmd) in [(failed_title, &mut failed), ("journalctl -n 60", &mut journal)] {
             text.push_str(&format!("--- {title}:\n"));
             match self.output(cmd) {
                 Ok(out) => {
@@ -387,11 +357,7 @@ impl Drop for Sandbox {
 }
 
 fn join_lines<P: AsRef<Path>>(paths: &[P]) -> String {
-    paths
-        .iter()
-        .map(|p| p.as_ref().display().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    paths.iter().map(|p| p.as_ref().display().to_string()).collect::<Vec<_>>().join("\n")
 }
 
 fn read_tail(path: &Path) -> String {
@@ -414,12 +380,8 @@ pub(crate) fn run_command(cmd: &[String], user: bool) -> Result<ExitCode> {
     if user {
         inner.envs(USER_ENV);
     }
-    let status = sandbox
-        .spawn(&mut inner)
-        .and_then(|mut child| Ok(child.wait()?));
+    let status = sandbox.spawn(&mut inner).and_then(|mut child| Ok(child.wait()?));
     sandbox.teardown()?;
     let status = status?;
-    Ok(ExitCode::from(
-        status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1)),
-    ))
+    Ok(ExitCode::from(status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1))))
 }

@@ -41,16 +41,9 @@ impl Metadata {
         }
         let meta: Value = serde_json::from_slice(&out.stdout)?;
         let path = |key: &str| -> Result<PathBuf> {
-            Ok(PathBuf::from(
-                meta[key]
-                    .as_str()
-                    .with_context(|| format!("cargo metadata has no {key}"))?,
-            ))
+            Ok(PathBuf::from(meta[key].as_str().with_context(|| format!("cargo metadata has no {key}"))?))
         };
-        Ok(Metadata {
-            workspace_root: path("workspace_root")?,
-            target_dir: path("target_directory")?,
-        })
+        Ok(Metadata { workspace_root: path("workspace_root")?, target_dir: path("target_directory")? })
     }
 
     pub(crate) fn sandbox_config(&self) -> SandboxConfig {
@@ -81,11 +74,7 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     let meta = Metadata::read()?;
     let binaries = build_tests()?;
     let build_time = started.elapsed();
-    eprintln!(
-        "xtask: built {} test binaries in {:.1}s",
-        binaries.len(),
-        build_time.as_secs_f64()
-    );
+    eprintln!("xtask: built {} test binaries in {:.1}s", binaries.len(), build_time.as_secs_f64());
 
     sandbox::install_signal_handler()?;
     let sandbox = Sandbox::boot(&meta.sandbox_config())?;
@@ -130,11 +119,7 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     );
     println!("{} passed, {} failed", total.passed, total.failed);
     teardown?;
-    Ok(if total.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if total.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn cargo() -> String {
@@ -144,12 +129,7 @@ fn cargo() -> String {
 /// `cargo test --workspace --no-run`, collecting the executables from cargo's JSON messages.
 fn build_tests() -> Result<Vec<TestBinary>> {
     let mut child = Command::new(cargo())
-        .args([
-            "test",
-            "--workspace",
-            "--no-run",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(["test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -195,12 +175,7 @@ fn package_name(id: &str) -> &str {
 }
 
 /// Runs one binary's ignored tests in `scope`, streaming its output.
-fn run_binary(
-    sandbox: &Sandbox,
-    binary: &TestBinary,
-    scope: &str,
-    filters: &[String],
-) -> Result<Tally> {
+fn run_binary(sandbox: &Sandbox, binary: &TestBinary, scope: &str, filters: &[String]) -> Result<Tally> {
     let mut cmd = sandbox.command_in(&binary.package_dir, "timeout");
     cmd.arg("--kill-after=10s")
         .arg(format!("{}s", BINARY_TIMEOUT.as_secs()))

@@ -60,26 +60,15 @@ impl ErrorAt<'_> {
     }
 
     pub(super) fn whole(&self, what: impl fmt::Display) -> CalendarError {
-        CalendarError {
-            expression: self.expr.to_owned(),
-            column: None,
-            detail: what.to_string(),
-        }
+        CalendarError { expression: self.expr.to_owned(), column: None, detail: what.to_string() }
     }
 
     /// The word (up to the next separator) starting at `pos`, for messages.
     pub(super) fn word(&self, pos: usize) -> &str {
         let rest = self.expr.get(pos..).unwrap_or("");
-        let end = rest
-            .find([' ', ',', '-', '.', ':', '~', '/'])
-            .unwrap_or(rest.len());
+        let end = rest.find([' ', ',', '-', '.', ':', '~', '/']).unwrap_or(rest.len());
         let word = &rest[..end];
-        if word.is_empty() {
-            rest.get(..rest.chars().next().map_or(0, char::len_utf8))
-                .unwrap_or("")
-        } else {
-            word
-        }
+        if word.is_empty() { rest.get(..rest.chars().next().map_or(0, char::len_utf8)).unwrap_or("") } else { word }
     }
 }
 

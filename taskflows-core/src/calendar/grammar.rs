@@ -53,15 +53,10 @@ impl Parser<'_> {
 
     pub(super) fn unexpected(&self, expected: &str) -> CalendarError {
         if self.at_end() {
-            return self.err.at(
-                self.pos,
-                "unexpected end",
-                &format!(" (expected {expected})"),
-            );
+            return self.err.at(self.pos, "unexpected end", &format!(" (expected {expected})"));
         }
         let what = format!("unexpected {}", quoted(self.err.word(self.pos)));
-        self.err
-            .at(self.pos, what, &format!(" (expected {expected})"))
+        self.err.at(self.pos, what, &format!(" (expected {expected})"))
     }
 
     /// `Mon`, `monday`, lists and ranges (`..` or `-`); absent weekdays are fine.
@@ -70,9 +65,9 @@ impl Parser<'_> {
         let mut first = true;
         loop {
             let rest = &self.s[self.pos..];
-            let found = WEEKDAYS.iter().find(|(name, _)| {
-                rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name.as_bytes())
-            });
+            let found = WEEKDAYS
+                .iter()
+                .find(|(name, _)| rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name.as_bytes()));
             let Some(&(name, nr)) = found else {
                 if first {
                     return Ok(());
@@ -88,10 +83,8 @@ impl Parser<'_> {
             *bits |= 1 << nr;
             if let Some((l, l_at)) = range_start {
                 if l > nr {
-                    let what = format!(
-                        "weekday range {} runs backwards",
-                        quoted(&self.err.expr[l_at..at + name.len()])
-                    );
+                    let what =
+                        format!("weekday range {} runs backwards", quoted(&self.err.expr[l_at..at + name.len()]));
                     return Err(self.err.at(l_at, what, " (write it from Mon towards Sun)"));
                 }
                 for j in l + 1..nr {
@@ -169,9 +162,7 @@ impl Parser<'_> {
             return Ok(false);
         }
         if ev.end_of_month {
-            return Err(
-                self.unexpected("a space after the day (\"~\" only goes between month and day)")
-            );
+            return Err(self.unexpected("a space after the day (\"~\" only goes between month and day)"));
         }
         self.date_separator(ev, "\"-\" or \"~\" between month and day")?;
         let third = self.chain(false)?;
@@ -185,11 +176,7 @@ impl Parser<'_> {
         Ok(false)
     }
 
-    pub(super) fn date_separator(
-        &mut self,
-        ev: &mut CalendarEvent,
-        expected: &str,
-    ) -> Result<(), CalendarError> {
+    pub(super) fn date_separator(&mut self, ev: &mut CalendarEvent, expected: &str) -> Result<(), CalendarError> {
         match self.peek() {
             b'~' => ev.end_of_month = true,
             b'-' => {}

@@ -64,13 +64,7 @@ struct Component {
 
 impl Component {
     fn value(start: i64) -> Component {
-        Component {
-            start,
-            stop: -1,
-            repeat: 0,
-            explicit_repeat: false,
-            at: 0,
-        }
+        Component { start, stop: -1, repeat: 0, explicit_repeat: false, at: 0 }
     }
 
     fn key(&self) -> (i64, i64, i64) {
@@ -133,21 +127,13 @@ impl CalendarEvent {
 
     /// Like [`next_elapse`](Self::next_elapse), but tells "never elapses again" apart from
     /// systemd's give-up after 1000 search steps (`systemd-analyze` then reports an error).
-    pub fn try_next_elapse(
-        &self,
-        after: Timestamp,
-        local: &TimeZone,
-    ) -> Result<Timestamp, NoElapse> {
+    pub fn try_next_elapse(&self, after: Timestamp, local: &TimeZone) -> Result<Timestamp, NoElapse> {
         next::next_elapse(self, after, local)
     }
 
     /// The elapses after `after`, in order (`.take(n)` for the next N).
     pub fn elapses_after<'a>(&'a self, after: Timestamp, local: &'a TimeZone) -> Elapses<'a> {
-        Elapses {
-            event: self,
-            next: Some(after),
-            local,
-        }
+        Elapses { event: self, next: Some(after), local }
     }
 
     /// An expression systemd accepts that elapses exactly once, at `dt`.

@@ -22,11 +22,7 @@ const USEC_FORMATTABLE_MAX: i64 = 253_402_214_399_999_999;
 /// systemd gives up after this many steps ("Infinite loop in calendar calculation").
 const MAX_STEPS: u32 = 1000;
 
-pub(super) fn next_elapse(
-    ev: &CalendarEvent,
-    after: Timestamp,
-    local: &TimeZone,
-) -> Result<Timestamp, NoElapse> {
+pub(super) fn next_elapse(ev: &CalendarEvent, after: Timestamp, local: &TimeZone) -> Result<Timestamp, NoElapse> {
     let usec = after.as_second() * USEC_PER_SEC + i64::from(after.subsec_microsecond());
     if usec > USEC_FORMATTABLE_MAX {
         return Err(NoElapse::Never);
@@ -167,9 +163,7 @@ fn find_next(
     for _ in 0..MAX_STEPS {
         let before = c;
         let _ = clock.mktime(&mut c);
-        if !keep_isdst
-            && previous.is_some_and(|p: Tm| c.same_fields(&p) == std::cmp::Ordering::Less)
-        {
+        if !keep_isdst && previous.is_some_and(|p: Tm| c.same_fields(&p) == std::cmp::Ordering::Less) {
             // Normalization took us back before where the previous step stood (a gap that
             // resolved to its earlier side, e.g. Europe/Dublin's negative DST): systemd 252
             // as Debian ships it then keeps mktime's tm_isdst from here on, and normalizing

@@ -41,13 +41,7 @@ pub(super) fn normalize(ev: &mut CalendarEvent) {
             }
         }
     }
-    for chain in [
-        &mut ev.year,
-        &mut ev.month,
-        &mut ev.day,
-        &mut ev.hour,
-        &mut ev.minute,
-    ] {
+    for chain in [&mut ev.year, &mut ev.month, &mut ev.day, &mut ev.hour, &mut ev.minute] {
         normalize_chain(chain, false);
     }
     normalize_chain(&mut ev.microsecond, true);
@@ -63,9 +57,7 @@ fn normalize_chain(chain: &mut Chain, usec: bool) {
         // not apply this to a seconds range without an explicit step (`5..5` is rejected
         // there, `5..5/1` accepted), which `validate` then rejects.
         let implied_seconds_range = usec && !c.explicit_repeat;
-        if !implied_seconds_range
-            && ((c.stop > c.start && c.stop < c.start + c.repeat) || c.stop == c.start)
-        {
+        if !implied_seconds_range && ((c.stop > c.start && c.stop < c.start + c.repeat) || c.stop == c.start) {
             c.repeat = 0;
             c.stop = -1;
         }
@@ -80,14 +72,7 @@ pub(super) fn validate(ev: &CalendarEvent, err: ErrorAt<'_>) -> Result<(), Calen
     check_chain(&ev.day, "day", 1, 31, ev.end_of_month, err)?;
     check_chain(&ev.hour, "hour", 0, 23, false, err)?;
     check_chain(&ev.minute, "minute", 0, 59, false, err)?;
-    check_chain(
-        &ev.microsecond,
-        "second",
-        0,
-        60 * USEC_PER_SEC - 1,
-        false,
-        err,
-    )
+    check_chain(&ev.microsecond, "second", 0, 60 * USEC_PER_SEC - 1, false, err)
 }
 
 fn check_chain(
@@ -121,18 +106,10 @@ fn check_chain(
                 return bad(format!("{field} {} is out of range", show(c.stop)));
             }
             if c.start + c.repeat > c.stop {
-                return bad(format!(
-                    "{field} range {}..{} is empty",
-                    show(c.start),
-                    show(c.stop)
-                ));
+                return bad(format!("{field} range {}..{} is empty", show(c.start), show(c.stop)));
             }
         } else if (eom && c.start - c.repeat < from) || (!eom && c.start + c.repeat > to) {
-            return bad(format!(
-                "{field} {}/{} never repeats",
-                show(c.start),
-                show(c.repeat)
-            ));
+            return bad(format!("{field} {}/{} never repeats", show(c.start), show(c.repeat)));
         }
     }
     Ok(())

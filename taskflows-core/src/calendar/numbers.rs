@@ -15,13 +15,7 @@ impl Parser<'_> {
         if self.peek() == b'*' {
             self.pos += 1;
             return Ok(if usec {
-                vec![Component {
-                    start: 0,
-                    stop: -1,
-                    repeat: USEC_PER_SEC,
-                    explicit_repeat: true,
-                    at: self.pos - 1,
-                }]
+                vec![Component { start: 0, stop: -1, repeat: USEC_PER_SEC, explicit_repeat: true, at: self.pos - 1 }]
             } else {
                 Vec::new()
             });
@@ -29,9 +23,7 @@ impl Parser<'_> {
         let mut chain = Vec::new();
         loop {
             if chain.len() > COMPONENTS_MAX {
-                return Err(self
-                    .err
-                    .at(self.pos, "too many values in one list", " (at most 241)"));
+                return Err(self.err.at(self.pos, "too many values in one list", " (at most 241)"));
             }
             let at = self.pos;
             let start = self.decimal(usec)?;
@@ -47,11 +39,7 @@ impl Parser<'_> {
                 repeat = self.decimal(usec)?;
                 explicit_repeat = true;
                 if repeat == 0 {
-                    return Err(self.err.at(
-                        rep_at,
-                        "repetition of zero",
-                        " (expected a positive step)",
-                    ));
+                    return Err(self.err.at(rep_at, "repetition of zero", " (expected a positive step)"));
                 }
             }
             if !matches!(self.peek(), 0 | b' ' | b',' | b'-' | b'~' | b':') {
@@ -62,13 +50,7 @@ impl Parser<'_> {
                 };
                 return Err(self.unexpected(expected));
             }
-            chain.push(Component {
-                start,
-                stop,
-                repeat,
-                explicit_repeat,
-                at,
-            });
+            chain.push(Component { start, stop, repeat, explicit_repeat, at });
             if self.peek() != b',' {
                 return Ok(chain);
             }
@@ -84,19 +66,9 @@ impl Parser<'_> {
                 let what = format!("unknown weekday or shorthand {}", quoted(self.err.word(at)));
                 return Err(self.err.at(at, what, " (expected Mon..Sun, minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly or a date)"));
             }
-            return Err(self.unexpected(if usec {
-                "a number of seconds"
-            } else {
-                "a number or \"*\""
-            }));
+            return Err(self.unexpected(if usec { "a number of seconds" } else { "a number or \"*\"" }));
         }
-        let too_big = |p: &Self| {
-            p.err.at(
-                at,
-                format!("number {} is too large", quoted(p.err.word(at))),
-                "",
-            )
-        };
+        let too_big = |p: &Self| p.err.at(at, format!("number {} is too large", quoted(p.err.word(at))), "");
         let mut value: u64 = 0;
         while self.peek().is_ascii_digit() {
             value = value
@@ -106,9 +78,7 @@ impl Parser<'_> {
             self.pos += 1;
         }
         if usec {
-            value = value
-                .checked_mul(USEC_PER_SEC as u64)
-                .ok_or_else(|| too_big(self))?;
+            value = value.checked_mul(USEC_PER_SEC as u64).ok_or_else(|| too_big(self))?;
             if self.peek() == b'.' && self.peek_at(1) != b'.' {
                 self.pos += 1;
                 let add = self.fraction()?;
@@ -172,11 +142,7 @@ impl Parser<'_> {
                 .ok_or_else(|| self.err.at(at, "epoch seconds too large", ""))?;
             self.pos += 1;
         }
-        let value = if negative {
-            value.wrapping_neg()
-        } else {
-            value
-        };
+        let value = if negative { value.wrapping_neg() } else { value };
         Ok(value as i64)
     }
 }

@@ -58,9 +58,8 @@ pub(super) fn parse(expr: &str, local: Option<&TimeZone>) -> Result<CalendarEven
             err.at(0, "missing date and time before the time zone", "")
         });
     }
-    if let Some(&(_, months, day, weekly, fields)) = SHORTHANDS
-        .iter()
-        .find(|(name, ..)| name.eq_ignore_ascii_case(body))
+    if let Some(&(_, months, day, weekly, fields)) =
+        SHORTHANDS.iter().find(|(name, ..)| name.eq_ignore_ascii_case(body))
     {
         ev.month = months.iter().map(|&m| Component::value(m)).collect();
         ev.day = day.into_iter().map(Component::value).collect();
@@ -75,11 +74,7 @@ pub(super) fn parse(expr: &str, local: Option<&TimeZone>) -> Result<CalendarEven
             ev.hour = vec![Component::value(0)];
         }
     } else {
-        let mut p = Parser {
-            s: body.as_bytes(),
-            pos: 0,
-            err,
-        };
+        let mut p = Parser { s: body.as_bytes(), pos: 0, err };
         let parsed = p.weekdays(&mut bits).and_then(|()| {
             if !p.date(&mut ev)? {
                 p.time(&mut ev)?;
@@ -109,11 +104,8 @@ fn unknown_zone(expr: &str, zone: &Zone, failed_at: usize) -> Option<CalendarErr
     let space = expr.rfind(' ')?;
     let word = &expr[space + 1..];
     let zone_like = word.contains('/')
-        || (word.len() >= 3
-            && word.bytes().all(|b| b.is_ascii_alphabetic())
-            && !word.eq_ignore_ascii_case("utc"));
-    if failed_at < space || !zone_like || WEEKDAYS.iter().any(|(d, _)| d.eq_ignore_ascii_case(word))
-    {
+        || (word.len() >= 3 && word.bytes().all(|b| b.is_ascii_alphabetic()) && !word.eq_ignore_ascii_case("utc"));
+    if failed_at < space || !zone_like || WEEKDAYS.iter().any(|(d, _)| d.eq_ignore_ascii_case(word)) {
         return None;
     }
     let what = format!("unknown time zone {}", quoted(word));
@@ -134,11 +126,7 @@ fn split_zone<'a>(expr: &'a str, local: Option<&TimeZone>) -> (&'a str, Zone) {
     if let Some(space) = last_space {
         let word = &expr[space + 1..];
         // An abbreviation is a suffix after a space; only plausible words need the local zone.
-        if !word.is_empty()
-            && word
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
-        {
+        if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-') {
             let names = match local {
                 Some(tz) => zone::local_names(tz),
                 None => zone::local_names(&TimeZone::try_system().unwrap_or(TimeZone::UTC)),
@@ -148,29 +136,14 @@ fn split_zone<'a>(expr: &'a str, local: Option<&TimeZone>) -> (&'a str, Zone) {
                     continue;
                 }
                 let e = expr.len() - name.len();
-                if e == 0
-                    || !bytes[e..].eq_ignore_ascii_case(name.as_bytes())
-                    || bytes[e - 1] != b' '
-                {
+                if e == 0 || !bytes[e..].eq_ignore_ascii_case(name.as_bytes()) || bytes[e - 1] != b' ' {
                     continue;
                 }
-                return (
-                    &expr[..e - 1],
-                    Zone::LocalAbbreviation {
-                        dst,
-                        name: name.clone(),
-                    },
-                );
+                return (&expr[..e - 1], Zone::LocalAbbreviation { dst, name: name.clone() });
             }
         }
         if let Some(tz) = zone::lookup(word) {
-            return (
-                &expr[..space],
-                Zone::Named {
-                    name: word.to_owned(),
-                    tz,
-                },
-            );
+            return (&expr[..space], Zone::Named { name: word.to_owned(), tz });
         }
     }
     (expr, Zone::Local)

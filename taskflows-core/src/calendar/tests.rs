@@ -83,14 +83,8 @@ fn normalizes_like_systemd() {
         ("12:00 UTC", "*-*-* 12:00:00 UTC"),
         ("12:00 utc", "*-*-* 12:00:00 UTC"),
         ("daily Europe/Berlin", "*-*-* 00:00:00 Europe/Berlin"),
-        (
-            "Mon-Fri 09:00 America/New_York",
-            "Mon..Fri *-*-* 09:00:00 America/New_York",
-        ),
-        (
-            "*-*-* 02:15 Australia/Lord_Howe",
-            "*-*-* 02:15:00 Australia/Lord_Howe",
-        ),
+        ("Mon-Fri 09:00 America/New_York", "Mon..Fri *-*-* 09:00:00 America/New_York"),
+        ("*-*-* 02:15 Australia/Lord_Howe", "*-*-* 02:15:00 Australia/Lord_Howe"),
         ("2026-*-* 02:30 Etc/GMT+5", "2026-*-* 02:30:00 Etc/GMT+5"),
         ("*-*-* 10:00 EST", "*-*-* 10:00:00 EST"),
         ("*-2-29", "*-02-29 00:00:00"),
@@ -151,14 +145,8 @@ fn normalized_form_is_stable() {
         ("12:00 UTC", "*-*-* 12:00:00 UTC"),
         ("12:00 utc", "*-*-* 12:00:00 UTC"),
         ("daily Europe/Berlin", "*-*-* 00:00:00 Europe/Berlin"),
-        (
-            "Mon-Fri 09:00 America/New_York",
-            "Mon..Fri *-*-* 09:00:00 America/New_York",
-        ),
-        (
-            "*-*-* 02:15 Australia/Lord_Howe",
-            "*-*-* 02:15:00 Australia/Lord_Howe",
-        ),
+        ("Mon-Fri 09:00 America/New_York", "Mon..Fri *-*-* 09:00:00 America/New_York"),
+        ("*-*-* 02:15 Australia/Lord_Howe", "*-*-* 02:15:00 Australia/Lord_Howe"),
         ("2026-*-* 02:30 Etc/GMT+5", "2026-*-* 02:30:00 Etc/GMT+5"),
         ("*-*-* 10:00 EST", "*-*-* 10:00:00 EST"),
         ("*-2-29", "*-02-29 00:00:00"),
@@ -172,78 +160,24 @@ fn normalized_form_is_stable() {
 #[test]
 fn rejects_what_systemd_rejects() {
     for (input, expected) in [
-        (
-            "",
-            "empty expression (expected e.g. \"Mon..Fri *-*-* 09:00\" or \"daily\")",
-        ),
-        (
-            " ",
-            "unexpected \" \" at column 1 (expected a number or \"*\")",
-        ),
-        (
-            "Mon-Fry 09:00",
-            "unknown weekday \"Fry\" at column 5 (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)",
-        ),
-        (
-            "Mond",
-            "unknown weekday \"Mond\" at column 1 (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)",
-        ),
-        (
-            "Fri..Mon",
-            "weekday range \"Fri..Mon\" runs backwards at column 1 (write it from Mon towards Sun)",
-        ),
-        (
-            "Mon..",
-            "unexpected end at column 6 (expected the weekday that ends the range)",
-        ),
-        (
-            "Mon..Wed..Fri",
-            "a weekday range cannot continue at column 9 (expected \",\" or a space)",
-        ),
-        (
-            "*-*-* 24:00",
-            "hour 24 is out of range at column 7 (expected 0..23)",
-        ),
-        (
-            "*-*-* 23:60",
-            "minute 60 is out of range at column 10 (expected 0..59)",
-        ),
-        (
-            "*-*-* 00:00:60",
-            "second 60 is out of range at column 13 (expected 0..59.999999)",
-        ),
-        (
-            "*:*/5",
-            "unexpected \"/\" at column 4 (expected \":\" between minute and second, or the end)",
-        ),
-        (
-            "10:00 ",
-            "unexpected \" \" at column 6 (expected \":\" between minute and second, or the end)",
-        ),
-        (
-            "*:*:11..11",
-            "second range 11..11 is empty at column 5 (expected 0..59.999999)",
-        ),
-        (
-            "*-*-31/1",
-            "day 31/1 never repeats at column 5 (expected 1..31)",
-        ),
-        (
-            "*-2~29",
-            "day 29 is out of range at column 5 (expected 1..28 days before the end of the month)",
-        ),
-        (
-            "1969-12-31",
-            "year 1969 is out of range at column 1 (expected 1970..2199)",
-        ),
-        (
-            "2200-01-01",
-            "year 2200 is out of range at column 1 (expected 1970..2199)",
-        ),
-        (
-            "@-1",
-            "year 1969 is out of range at column 1 (expected 1970..2199)",
-        ),
+        ("", "empty expression (expected e.g. \"Mon..Fri *-*-* 09:00\" or \"daily\")"),
+        (" ", "unexpected \" \" at column 1 (expected a number or \"*\")"),
+        ("Mon-Fry 09:00", "unknown weekday \"Fry\" at column 5 (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)"),
+        ("Mond", "unknown weekday \"Mond\" at column 1 (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)"),
+        ("Fri..Mon", "weekday range \"Fri..Mon\" runs backwards at column 1 (write it from Mon towards Sun)"),
+        ("Mon..", "unexpected end at column 6 (expected the weekday that ends the range)"),
+        ("Mon..Wed..Fri", "a weekday range cannot continue at column 9 (expected \",\" or a space)"),
+        ("*-*-* 24:00", "hour 24 is out of range at column 7 (expected 0..23)"),
+        ("*-*-* 23:60", "minute 60 is out of range at column 10 (expected 0..59)"),
+        ("*-*-* 00:00:60", "second 60 is out of range at column 13 (expected 0..59.999999)"),
+        ("*:*/5", "unexpected \"/\" at column 4 (expected \":\" between minute and second, or the end)"),
+        ("10:00 ", "unexpected \" \" at column 6 (expected \":\" between minute and second, or the end)"),
+        ("*:*:11..11", "second range 11..11 is empty at column 5 (expected 0..59.999999)"),
+        ("*-*-31/1", "day 31/1 never repeats at column 5 (expected 1..31)"),
+        ("*-2~29", "day 29 is out of range at column 5 (expected 1..28 days before the end of the month)"),
+        ("1969-12-31", "year 1969 is out of range at column 1 (expected 1970..2199)"),
+        ("2200-01-01", "year 2200 is out of range at column 1 (expected 1970..2199)"),
+        ("@-1", "year 1969 is out of range at column 1 (expected 1970..2199)"),
         (
             "UTC",
             "unknown weekday or shorthand \"UTC\" at column 1 (expected Mon..Sun, minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly or a date)",
@@ -252,54 +186,24 @@ fn rejects_what_systemd_rejects() {
             "*-*-* 10:00 america/new_york",
             "unknown time zone \"america/new_york\" at column 13 (expected UTC or a time zone name from /usr/share/zoneinfo such as Europe/Berlin, case-sensitive)",
         ),
-        (
-            "10.5:00",
-            "unexpected \".\" at column 3 (expected \",\", \"..\", \"/\", \"-\", \"~\", \":\" or a space)",
-        ),
-        (
-            "10:00:00.",
-            "unexpected end at column 10 (expected digits after the decimal point)",
-        ),
-        (
-            "*-1..12/0-1",
-            "repetition of zero at column 9 (expected a positive step)",
-        ),
+        ("10.5:00", "unexpected \".\" at column 3 (expected \",\", \"..\", \"/\", \"-\", \"~\", \":\" or a space)"),
+        ("10:00:00.", "unexpected end at column 10 (expected digits after the decimal point)"),
+        ("*-1..12/0-1", "repetition of zero at column 9 (expected a positive step)"),
         (
             "1~2-3",
             "unexpected \"-\" at column 4 (expected a space after the day (\"~\" only goes between month and day))",
         ),
-        (
-            "99999999999:00",
-            "number \"99999999999\" is too large at column 1",
-        ),
+        ("99999999999:00", "number \"99999999999\" is too large at column 1"),
         (
             "hourly UTC x",
             "unknown weekday or shorthand \"hourly\" at column 1 (expected Mon..Sun, minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly or a date)",
         ),
-        (
-            "Mon..",
-            "unexpected end at column 6 (expected the weekday that ends the range)",
-        ),
-        (
-            "Mon..Wed..Fri",
-            "a weekday range cannot continue at column 9 (expected \",\" or a space)",
-        ),
-        (
-            "*-*-* 24:00",
-            "hour 24 is out of range at column 7 (expected 0..23)",
-        ),
-        (
-            "*-*-* 23:60",
-            "minute 60 is out of range at column 10 (expected 0..59)",
-        ),
-        (
-            "*-*-* 00:00:60",
-            "second 60 is out of range at column 13 (expected 0..59.999999)",
-        ),
-        (
-            "Fri..Mon",
-            "weekday range \"Fri..Mon\" runs backwards at column 1 (write it from Mon towards Sun)",
-        ),
+        ("Mon..", "unexpected end at column 6 (expected the weekday that ends the range)"),
+        ("Mon..Wed..Fri", "a weekday range cannot continue at column 9 (expected \",\" or a space)"),
+        ("*-*-* 24:00", "hour 24 is out of range at column 7 (expected 0..23)"),
+        ("*-*-* 23:60", "minute 60 is out of range at column 10 (expected 0..59)"),
+        ("*-*-* 00:00:60", "second 60 is out of range at column 13 (expected 0..59.999999)"),
+        ("Fri..Mon", "weekday range \"Fri..Mon\" runs backwards at column 1 (write it from Mon towards Sun)"),
     ] {
         check(input, &format!("error: {expected}"));
     }
@@ -334,238 +238,119 @@ fn elapses_like_systemd() {
             "UTC",
             "2026-03-08T00:00:00Z",
             "Mon-Fri 09:00 America/New_York",
-            &[
-                "2026-03-09T13:00:00Z",
-                "2026-03-10T13:00:00Z",
-                "2026-03-11T13:00:00Z",
-            ],
+            &["2026-03-09T13:00:00Z", "2026-03-10T13:00:00Z", "2026-03-11T13:00:00Z"],
         ),
         (
             "America/New_York",
             "2026-03-07T12:00:00Z",
             "*-*-* 02:30",
-            &[
-                "2026-03-09T06:30:00Z",
-                "2026-03-10T06:30:00Z",
-                "2026-03-11T06:30:00Z",
-            ],
+            &["2026-03-09T06:30:00Z", "2026-03-10T06:30:00Z", "2026-03-11T06:30:00Z"],
         ),
         (
             "America/New_York",
             "2026-03-08T06:30:00Z",
             "*:0/20",
-            &[
-                "2026-03-08T06:40:00Z",
-                "2026-03-08T07:00:00Z",
-                "2026-03-08T07:20:00Z",
-                "2026-03-08T07:40:00Z",
-            ],
+            &["2026-03-08T06:40:00Z", "2026-03-08T07:00:00Z", "2026-03-08T07:20:00Z", "2026-03-08T07:40:00Z"],
         ),
         (
             "America/New_York",
             "2026-11-01T04:30:00Z",
             "*-*-* 01:30",
-            &[
-                "2026-11-01T05:30:00Z",
-                "2026-11-02T06:30:00Z",
-                "2026-11-03T06:30:00Z",
-            ],
+            &["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z", "2026-11-03T06:30:00Z"],
         ),
-        (
-            "America/New_York",
-            "2026-11-01T05:45:00Z",
-            "*-*-* 01:30",
-            &["2026-11-02T06:30:00Z", "2026-11-03T06:30:00Z"],
-        ),
+        ("America/New_York", "2026-11-01T05:45:00Z", "*-*-* 01:30", &["2026-11-02T06:30:00Z", "2026-11-03T06:30:00Z"]),
         (
             "America/New_York",
             "2026-11-01T04:00:00Z",
             "*-*-* 01:*:00/30",
-            &[
-                "2026-11-01T05:00:00Z",
-                "2026-11-01T05:00:30Z",
-                "2026-11-01T05:01:00Z",
-                "2026-11-01T05:01:30Z",
-            ],
+            &["2026-11-01T05:00:00Z", "2026-11-01T05:00:30Z", "2026-11-01T05:01:00Z", "2026-11-01T05:01:30Z"],
         ),
         (
             "Europe/Berlin",
             "2026-03-29T00:00:00Z",
             "*-*-* 02:*:00/30",
-            &[
-                "2026-03-30T00:00:00Z",
-                "2026-03-30T00:00:30Z",
-                "2026-03-30T00:01:00Z",
-            ],
+            &["2026-03-30T00:00:00Z", "2026-03-30T00:00:30Z", "2026-03-30T00:01:00Z"],
         ),
         (
             "Europe/Berlin",
             "2026-10-25T00:00:00Z",
             "*-*-* 02:30",
-            &[
-                "2026-10-25T00:30:00Z",
-                "2026-10-26T01:30:00Z",
-                "2026-10-27T01:30:00Z",
-            ],
+            &["2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z", "2026-10-27T01:30:00Z"],
         ),
-        (
-            "Europe/Berlin",
-            "2026-03-28T23:30:00Z",
-            "Sun *-*-* 02:00",
-            &["2026-04-05T00:00:00Z", "2026-04-12T00:00:00Z"],
-        ),
+        ("Europe/Berlin", "2026-03-28T23:30:00Z", "Sun *-*-* 02:00", &["2026-04-05T00:00:00Z", "2026-04-12T00:00:00Z"]),
         (
             "Australia/Lord_Howe",
             "2026-10-03T15:00:00Z",
             "*:0/15",
-            &[
-                "2026-10-03T15:15:00Z",
-                "2026-10-03T15:30:00Z",
-                "2026-10-03T15:45:00Z",
-                "2026-10-03T16:00:00Z",
-            ],
+            &["2026-10-03T15:15:00Z", "2026-10-03T15:30:00Z", "2026-10-03T15:45:00Z", "2026-10-03T16:00:00Z"],
         ),
         (
             "Australia/Lord_Howe",
             "2026-04-04T14:00:00Z",
             "*-*-* 01:45",
-            &[
-                "2026-04-04T14:45:00Z",
-                "2026-04-05T15:15:00Z",
-                "2026-04-06T15:15:00Z",
-            ],
+            &["2026-04-04T14:45:00Z", "2026-04-05T15:15:00Z", "2026-04-06T15:15:00Z"],
         ),
         (
             "Australia/Lord_Howe",
             "2026-04-04T14:50:00Z",
             "*:0/20",
-            &[
-                "2026-04-04T15:30:00Z",
-                "2026-04-04T15:50:00Z",
-                "2026-04-04T16:10:00Z",
-                "2026-04-04T16:30:00Z",
-            ],
+            &["2026-04-04T15:30:00Z", "2026-04-04T15:50:00Z", "2026-04-04T16:10:00Z", "2026-04-04T16:30:00Z"],
         ),
         (
             "Europe/Dublin",
             "2026-03-28T23:00:00Z",
             "hourly",
-            &[
-                "2026-03-29T00:00:00Z",
-                "2026-03-29T01:00:00Z",
-                "2026-03-29T02:00:00Z",
-            ],
+            &["2026-03-29T00:00:00Z", "2026-03-29T01:00:00Z", "2026-03-29T02:00:00Z"],
         ),
         (
             "UTC",
             "2026-01-30T00:00:00Z",
             "*-*-31",
-            &[
-                "2026-01-31T00:00:00Z",
-                "2026-03-31T00:00:00Z",
-                "2026-05-31T00:00:00Z",
-            ],
+            &["2026-01-31T00:00:00Z", "2026-03-31T00:00:00Z", "2026-05-31T00:00:00Z"],
         ),
-        (
-            "UTC",
-            "2026-01-01T00:00:00Z",
-            "*-02-29",
-            &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"],
-        ),
+        ("UTC", "2026-01-01T00:00:00Z", "*-02-29", &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
         (
             "UTC",
             "2026-01-01T00:00:00Z",
             "*-02~1",
-            &[
-                "2026-02-28T00:00:00Z",
-                "2027-02-28T00:00:00Z",
-                "2028-02-29T00:00:00Z",
-            ],
+            &["2026-02-28T00:00:00Z", "2027-02-28T00:00:00Z", "2028-02-29T00:00:00Z"],
         ),
         (
             "UTC",
             "2026-01-01T00:00:00Z",
             "*-*~03/2",
-            &[
-                "2026-01-29T00:00:00Z",
-                "2026-01-31T00:00:00Z",
-                "2026-02-26T00:00:00Z",
-                "2026-02-28T00:00:00Z",
-            ],
+            &["2026-01-29T00:00:00Z", "2026-01-31T00:00:00Z", "2026-02-26T00:00:00Z", "2026-02-28T00:00:00Z"],
         ),
         (
             "UTC",
             "2026-01-29T00:00:00Z",
             "*-*-29..31",
-            &[
-                "2026-01-30T00:00:00Z",
-                "2026-01-31T00:00:00Z",
-                "2026-03-29T00:00:00Z",
-                "2026-03-30T00:00:00Z",
-            ],
+            &["2026-01-30T00:00:00Z", "2026-01-31T00:00:00Z", "2026-03-29T00:00:00Z", "2026-03-30T00:00:00Z"],
         ),
         (
             "UTC",
             "2026-01-25T00:00:00Z",
             "*-*-1/10",
-            &[
-                "2026-01-31T00:00:00Z",
-                "2026-02-01T00:00:00Z",
-                "2026-02-11T00:00:00Z",
-                "2026-02-21T00:00:00Z",
-            ],
+            &["2026-01-31T00:00:00Z", "2026-02-01T00:00:00Z", "2026-02-11T00:00:00Z", "2026-02-21T00:00:00Z"],
         ),
         (
             "UTC",
             "2026-01-01T00:00:00Z",
             "quarterly",
-            &[
-                "2026-04-01T00:00:00Z",
-                "2026-07-01T00:00:00Z",
-                "2026-10-01T00:00:00Z",
-            ],
+            &["2026-04-01T00:00:00Z", "2026-07-01T00:00:00Z", "2026-10-01T00:00:00Z"],
         ),
-        (
-            "UTC",
-            "2026-01-01T00:00:00Z",
-            "Sat 2030-*-* 12:00",
-            &["2030-01-05T12:00:00Z", "2030-01-12T12:00:00Z"],
-        ),
+        ("UTC", "2026-01-01T00:00:00Z", "Sat 2030-*-* 12:00", &["2030-01-05T12:00:00Z", "2030-01-12T12:00:00Z"]),
         (
             "UTC",
             "2026-01-01T00:00:00Z",
             "Fri *-*-13",
-            &[
-                "2026-02-13T00:00:00Z",
-                "2026-03-13T00:00:00Z",
-                "2026-11-13T00:00:00Z",
-            ],
+            &["2026-02-13T00:00:00Z", "2026-03-13T00:00:00Z", "2026-11-13T00:00:00Z"],
         ),
-        (
-            "UTC",
-            "2026-01-01T00:00:00Z",
-            "2026..2030/2-1-1",
-            &["2028-01-01T00:00:00Z", "2030-01-01T00:00:00Z"],
-        ),
-        (
-            "UTC",
-            "2026-01-01T00:00:00Z",
-            "@1800000000",
-            &["2027-01-15T08:00:00Z"],
-        ),
+        ("UTC", "2026-01-01T00:00:00Z", "2026..2030/2-1-1", &["2028-01-01T00:00:00Z", "2030-01-01T00:00:00Z"]),
+        ("UTC", "2026-01-01T00:00:00Z", "@1800000000", &["2027-01-15T08:00:00Z"]),
         ("UTC", "2028-01-01T00:00:00Z", "@1800000000", &[]),
-        (
-            "America/New_York",
-            "2026-01-01T00:00:00Z",
-            "daily UTC",
-            &["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"],
-        ),
-        (
-            "UTC",
-            "2026-01-01T00:00:00Z",
-            "weekly Asia/Kolkata",
-            &["2026-01-04T18:30:00Z", "2026-01-11T18:30:00Z"],
-        ),
+        ("America/New_York", "2026-01-01T00:00:00Z", "daily UTC", &["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]),
+        ("UTC", "2026-01-01T00:00:00Z", "weekly Asia/Kolkata", &["2026-01-04T18:30:00Z", "2026-01-11T18:30:00Z"]),
     ];
     for &(zone, base, input, expected) in cases {
         check_next(zone, base, input, expected);
@@ -576,49 +361,23 @@ fn elapses_like_systemd() {
 fn fractional_seconds_keep_microseconds() {
     let ev = CalendarEvent::parse_with_local("*:*:0/0.25", &utc()).unwrap();
     let base: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-    let got: Vec<String> = ev
-        .elapses_after(base, &utc())
-        .take(3)
-        .map(|t| t.to_string())
-        .collect();
-    assert_eq!(
-        got,
-        [
-            "2026-01-01T00:00:00.25Z",
-            "2026-01-01T00:00:00.5Z",
-            "2026-01-01T00:00:00.75Z"
-        ]
-    );
+    let got: Vec<String> = ev.elapses_after(base, &utc()).take(3).map(|t| t.to_string()).collect();
+    assert_eq!(got, ["2026-01-01T00:00:00.25Z", "2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00.75Z"]);
 }
 
 #[test]
 fn next_elapse_is_strictly_after() {
     let ev = CalendarEvent::parse_with_local("*-*-* 12:00", &utc()).unwrap();
     let noon: Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
-    assert_eq!(
-        ev.next_elapse(noon, &utc()),
-        Some("2026-01-02T12:00:00Z".parse().unwrap())
-    );
+    assert_eq!(ev.next_elapse(noon, &utc()), Some("2026-01-02T12:00:00Z".parse().unwrap()));
 }
 
 #[test]
 fn from_zoned_round_trips() {
     for (instant, zone, expected) in [
-        (
-            "2026-11-26T19:05:00Z",
-            "America/New_York",
-            "2026-11-26 14:05:00 America/New_York",
-        ),
-        (
-            "2026-11-01T05:30:00Z",
-            "America/New_York",
-            "2026-11-01 05:30:00 UTC",
-        ),
-        (
-            "2026-06-01T10:00:00.5Z",
-            "Europe/Berlin",
-            "2026-06-01 12:00:00.500000 Europe/Berlin",
-        ),
+        ("2026-11-26T19:05:00Z", "America/New_York", "2026-11-26 14:05:00 America/New_York"),
+        ("2026-11-01T05:30:00Z", "America/New_York", "2026-11-01 05:30:00 UTC"),
+        ("2026-06-01T10:00:00.5Z", "Europe/Berlin", "2026-06-01 12:00:00.500000 Europe/Berlin"),
         ("2026-06-01T10:00:00Z", "UTC", "2026-06-01 10:00:00 UTC"),
     ] {
         let ts: Timestamp = instant.parse().unwrap();
@@ -630,10 +389,7 @@ fn from_zoned_round_trips() {
         assert_eq!(ev.next_elapse(before, &tz), Some(ts), "{expr}");
     }
     let offset = jiff::tz::Offset::from_seconds(5 * 3600 + 1800).unwrap();
-    let fixed = "2026-11-26T08:35:00Z"
-        .parse::<Timestamp>()
-        .unwrap()
-        .to_zoned(TimeZone::fixed(offset));
+    let fixed = "2026-11-26T08:35:00Z".parse::<Timestamp>().unwrap().to_zoned(TimeZone::fixed(offset));
     assert_eq!(CalendarEvent::from_zoned(&fixed), "2026-11-26 08:35:00 UTC");
 }
 

@@ -58,10 +58,7 @@ impl Tm {
     pub(super) fn naive(&self) -> i64 {
         let year = self.year + self.mon.div_euclid(12);
         let mon = self.mon.rem_euclid(12);
-        (days_from_civil(year, mon + 1, 1) + self.mday - 1) * DAY
-            + self.hour * 3600
-            + self.min * 60
-            + self.sec
+        (days_from_civil(year, mon + 1, 1) + self.mday - 1) * DAY + self.hour * 3600 + self.min * 60 + self.sec
     }
 
     pub(super) fn from_naive(secs: i64, isdst: bool) -> Tm {
@@ -82,12 +79,8 @@ impl Tm {
 
     /// Same wall-clock fields (the comparison systemd's `tm_within_bounds` makes).
     pub(super) fn same_fields(&self, other: &Tm) -> std::cmp::Ordering {
-        (
-            self.year, self.mon, self.mday, self.hour, self.min, self.sec,
-        )
-            .cmp(&(
-                other.year, other.mon, other.mday, other.hour, other.min, other.sec,
-            ))
+        (self.year, self.mon, self.mday, self.hour, self.min, self.sec)
+            .cmp(&(other.year, other.mon, other.mday, other.hour, other.min, other.sec))
     }
 }
 
@@ -125,10 +118,7 @@ impl RecentSpans {
     const CAPACITY: usize = 32;
 
     fn find(&self, name: &str, t: i64) -> Option<OffsetSpan> {
-        self.entries
-            .iter()
-            .find(|(n, span)| (span.start..span.end).contains(&t) && n == name)
-            .map(|(_, span)| *span)
+        self.entries.iter().find(|(n, span)| (span.start..span.end).contains(&t) && n == name).map(|(_, span)| *span)
     }
 
     fn insert(&mut self, name: &str, span: OffsetSpan) {
@@ -147,12 +137,7 @@ const ISDST_BOUND: i64 = 536_454_000 / 2 + ISDST_STRIDE;
 
 impl<'a> Clock<'a> {
     pub(super) fn new(tz: Option<&'a TimeZone>) -> Clock<'a> {
-        Clock {
-            tz,
-            guess: 0,
-            span: Cell::new(None),
-            last_gap: false,
-        }
+        Clock { tz, guess: 0, span: Cell::new(None), last_gap: false }
     }
 
     /// `localtime_r` (or `gmtime_r`); `None` outside the supported range.
@@ -174,14 +159,8 @@ impl<'a> Clock<'a> {
         let info = tz.to_offset_info(ts);
         let at_or_before = Timestamp::from_second(t + 1).ok()?;
         let span = OffsetSpan {
-            start: tz
-                .preceding(at_or_before)
-                .next()
-                .map_or(i64::MIN, |tr| tr.timestamp().as_second()),
-            end: tz
-                .following(ts)
-                .next()
-                .map_or(i64::MAX, |tr| tr.timestamp().as_second()),
+            start: tz.preceding(at_or_before).next().map_or(i64::MIN, |tr| tr.timestamp().as_second()),
+            end: tz.following(ts).next().map_or(i64::MAX, |tr| tr.timestamp().as_second()),
             offset: i64::from(info.offset().seconds()),
             dst: info.dst().is_dst(),
         };
@@ -221,11 +200,7 @@ impl<'a> Clock<'a> {
                 return self.match_isdst(req, isdst, t, lt);
             }
             let tm_dst = lt.isdst != 0;
-            let prefer_here = if isdst < 0 {
-                dst2 <= tm_dst
-            } else {
-                (isdst != 0) != tm_dst
-            };
+            let prefer_here = if isdst < 0 { dst2 <= tm_dst } else { (isdst != 0) != tm_dst };
             if t == t1 && t != t2 && prefer_here {
                 self.last_gap = true;
                 return Some((t, lt));

@@ -19,16 +19,9 @@ pub(super) fn local_names(tz: &TimeZone) -> LocalNames {
     let mut std: Option<(String, i32)> = None;
     let mut dst: Option<(String, i32)> = None;
     for transition in tz.preceding(far).take(4000) {
-        let slot = if transition.dst().is_dst() {
-            &mut dst
-        } else {
-            &mut std
-        };
+        let slot = if transition.dst().is_dst() { &mut dst } else { &mut std };
         if slot.is_none() {
-            *slot = Some((
-                transition.abbreviation().to_owned(),
-                transition.offset().seconds(),
-            ));
+            *slot = Some((transition.abbreviation().to_owned(), transition.offset().seconds()));
             if std.is_some() && dst.is_some() {
                 break;
             }
@@ -39,12 +32,7 @@ pub(super) fn local_names(tz: &TimeZone) -> LocalNames {
         (info.abbreviation().to_owned(), info.offset().seconds())
     });
     let dst = dst.unwrap_or_else(|| std.clone());
-    LocalNames {
-        std: std.0,
-        dst: dst.0,
-        std_offset: std.1,
-        dst_offset: dst.1,
-    }
+    LocalNames { std: std.0, dst: dst.0, std_offset: std.1, dst_offset: dst.1 }
 }
 
 pub(super) fn is_utc_like(tz: &TimeZone) -> bool {
@@ -70,9 +58,7 @@ fn is_acceptable_name(name: &str) -> bool {
         && !name.starts_with('/')
         && !name.ends_with('/')
         && !name.contains("//")
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/'))
 }
 
 pub(super) fn from_zoned(dt: &Zoned) -> String {
@@ -80,19 +66,12 @@ pub(super) fn from_zoned(dt: &Zoned) -> String {
     let usec = dt.timestamp().subsec_microsecond();
     let civil = |z: &Zoned| {
         let base = z.strftime("%Y-%m-%d %H:%M:%S").to_string();
-        if usec == 0 {
-            base
-        } else {
-            format!("{base}.{usec:06}")
-        }
+        if usec == 0 { base } else { format!("{base}.{usec:06}") }
     };
     if let Some(name) = tz.iana_name()
         && name != "UTC"
         && lookup(name).is_some()
-        && matches!(
-            tz.to_ambiguous_zoned(dt.datetime()).offset(),
-            AmbiguousOffset::Unambiguous { .. }
-        )
+        && matches!(tz.to_ambiguous_zoned(dt.datetime()).offset(), AmbiguousOffset::Unambiguous { .. })
     {
         return format!("{} {name}", civil(dt));
     }

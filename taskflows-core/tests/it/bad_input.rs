@@ -42,9 +42,7 @@ fn bad_builder_values() {
         "service[ok].env: \"1X\" is not a valid variable name; use letters, digits and '_', not starting with a digit"
     );
     assert_eq!(
-        err(ServiceSpec::builder("ok", "/bin/true")
-            .description("a\nb")
-            .env("1X", "v")),
+        err(ServiceSpec::builder("ok", "/bin/true").description("a\nb").env("1X", "v")),
         "service[ok].description: must not contain line breaks (CR, LF) or NUL characters",
         "the first bad value is reported"
     );
@@ -57,9 +55,7 @@ fn bad_builder_values() {
         "service[ok].start_command: has an unterminated ' quote in \"'/bin/true\"; close it or escape it with a backslash"
     );
     assert_eq!(
-        Periodic::new(StartOn::Boot, Duration::from_secs(0), RelativeTo::Start)
-            .unwrap_err()
-            .to_string(),
+        Periodic::new(StartOn::Boot, Duration::from_secs(0), RelativeTo::Start).unwrap_err().to_string(),
         "period must be more than zero, e.g. 300 or \"5min\""
     );
     assert_eq!(
@@ -334,14 +330,8 @@ const FIELD_ROWS: &[(&str, &str)] = &[
         "environment = { docker = { image = \"busybox\" } }\nwatchdog = { timeout = \"10s\" }",
         "bad.toml:5:1: service[0].watchdog: is not allowed with a Docker environment (the container cannot notify systemd)",
     ),
-    (
-        "watchdog = { timeout = 0 }",
-        "bad.toml:4:14: service[0].watchdog.timeout: must be more than zero",
-    ),
-    (
-        "enabled = \"yes\"",
-        "bad.toml:4:11: service[0].enabled: invalid type: string \"yes\", expected a boolean",
-    ),
+    ("watchdog = { timeout = 0 }", "bad.toml:4:14: service[0].watchdog.timeout: must be more than zero"),
+    ("enabled = \"yes\"", "bad.toml:4:11: service[0].enabled: invalid type: string \"yes\", expected a boolean"),
     (
         "colour = \"blue\"",
         "bad.toml:4:1: service[0].colour: unknown field `colour`, expected one of `name`, `description`, `start_command`, `stop_command`, `restart_command`, `environment`, `start_schedule`, `stop_schedule`, `restart_schedule`, `working_directory`, `env`, `env_file`, `enabled`, `timeout`, `kill_signal`, `restart_policy`, `watchdog`, `startup_requirements`, `cgroup_config`, `start_after`, `start_before`, `requires`, `requisite`, `wants`, `upholds`, `binds_to`, `part_of`, `on_failure`, `on_success`, `conflicts`, `propagate_stop_to`, `propagate_stop_from`",
@@ -386,10 +376,7 @@ const FILE_ROWS: &[(&str, &str)] = &[
         "[[service]]\nname = \"web\\nExecStart=/bin/evil\"\nstart_command = \"/bin/true\"\n",
         "bad.toml:2:8: service[0].name: \"web\\nExecStart=/bin/evil\" contains '\\n'; use letters, digits, '.', '_' and '-'",
     ),
-    (
-        "[[service]]\nstart_command = \"/bin/true\"\n",
-        "bad.toml:1:1: service[0]: missing field `name`",
-    ),
+    ("[[service]]\nstart_command = \"/bin/true\"\n", "bad.toml:1:1: service[0]: missing field `name`"),
     (
         "[[service]]\nname = \"nocmd\"\n",
         "bad.toml:1:1: service[0].start_command: is required (the command the service runs)",
@@ -414,10 +401,7 @@ const FILE_ROWS: &[(&str, &str)] = &[
         "[[services]]\nname = \"a\"\nstart_command = \"/bin/true\"\n",
         "bad.toml:1:3: services: unknown field `services`, expected `version` or `service`",
     ),
-    (
-        "[[service]]\nname = \"a\"\nstart_command = \"/bin/true\n",
-        "bad.toml:3:27: invalid basic string, expected `\"`",
-    ),
+    ("[[service]]\nname = \"a\"\nstart_command = \"/bin/true\n", "bad.toml:3:27: invalid basic string, expected `\"`"),
     (
         "[[service]]\nname = \"a\"\nstart_command = /bin/true\n",
         "bad.toml:3:17: string values must be quoted, expected literal string",

@@ -289,17 +289,10 @@ pub(crate) fn context(scope: Scope) -> RenderContext {
 /// Parse and render one case.
 pub(crate) fn render_case(toml: &str, ctx: &RenderContext) -> Vec<UnitFile> {
     let specs = taskflows_core::file::parse_service_file("case.toml", toml).expect("case parses");
-    specs
-        .iter()
-        .flat_map(|s| taskflows_core::render(s, ctx).expect("case renders"))
-        .collect()
+    specs.iter().flat_map(|s| taskflows_core::render(s, ctx).expect("case renders")).collect()
 }
 
 /// All units of a case as one text: `# name` then content, as `tf create --dry-run` prints.
 pub(crate) fn as_text(units: &[UnitFile]) -> String {
-    units
-        .iter()
-        .map(|u| format!("# {}\n{}", u.name, u.content))
-        .collect::<Vec<_>>()
-        .join("\n")
+    units.iter().map(|u| format!("# {}\n{}", u.name, u.content)).collect::<Vec<_>>().join("\n")
 }

@@ -53,10 +53,7 @@ fn well_formed(content: &str) -> Result<(), String> {
         if line.is_empty() || ["[Unit]", "[Service]", "[Timer]", "[Install]"].contains(&line) {
             continue;
         }
-        let key = line
-            .split_once('=')
-            .map(|(k, _)| k)
-            .ok_or_else(|| format!("not a directive: {line:?}"))?;
+        let key = line.split_once('=').map(|(k, _)| k).ok_or_else(|| format!("not a directive: {line:?}"))?;
         if !KEYS.contains(&key) {
             return Err(format!("unexpected directive {key:?} in {line:?}"));
         }

@@ -26,11 +26,7 @@ fn user_scope_differs_only_in_targets_and_systemctl() {
 }
 
 fn case(name: &str) -> String {
-    let toml = CASES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .expect("case exists")
-        .1;
+    let toml = CASES.iter().find(|(n, _)| *n == name).expect("case exists").1;
     as_text(&render_case(toml, &context(Scope::System)))
 }
 
@@ -49,10 +45,7 @@ fn fix_exactly_one_description() {
 #[test]
 fn fix_bare_unit_names_get_service_suffix() {
     let text = case("relations");
-    assert!(
-        text.contains("After=db.service network-online.target taskflows-cache.service\n"),
-        "{text}"
-    );
+    assert!(text.contains("After=db.service network-online.target taskflows-cache.service\n"), "{text}");
     assert!(text.contains("Requires=db.service\n"));
     assert!(text.contains("OnFailure=taskflows-alert.service\n"));
     assert!(!text.lines().any(|l| l.ends_with("=db")), "{text}");
@@ -84,15 +77,8 @@ fn fix_cap_drop_all_drops_all() {
 
 #[test]
 fn fix_helper_units_have_timers() {
-    let toml = CASES
-        .iter()
-        .find(|(n, _)| *n == "stop-restart-schedules")
-        .unwrap()
-        .1;
-    let names: Vec<String> = render_case(toml, &context(Scope::User))
-        .into_iter()
-        .map(|u| u.name)
-        .collect();
+    let toml = CASES.iter().find(|(n, _)| *n == "stop-restart-schedules").unwrap().1;
+    let names: Vec<String> = render_case(toml, &context(Scope::User)).into_iter().map(|u| u.name).collect();
     assert_eq!(
         names,
         [
@@ -109,7 +95,10 @@ fn fix_helper_units_have_timers() {
 #[test]
 fn fix_docker_runs_attached_without_journal_lines() {
     let text = case("docker");
-    assert!(text.contains("ExecStart=/usr/local/bin/tf container run --data-dir /var/lib/taskflows taskflows-api\n"), "{text}");
+    assert!(
+        text.contains("ExecStart=/usr/local/bin/tf container run --data-dir /var/lib/taskflows taskflows-api\n"),
+        "{text}"
+    );
     assert!(!text.contains("StandardOutput="));
     assert!(!text.contains(" -d "));
 }
@@ -134,13 +123,8 @@ restart_policy = { condition = "on-failure", delay = "1s", steps = 5, max_delay 
     let spec = &taskflows_core::file::parse_service_file("b.toml", toml).unwrap()[0];
     let mut ctx = context(Scope::System);
     ctx.systemd_version = Some(254);
-    let text = taskflows_core::render(spec, &ctx).unwrap()[0]
-        .content
-        .clone();
-    assert!(
-        text.contains("RestartSteps=5\nRestartMaxDelaySec=5min\n"),
-        "{text}"
-    );
+    let text = taskflows_core::render(spec, &ctx).unwrap()[0].content.clone();
+    assert!(text.contains("RestartSteps=5\nRestartMaxDelaySec=5min\n"), "{text}");
     ctx.systemd_version = Some(252);
     let err = taskflows_core::render(spec, &ctx).unwrap_err().to_string();
     assert_eq!(
@@ -153,8 +137,7 @@ restart_policy = { condition = "on-failure", delay = "1s", steps = 5, max_delay 
 fn venv_needs_a_runner() {
     let toml = CASES.iter().find(|(n, _)| *n == "venv").unwrap().1;
     let spec = &taskflows_core::file::parse_service_file("v.toml", toml).unwrap()[0];
-    let err =
-        taskflows_core::render(spec, &taskflows_core::RenderContext::new(Scope::User)).unwrap_err();
+    let err = taskflows_core::render(spec, &taskflows_core::RenderContext::new(Scope::User)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "service[ml].environment.venv.runner: no conda, mamba or micromamba was found on PATH or in the usual folders; install one or set `runner`"
@@ -167,19 +150,14 @@ fn named_environment_is_resolved_or_refused() {
     let spec = &taskflows_core::file::parse_service_file("n.toml", toml).unwrap()[0];
     let mut ctx = context(Scope::System);
     let err = taskflows_core::render(spec, &ctx).unwrap_err().to_string();
-    assert_eq!(
-        err,
-        "service[n].environment: no stored environment named \"prod\" (none are stored)"
-    );
+    assert_eq!(err, "service[n].environment: no stored environment named \"prod\" (none are stored)");
     ctx.named_environments.insert(
         taskflows_core::EnvName::new("prod").unwrap(),
         taskflows_core::Environment::Venv(taskflows_core::Venv::new("prod-env").unwrap()),
     );
     let text = &taskflows_core::render(spec, &ctx).unwrap()[0].content;
     assert!(
-        text.contains(
-            "ExecStart=/opt/conda/bin/conda run -n prod-env --no-capture-output -- /bin/true\n"
-        ),
+        text.contains("ExecStart=/opt/conda/bin/conda run -n prod-env --no-capture-output -- /bin/true\n"),
         "{text}"
     );
 }

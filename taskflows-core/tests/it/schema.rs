@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 #[test]
 fn committed_schema_is_current() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../schema/taskflows-service-file.schema.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/taskflows-service-file.schema.json");
     let generated = taskflows_core::file::json_schema();
     if std::env::var_os("TF_UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).expect("write schema");
@@ -19,22 +18,12 @@ fn committed_schema_is_current() {
 
 #[test]
 fn schema_describes_the_service_table() {
-    let schema: serde_json::Value =
-        serde_json::from_str(&taskflows_core::file::json_schema()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&taskflows_core::file::json_schema()).unwrap();
     let service = &schema["$defs"]["ServiceSpec"];
-    for field in [
-        "name",
-        "start_command",
-        "start_schedule",
-        "restart_policy",
-        "cgroup_config",
-        "environment",
-        "on_failure",
-    ] {
-        assert!(
-            service["properties"].get(field).is_some(),
-            "schema lacks service.{field}: {service}"
-        );
+    for field in
+        ["name", "start_command", "start_schedule", "restart_policy", "cgroup_config", "environment", "on_failure"]
+    {
+        assert!(service["properties"].get(field).is_some(), "schema lacks service.{field}: {service}");
     }
     assert_eq!(service["additionalProperties"], serde_json::json!(false));
 }

@@ -34,16 +34,10 @@ fn verify(scope: Scope, name: &str, toml: &str) -> Option<String> {
         // Without this, system-mode messages go to the journal/kmsg instead of stderr.
         .env("SYSTEMD_LOG_TARGET", "console")
         .output()
-        .unwrap_or_else(|e| {
-            panic!("systemd-analyze is needed for this test (apt-get install systemd): {e}")
-        });
+        .unwrap_or_else(|e| panic!("systemd-analyze is needed for this test (apt-get install systemd): {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (!out.status.success() || !stderr.trim().is_empty()).then(|| {
-        format!(
-            "case {name} ({scope:?}): exit {:?}\n{stderr}",
-            out.status.code()
-        )
-    })
+    (!out.status.success() || !stderr.trim().is_empty())
+        .then(|| format!("case {name} ({scope:?}): exit {:?}\n{stderr}", out.status.code()))
 }
 
 /// `Requires=db` fails verification when db.service does not exist: give every related unit
@@ -81,14 +75,12 @@ fn write_stubs(dir: &std::path::Path, units: &[taskflows_core::UnitFile]) {
                 }
                 let body = match name.rsplit_once('.') {
                     Some((_, "service")) => "[Service]\nExecStart=/bin/true\n".to_owned(),
-                    Some((stem, "mount")) => format!(
-                        "[Mount]\nWhat=tmpfs\nWhere=/{}\nType=tmpfs\n",
-                        stem.replace('-', "/")
-                    ),
+                    Some((stem, "mount")) => {
+                        format!("[Mount]\nWhat=tmpfs\nWhere=/{}\nType=tmpfs\n", stem.replace('-', "/"))
+                    }
                     _ => String::new(),
                 };
-                std::fs::write(dir.join(name), format!("[Unit]\nDescription=stub\n{body}"))
-                    .unwrap();
+                std::fs::write(dir.join(name), format!("[Unit]\nDescription=stub\n{body}")).unwrap();
             }
         }
     }
@@ -98,17 +90,9 @@ fn write_stubs(dir: &std::path::Path, units: &[taskflows_core::UnitFile]) {
 fn every_case_passes_systemd_analyze_verify() {
     let failures: Vec<String> = [Scope::System, Scope::User]
         .into_iter()
-        .flat_map(|scope| {
-            CASES
-                .iter()
-                .filter_map(move |(name, toml)| verify(scope, name, toml))
-        })
+        .flat_map(|scope| CASES.iter().filter_map(move |(name, toml)| verify(scope, name, toml)))
         .collect();
-    assert!(
-        failures.is_empty(),
-        "systemd-analyze verify complained:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "systemd-analyze verify complained:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -118,11 +102,7 @@ fn verify_catches_unknown_directives() {
     assert!(verify(Scope::System, "good", bad).is_none());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("taskflows-x.service");
-    std::fs::write(
-        &path,
-        "[Unit]\nDescription=x\n[Service]\nExecStart=/bin/echo\nConstraintMemory=5\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "[Unit]\nDescription=x\n[Service]\nExecStart=/bin/echo\nConstraintMemory=5\n").unwrap();
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .arg(&path)
@@ -130,8 +110,5 @@ fn verify_catches_unknown_directives() {
         .output()
         .expect("systemd-analyze runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("Unknown key 'ConstraintMemory'"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("Unknown key 'ConstraintMemory'"), "{stderr}");
 }

@@ -7,25 +7,18 @@ use futures_util::StreamExt as _;
 use crate::{create, names, setup, state, wait_for};
 
 /// Count the manager's `Reloading(true)` signals while `f` runs.
-async fn reloads_during<F: std::future::Future>(
-    systemd: &taskflows_systemd::Systemd,
-    f: F,
-) -> (usize, F::Output) {
+async fn reloads_during<F: std::future::Future>(systemd: &taskflows_systemd::Systemd, f: F) -> (usize, F::Output) {
     let rule = zbus::MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
         .interface("org.freedesktop.systemd1.Manager")
         .member("Reloading")
         .build()
         .unwrap();
-    let mut stream = zbus::MessageStream::for_match_rule(rule, systemd.connection(), None)
-        .await
-        .unwrap();
+    let mut stream = zbus::MessageStream::for_match_rule(rule, systemd.connection(), None).await.unwrap();
     let out = f.await;
     // Give signals already sent a moment to arrive.
     let mut count = 0;
-    while let Ok(Some(Ok(msg))) =
-        tokio::time::timeout(Duration::from_millis(500), stream.next()).await
-    {
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
         if msg.body().deserialize::<bool>().unwrap_or(false) {
             count += 1;
         }
@@ -48,18 +41,10 @@ async fn same_spec_twice_changes_nothing_and_a_change_reaches_the_running_unit()
     let (systemd, _guard) = setup().await;
     let specs = create(&systemd, WORKER).await;
     let ctx = crate::context(systemd.version().await.unwrap());
-    assert!(
-        systemd
-            .unit_dir()
-            .join("taskflows-lc-worker.service")
-            .exists()
-    );
+    assert!(systemd.unit_dir().join("taskflows-lc-worker.service").exists());
     assert_eq!(state(&systemd, "lc-worker").await.enabled, "enabled");
 
-    systemd
-        .start(&names(&specs), taskflows_systemd::Targets::Services)
-        .await
-        .unwrap();
+    systemd.start(&names(&specs), taskflows_systemd::Targets::Services).await.unwrap();
     let first = wait_for("the worker to run", Duration::from_secs(10), || async {
         let s = state(&systemd, "lc-worker").await;
         (s.sub_state == "running").then_some(s)
@@ -71,48 +56,24 @@ async fn same_spec_twice_changes_nothing_and_a_change_reaches_the_running_unit()
     assert_eq!(reloads, 0, "an identical spec must not reload: {report:?}");
     assert!(report.written.is_empty() && !report.reloaded, "{report:?}");
     assert_eq!(report.unchanged.len(), 2);
-    assert_eq!(
-        state(&systemd, "lc-worker").await.main_pid,
-        first.main_pid,
-        "the running unit was left alone"
-    );
+    assert_eq!(state(&systemd, "lc-worker").await.main_pid, first.main_pid, "the running unit was left alone");
 
     let changed = crate::specs(&WORKER.replace("V = \"1\"", "V = \"2\""));
     let (reloads, report) = reloads_during(&systemd, systemd.create(&changed, &ctx)).await;
     let report = report.unwrap();
-    assert_eq!(
-        reloads, 1,
-        "a changed spec reloads exactly once: {report:?}"
-    );
-    assert_eq!(
-        report.written,
-        ["taskflows-lc-worker.service"],
-        "only the changed file is rewritten"
-    );
-    wait_for(
-        "the new version in the logs",
-        Duration::from_secs(10),
-        || async {
-            let logs = systemd
-                .logs("taskflows-lc-worker.service", 20)
-                .await
-                .unwrap();
-            logs.iter().any(|l| l.message == "version=2").then_some(())
-        },
-    )
+    assert_eq!(reloads, 1, "a changed spec reloads exactly once: {report:?}");
+    assert_eq!(report.written, ["taskflows-lc-worker.service"], "only the changed file is rewritten");
+    wait_for("the new version in the logs", Duration::from_secs(10), || async {
+        let logs = systemd.logs("taskflows-lc-worker.service", 20).await.unwrap();
+        logs.iter().any(|l| l.message == "version=2").then_some(())
+    })
     .await;
     let now = state(&systemd, "lc-worker").await;
     assert_eq!(now.sub_state, "running");
-    assert_ne!(
-        now.main_pid, first.main_pid,
-        "the running service was restarted with the change"
-    );
+    assert_ne!(now.main_pid, first.main_pid, "the running service was restarted with the change");
 
     let removed = systemd.remove(&names(&specs)).await.unwrap();
-    assert_eq!(
-        removed,
-        ["taskflows-lc-worker.service", "taskflows-lc-worker.timer"]
-    );
+    assert_eq!(removed, ["taskflows-lc-worker.service", "taskflows-lc-worker.timer"]);
 }
 
 #[tokio::test]
@@ -131,10 +92,7 @@ restart_schedule = "*-*-* 05:00:00"
 "#,
     )
     .await;
-    systemd
-        .start(&names(&specs), taskflows_systemd::Targets::Services)
-        .await
-        .unwrap();
+    systemd.start(&names(&specs), taskflows_systemd::Targets::Services).await.unwrap();
     wait_for("the service to fail", Duration::from_secs(10), || async {
         (state(&systemd, "rm-failing").await.active_state == "failed").then_some(())
     })
@@ -142,31 +100,12 @@ restart_schedule = "*-*-* 05:00:00"
     let removed = systemd.remove(&names(&specs)).await.unwrap();
     assert_eq!(removed.len(), 6, "{removed:?}");
     for unit in &removed {
-        assert!(
-            !systemd.unit_dir().join(unit).exists(),
-            "{unit} still on disk"
-        );
+        assert!(!systemd.unit_dir().join(unit).exists(), "{unit} still on disk");
     }
-    assert!(
-        systemd
-            .installed()
-            .unwrap()
-            .iter()
-            .all(|n| n.as_str() != "rm-failing")
-    );
+    assert!(systemd.installed().unwrap().iter().all(|n| n.as_str() != "rm-failing"));
     let out = std::process::Command::new("systemctl")
-        .args(if crate::scope() == taskflows_core::Scope::User {
-            vec!["--user"]
-        } else {
-            vec![]
-        })
-        .args([
-            "list-units",
-            "--all",
-            "--no-legend",
-            "--plain",
-            "*rm-failing*",
-        ])
+        .args(if crate::scope() == taskflows_core::Scope::User { vec!["--user"] } else { vec![] })
+        .args(["list-units", "--all", "--no-legend", "--plain", "*rm-failing*"])
         .output()
         .unwrap();
     let listed = String::from_utf8_lossy(&out.stdout);
@@ -177,16 +116,9 @@ restart_schedule = "*-*-* 05:00:00"
 #[ignore = "needs real systemd: cargo xtask test-systemd"]
 async fn unknown_pattern_names_the_nearest_services() {
     let (systemd, _guard) = setup().await;
-    let specs = create(
-        &systemd,
-        "[[service]]\nname = \"near-match\"\nstart_command = \"/bin/true\"\n",
-    )
-    .await;
+    let specs = create(&systemd, "[[service]]\nname = \"near-match\"\nstart_command = \"/bin/true\"\n").await;
     let err = systemd.select("near-matc").unwrap_err().to_string();
-    assert_eq!(
-        err,
-        "no service matches \"near-matc\" (did you mean near-match?)"
-    );
+    assert_eq!(err, "no service matches \"near-matc\" (did you mean near-match?)");
     assert_eq!(systemd.select("near-*").unwrap(), names(&specs));
     systemd.remove(&names(&specs)).await.unwrap();
 }

@@ -30,9 +30,7 @@ pub(crate) async fn setup() -> (Systemd, tokio::sync::MutexGuard<'static, ()>) {
         "real-systemd tests change the manager's units: run them with `cargo xtask test-systemd`"
     );
     let guard = SERIAL.lock().await;
-    let systemd = Systemd::connect(scope())
-        .await
-        .expect("systemd is reachable inside the sandbox");
+    let systemd = Systemd::connect(scope()).await.expect("systemd is reachable inside the sandbox");
     (systemd, guard)
 }
 
@@ -53,17 +51,10 @@ pub(crate) fn names(specs: &[ServiceSpec]) -> Vec<ServiceName> {
 /// Create `toml`'s services after removing leftovers of an earlier run.
 pub(crate) async fn create(systemd: &Systemd, toml: &str) -> Vec<ServiceSpec> {
     let specs = specs(toml);
-    systemd
-        .remove(&names(&specs))
-        .await
-        .expect("remove leftovers");
+    systemd.remove(&names(&specs)).await.expect("remove leftovers");
     let ctx = context(systemd.version().await.unwrap());
     let report = systemd.create(&specs, &ctx).await.expect("create");
-    assert!(
-        report.jobs.iter().all(|j| j.ok()),
-        "jobs failed: {:?}",
-        report.jobs
-    );
+    assert!(report.jobs.iter().all(|j| j.ok()), "jobs failed: {:?}", report.jobs);
     specs
 }
 
@@ -78,26 +69,16 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 pub(crate) async fn state(systemd: &Systemd, name: &str) -> ServiceState {
     let name = ServiceName::new(name).unwrap();
-    systemd
-        .status(std::slice::from_ref(&name))
-        .await
-        .expect("status")
-        .remove(0)
+    systemd.status(std::slice::from_ref(&name)).await.expect("status").remove(0)
 }
 
 pub(crate) fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64
 }

@@ -32,24 +32,13 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
     assert_eq!(nightly.schedules, ["OnCalendar=*-*-* 03:00:00 UTC"]);
     let day = 86_400_000_000u64;
     let expected = (now_us() / day) * day + 3 * 3_600_000_000;
-    let expected = if expected <= now_us() {
-        expected + day
-    } else {
-        expected
-    };
+    let expected = if expected <= now_us() { expected + day } else { expected };
     assert_eq!(nightly.next_elapse, Some(expected), "next 03:00 UTC");
 
-    let runs = wait_for(
-        "two runs of the periodic service",
-        Duration::from_secs(20),
-        || async {
-            let runs = systemd
-                .history(&["taskflows-obs-tick.service".to_owned()], None, 10)
-                .await
-                .unwrap();
-            (runs.iter().filter(|r| r.result == "success").count() >= 2).then_some(runs)
-        },
-    )
+    let runs = wait_for("two runs of the periodic service", Duration::from_secs(20), || async {
+        let runs = systemd.history(&["taskflows-obs-tick.service".to_owned()], None, 10).await.unwrap();
+        (runs.iter().filter(|r| r.result == "success").count() >= 2).then_some(runs)
+    })
     .await;
     let run = runs.iter().find(|r| r.result == "success").unwrap();
     assert_eq!(run.exit_status.as_deref(), Some("0"));
@@ -59,14 +48,8 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
     let mut schedules = tick.schedules.clone();
     schedules.sort();
     assert_eq!(schedules, ["OnBootSec=1s", "OnUnitInactiveSec=2s"]);
-    let logs = systemd
-        .logs("taskflows-obs-tick.service", 50)
-        .await
-        .unwrap();
-    assert!(
-        logs.iter().any(|l| l.message == "tick from taskflows"),
-        "{logs:?}"
-    );
+    let logs = systemd.logs("taskflows-obs-tick.service", 50).await.unwrap();
+    assert!(logs.iter().any(|l| l.message == "tick from taskflows"), "{logs:?}");
     systemd.remove(&names(&specs)).await.unwrap();
 }
 
@@ -74,25 +57,17 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
 #[ignore = "needs real systemd: cargo xtask test-systemd"]
 async fn watch_reports_state_changes_and_jobs() {
     let (systemd, _guard) = setup().await;
-    let specs = create(
-        &systemd,
-        "[[service]]\nname = \"obs-watched\"\nstart_command = \"/bin/sleep 0.3\"\n",
-    )
-    .await;
+    let specs = create(&systemd, "[[service]]\nname = \"obs-watched\"\nstart_command = \"/bin/sleep 0.3\"\n").await;
     let mut watch = systemd.watch().await.unwrap();
 
-    systemd
-        .start(&names(&specs), Targets::Services)
-        .await
-        .unwrap();
+    systemd.start(&names(&specs), Targets::Services).await.unwrap();
     // Collect until the job's end and the unit's return to inactive were seen. (Its first
     // transition to active comes as systemd's UnitNew when the start loads the unit.)
     let unit = "taskflows-obs-watched.service";
     let state = |e: &Event, want: &str| matches!(e, Event::State { unit: u, active_state: Some(a), .. } if u == unit && a == want);
     let mut seen = Vec::new();
     let all_seen = |seen: &[Event]| {
-        seen.iter()
-            .any(|e| matches!(e, Event::Job { unit: u, result } if u == unit && result == "done"))
+        seen.iter().any(|e| matches!(e, Event::Job { unit: u, result } if u == unit && result == "done"))
             && seen.iter().any(|e| state(e, "inactive"))
     };
     let done = tokio::time::timeout(Duration::from_secs(10), async {
@@ -113,55 +88,30 @@ async fn watch_reports_state_changes_and_jobs() {
 async fn transient_runs_report_their_exit() {
     let (systemd, _guard) = setup().await;
     let ok = TransientRun {
-        argv: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            "echo from a transient run: $GREETING".into(),
-        ],
+        argv: vec!["/bin/sh".into(), "-c".into(), "echo from a transient run: $GREETING".into()],
         env: vec!["GREETING=hello".into()],
         ..TransientRun::default()
     };
-    let outcome = systemd
-        .run_transient("taskflows-run-test-ok.service", &ok)
-        .await
-        .unwrap();
+    let outcome = systemd.run_transient("taskflows-run-test-ok.service", &ok).await.unwrap();
     assert!(outcome.ok(), "{outcome:?}");
     assert_eq!(outcome.exit_status, Some(0));
-    let logs = systemd
-        .logs("taskflows-run-test-ok.service", 10)
-        .await
-        .unwrap();
-    assert!(
-        logs.iter()
-            .any(|l| l.message == "from a transient run: hello"),
-        "{logs:?}"
-    );
+    let logs = systemd.logs("taskflows-run-test-ok.service", 10).await.unwrap();
+    assert!(logs.iter().any(|l| l.message == "from a transient run: hello"), "{logs:?}");
 
-    let failing = TransientRun {
-        argv: vec!["/bin/sh".into(), "-c".into(), "exit 7".into()],
-        ..TransientRun::default()
-    };
-    let outcome = systemd
-        .run_transient("taskflows-run-test-fail.service", &failing)
-        .await
-        .unwrap();
-    assert_eq!(
-        (outcome.result.as_str(), outcome.exit_status),
-        ("exit-code", Some(7))
-    );
+    let failing =
+        TransientRun { argv: vec!["/bin/sh".into(), "-c".into(), "exit 7".into()], ..TransientRun::default() };
+    let outcome = systemd.run_transient("taskflows-run-test-fail.service", &failing).await.unwrap();
+    assert_eq!((outcome.result.as_str(), outcome.exit_status), ("exit-code", Some(7)));
 }
 
 /// Needs no systemd: the error alone is under test.
 #[tokio::test]
 async fn an_unreachable_bus_is_one_clear_error() {
-    let err = taskflows_systemd::Systemd::connect_to(
-        taskflows_core::Scope::User,
-        "unix:path=/nonexistent/bus",
-    )
-    .await
-    .err()
-    .expect("connecting to a missing bus fails")
-    .to_string();
+    let err = taskflows_systemd::Systemd::connect_to(taskflows_core::Scope::User, "unix:path=/nonexistent/bus")
+        .await
+        .err()
+        .expect("connecting to a missing bus fails")
+        .to_string();
     assert!(
         err.starts_with("cannot reach the systemd user manager on the session bus (unix:path=/nonexistent/bus): "),
         "{err}"

@@ -28,41 +28,21 @@ on_failure = { service = "pol-alert" }
     .await;
     let flaky = names(&specs)[1..].to_vec();
     systemd.start(&flaky, Targets::Services).await.unwrap();
-    let failed = wait_for(
-        "the flaky service to give up",
-        Duration::from_secs(20),
-        || async {
-            let s = state(&systemd, "pol-flaky").await;
-            (s.active_state == "failed").then_some(s)
-        },
-    )
+    let failed = wait_for("the flaky service to give up", Duration::from_secs(20), || async {
+        let s = state(&systemd, "pol-flaky").await;
+        (s.active_state == "failed").then_some(s)
+    })
     .await;
     assert!(failed.restarts >= 2, "systemd restarted it: {failed:?}");
     assert_eq!(failed.exit_status, Some(3));
-    wait_for(
-        "the on_failure unit to run",
-        Duration::from_secs(10),
-        || async {
-            let logs = systemd
-                .logs("taskflows-pol-alert.service", 10)
-                .await
-                .unwrap();
-            logs.iter()
-                .any(|l| l.message == "alert fired")
-                .then_some(())
-        },
-    )
+    wait_for("the on_failure unit to run", Duration::from_secs(10), || async {
+        let logs = systemd.logs("taskflows-pol-alert.service", 10).await.unwrap();
+        logs.iter().any(|l| l.message == "alert fired").then_some(())
+    })
     .await;
-    let runs = systemd
-        .history(&["taskflows-pol-flaky.service".to_owned()], None, 10)
-        .await
-        .unwrap();
+    let runs = systemd.history(&["taskflows-pol-flaky.service".to_owned()], None, 10).await.unwrap();
     assert!(runs.len() >= 3, "one record per run: {runs:?}");
-    assert!(
-        runs.iter()
-            .all(|r| r.result == "exit-code" && r.exit_status.as_deref() == Some("3")),
-        "{runs:?}"
-    );
+    assert!(runs.iter().all(|r| r.result == "exit-code" && r.exit_status.as_deref() == Some("3")), "{runs:?}");
     systemd.remove(&names(&specs)).await.unwrap();
 }
 
@@ -87,34 +67,19 @@ stop_schedule = "*:*:0/4"
     .await;
     let s = state(&systemd, "pol-restarted").await;
     assert_eq!(s.timer_active, None, "no start schedule, no main timer");
-    systemd
-        .start(&names(&specs), Targets::Services)
-        .await
-        .unwrap();
+    systemd.start(&names(&specs), Targets::Services).await.unwrap();
     let first = wait_for("the service to run", Duration::from_secs(10), || async {
         state(&systemd, "pol-restarted").await.main_pid
     })
     .await;
-    wait_for(
-        "the restart timer to restart it",
-        Duration::from_secs(10),
-        || async {
-            state(&systemd, "pol-restarted")
-                .await
-                .main_pid
-                .filter(|p| *p != first)
-        },
-    )
+    wait_for("the restart timer to restart it", Duration::from_secs(10), || async {
+        state(&systemd, "pol-restarted").await.main_pid.filter(|p| *p != first)
+    })
     .await;
-    wait_for(
-        "the stop timer to stop the other",
-        Duration::from_secs(10),
-        || async {
-            let s = state(&systemd, "pol-stopped").await;
-            (s.active_state == "inactive" && s.last_start.is_some() && s.result == "success")
-                .then_some(())
-        },
-    )
+    wait_for("the stop timer to stop the other", Duration::from_secs(10), || async {
+        let s = state(&systemd, "pol-stopped").await;
+        (s.active_state == "inactive" && s.last_start.is_some() && s.result == "success").then_some(())
+    })
     .await;
     systemd.remove(&names(&specs)).await.unwrap();
 }
@@ -138,37 +103,18 @@ startup_requirements = [{ kind = "memory", amount = "1000T", constraint = ">=" }
 "#,
     )
     .await;
-    let outcomes = systemd
-        .start(&names(&specs), Targets::Services)
-        .await
-        .unwrap();
+    let outcomes = systemd.start(&names(&specs), Targets::Services).await.unwrap();
     let skipped = &outcomes[0];
     let asserted = &outcomes[1];
-    assert_eq!(
-        skipped.result, "done",
-        "a failed condition skips quietly: {skipped:?}"
-    );
-    assert_ne!(
-        asserted.result, "done",
-        "a failed assertion fails the start: {asserted:?}"
-    );
+    assert_eq!(skipped.result, "done", "a failed condition skips quietly: {skipped:?}");
+    assert_ne!(asserted.result, "done", "a failed assertion fails the start: {asserted:?}");
     let s = state(&systemd, "pol-skipped").await;
-    assert_eq!(
-        (s.active_state.as_str(), s.last_start),
-        ("inactive", None),
-        "{s:?}"
-    );
+    assert_eq!((s.active_state.as_str(), s.last_start), ("inactive", None), "{s:?}");
     let a = state(&systemd, "pol-asserted").await;
     assert_ne!(a.active_state, "active");
-    for unit in [
-        "taskflows-pol-skipped.service",
-        "taskflows-pol-asserted.service",
-    ] {
+    for unit in ["taskflows-pol-skipped.service", "taskflows-pol-asserted.service"] {
         let logs = systemd.logs(unit, 20).await.unwrap();
-        assert!(
-            !logs.iter().any(|l| l.message == "should not run"),
-            "{unit} ran: {logs:?}"
-        );
+        assert!(!logs.iter().any(|l| l.message == "should not run"), "{unit} ran: {logs:?}");
     }
     systemd.remove(&names(&specs)).await.unwrap();
 }

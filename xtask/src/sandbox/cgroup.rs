@@ -21,27 +21,21 @@ pub(super) struct Cgroups {
 
 impl Cgroups {
     pub(super) fn create(name: &str) -> Result<Cgroups> {
-        let own =
-            fs::read_to_string("/proc/self/cgroup").context("failed to read /proc/self/cgroup")?;
+        let own = fs::read_to_string("/proc/self/cgroup").context("failed to read /proc/self/cgroup")?;
         let mounts = Mounts::read()?;
         let mut joined = Vec::new();
         let mut relative = Vec::new();
         for line in own.lines() {
             // HIERARCHY-ID:CONTROLLERS:PATH; v2 is `0::PATH`.
             let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
             let mount = mounts.iter().find(|m| {
                 if controllers.is_empty() {
                     m.fstype == "cgroup2"
                 } else {
-                    m.fstype == "cgroup"
-                        && controllers
-                            .split(',')
-                            .all(|c| m.super_options.split(',').any(|o| o == c))
+                    m.fstype == "cgroup" && controllers.split(',').all(|c| m.super_options.split(',').any(|o| o == c))
                 }
             });
             let child = Path::new(path.trim_start_matches('/')).join(name);
@@ -50,8 +44,7 @@ impl Cgroups {
             if controllers.is_empty() || controllers == "name=systemd" {
                 let Some(mount) = mount else { continue };
                 let dir = Path::new(&mount.target).join(&child);
-                fs::create_dir(&dir)
-                    .with_context(|| format!("failed to create cgroup {}", dir.display()))?;
+                fs::create_dir(&dir).with_context(|| format!("failed to create cgroup {}", dir.display()))?;
                 joined.push(dir);
             }
         }
@@ -60,10 +53,7 @@ impl Cgroups {
         }
         // systemd applies the path it found in its own hierarchy to every controller.
         let mut cleanup = Vec::new();
-        for mount in mounts
-            .iter()
-            .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
-        {
+        for mount in mounts.iter().filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2") {
             for rel in &relative {
                 let dir = Path::new(&mount.target).join(rel);
                 if !cleanup.contains(&dir) {
@@ -76,10 +66,7 @@ impl Cgroups {
 
     /// For cleaning up after a run that died: only the removal list is known.
     pub(super) fn from_cleanup_dirs(cleanup: Vec<PathBuf>) -> Cgroups {
-        Cgroups {
-            joined: Vec::new(),
-            cleanup,
-        }
+        Cgroups { joined: Vec::new(), cleanup }
     }
 
     pub(super) fn cleanup_dirs(&self) -> &[PathBuf] {
@@ -104,10 +91,7 @@ impl Cgroups {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!(
-                    "could not remove the sandbox's cgroups:\n    {}",
-                    failed.join("\n    ")
-                );
+                bail!("could not remove the sandbox's cgroups:\n    {}", failed.join("\n    "));
             }
             thread::sleep(Duration::from_millis(100));
         }

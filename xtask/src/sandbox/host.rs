@@ -21,8 +21,7 @@ pub(super) struct Mounts(BTreeMap<u64, Mount>);
 
 impl Mounts {
     pub(super) fn read() -> Result<Mounts> {
-        let text = fs::read_to_string("/proc/self/mountinfo")
-            .context("failed to read /proc/self/mountinfo")?;
+        let text = fs::read_to_string("/proc/self/mountinfo").context("failed to read /proc/self/mountinfo")?;
         Ok(Mounts(text.lines().filter_map(parse_line).collect()))
     }
 
@@ -34,10 +33,7 @@ impl Mounts {
         let mut problems = Vec::new();
         for (id, m) in &after.0 {
             if m.target.starts_with(&dir) || m.source.starts_with(&dir) {
-                problems.push(format!(
-                    "mount left on the host: {} ({})",
-                    m.target, m.fstype
-                ));
+                problems.push(format!("mount left on the host: {} ({})", m.target, m.fstype));
             } else if let Some(old) = self.0.get(id) {
                 if old.super_options != m.super_options {
                     problems.push(format!(
@@ -46,18 +42,12 @@ impl Mounts {
                     ));
                 }
             } else {
-                eprintln!(
-                    "xtask: warning: a mount appeared on the host meanwhile: {} ({})",
-                    m.target, m.fstype
-                );
+                eprintln!("xtask: warning: a mount appeared on the host meanwhile: {} ({})", m.target, m.fstype);
             }
         }
         for (id, m) in &self.0 {
             if !after.0.contains_key(id) {
-                eprintln!(
-                    "xtask: warning: a mount disappeared from the host meanwhile: {} ({})",
-                    m.target, m.fstype
-                );
+                eprintln!("xtask: warning: a mount disappeared from the host meanwhile: {} ({})", m.target, m.fstype);
             }
         }
         problems
@@ -78,15 +68,7 @@ fn parse_line(line: &str) -> Option<(u64, Mount)> {
     let fstype = tail.next()?.to_owned();
     let source = unescape(tail.next()?);
     let super_options = tail.next().unwrap_or_default().to_owned();
-    Some((
-        id,
-        Mount {
-            target,
-            fstype,
-            source,
-            super_options,
-        },
-    ))
+    Some((id, Mount { target, fstype, source, super_options }))
 }
 
 /// mountinfo writes space, tab, newline and backslash as octal escapes (`\040`).

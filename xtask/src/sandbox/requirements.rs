@@ -38,11 +38,7 @@ pub(super) fn check_tools() -> Result<()> {
         bail!(
             "the sandbox needs {}; install them with `apt-get install -y {}` \
              (see docs/testing.md)",
-            missing
-                .iter()
-                .map(|(tool, _)| *tool)
-                .collect::<Vec<_>>()
-                .join(", "),
+            missing.iter().map(|(tool, _)| *tool).collect::<Vec<_>>().join(", "),
             packages.join(" ")
         );
     }
@@ -57,10 +53,6 @@ pub(super) fn check_tools() -> Result<()> {
 
 fn is_root() -> bool {
     fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|uids| uids.split_whitespace().nth(1))
-            == Some("0")
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|uids| uids.split_whitespace().nth(1)) == Some("0")
     })
 }

@@ -25,15 +25,10 @@ impl Shared {
         let mut problems = Vec::new();
         stop(&mut running, &self.name, &mut problems);
         check_host(&running, &mut problems);
-        let _ = fs::rename(
-            &running.console_log,
-            running.dir.with_file_name("last-console.log"),
-        );
+        let _ = fs::rename(&running.console_log, running.dir.with_file_name("last-console.log"));
         let _ = fs::remove_file(running.dir.join("setup.sh"));
         let _ = fs::remove_file(running.dir.join("record"));
-        if let Err(err) =
-            fs::remove_dir(running.dir.join("mnt")).and_then(|()| fs::remove_dir(&running.dir))
-        {
+        if let Err(err) = fs::remove_dir(running.dir.join("mnt")).and_then(|()| fs::remove_dir(&running.dir)) {
             problems.push(format!("could not remove {}: {err}", running.dir.display()));
         }
         lock(&ACTIVE).retain(|s| !std::ptr::eq(Arc::as_ptr(s), self));
@@ -45,11 +40,7 @@ impl Shared {
             );
             Ok(())
         } else {
-            bail!(
-                "tearing down sandbox {} left problems:\n  {}",
-                self.name,
-                problems.join("\n  ")
-            )
+            bail!("tearing down sandbox {} left problems:\n  {}", self.name, problems.join("\n  "))
         }
     }
 }
@@ -93,11 +84,7 @@ pub(super) fn recover_stale(state_dir: &Path) {
             }
         }
         let cgroups = cgroup::Cgroups::from_cleanup_dirs(
-            record
-                .lines()
-                .filter_map(|l| l.strip_prefix("cgroup="))
-                .map(PathBuf::from)
-                .collect(),
+            record.lines().filter_map(|l| l.strip_prefix("cgroup=")).map(PathBuf::from).collect(),
         );
         if let Err(err) = cgroups.remove() {
             eprintln!("xtask: warning: {err:#}");
@@ -144,10 +131,7 @@ fn stop(running: &mut Running, name: &str, problems: &mut Vec<String>) {
             let _ = running.unshare.kill();
             // The process group of the setup script, in case it never got to exec systemd.
             proc::kill_group(unshare_pid);
-            if !matches!(
-                proc::wait_timeout(&mut running.unshare, Duration::from_secs(10)),
-                Ok(Some(_))
-            ) {
+            if !matches!(proc::wait_timeout(&mut running.unshare, Duration::from_secs(10)), Ok(Some(_))) {
                 problems.push(format!("unshare (PID {unshare_pid}) survived SIGKILL"));
             }
         }
@@ -164,8 +148,7 @@ fn kill_entered(ns: &str, sandbox_cgroup: &str) {
     let entered: Vec<u32> = proc::pids_in_namespace(ns)
         .into_iter()
         .filter(|&pid| {
-            fs::read_to_string(format!("/proc/{pid}/cgroup"))
-                .is_ok_and(|cgroups| !cgroups.contains(&marker))
+            fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|cgroups| !cgroups.contains(&marker))
         })
         .collect();
     if entered.is_empty() {

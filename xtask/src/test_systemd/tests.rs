@@ -21,12 +21,6 @@ fn parses_libtest_result_lines() {
 
 #[test]
 fn names_packages_from_ids() {
-    assert_eq!(
-        package_name("path+file:///work/wt-xtask/xtask#0.0.0"),
-        "xtask"
-    );
-    assert_eq!(
-        package_name("path+file:///work/wt-xtask/taskflows-core#taskflows-core@0.0.0"),
-        "taskflows-core"
-    );
+    assert_eq!(package_name("path+file:///work/wt-xtask/xtask#0.0.0"), "xtask");
+    assert_eq!(package_name("path+file:///work/wt-xtask/taskflows-core#taskflows-core@0.0.0"), "taskflows-core");
 }

@@ -36,10 +36,8 @@ fn oneshot_service_runs_exits_zero_and_logs() {
 
     let start = scope.systemctl(&["start", &name]);
     assert!(start.status.success(), "systemctl start {name}: {start:?}");
-    let props = scope.show(
-        &name,
-        "ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,ExecMainStartTimestampMonotonic",
-    );
+    let props =
+        scope.show(&name, "ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,ExecMainStartTimestampMonotonic");
     assert_eq!(props["ActiveState"], "active", "{props:?}");
     assert_eq!(props["SubState"], "exited", "{props:?}");
     assert_eq!(props["Result"], "success", "{props:?}");
@@ -60,17 +58,12 @@ fn failing_service_reports_its_exit_status() {
     let mut units = UnitFiles::new(&scope);
     units.write(
         &name,
-        &format!(
-            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo about to fail; {LINGER}; exit 3'\n"
-        ),
+        &format!("[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo about to fail; {LINGER}; exit 3'\n"),
     );
     scope.daemon_reload();
 
     let start = scope.systemctl(&["start", &name]);
-    assert!(
-        !start.status.success(),
-        "systemctl start of a failing unit succeeded: {start:?}"
-    );
+    assert!(!start.status.success(), "systemctl start of a failing unit succeeded: {start:?}");
     let props = scope.show(&name, "ActiveState,Result,ExecMainCode,ExecMainStatus");
     assert_eq!(props["ActiveState"], "failed", "{props:?}");
     assert_eq!(props["Result"], "exit-code", "{props:?}");
@@ -90,14 +83,8 @@ fn timer_fires_its_service() {
     let timer = format!("{base}timer");
     let marker = format!("tf-it timer fired {base}");
     let mut units = UnitFiles::new(&scope);
-    units.write(
-        &service,
-        &format!("[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo \"{marker}\"; {LINGER}'\n"),
-    );
-    units.write(
-        &timer,
-        "[Timer]\nOnActiveSec=1s\nAccuracySec=100ms\nRemainAfterElapse=yes\n",
-    );
+    units.write(&service, &format!("[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo \"{marker}\"; {LINGER}'\n"));
+    units.write(&timer, "[Timer]\nOnActiveSec=1s\nAccuracySec=100ms\nRemainAfterElapse=yes\n");
     scope.daemon_reload();
 
     let armed = Instant::now();
@@ -105,20 +92,14 @@ fn timer_fires_its_service() {
     assert!(start.status.success(), "systemctl start {timer}: {start:?}");
     let deadline = armed + Duration::from_secs(15);
     let props = loop {
-        let props = scope.show(
-            &service,
-            "Result,ExecMainCode,ExecMainStatus,ExecMainExitTimestampMonotonic",
-        );
+        let props = scope.show(&service, "Result,ExecMainCode,ExecMainStatus,ExecMainExitTimestampMonotonic");
         if props["ExecMainExitTimestampMonotonic"] != "0" {
             break props;
         }
         assert!(
             Instant::now() < deadline,
             "{timer} did not run {service} within 15s: {props:?}\n{:?}",
-            scope.show(
-                &timer,
-                "ActiveState,SubState,Result,NextElapseUSecMonotonic"
-            )
+            scope.show(&timer, "ActiveState,SubState,Result,NextElapseUSecMonotonic")
         );
         std::thread::sleep(Duration::from_millis(100));
     };

@@ -53,10 +53,7 @@ impl Scope {
     }
 
     pub(crate) fn systemctl(&self, args: &[&str]) -> Output {
-        self.tool("systemctl")
-            .args(args)
-            .output()
-            .expect("systemctl runs")
+        self.tool("systemctl").args(args).output().expect("systemctl runs")
     }
 
     pub(crate) fn daemon_reload(&self) {
@@ -95,10 +92,7 @@ impl Scope {
             if journal.contains(text) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{text:?} not in the journal of {unit} within {timeout:?}:\n{journal}"
-            );
+            assert!(Instant::now() < deadline, "{text:?} not in the journal of {unit} within {timeout:?}:\n{journal}");
             thread::sleep(Duration::from_millis(100));
         }
     }
@@ -113,10 +107,7 @@ pub(crate) struct UnitFiles<'a> {
 
 impl<'a> UnitFiles<'a> {
     pub(crate) fn new(scope: &'a Scope) -> UnitFiles<'a> {
-        UnitFiles {
-            scope,
-            names: Vec::new(),
-        }
+        UnitFiles { scope, names: Vec::new() }
     }
 
     /// Writes atomically: a temporary file in the same folder, then rename.
@@ -151,10 +142,7 @@ impl<'a> UnitFiles<'a> {
         self.clean();
         for name in std::mem::take(&mut self.names) {
             let props = self.scope.show(&name, "LoadState,ActiveState");
-            assert_eq!(
-                props["LoadState"], "not-found",
-                "{name} still loaded: {props:?}"
-            );
+            assert_eq!(props["LoadState"], "not-found", "{name} still loaded: {props:?}");
             assert_eq!(props["ActiveState"], "inactive", "{name}: {props:?}");
         }
     }
