@@ -26,6 +26,9 @@ impl JobOutcome {
     }
 }
 
+/// How many job calls are in flight at once.
+const IN_FLIGHT: usize = 64;
+
 /// How long to wait for a batch of jobs.
 pub(crate) const JOB_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -36,50 +39,51 @@ impl Systemd {
             return Ok(Vec::new());
         }
         // Subscribe first, so no JobRemoved can slip by between a call's reply and the wait.
-        let mut removed = self.manager.receive_job_removed().await.map_err(Error::call("JobRemoved"))?;
-        let calls = jobs.iter().map(|(job, unit)| async move {
-            let m = &self.manager;
-            let reply = match *job {
-                "start" => m.start_unit(unit, "replace").await,
-                "stop" => m.stop_unit(unit, "replace").await,
-                "restart" => m.restart_unit(unit, "replace").await,
-                _ => m.try_restart_unit(unit, "replace").await,
-            };
-            (*job, unit.clone(), reply)
-        });
-        let replies = futures_util::future::join_all(calls).await;
+        let mut removed = crate::proxies::job_removed(&self.conn).await.map_err(Error::call("JobRemoved"))?;
         let mut outcomes: Vec<JobOutcome> = Vec::with_capacity(jobs.len());
-        let mut pending: HashMap<String, usize> = HashMap::new();
-        for (job, unit, reply) in replies {
-            match reply {
-                Ok(path) => {
-                    pending.insert(path.as_str().to_owned(), outcomes.len());
-                    outcomes.push(JobOutcome { unit, job, result: String::new() });
-                }
-                Err(e) if job == "stop" && is_no_such_unit(&e) => {
-                    outcomes.push(JobOutcome { unit, job, result: "not-loaded".to_owned() });
-                }
-                Err(e) => {
-                    return Err(Error::Call { call: format!("{job} {unit}"), source: e });
-                }
-            }
-        }
-        let wait = async {
-            while !pending.is_empty() {
-                let Some(signal) = removed.next().await else {
-                    break;
+        // systemd tracks the client of every queued job with a bus match rule, and dbus-daemon
+        // disconnects systemd past 512 of them; dbus-daemon also allows 128 pending replies per
+        // connection. So jobs go in batches, each waited for before the next is queued.
+        for batch in jobs.chunks(IN_FLIGHT) {
+            let calls = batch.iter().map(|(job, unit)| async move {
+                let m = &self.manager;
+                let reply = match *job {
+                    "start" => m.start_unit(unit, "replace").await,
+                    "stop" => m.stop_unit(unit, "replace").await,
+                    "restart" => m.restart_unit(unit, "replace").await,
+                    _ => m.try_restart_unit(unit, "replace").await,
                 };
-                let Ok(args) = signal.args() else { continue };
-                if let Some(i) = pending.remove(args.job().as_str()) {
-                    outcomes[i].result = args.result().to_string();
+                (*job, unit.clone(), reply)
+            });
+            let replies: Vec<_> = futures_util::stream::iter(calls).buffered(IN_FLIGHT).collect().await;
+            let mut pending: HashMap<String, usize> = HashMap::new();
+            for (job, unit, reply) in replies {
+                match reply {
+                    Ok(path) => {
+                        pending.insert(path.as_str().to_owned(), outcomes.len());
+                        outcomes.push(JobOutcome { unit, job, result: String::new() });
+                    }
+                    Err(e) if job == "stop" && is_no_such_unit(&e) => {
+                        outcomes.push(JobOutcome { unit, job, result: "not-loaded".to_owned() });
+                    }
+                    Err(e) => {
+                        return Err(Error::Call { call: format!("{job} {unit}"), source: e });
+                    }
                 }
             }
-        };
-        if tokio::time::timeout(JOB_TIMEOUT, wait).await.is_err() {
-            return Err(Error::Timeout {
-                what: format!("{} systemd jobs", pending.len()),
-                seconds: JOB_TIMEOUT.as_secs(),
-            });
+            let wait = async {
+                while !pending.is_empty() {
+                    let Some(removed) = removed.next().await else {
+                        break;
+                    };
+                    if let Some(i) = pending.remove(&removed.job) {
+                        outcomes[i].result = removed.result;
+                    }
+                }
+            };
+            if tokio::time::timeout(JOB_TIMEOUT, wait).await.is_err() {
+                return Err(Error::Timeout { what: "systemd jobs".to_owned(), seconds: JOB_TIMEOUT.as_secs() });
+            }
         }
         Ok(outcomes)
     }

@@ -65,7 +65,12 @@ impl Systemd {
 
     /// Use an existing bus connection for the manager of `scope`.
     pub async fn with_connection(conn: zbus::Connection, scope: Scope) -> Result<Systemd> {
-        let manager = ManagerProxy::new(&conn).await.map_err(|source| connect_error(scope, None, source))?;
+        // No property cache: it would add a bus match and a name lookup we never use.
+        let manager = ManagerProxy::builder(&conn)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .map_err(|source| connect_error(scope, None, source))?;
         // Without a subscriber systemd may not broadcast JobRemoved and friends.
         manager.subscribe().await.map_err(|source| connect_error(scope, None, source))?;
         Ok(Systemd { conn, manager, scope, unit_dir: default_unit_dir(scope) })

@@ -1,7 +1,9 @@
 //! Typed proxies for the parts of systemd's D-Bus API taskflows uses
 //! (org.freedesktop.systemd1(5)).
 
-use zbus::{ObjectPath, OwnedObjectPath, Variant};
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use zbus::{OwnedObjectPath, Variant};
 
 /// One row of `ListUnits`/`ListUnitsByPatterns`: name, description, load, active and sub state,
 /// followed unit, object path, queued job id, job type, job path.
@@ -49,9 +51,53 @@ pub(crate) trait Manager {
         aux: &[(&str, Vec<(&str, Variant<'_>)>)],
     ) -> zbus::Result<OwnedObjectPath>;
 
-    #[zbus(signal)]
-    fn job_removed(&self, id: u32, job: ObjectPath<'_>, unit: &str, result: &str) -> zbus::Result<()>;
-
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
+}
+
+/// A finished systemd job, from the manager's `JobRemoved` signal.
+pub(crate) struct JobRemoved {
+    /// The job's object path.
+    pub(crate) job: String,
+    /// The unit.
+    pub(crate) unit: String,
+    /// done, failed, canceled, timeout, dependency, skipped …
+    pub(crate) result: String,
+}
+
+/// The manager's `JobRemoved` signals.
+///
+/// Read straight from the connection rather than through the proxy's signal machinery; only
+/// signals from the manager's unique name count.
+pub(crate) async fn job_removed(conn: &zbus::Connection) -> zbus::Result<BoxStream<'static, JobRemoved>> {
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .path("/org/freedesktop/systemd1")
+        .interface("org.freedesktop.systemd1.Manager")
+        .member("JobRemoved")
+        .build()?;
+    let owner: Option<String> = if conn.is_bus() {
+        let dbus = zbus::fdo::DBusProxy::new(conn).await?;
+        let name = zbus::names::BusName::try_from("org.freedesktop.systemd1")?;
+        Some(dbus.get_name_owner(name).await?.to_string())
+    } else {
+        None
+    };
+    let stream = zbus::MessageStream::for_match_rule(rule, conn, None).await?;
+    Ok(stream
+        .filter_map(move |msg| {
+            let owner = owner.clone();
+            async move {
+                let msg = msg.ok()?;
+                let header = msg.header();
+                if let Some(owner) = &owner
+                    && header.sender().map(|s| s.as_str()) != Some(owner.as_str())
+                {
+                    return None;
+                }
+                let (_, job, unit, result): (u32, OwnedObjectPath, String, String) = msg.body().deserialize().ok()?;
+                Some(JobRemoved { job: job.as_str().to_owned(), unit, result })
+            }
+        })
+        .boxed())
 }

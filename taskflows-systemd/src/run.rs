@@ -69,7 +69,7 @@ impl Systemd {
         if let Some(t) = run.timeout {
             props.push(("RuntimeMaxUSec", Variant::from(t.as_micros() as u64)));
         }
-        let mut removed = self.manager.receive_job_removed().await.map_err(Error::call("JobRemoved"))?;
+        let mut removed = crate::proxies::job_removed(&self.conn).await.map_err(Error::call("JobRemoved"))?;
         let job = self
             .manager
             .start_transient_unit(unit, "fail", &props, &[])
@@ -78,8 +78,8 @@ impl Systemd {
         // A oneshot's start job ends when its process does.
         use futures_util::StreamExt as _;
         let wait = async {
-            while let Some(signal) = removed.next().await {
-                if signal.args().is_ok_and(|a| a.job().as_str() == job.as_str()) {
+            while let Some(removed) = removed.next().await {
+                if removed.job == job.as_str() {
                     break;
                 }
             }

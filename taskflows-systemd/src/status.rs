@@ -55,6 +55,71 @@ pub struct ServiceState {
 
 type Props = HashMap<String, OwnedVariant>;
 
+const UNIT: &str = "org.freedesktop.systemd1.Unit";
+const SERVICE: &str = "org.freedesktop.systemd1.Service";
+const TIMER: &str = "org.freedesktop.systemd1.Timer";
+/// Unit properties of a unit the listing did not have.
+const UNIT_ALL: [&str; 4] = ["Description", "LoadState", "ActiveState", "SubState"];
+/// Service properties of every service.
+const SERVICE_PROPS: [&str; 2] = ["ExecMainStartTimestamp", "Result"];
+/// Service properties of a service that ran.
+const RUN_END_PROPS: [&str; 3] = ["ExecMainExitTimestamp", "ExecMainCode", "ExecMainStatus"];
+/// Properties only a running service has.
+const RUNNING_PROPS: [(&str, &str); 2] = [(UNIT, "ActiveEnterTimestamp"), (SERVICE, "MainPID")];
+
+/// A property to read: unit, object path, interface, property (empty: all of the interface).
+type Request<'a> = (&'a str, &'a OwnedObjectPath, &'static str, &'static str);
+
+impl Systemd {
+    /// Read `requests` concurrently into `props` (unit → (Unit properties, Service or Timer ones)).
+    async fn read(&self, requests: Vec<Request<'_>>, props: &mut HashMap<String, (Props, Props)>) -> Result<()> {
+        let conn = &self.conn;
+        let replies = futures_util::stream::iter(requests.into_iter().map(|(unit, path, iface, prop)| async move {
+            let value = if prop.is_empty() {
+                get_all(conn, path, iface).await.map(PropsOrOne::All)
+            } else {
+                get(conn, path, iface, prop).await.map(PropsOrOne::One)
+            };
+            (unit, iface, prop, value)
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+        for (unit, iface, prop, value) in replies {
+            let entry = props.entry(unit.to_owned()).or_default();
+            let target = if iface == UNIT { &mut entry.0 } else { &mut entry.1 };
+            match value? {
+                PropsOrOne::One(v) => {
+                    target.insert(prop.to_owned(), v);
+                }
+                PropsOrOne::All(all) => target.extend(all),
+            }
+        }
+        Ok(())
+    }
+}
+
+enum PropsOrOne {
+    One(OwnedVariant),
+    All(Props),
+}
+
+/// One property, read with a plain method call (no proxy to build).
+async fn get(conn: &zbus::Connection, path: &OwnedObjectPath, interface: &str, property: &str) -> Result<OwnedVariant> {
+    let call = || format!("Get {interface}.{property} on {}", path.as_str());
+    let reply = conn
+        .call_method(
+            Some("org.freedesktop.systemd1"),
+            path,
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &(interface, property),
+        )
+        .await
+        .map_err(|e| Error::Call { call: call(), source: e })?;
+    reply.body().deserialize::<OwnedVariant>().map_err(|e| Error::Call { call: call(), source: e })
+}
+
 impl Systemd {
     /// The state of `services` (those that are installed), in the given order.
     pub async fn status(&self, services: &[ServiceName]) -> Result<Vec<ServiceState>> {
@@ -66,11 +131,22 @@ impl Systemd {
             .list_units_by_patterns(&[], &["taskflows-*.service", "taskflows-*.timer"])
             .await
             .map_err(Error::call("ListUnitsByPatterns"))?;
-        let mut paths: BTreeMap<String, OwnedObjectPath> = rows.into_iter().map(|r| (r.0, r.6)).collect();
+        let mut props: HashMap<String, (Props, Props)> = HashMap::with_capacity(rows.len());
+        let mut paths: BTreeMap<String, OwnedObjectPath> = BTreeMap::new();
+        for r in rows {
+            // The listing already has these; read only what it lacks.
+            let mut unit = Props::new();
+            for (key, value) in [("Description", r.1), ("LoadState", r.2), ("ActiveState", r.3), ("SubState", r.4)] {
+                if let Ok(v) = OwnedVariant::try_from(Variant::from(value)) {
+                    unit.insert(key.to_owned(), v);
+                }
+            }
+            props.insert(r.0.clone(), (unit, Props::new()));
+            paths.insert(r.0, r.6);
+        }
         // systemd forgets the last run of a unit it garbage-collected; the journal remembers.
         let unloaded: Vec<String> =
             services.iter().map(|s| format!("{}.service", s.unit_stem())).filter(|u| !paths.contains_key(u)).collect();
-        // Installed units systemd has not loaded (or garbage-collected): load them to read them.
         let mut wanted: Vec<(String, &'static str)> = Vec::new();
         for s in services {
             let stem = s.unit_stem();
@@ -79,28 +155,52 @@ impl Systemd {
                 wanted.push((format!("{stem}.timer"), "Timer"));
             }
         }
+        // Installed units systemd has not loaded (or garbage-collected): load them to read them.
         for (unit, _) in &wanted {
             if !paths.contains_key(unit) {
                 let path = self.manager.load_unit(unit).await.map_err(Error::call(format!("LoadUnit {unit}")))?;
                 paths.insert(unit.clone(), path);
+                props.insert(unit.clone(), (Props::new(), Props::new()));
             }
         }
-        let conn = &self.conn;
-        let reads = futures_util::stream::iter(wanted.iter().map(|(unit, kind)| {
-            let path = paths[unit].clone();
-            async move {
-                let unit_props = get_all(conn, &path, "org.freedesktop.systemd1.Unit").await;
-                let kind_props = get_all(conn, &path, &format!("org.freedesktop.systemd1.{kind}")).await;
-                (unit.clone(), unit_props.and_then(|u| Ok((u, kind_props?))))
+        // One request per property (small and cheap for systemd to answer), all pipelined; a
+        // GetAll of the Service interface would serialize hundreds of properties per unit. Ask
+        // only what can differ from the default: restarts only with a restart policy, how a run
+        // ended only once there was a run.
+        let mut requests: Vec<Request<'_>> = Vec::new();
+        for (unit, kind) in &wanted {
+            let path = &paths[unit];
+            // Enablement comes from our own folder (see `is_enabled`), not from systemd.
+            let listed = props
+                .get(unit.as_str())
+                .filter(|(u, _)| u.contains_key("ActiveState"))
+                .map(|(u, _)| text(u, "ActiveState"));
+            if listed.is_none() {
+                requests.extend(UNIT_ALL.map(|p| (unit.as_str(), path, UNIT, p)));
             }
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
-        let mut props: HashMap<String, (Props, Props)> = HashMap::with_capacity(reads.len());
-        for (unit, r) in reads {
-            props.insert(unit, r?);
+            if *kind == "Service" {
+                requests.extend(SERVICE_PROPS.map(|p| (unit.as_str(), path, SERVICE, p)));
+                let content = std::fs::read_to_string(self.unit_dir.join(unit)).unwrap_or_default();
+                if content.contains("\nRestart=") {
+                    requests.push((unit, path, SERVICE, "NRestarts"));
+                }
+                if listed.as_deref().is_none_or(|a| a != "inactive" && a != "failed") {
+                    requests.extend(RUNNING_PROPS.map(|(iface, p)| (unit.as_str(), path, iface, p)));
+                }
+            } else {
+                requests.push((unit, path, TIMER, ""));
+            }
         }
+        self.read(requests, &mut props).await?;
+        let ran: Vec<Request<'_>> = wanted
+            .iter()
+            .filter(|(unit, kind)| {
+                *kind == "Service"
+                    && props.get(unit).is_some_and(|(_, s)| timestamp(s, "ExecMainStartTimestamp").is_some())
+            })
+            .flat_map(|(unit, _)| RUN_END_PROPS.map(|p| (unit.as_str(), &paths[unit], SERVICE, p)))
+            .collect();
+        self.read(ran, &mut props).await?;
         let mut last_runs: HashMap<String, crate::RunRecord> = HashMap::new();
         if !unloaded.is_empty() {
             // Newest first: keep the first record of each unit.
@@ -116,8 +216,10 @@ impl Systemd {
                 if let Some((unit, service)) = props.get(&format!("{stem}.service")) {
                     fill_service(&mut state, unit, service);
                 }
+                state.enabled = enablement(self.is_enabled(&format!("{stem}.service")));
                 if let Some((unit, timer)) = props.get(&format!("{stem}.timer")) {
                     fill_timer(&mut state, unit, timer);
+                    state.timer_enabled = Some(enablement(self.is_enabled(&format!("{stem}.timer"))));
                 }
                 if let Some(run) = last_runs.get(&format!("{stem}.service")) {
                     state.last_start = state.last_start.or(run.start);
@@ -169,7 +271,6 @@ fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
     s.load_state = text(unit, "LoadState");
     s.active_state = text(unit, "ActiveState");
     s.sub_state = text(unit, "SubState");
-    s.enabled = text(unit, "UnitFileState");
     s.active_since = timestamp(unit, "ActiveEnterTimestamp").filter(|_| s.active_state == "active");
     s.last_start = timestamp(service, "ExecMainStartTimestamp").or_else(|| timestamp(unit, "ActiveEnterTimestamp"));
     s.last_finish = timestamp(service, "ExecMainExitTimestamp");
@@ -185,8 +286,11 @@ fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
     s.main_pid = number(service, "MainPID").filter(|p| *p != 0).map(|p| p as u32);
 }
 
+fn enablement(enabled: bool) -> String {
+    if enabled { "enabled" } else { "disabled" }.to_owned()
+}
+
 fn fill_timer(s: &mut ServiceState, unit: &Props, timer: &Props) {
-    s.timer_enabled = Some(text(unit, "UnitFileState"));
     s.timer_active = Some(text(unit, "ActiveState"));
     s.next_elapse = timestamp(timer, "NextElapseUSecRealtime");
     s.last_trigger = timestamp(timer, "LastTriggerUSec");

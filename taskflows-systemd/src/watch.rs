@@ -99,11 +99,10 @@ impl Systemd {
                     sub_state,
                 })
             });
-        let jobs = self.manager.receive_job_removed().await.map_err(Error::call("JobRemoved"))?.map(|signal| {
-            let args = signal.args().ok()?;
-            let unit = args.unit().to_string();
-            ours(&unit).then(|| Event::Job { unit, result: args.result().to_string() })
-        });
+        let jobs = crate::proxies::job_removed(&self.conn)
+            .await
+            .map_err(Error::call("JobRemoved"))?
+            .map(|r| ours(&r.unit).then_some(Event::Job { unit: r.unit, result: r.result }));
         let events = futures_util::stream::select(changes.boxed(), jobs.boxed());
         Ok(Watch { events: events.boxed() })
     }
