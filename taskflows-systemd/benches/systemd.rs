@@ -17,6 +17,10 @@ const N: usize = 1_000;
 const RUNS: usize = 5;
 
 fn specs() -> Vec<ServiceSpec> {
+    taskflows_core::file::parse_service_file("bench.toml", &specs_text()).expect("bench specs parse")
+}
+
+fn specs_text() -> String {
     let mut toml = String::new();
     for i in 0..N {
         let schedule = if i % 2 == 0 {
@@ -28,7 +32,45 @@ fn specs() -> Vec<ServiceSpec> {
             "[[service]]\nname = \"bench-{i}\"\nstart_command = \"/bin/true\"\nstart_schedule = {schedule}\n\n"
         ));
     }
-    taskflows_core::file::parse_service_file("bench.toml", &toml).expect("bench specs parse")
+    toml
+}
+
+/// The same through the `tf` command, as a user runs it: `tf status` of all 1,000 against the
+/// systemctl pair, and `tf create` of a 1,000-service file (re-created: nothing to write; then
+/// with every file changed).
+fn bench_tf(tf: &std::ffi::OsStr, scope: Scope, text: &str) {
+    let flag = if scope == Scope::User { "--user" } else { "--system" };
+    let run = |args: &[&str]| {
+        let start = Instant::now();
+        let out = std::process::Command::new(tf).arg(flag).args(args).output().expect("tf runs");
+        assert!(out.status.success(), "tf {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        (start.elapsed(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let mut ours = Vec::new();
+    let mut baseline = Vec::new();
+    for _ in 0..RUNS {
+        ours.push(run(&["status"]).0);
+        baseline.push(systemctl(scope, &["list-units", "--all"]) + systemctl(scope, &["list-timers", "--all"]));
+    }
+    let (ours, baseline) = (median(ours), median(baseline));
+    let ratio = ours.as_secs_f64() / baseline.as_secs_f64();
+    println!(
+        "tf status: {:>6.1} ms  (systemctl pair {:.1} ms; ratio {ratio:.2}x, target at most 2x: {})",
+        ours.as_secs_f64() * 1e3,
+        baseline.as_secs_f64() * 1e3,
+        if ratio <= 2.0 { "met" } else { "MISSED" }
+    );
+    let dir = std::env::temp_dir().join("tf-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("services.toml");
+    std::fs::write(&file, text.replace("/bin/true", "/bin/true --changed")).unwrap();
+    let (t, out) = run(&["create", file.to_str().unwrap()]);
+    println!(
+        "tf create (1,000 changed): {:>6.2} s  ({}; target under 5 s: {})",
+        t.as_secs_f64(),
+        out.lines().last().unwrap_or(""),
+        if t.as_secs_f64() < 5.0 { "met" } else { "MISSED" }
+    );
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -138,6 +180,10 @@ async fn bench(scope: Scope) {
     assert!(outcomes.iter().all(|o| o.ok()), "every run starts");
     println!("start:    {:>8.2} s  ({} services run once)", start.elapsed().as_secs_f64(), outcomes.len());
     measure_status(&systemd, scope, &names, "ran once").await;
+
+    if let Some(tf) = std::env::var_os("TF_BIN") {
+        bench_tf(&tf, scope, &specs_text());
+    }
 
     let start = Instant::now();
     let removed = systemd.remove(&names).await.expect("remove");

@@ -17,7 +17,7 @@ pub(crate) fn run(user: bool) -> Result<ExitCode> {
     install_signal_handler()?;
     let sandbox = Sandbox::boot(&meta.sandbox_config())?;
     let mut inner = sandbox.command_in(&meta.workspace_root, &bench);
-    inner.env("TF_IN_SANDBOX", "1");
+    inner.env("TF_IN_SANDBOX", "1").env("TF_BIN", build_tf()?);
     if user {
         inner.env("TF_TEST_SCOPE", "user").envs(USER_ENV);
     } else {
@@ -27,6 +27,19 @@ pub(crate) fn run(user: bool) -> Result<ExitCode> {
     sandbox.teardown()?;
     let status = status?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The release `tf`, which the benchmark also times as a whole command.
+fn build_tf() -> Result<PathBuf> {
+    let meta = Metadata::read()?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(["build", "--release", "--quiet", "-p", "taskflows-cli"])
+        .status()
+        .context("failed to run cargo build")?;
+    if !status.success() {
+        bail!("building tf failed");
+    }
+    Ok(meta.target_dir.join("release/tf"))
 }
 
 /// `cargo bench --no-run` for the backend's benchmark, returning the executable.
