@@ -41,10 +41,12 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
             .hint("check the file's [[service]] tables and the -i/-e patterns"));
     }
     for spec in &specs {
-        check_env_file(spec)?;
+        taskflows_systemd::check_env_file(spec).map_err(|e| Failure::new(EXIT_INVALID, e))?;
     }
-    let ctx = host::render_context(scope);
+    let mut ctx = host::render_context(scope)?;
     if args.dry_run {
+        // Installing asks systemd itself; without it, ask `systemctl --version`.
+        ctx.systemd_version = host::systemd_version();
         let mut units: Vec<UnitFile> = Vec::new();
         for spec in &specs {
             units.extend(taskflows_core::render(spec, &ctx)?);
@@ -55,9 +57,8 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
     crate::services::block_on(install(scope, &specs, ctx))
 }
 
-async fn install(scope: Scope, specs: &[ServiceSpec], mut ctx: RenderContext) -> Result<ExitCode, Failure> {
+async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
     let systemd = crate::services::connect(scope).await?;
-    ctx.systemd_version = Some(systemd.version().await?);
     let report = systemd.create(specs, &ctx).await?;
     let mut text = String::new();
     for unit in &report.written {
@@ -144,17 +145,4 @@ fn read_specs(path: &Path) -> Result<Vec<ServiceSpec>, Failure> {
         }
     }
     Ok(specs)
-}
-
-/// An env file must exist and every line must be KEY=VALUE, before anything is installed.
-fn check_env_file(spec: &ServiceSpec) -> Result<(), Failure> {
-    let Some(path) = &spec.env_file else {
-        return Ok(());
-    };
-    let field = format!("service[{}].env_file", spec.name);
-    let content = std::fs::read_to_string(path.as_str())
-        .map_err(|e| Failure::new(EXIT_INVALID, anyhow::anyhow!("{field}: cannot read {path}: {e}")))?;
-    taskflows_core::parse_env_file(&content)
-        .map_err(|e| Failure::new(EXIT_INVALID, anyhow::anyhow!("{field}: {path}: {e}")))?;
-    Ok(())
 }

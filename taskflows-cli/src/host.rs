@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use taskflows_core::{RenderContext, Scope};
+use taskflows_core::{AbsPath, RenderContext, Scope};
 
 /// `--user`/`--system`, else user for non-root and system for root.
 pub(crate) fn scope(user: bool, system: bool) -> Scope {
@@ -58,14 +58,17 @@ pub(crate) fn data_dir(scope: Scope) -> PathBuf {
     }
 }
 
-/// Everything rendering needs to know about this host.
-pub(crate) fn render_context(scope: Scope) -> RenderContext {
+/// Everything rendering needs to know about this host. Paths that cannot go into a unit file
+/// (a line break in `TASKFLOWS_DATA_DIR`, say) are refused, not written.
+pub(crate) fn render_context(scope: Scope) -> anyhow::Result<RenderContext> {
+    let path = |what: &str, p: PathBuf| {
+        AbsPath::new(p.display().to_string()).map_err(|e| anyhow::anyhow!("{what} {}: {e}", p.display()))
+    };
     let mut ctx = RenderContext::new(scope);
-    ctx.systemd_version = systemd_version();
-    ctx.conda_runner = conda_runner().map(|p| p.display().to_string());
+    ctx.conda_runner = conda_runner().map(|p| path("conda runner", p)).transpose()?;
     if let Ok(exe) = std::env::current_exe() {
-        ctx.tf_binary = exe.display().to_string();
+        ctx.tf_binary = path("the tf binary", exe)?;
     }
-    ctx.data_dir = data_dir(scope).display().to_string();
-    ctx
+    ctx.data_dir = path("TASKFLOWS_DATA_DIR", data_dir(scope))?;
+    Ok(ctx)
 }

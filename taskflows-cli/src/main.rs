@@ -84,6 +84,8 @@ enum Command {
     Show {
         /// A service name or glob.
         pattern: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Create services from a service file or a folder of them.
     Create(create::CreateArgs),
@@ -95,6 +97,9 @@ enum Command {
         /// Wait for the runs to finish; fail if one failed.
         #[arg(long)]
         wait: bool,
+        /// With --wait: give up after this long (e.g. 10min); the services keep running.
+        #[arg(long, requires = "wait", value_parser = parse_duration)]
+        timeout: Option<taskflows_core::Duration>,
     },
     /// Stop services (or, with -t, their timers).
     Stop {
@@ -232,10 +237,10 @@ fn main() -> ExitCode {
         Command::Logs { name, lines, follow, json } => {
             block_on(services::logs(scope, &name, lines, follow, json)).map(done)
         }
-        Command::Show { pattern } => block_on(services::show(scope, &pattern)).map(done),
+        Command::Show { pattern, json } => block_on(services::show(scope, &pattern, json)).map(done),
         Command::Create(args) => create::run(&args, scope),
-        Command::Start { pattern, targets, wait } => {
-            block_on(services::control(scope, &pattern, Action::Start { wait }, targets.targets()))
+        Command::Start { pattern, targets, wait, timeout } => {
+            block_on(services::control(scope, &pattern, Action::Start { wait, timeout }, targets.targets()))
         }
         Command::Stop { pattern, targets } => {
             block_on(services::control(scope, &pattern, Action::Stop, targets.targets()))
@@ -293,6 +298,10 @@ fn message(error: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+fn parse_duration(s: &str) -> Result<taskflows_core::Duration, String> {
+    taskflows_core::Duration::parse(s).map_err(|e| e.to_string())
 }
 
 fn done(_: ()) -> ExitCode {

@@ -135,18 +135,26 @@ pub(crate) async fn status(
 }
 
 /// `tf show PATTERN`: the installed unit files.
-pub(crate) async fn show(scope: Scope, pattern: &str) -> Result<(), Failure> {
+pub(crate) async fn show(scope: Scope, pattern: &str, as_json: bool) -> Result<(), Failure> {
     let systemd = connect(scope).await?;
     let mut text = String::new();
+    let mut units = Vec::new();
     for name in select(&systemd, Some(pattern))? {
         for unit in taskflows_systemd::units_of(systemd.unit_dir(), &name) {
             let path = systemd.unit_dir().join(&unit);
             let content = std::fs::read_to_string(&path).map_err(|e| Failure::new(1, e))?;
+            if as_json {
+                units.push(serde_json::json!({ "name": unit, "path": path, "content": content }));
+                continue;
+            }
             if !text.is_empty() {
                 text.push('\n');
             }
             text.push_str(&format!("# {}\n{content}", path.display()));
         }
+    }
+    if as_json {
+        return json(&serde_json::json!({ "units": units }));
     }
     print(text.as_bytes())
 }
@@ -200,7 +208,8 @@ pub(crate) async fn history(scope: Scope, pattern: Option<&str>, limit: usize, a
     let style = Style::detect();
     let mut table = Table::new(&["SERVICE", "STARTED", "DURATION", "RESULT", "EXIT", "CPU", "INVOCATION"]);
     for r in &runs {
-        let name = r.unit.trim_start_matches("taskflows-").trim_end_matches(".service").to_owned();
+        let name =
+            r.unit.strip_prefix("taskflows-").and_then(|u| u.strip_suffix(".service")).unwrap_or(&r.unit).to_owned();
         let duration = match (r.start, r.end) {
             (Some(s), Some(e)) => short_duration(e.saturating_sub(s)),
             (Some(_), None) if r.result == "running" => format!("{} so far", since(r.start)),
@@ -263,7 +272,7 @@ pub(crate) async fn next(scope: Scope, pattern: Option<&str>, count: usize, as_j
 
 /// What a control command acts on.
 pub(crate) enum Action {
-    Start { wait: bool },
+    Start { wait: bool, timeout: Option<taskflows_core::Duration> },
     Stop,
     Restart,
     Enable,
@@ -291,11 +300,18 @@ pub(crate) async fn control(
         (text, ok)
     };
     let (text, ok) = match action {
-        Action::Start { wait } => {
+        Action::Start { wait, timeout } => {
             let outcomes = systemd.start(&names, targets).await?;
             let (mut text, mut ok) = report_jobs(&outcomes);
             if wait && ok {
-                let (waited, all_ok) = wait_for_runs(&systemd, &names, &style).await?;
+                let waiting = wait_for_runs(&systemd, &names, &style);
+                let (waited, all_ok) = match timeout {
+                    None => waiting.await?,
+                    Some(t) => match tokio::time::timeout(Duration::from_micros(t.as_micros()), waiting).await {
+                        Ok(result) => result?,
+                        Err(_) => (format!("still running after {t}; not waiting any longer\n"), false),
+                    },
+                };
                 text.push_str(&waited);
                 ok = all_ok;
             }

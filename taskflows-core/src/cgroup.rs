@@ -202,13 +202,14 @@ fn in_range<T: PartialOrd + std::fmt::Display>(field: &str, v: Option<T>, lo: T,
 }
 
 fn check_cpuset(s: &str) -> Result<(), ValueError> {
+    let number =
+        |n: &str| (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.parse::<u32>().ok()).flatten();
     let ok = !s.is_empty()
         && s.split(',').all(|part| {
             let mut ends = part.splitn(2, '-');
-            let lo = ends.next().and_then(|n| n.trim().parse::<u32>().ok());
-            match (lo, ends.next()) {
+            match (ends.next().and_then(number), ends.next()) {
                 (Some(_), None) => true,
-                (Some(lo), Some(hi)) => hi.trim().parse::<u32>().is_ok_and(|hi| hi >= lo),
+                (Some(lo), Some(hi)) => number(hi).is_some_and(|hi| hi >= lo),
                 _ => false,
             }
         });
@@ -217,6 +218,11 @@ fn check_cpuset(s: &str) -> Result<(), ValueError> {
     } else {
         Err(ValueError::new(format!("{s:?} is not a CPU list; use numbers and ranges such as \"0-3,6\"")))
     }
+}
+
+/// A device node path systemd can take in `DeviceAllow=` and the IO limits (which split on blanks).
+fn is_device_path(p: &str) -> bool {
+    p.starts_with("/dev/") && !p.contains(|c: char| c.is_whitespace() || c == '%')
 }
 
 /// Docker CPU shares to a cgroup v2 weight, the way runc converts them.
@@ -274,8 +280,11 @@ impl CgroupConfig {
             ("device_write_iops", self.device_write_iops.keys().collect()),
         ];
         for (field, paths) in devices {
-            if let Some(dev) = paths.iter().find(|d| !d.as_str().starts_with("/dev/")) {
-                return Err(Error::field(field, format!("{:?} is not a device; use a path under /dev/", dev.as_str())));
+            if let Some(dev) = paths.iter().find(|d| !is_device_path(d.as_str())) {
+                return Err(Error::field(
+                    field,
+                    format!("{:?} is not a device; use a path under /dev/ without blanks or '%'", dev.as_str()),
+                ));
             }
         }
         if self.pids_limit == Some(0) {
@@ -306,6 +315,12 @@ impl CgroupConfig {
             capability("cap_add", c)?;
         }
         for d in &self.devices {
+            if !is_device_path(d.path.as_str()) {
+                return Err(Error::field(
+                    "devices",
+                    format!("{:?} is not a device; use a path under /dev/ without blanks or '%'", d.path.as_str()),
+                ));
+            }
             if d.permissions.is_empty() || !d.permissions.chars().all(|c| "rwm".contains(c)) {
                 return Err(Error::field(
                     "devices",
@@ -331,7 +346,7 @@ impl CgroupConfig {
             put("CPUWeight", w.to_string());
         }
         if let Some(cpus) = &self.cpuset_cpus {
-            put("AllowedCPUs", cpus.replace(' ', ""));
+            put("AllowedCPUs", cpus.clone());
         }
         for (k, v) in [
             ("MemoryMin", self.memory_min),

@@ -24,6 +24,13 @@ impl CommandLine {
         match program {
             None => Err(ValueError::new("must not be empty; give the program to run and its arguments")),
             Some("") => Err(ValueError::new(format!("{s:?} names no program after its prefixes"))),
+            // systemd takes an absolute path, or a bare name it finds on its own search path.
+            Some(p) if p.contains('/') && !p.starts_with('/') => Err(ValueError::new(format!(
+                "program {p:?} must be an absolute path (e.g. /usr/bin/python3) or a bare name systemd finds on its search path"
+            ))),
+            Some(_) if words.iter().skip(1).any(|w| w == ";") => Err(ValueError::new(format!(
+                "{s:?} has a lone ';': systemd runs one command per line; use /bin/sh -c '…' for several"
+            ))),
             Some(_) => Ok(CommandLine(s)),
         }
     }

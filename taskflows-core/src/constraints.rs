@@ -89,7 +89,7 @@ impl schemars::JsonSchema for Comparison {
         "Comparison".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string", "enum": ["<", "<=", "=", "!=", ">=", ">"] })
+        schemars::json_schema!({ "type": "string", "enum": ["<", "<=", "=", "==", "!=", ">=", ">"] })
     }
 }
 

@@ -49,7 +49,7 @@ string_newtype!(EnvName, "EnvName", "The name of a stored environment.");
 
 /// A conda, mamba or micromamba environment.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "VenvTable")]
 pub struct Venv {
     /// The environment's name (`-n NAME`).
     pub name: Text,
@@ -57,11 +57,28 @@ pub struct Venv {
     pub runner: Option<AbsPath>,
 }
 
+/// A venv table as written in a service file, checked by [`Venv::new`].
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct VenvTable {
+    /// The environment's name (`-n NAME`), without blanks.
+    name: String,
+    /// The conda/mamba/micromamba program; found on PATH or in the usual folders when absent.
+    runner: Option<AbsPath>,
+}
+
+impl TryFrom<VenvTable> for Venv {
+    type Error = ValueError;
+    fn try_from(t: VenvTable) -> Result<Venv, ValueError> {
+        Ok(Venv { runner: t.runner, ..Venv::new(t.name)? })
+    }
+}
+
 impl Venv {
     /// The environment `name`, with the runner found at install time.
     pub fn new(name: impl Into<String>) -> Result<Venv, ValueError> {
         let name = Text::new(name)?;
-        if name.as_str().is_empty() || name.as_str().contains(char::is_whitespace) {
+        if name.as_str().is_empty() || name.as_str().starts_with('-') || name.as_str().contains(char::is_whitespace) {
             return Err(ValueError::new(format!(
                 "{:?} is not an environment name; use a name without blanks",
                 name.as_str()

@@ -71,7 +71,7 @@ string_newtype!(
     ServiceName,
     "ServiceName",
     "Service name: letters, digits, '.', '_' and '-', not starting or ending with '.' or '-', no '..', not systemd/init/system/user.",
-    { "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9_])?$", "maxLength": 200 }
+    { "pattern": "^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$", "maxLength": 200 }
 );
 
 /// Unit types systemd knows; a unit name ending in one of these is taken as it is.

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::command::AbsPath;
 use crate::environment::{EnvName, Environment, Venv};
 use crate::error::Error;
 use crate::name::UnitName;
@@ -50,11 +51,11 @@ pub struct RenderContext {
     /// The installed systemd's version, when known; directives newer than it are refused.
     pub systemd_version: Option<u32>,
     /// The conda/mamba/micromamba found on the host, for Venv environments without a runner.
-    pub conda_runner: Option<String>,
+    pub conda_runner: Option<AbsPath>,
     /// The `tf` binary Docker services run their container through.
-    pub tf_binary: String,
+    pub tf_binary: AbsPath,
     /// taskflows' data folder (container specs live under it).
-    pub data_dir: String,
+    pub data_dir: AbsPath,
     /// Stored environments, for services that name one.
     pub named_environments: BTreeMap<EnvName, Environment>,
 }
@@ -67,8 +68,8 @@ impl RenderContext {
             scope,
             systemd_version: None,
             conda_runner: None,
-            tf_binary: "/usr/local/bin/tf".to_owned(),
-            data_dir: "/var/lib/taskflows".to_owned(),
+            tf_binary: AbsPath::new("/usr/local/bin/tf").expect("a valid literal"),
+            data_dir: AbsPath::new("/var/lib/taskflows").expect("a valid literal"),
             named_environments: BTreeMap::new(),
         }
     }
@@ -108,8 +109,12 @@ impl Unit {
         if units.is_empty() {
             return;
         }
-        let mut names: Vec<&str> = units.iter().map(UnitName::as_str).collect();
-        names.dedup();
+        let mut names: Vec<&str> = Vec::with_capacity(units.len());
+        for u in units {
+            if !names.contains(&u.as_str()) {
+                names.push(u.as_str());
+            }
+        }
         self.set(key, names.join(" "));
     }
 }
@@ -121,7 +126,10 @@ pub fn render(spec: &ServiceSpec, ctx: &RenderContext) -> Result<Vec<UnitFile>, 
     let mut files = Vec::with_capacity(6);
     files.push(UnitFile { name: format!("{stem}.service"), content: render_service(spec, ctx)? });
     if !spec.start_schedule.is_empty() {
-        files.push(UnitFile { name: format!("{stem}.timer"), content: render_timer(&stem, &spec.start_schedule.0) });
+        files.push(UnitFile {
+            name: format!("{stem}.timer"),
+            content: render_timer(spec.name.as_str(), &spec.start_schedule.0),
+        });
     }
     for (action, schedules) in [("stop", &spec.stop_schedule), ("restart", &spec.restart_schedule)] {
         if schedules.is_empty() {
@@ -129,7 +137,10 @@ pub fn render(spec: &ServiceSpec, ctx: &RenderContext) -> Result<Vec<UnitFile>, 
         }
         let helper = format!("{action}-{stem}");
         files.push(UnitFile { name: format!("{helper}.service"), content: render_helper(action, &stem, ctx.scope) });
-        files.push(UnitFile { name: format!("{helper}.timer"), content: render_timer(&helper, &schedules.0) });
+        files.push(UnitFile {
+            name: format!("{helper}.timer"),
+            content: render_timer(&format!("{action}-{}", spec.name), &schedules.0),
+        });
     }
     Ok(files)
 }
@@ -207,8 +218,8 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     match environment {
         Some(Environment::Docker(c)) => {
             let container = c.name.as_ref().map_or_else(|| spec.name.unit_stem(), |n| n.to_string());
-            let tf = exec_word(&ctx.tf_binary);
-            let data = exec_word(&ctx.data_dir);
+            let tf = exec_word(ctx.tf_binary.as_str());
+            let data = exec_word(ctx.data_dir.as_str());
             u.set("ExecStart", escape_specifiers(&format!("{tf} container run --data-dir {data} {container}")));
             let stop = match &spec.stop_command {
                 Some(cmd) => cmd.to_string(),
@@ -249,7 +260,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
         u.set("WorkingDirectory", escape_specifiers(dir.as_str()));
     }
     for (k, v) in &spec.env {
-        u.set("Environment", quote(&format!("{k}={v}")));
+        u.set("Environment", quote(&escape_specifiers(&format!("{k}={v}"))));
     }
     if let Some(path) = &spec.env_file {
         u.set("EnvironmentFile", escape_specifiers(path.as_str()));
@@ -299,22 +310,18 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
         u.set("StandardError", "journal");
     }
     // Lets logs find the output of a process that exited before journald could tell its unit.
-    u.set("SyslogIdentifier", stem_of(spec));
+    u.set("SyslogIdentifier", spec.name.unit_stem());
 
     u.section("Install");
     u.set("WantedBy", ctx.scope.default_target());
     Ok(u.out)
 }
 
-fn stem_of(spec: &ServiceSpec) -> String {
-    spec.name.unit_stem()
-}
-
 /// The conda-style runner for `v`: its own, else the host's.
 fn venv_runner(v: &Venv, ctx: &RenderContext) -> Result<String, String> {
     match (&v.runner, &ctx.conda_runner) {
         (Some(r), _) => Ok(r.to_string()),
-        (None, Some(r)) => Ok(r.clone()),
+        (None, Some(r)) => Ok(r.to_string()),
         (None, None) => {
             Err("no conda, mamba or micromamba was found on PATH or in the usual folders; install one or set `runner`"
                 .to_owned())
@@ -334,10 +341,10 @@ fn exec_word(s: &str) -> String {
     if s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') { quote(s) } else { s.to_owned() }
 }
 
-fn render_timer(unit_stem: &str, schedules: &[Schedule]) -> String {
+fn render_timer(name: &str, schedules: &[Schedule]) -> String {
     let mut u = Unit::new();
     u.section("Unit");
-    u.set("Description", format!("timer for {unit_stem}"));
+    u.set("Description", escape_specifiers(&format!("timer for {name}")));
     u.section("Timer");
     let mut persistent = false;
     let mut accuracy = None;

@@ -43,7 +43,13 @@ impl CalendarExpr {
             return Err(ValueError::new("calendar expression must not be empty; e.g. \"daily\" or \"Mon-Fri 09:00\""));
         }
         // The native engine accepts exactly what systemd 252 accepts.
-        crate::calendar::CalendarEvent::parse(trimmed).map_err(|e| ValueError::new(e.to_string()))?;
+        let event = crate::calendar::CalendarEvent::parse(trimmed).map_err(|e| ValueError::new(e.to_string()))?;
+        if event.uses_local_abbreviation() {
+            // Valid or not depending on the host's zone: refuse, so a file means the same everywhere.
+            return Err(ValueError::new(format!(
+                "{trimmed:?} ends in a local time-zone abbreviation, which depends on the host's zone; use UTC or an IANA name such as America/New_York"
+            )));
+        }
         Ok(CalendarExpr(trimmed.to_owned()))
     }
 
@@ -76,8 +82,10 @@ pub struct Calendar {
 impl Calendar {
     /// A one-time schedule at `when`, as an expression systemd accepts for any zone (the zone's
     /// name where the time is unambiguous there, else UTC).
-    pub fn from_datetime(when: &jiff::Zoned) -> Calendar {
-        Calendar::new(crate::calendar::CalendarEvent::from_zoned(when)).expect("from_zoned writes valid expressions")
+    ///
+    /// Fails for times systemd's calendar cannot express (years before 1970 or after 2199).
+    pub fn from_datetime(when: &jiff::Zoned) -> Result<Calendar, ValueError> {
+        Calendar::new(crate::calendar::CalendarEvent::from_zoned(when))
     }
 
     /// A persistent calendar schedule with 1 ms accuracy.

@@ -27,7 +27,8 @@ pub(crate) fn escape_specifiers(s: &str) -> String {
     s.replace('%', "%%")
 }
 
-/// Write `s` inside double quotes, as `Environment="K=V"` wants.
+/// Write `s` inside double quotes (`\"` and `\\` escaped), as `Environment="K=V"` and command words
+/// with blanks want. `%` is left to [`escape_specifiers`], applied once to the whole value.
 pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -35,7 +36,6 @@ pub(crate) fn quote(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '%' => out.push_str("%%"),
             c => out.push(c),
         }
     }

@@ -60,6 +60,9 @@ pub enum Error {
         /// The installed services whose names are closest.
         nearest: Vec<String>,
     },
+    /// A request that cannot be carried out as given.
+    #[error("{0}")]
+    Invalid(String),
     /// Reading the journal failed.
     #[error("cannot read the journal: {0}")]
     Journal(String),

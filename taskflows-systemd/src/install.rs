@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use taskflows_core::{RenderContext, ServiceSpec, UnitFile};
+use taskflows_core::{Environment, RenderContext, ServiceSpec, UnitFile};
 
 use crate::control::units_of;
 use crate::{Error, JobOutcome, Result, Systemd};
@@ -30,10 +30,30 @@ impl Systemd {
     /// write the changed unit files atomically, reload once, enable timers and `enabled`
     /// services, start timers that are not running, and restart running units whose files
     /// changed. Creating the same specs twice writes nothing and does not reload.
+    ///
+    /// Every spec is checked first: its env file must exist and parse, and Docker environments are
+    /// refused until the Docker backend exists. Without a systemd version in `ctx`, the manager's
+    /// own is used, so directives it lacks are refused rather than silently ignored.
     pub async fn create(&self, specs: &[ServiceSpec], ctx: &RenderContext) -> Result<InstallReport> {
+        let mut ctx = ctx.clone();
+        if ctx.systemd_version.is_none() {
+            ctx.systemd_version = Some(self.version().await?);
+        }
         let mut rendered: Vec<(&ServiceSpec, Vec<UnitFile>)> = Vec::with_capacity(specs.len());
         for spec in specs {
-            rendered.push((spec, taskflows_core::render(spec, ctx)?));
+            check_env_file(spec)?;
+            let docker = match &spec.environment {
+                Some(Environment::Docker(_)) => true,
+                Some(Environment::Named(n)) => matches!(ctx.named_environments.get(n), Some(Environment::Docker(_))),
+                _ => false,
+            };
+            if docker {
+                return Err(Error::Invalid(format!(
+                    "service[{}].environment: Docker services need the taskflows-docker backend, which this build does not include yet",
+                    spec.name
+                )));
+            }
+            rendered.push((spec, taskflows_core::render(spec, &ctx)?));
         }
         std::fs::create_dir_all(&self.unit_dir).map_err(Error::io("create", &self.unit_dir))?;
 
@@ -140,6 +160,16 @@ impl Systemd {
 
 /// Globs that match every unit taskflows writes.
 pub(crate) const OUR_UNITS: [&str; 3] = ["taskflows-*", "stop-taskflows-*", "restart-taskflows-*"];
+
+/// An env file must exist and every line must be `KEY=VALUE`, before anything is installed.
+pub fn check_env_file(spec: &ServiceSpec) -> Result<()> {
+    let Some(path) = &spec.env_file else { return Ok(()) };
+    let field = format!("service[{}].env_file", spec.name);
+    let content = std::fs::read_to_string(path.as_str())
+        .map_err(|e| Error::Invalid(format!("{field}: cannot read {path}: {e}")))?;
+    taskflows_core::parse_env_file(&content).map_err(|e| Error::Invalid(format!("{field}: {path}: {e}")))?;
+    Ok(())
+}
 
 /// Write every file atomically: all contents go to temporary files first, and only when all of
 /// them are on disk are they renamed over the targets. A failure leaves the old files in place

@@ -106,6 +106,17 @@ impl Systemd {
     /// Runs of `units` recorded since `since_us` (µs since the epoch), newest first, at most
     /// `limit` of them.
     pub async fn history(&self, units: &[String], since_us: Option<u64>, limit: usize) -> Result<Vec<RunRecord>> {
+        self.history_within(units, since_us, None, limit).await
+    }
+
+    /// [`Systemd::history`], reading at most the last `entries` matching journal entries.
+    pub(crate) async fn history_within(
+        &self,
+        units: &[String],
+        since_us: Option<u64>,
+        entries: Option<usize>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>> {
         if units.is_empty() {
             return Ok(Vec::new());
         }
@@ -117,6 +128,9 @@ impl Systemd {
         cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
         if let Some(since) = since_us {
             cmd.arg(format!("--since=@{}", since / 1_000_000));
+        }
+        if let Some(n) = entries {
+            cmd.arg(format!("--lines={n}"));
         }
         for (i, u) in units.iter().enumerate() {
             if i > 0 {

@@ -23,7 +23,7 @@ use taskflows_core::Scope;
 
 pub use control::{Targets, units_of};
 pub use error::{Error, Result};
-pub use install::InstallReport;
+pub use install::{InstallReport, check_env_file};
 pub use jobs::JobOutcome;
 pub use journal::{LogLine, RunRecord};
 pub use run::{RunOutcome, TransientRun};

@@ -46,7 +46,7 @@ impl Systemd {
     /// and wait for it to finish.
     pub async fn run_transient(&self, unit: &str, run: &TransientRun) -> Result<RunOutcome> {
         let Some(program) = run.argv.first() else {
-            return Err(Error::Journal("a transient run needs a command".to_owned()));
+            return Err(Error::Invalid("a transient run needs a command".to_owned()));
         };
         let exec: Vec<(String, Vec<String>, bool)> = vec![(program.clone(), run.argv.clone(), false)];
         let mut props: Vec<(&str, Variant<'_>)> = vec![

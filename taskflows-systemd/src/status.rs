@@ -204,7 +204,8 @@ impl Systemd {
         let mut last_runs: HashMap<String, crate::RunRecord> = HashMap::new();
         if !unloaded.is_empty() {
             // Newest first: keep the first record of each unit.
-            for run in self.history(&unloaded, None, usize::MAX).await? {
+            // Bounded: a few messages per run, a few runs per unit are plenty for the last one.
+            for run in self.history_within(&unloaded, None, Some(64 * unloaded.len()), usize::MAX).await? {
                 last_runs.entry(run.unit.clone()).or_insert(run);
             }
         }

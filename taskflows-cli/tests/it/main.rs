@@ -14,6 +14,7 @@ pub(crate) fn tf(args: &[&str]) -> Output {
         .args(args)
         .env("NO_COLOR", "1")
         .env("TASKFLOWS_DISPLAY_TIMEZONE", "UTC")
+        .env("TZ", "UTC")
         .output()
         .expect("tf runs")
 }

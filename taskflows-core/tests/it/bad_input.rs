@@ -58,6 +58,13 @@ fn bad_builder_values() {
         Periodic::new(StartOn::Boot, Duration::from_secs(0), RelativeTo::Start).unwrap_err().to_string(),
         "period must be more than zero, e.g. 300 or \"5min\""
     );
+    let long_ago = jiff::civil::date(1960, 1, 1).at(0, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap();
+    assert!(Calendar::from_datetime(&long_ago).is_err(), "systemd's calendar starts in 1970");
+    let soon = jiff::civil::date(2027, 3, 14)
+        .at(2, 30, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::get("America/New_York").unwrap())
+        .unwrap();
+    assert_eq!(Calendar::from_datetime(&soon).unwrap().expr.as_str(), "2027-03-14 03:30:00 America/New_York");
     assert_eq!(
         Calendar::new("  ").unwrap_err().to_string(),
         "calendar expression must not be empty; e.g. \"daily\" or \"Mon-Fri 09:00\""
@@ -66,6 +73,38 @@ fn bad_builder_values() {
 
 /// (lines added to a valid service, the exact error).
 const FIELD_ROWS: &[(&str, &str)] = &[
+    (
+        "cgroup_config = { cpuset_cpus = \"0\\n,1\" }",
+        "bad.toml:4:19: service[0].cgroup_config.cpuset_cpus: \"0\\n,1\" is not a CPU list; use numbers and ranges such as \"0-3,6\"",
+    ),
+    (
+        "cgroup_config = { cpuset_cpus = \"0, 1\" }",
+        "bad.toml:4:19: service[0].cgroup_config.cpuset_cpus: \"0, 1\" is not a CPU list; use numbers and ranges such as \"0-3,6\"",
+    ),
+    (
+        "environment = { venv = { name = \"x -- /bin/evil ;\" } }",
+        "bad.toml:4:24: service[0].environment.venv: \"x -- /bin/evil ;\" is not an environment name; use a name without blanks",
+    ),
+    (
+        "environment = { venv = { name = \"\" } }",
+        "bad.toml:4:24: service[0].environment.venv: \"\" is not an environment name; use a name without blanks",
+    ),
+    (
+        "stop_command = \"./run.sh\"",
+        "bad.toml:4:16: service[0].stop_command: program \"./run.sh\" must be an absolute path (e.g. /usr/bin/python3) or a bare name systemd finds on its search path",
+    ),
+    (
+        "restart_command = \"/bin/echo a ; /bin/echo b\"",
+        "bad.toml:4:19: service[0].restart_command: \"/bin/echo a ; /bin/echo b\" has a lone ';': systemd runs one command per line; use /bin/sh -c '…' for several",
+    ),
+    (
+        "cgroup_config = { device_write_iops = { \"/dev/my disk\" = 5 } }",
+        "bad.toml:4:19: service[0].cgroup_config.device_write_iops: \"/dev/my disk\" is not a device; use a path under /dev/ without blanks or '%'",
+    ),
+    (
+        "cgroup_config = { devices = [{ path = \"/dev/%h\" }] }",
+        "bad.toml:4:19: service[0].cgroup_config.devices: \"/dev/%h\" is not a device; use a path under /dev/ without blanks or '%'",
+    ),
     (
         "start_schedule = \"Mon-Fry 09:00\"",
         "bad.toml:4:18: service[0].start_schedule: invalid calendar expression \"Mon-Fry 09:00\": unknown weekday \"Fry\" at column 5 (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)",
@@ -288,7 +327,7 @@ const FIELD_ROWS: &[(&str, &str)] = &[
     ),
     (
         "cgroup_config = { device_read_bps = { \"/etc/passwd\" = \"1M\" } }",
-        "bad.toml:4:19: service[0].cgroup_config.device_read_bps: \"/etc/passwd\" is not a device; use a path under /dev/",
+        "bad.toml:4:19: service[0].cgroup_config.device_read_bps: \"/etc/passwd\" is not a device; use a path under /dev/ without blanks or '%'",
     ),
     (
         "cgroup_config = { oom_policy = \"explode\" }",

@@ -282,7 +282,7 @@ cgroup_config = { memory_limit = "1G", cpu_quota = 50000 }
 /// The context snapshots are rendered with: fixed paths, so output does not depend on the host.
 pub(crate) fn context(scope: Scope) -> RenderContext {
     let mut ctx = RenderContext::new(scope);
-    ctx.conda_runner = Some("/opt/conda/bin/conda".to_owned());
+    ctx.conda_runner = Some(taskflows_core::AbsPath::new("/opt/conda/bin/conda").unwrap());
     ctx
 }
 

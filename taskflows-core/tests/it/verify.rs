@@ -12,8 +12,8 @@ fn verify(scope: Scope, name: &str, toml: &str) -> Option<String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut ctx = context(scope);
     // verify checks that programs exist and are executable: point at ones every host has.
-    ctx.conda_runner = Some("/usr/bin/env".to_owned());
-    ctx.tf_binary = "/bin/true".to_owned();
+    ctx.conda_runner = Some(taskflows_core::AbsPath::new("/usr/bin/env").unwrap());
+    ctx.tf_binary = taskflows_core::AbsPath::new("/bin/true").unwrap();
     let units = render_case(toml, &ctx);
     let mut paths = Vec::new();
     for u in &units {
@@ -93,6 +93,25 @@ fn every_case_passes_systemd_analyze_verify() {
         .flat_map(|scope| CASES.iter().filter_map(move |(name, toml)| verify(scope, name, toml)))
         .collect();
     assert!(failures.is_empty(), "systemd-analyze verify complained:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn every_example_file_passes_systemd_analyze_verify() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples folder") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let toml = std::fs::read_to_string(&path).unwrap();
+            for scope in [Scope::System, Scope::User] {
+                if let Some(failure) = verify(scope, &path.display().to_string(), &toml) {
+                    panic!("{failure}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the examples are checked");
 }
 
 #[test]
