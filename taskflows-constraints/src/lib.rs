@@ -29,6 +29,15 @@
 //! reports is fresh. Where triggers cannot be created (kernels before 6.5 without
 //! `CAP_SYS_RESOURCE`, read-only `/proc`), waiting falls back to the timer alone.
 //!
+//! # Waiting from a unit
+//!
+//! systemd checks `Assert…=`/`Condition…=` lines *before* any command runs, so a requirement to be
+//! waited for must not also be rendered as one (a pressure condition would skip the start before
+//! the wait began). The natural hook is `ExecCondition=` (systemd 243+), which runs before
+//! `ExecStartPre=`: exit 0 to start, 1–254 to skip quietly like a failed `Condition…=`, 255 to
+//! fail like a failed `Assert…=` ([`Admission::fails_start`] says which). The start job's
+//! `TimeoutStartSec=` (90 s by default) covers these commands and must exceed the wait's timeout.
+//!
 //! This crate does not render units, talk to systemd, or parse service files: it depends on
 //! `taskflows-core` alone.
 

@@ -207,6 +207,8 @@ fn a_wait_for_what_cannot_change_ends_at_once() {
     assert_eq!(admission.checks, 1);
     assert!(admission.waited < Duration::from_secs(1));
     assert_eq!(admission.to_string(), "cannot be met by waiting: cpus 2 (limit >= 4): not met");
+    // the CPU requirement is an assertion: the start fails rather than being skipped
+    assert!(admission.fails_start());
 }
 
 #[test]
@@ -224,4 +226,6 @@ fn a_zero_timeout_checks_once() {
     let admission = wait_with(&mut probe, &requirements, Duration::ZERO, &fast()).unwrap();
     assert_eq!(admission.outcome, Outcome::TimedOut);
     assert_eq!(admission.checks, 1);
+    // pressure requirements here are silent: the start is skipped, not failed
+    assert!(!admission.fails_start());
 }

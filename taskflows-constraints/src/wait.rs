@@ -94,6 +94,13 @@ impl Admission {
     pub fn unmet(&self) -> impl Iterator<Item = &Evaluation> {
         self.evaluations.iter().filter(|e| !e.holds)
     }
+
+    /// Whether systemd would *fail* the start rather than skip it: an unmet requirement is not
+    /// `silent` (`Assert…=` rather than `Condition…=`). From `ExecCondition=`, exit 255 when this
+    /// is true and 1 when it is false, and systemd fails or quietly skips the start accordingly.
+    pub fn fails_start(&self) -> bool {
+        self.unmet().any(|e| !e.requirement.silent())
+    }
 }
 
 /// One line: `admitted after 7.2s`, `timed out after 30s: cpu_pressure 45.2% over 10sec (limit
