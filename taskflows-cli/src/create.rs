@@ -1,9 +1,10 @@
 //! `tf create FILE|DIR`: read service files and install (or, with `--dry-run`, show) their units.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context as _;
-use taskflows_core::{Scope, ServiceSpec, UnitFile};
+use taskflows_core::{RenderContext, Scope, ServiceSpec, UnitFile};
 
 use crate::{EXIT_INVALID, Failure, host, print};
 
@@ -17,15 +18,16 @@ pub(crate) struct CreateArgs {
     /// Skip services whose name matches this glob (repeatable).
     #[arg(short, long)]
     exclude: Vec<String>,
-    /// Print the unit files that would be written; touch nothing.
+    /// Print the unit files that would be written, and a diff against the installed ones; touch
+    /// nothing.
     #[arg(long)]
     dry_run: bool,
-    /// With --dry-run: print {"units":[{"name":…,"content":…}]}.
+    /// With --dry-run: print {"units":[{"name":…,"content":…,"installed":…}]}.
     #[arg(long, requires = "dry_run")]
     json: bool,
 }
 
-pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<(), Failure> {
+pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> {
     let specs = read_specs(&args.path)?;
     let specs: Vec<ServiceSpec> = specs
         .into_iter()
@@ -42,29 +44,74 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<(), Failure> {
         check_env_file(spec)?;
     }
     let ctx = host::render_context(scope);
-    let mut units: Vec<UnitFile> = Vec::new();
-    for spec in &specs {
-        units.extend(taskflows_core::render(spec, &ctx)?);
+    if args.dry_run {
+        let mut units: Vec<UnitFile> = Vec::new();
+        for spec in &specs {
+            units.extend(taskflows_core::render(spec, &ctx)?);
+        }
+        dry_run(&units, &taskflows_systemd::default_unit_dir(scope), args.json)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    if !args.dry_run {
-        return Err(Failure::new(
-            1,
-            anyhow::anyhow!("installing units needs the systemd backend, which this build of tf does not include yet"),
-        )
-        .hint("use --dry-run to see the unit files that would be installed"));
+    crate::services::block_on(install(scope, &specs, ctx))
+}
+
+async fn install(scope: Scope, specs: &[ServiceSpec], mut ctx: RenderContext) -> Result<ExitCode, Failure> {
+    let systemd = crate::services::connect(scope).await?;
+    ctx.systemd_version = Some(systemd.version().await?);
+    let report = systemd.create(specs, &ctx).await?;
+    let mut text = String::new();
+    for unit in &report.written {
+        text.push_str(&format!("wrote {}\n", systemd.unit_dir().join(unit).display()));
     }
-    if args.json {
+    for unit in &report.removed {
+        text.push_str(&format!("removed {unit}\n"));
+    }
+    if !report.unchanged.is_empty() {
+        text.push_str(&format!("{} unit files unchanged\n", report.unchanged.len()));
+    }
+    let mut ok = true;
+    for job in &report.jobs {
+        ok &= job.ok();
+        text.push_str(&format!("{} {}: {}\n", job.job, job.unit, job.result));
+    }
+    text.push_str(&format!(
+        "{} service(s) created{}\n",
+        specs.len(),
+        if report.reloaded { ", systemd reloaded once" } else { ", nothing changed" }
+    ));
+    print(text.as_bytes())?;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Print the units that would be written, with a unified diff against the installed ones.
+fn dry_run(units: &[UnitFile], unit_dir: &Path, as_json: bool) -> Result<(), Failure> {
+    let installed: Vec<Option<String>> =
+        units.iter().map(|u| std::fs::read_to_string(unit_dir.join(&u.name)).ok()).collect();
+    if as_json {
+        let units: Vec<serde_json::Value> = units
+            .iter()
+            .zip(&installed)
+            .map(|(u, old)| serde_json::json!({ "name": u.name, "content": u.content, "installed": old }))
+            .collect();
         let mut text = serde_json::to_string_pretty(&serde_json::json!({ "units": units }))
             .context("failed to encode units as JSON")?;
         text.push('\n');
         return print(text.as_bytes());
     }
     let mut text = String::new();
-    for (i, unit) in units.iter().enumerate() {
+    for (i, (unit, old)) in units.iter().zip(&installed).enumerate() {
         if i > 0 {
             text.push('\n');
         }
         text.push_str(&format!("# {}\n{}", unit.name, unit.content));
+        match old {
+            Some(old) if *old != unit.content => {
+                let path = unit_dir.join(&unit.name).display().to_string();
+                let diff = similar::TextDiff::from_lines(old.as_str(), unit.content.as_str());
+                text.push_str(&format!("\n{}", diff.unified_diff().header(&path, &format!("{path} (new)"))));
+            }
+            _ => {}
+        }
     }
     print(text.as_bytes())
 }

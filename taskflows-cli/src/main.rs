@@ -3,23 +3,34 @@
 //! It owns argument parsing, reading files, finding things on the host and printing; the model
 //! and rendering live in `taskflows-core`.
 //!
-//! Exit codes: 0 success; 1 the operation failed; 2 the command line is wrong; 3 a service
-//! definition is invalid (the message names the file, line, column and field). A closed pipe
-//! (e.g. `tf … | head`) ends quietly with 0.
+//! Exit codes: 0 success; 1 the operation failed (a job or run failed, systemd unreachable); 2 the
+//! command line is wrong; 3 a service definition is invalid (the message names the file, line,
+//! column and field); 4 no installed service matches the pattern (the message names the nearest
+//! ones). A closed pipe (e.g. `tf … | head`) ends quietly with 0.
 
 mod calendar;
 mod create;
 mod host;
+mod output;
+mod services;
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use taskflows_systemd::Targets;
+
+use services::{Action, block_on};
 
 /// Exit code for an invalid service definition.
 const EXIT_INVALID: u8 = 3;
+/// Exit code when no installed service matches a pattern.
+const EXIT_NO_MATCH: u8 = 4;
 
 /// Manage scheduled jobs and long-running services as systemd units.
+///
+/// Exit codes: 0 success; 1 the operation failed (a job or run failed, systemd unreachable);
+/// 2 wrong command line; 3 invalid service definition; 4 no service matches the pattern.
 #[derive(Parser)]
 #[command(name = "tf", version, about, max_term_width = 100)]
 struct Cli {
@@ -35,12 +46,142 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List installed services and their units.
+    List {
+        /// A service name or glob (default: all).
+        pattern: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show services' state, last and next runs, schedules.
+    Status {
+        /// A service name or glob (default: all).
+        #[arg(short = 'm', long = "match")]
+        pattern: Option<String>,
+        /// Only running services.
+        #[arg(long)]
+        running: bool,
+        /// More columns: description, load state, restarts.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a service's journal.
+    Logs {
+        /// The service.
+        name: String,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the installed unit files of services.
+    Show {
+        /// A service name or glob.
+        pattern: String,
+    },
     /// Create services from a service file or a folder of them.
     Create(create::CreateArgs),
-    /// Print the JSON Schema of service files.
-    Schema,
+    /// Start services (or, with -t, their timers).
+    Start {
+        pattern: String,
+        #[command(flatten)]
+        targets: TargetArgs,
+        /// Wait for the runs to finish; fail if one failed.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Stop services (or, with -t, their timers).
+    Stop {
+        pattern: String,
+        #[command(flatten)]
+        targets: TargetArgs,
+    },
+    /// Restart services (or, with -t, their timers).
+    Restart {
+        pattern: String,
+        #[command(flatten)]
+        targets: TargetArgs,
+    },
+    /// Enable services (or, with -t, their timers) at boot or login.
+    Enable {
+        pattern: String,
+        #[command(flatten)]
+        targets: TargetArgs,
+    },
+    /// Disable services (or, with -t, their timers).
+    Disable {
+        pattern: String,
+        #[command(flatten)]
+        targets: TargetArgs,
+    },
+    /// Stop, disable and delete services and their timers.
+    Remove { pattern: String },
+    /// Show upcoming runs.
+    Next {
+        /// A service name or glob (default: all).
+        pattern: Option<String>,
+        /// How many runs per service.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        count: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show past runs, from the journal.
+    History {
+        /// A service name or glob (default: all).
+        #[arg(short = 'm', long = "match")]
+        pattern: Option<String>,
+        /// At most this many runs.
+        #[arg(short, long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command once under systemd and wait for it.
+    Run {
+        /// A name for the run's unit (taskflows-run-NAME-…).
+        #[arg(long)]
+        name: Option<String>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Check calendar expressions and show their next elapses (like `systemd-analyze calendar`).
     Calendar(calendar::CalendarArgs),
+    /// Print the JSON Schema of service files.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Which units a control command acts on.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// The timers (of the service and its stop-/restart- schedules).
+    #[arg(short = 't', long)]
+    timers: bool,
+    /// The services too, with --timers.
+    #[arg(long)]
+    services: bool,
+}
+
+impl TargetArgs {
+    fn targets(&self) -> Targets {
+        match (self.timers, self.services) {
+            (true, true) => Targets::Both,
+            (true, false) => Targets::Timers,
+            _ => Targets::Services,
+        }
+    }
 }
 
 /// An error with the exit code it maps to and an optional hint for the user.
@@ -84,25 +225,78 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let scope = host::scope(cli.user, cli.system);
     let result = match cli.command {
+        Command::List { pattern, json } => block_on(services::list(scope, pattern.as_deref(), json)).map(done),
+        Command::Status { pattern, running, all, json } => {
+            block_on(services::status(scope, pattern.as_deref(), running, all, json)).map(done)
+        }
+        Command::Logs { name, lines, follow, json } => {
+            block_on(services::logs(scope, &name, lines, follow, json)).map(done)
+        }
+        Command::Show { pattern } => block_on(services::show(scope, &pattern)).map(done),
         Command::Create(args) => create::run(&args, scope),
-        Command::Schema => print(taskflows_core::file::json_schema().as_bytes()),
-        Command::Calendar(args) => match calendar::run(&args) {
-            Ok(code) => return code,
-            Err(e) => Err(Failure::new(1, e)),
-        },
+        Command::Start { pattern, targets, wait } => {
+            block_on(services::control(scope, &pattern, Action::Start { wait }, targets.targets()))
+        }
+        Command::Stop { pattern, targets } => {
+            block_on(services::control(scope, &pattern, Action::Stop, targets.targets()))
+        }
+        Command::Restart { pattern, targets } => {
+            block_on(services::control(scope, &pattern, Action::Restart, targets.targets()))
+        }
+        Command::Enable { pattern, targets } => {
+            block_on(services::control(scope, &pattern, Action::Enable, targets.targets()))
+        }
+        Command::Disable { pattern, targets } => {
+            block_on(services::control(scope, &pattern, Action::Disable, targets.targets()))
+        }
+        Command::Remove { pattern } => block_on(services::control(scope, &pattern, Action::Remove, Targets::Both)),
+        Command::Next { pattern, count, json } => {
+            block_on(services::next(scope, pattern.as_deref(), count, json)).map(done)
+        }
+        Command::History { pattern, limit, json } => {
+            block_on(services::history(scope, pattern.as_deref(), limit, json)).map(done)
+        }
+        Command::Run { name, command } => block_on(services::run(scope, name.as_deref(), command)),
+        Command::Calendar(args) => calendar::run(&args).map_err(|e| Failure::new(1, e)),
+        Command::Schema => print(taskflows_core::file::json_schema().as_bytes()).map(done),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tf", &mut script);
+            print(&script).map(done)
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(f) if is_broken_pipe(&f.error) => ExitCode::SUCCESS,
         Err(f) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {:#}", f.error);
+            let _ = writeln!(stderr, "error: {}", message(&f.error));
             if let Some(hint) = f.hint {
                 let _ = writeln!(stderr, "hint: {hint}");
             }
             ExitCode::from(f.code)
         }
     }
+}
+
+/// The error and its causes, each cause only if the message does not already say it (library
+/// errors spell out their source).
+fn message(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+fn done(_: ()) -> ExitCode {
+    ExitCode::SUCCESS
 }
 
 /// Write all of `bytes` to stdout.

@@ -286,13 +286,31 @@ fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
     s.main_pid = number(service, "MainPID").filter(|p| *p != 0).map(|p| p as u32);
 }
 
+/// Wall-clock minus monotonic time now, in µs; the monotonic clock from `/proc/uptime` (which
+/// also counts suspend: close enough for display).
+fn realtime_minus_monotonic() -> Option<u64> {
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64;
+    now.checked_sub((secs * 1e6) as u64)
+}
+
 fn enablement(enabled: bool) -> String {
     if enabled { "enabled" } else { "disabled" }.to_owned()
 }
 
 fn fill_timer(s: &mut ServiceState, unit: &Props, timer: &Props) {
     s.timer_active = Some(text(unit, "ActiveState"));
-    s.next_elapse = timestamp(timer, "NextElapseUSecRealtime");
+    // Periodic timers elapse on the monotonic clock: convert to wall time with the offset
+    // between the two clocks at the last trigger, else now.
+    s.next_elapse = timestamp(timer, "NextElapseUSecRealtime").or_else(|| {
+        let next = timestamp(timer, "NextElapseUSecMonotonic")?;
+        let offset = match (timestamp(timer, "LastTriggerUSec"), timestamp(timer, "LastTriggerUSecMonotonic")) {
+            (Some(real), Some(mono)) => real.checked_sub(mono)?,
+            _ => realtime_minus_monotonic()?,
+        };
+        next.checked_add(offset)
+    });
     s.last_trigger = timestamp(timer, "LastTriggerUSec");
     for key in ["TimersCalendar", "TimersMonotonic"] {
         let Some(Variant::Array(items)) = timer.get(key).map(|v| &**v) else {

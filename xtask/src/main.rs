@@ -6,6 +6,7 @@
 //! never touches the host's systemd configuration.
 
 mod bench_systemd;
+mod demo;
 mod proc;
 mod sandbox;
 mod test_systemd;
@@ -21,6 +22,7 @@ tasks:
   test-systemd [-- FILTER...]   build the workspace's tests, boot a private systemd and run
                                 every #[ignore]d (real-systemd) test inside it, in system and
                                 user scope; FILTERs are passed to the test binaries
+  demo                          build tf and run the sample services in a private systemd
   bench-systemd [--user]        install 1,000 services in a private systemd and time create,
                                 status and remove against systemctl as the baseline
   sandbox [--user] [-- CMD...]  boot the same sandbox and run CMD in it (default: an
@@ -55,6 +57,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             }
             test_systemd::run(filters)
         }
+        "demo" => demo::run(),
         "bench-systemd" => bench_systemd::run(rest.iter().any(|a| a == "--user")),
         "sandbox" => {
             let (user, rest) = match rest.split_first() {

@@ -45,6 +45,8 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
     assert!(run.start.is_some() && run.end >= run.start, "{run:?}");
     assert!(!run.invocation_id.is_empty());
     let tick = state(&systemd, "obs-tick").await;
+    let next = tick.next_elapse.expect("a periodic timer's next elapse, converted to wall time");
+    assert!(next > now_us() - 3_000_000 && next < now_us() + 3_000_000, "within a period of now: {tick:?}");
     let mut schedules = tick.schedules.clone();
     schedules.sort();
     assert_eq!(schedules, ["OnBootSec=1s", "OnUnitInactiveSec=2s"]);

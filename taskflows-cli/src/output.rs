@@ -1,0 +1,164 @@
+//! Printing: aligned tables, colour on a terminal only, times in the display zone.
+
+use std::io::IsTerminal as _;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+/// How output is styled.
+pub(crate) struct Style {
+    colour: bool,
+    zone: TimeZone,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal (and `NO_COLOR` is unset); times in
+    /// `TASKFLOWS_DISPLAY_TIMEZONE` (default UTC).
+    pub(crate) fn detect() -> Style {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let zone = std::env::var("TASKFLOWS_DISPLAY_TIMEZONE")
+            .ok()
+            .and_then(|z| TimeZone::get(&z).ok())
+            .unwrap_or(TimeZone::UTC);
+        Style { colour, zone }
+    }
+
+    /// Colour a state word the way the Python tool does: green good, red bad, yellow in between.
+    pub(crate) fn state(&self, word: &str) -> String {
+        let code = match word {
+            "active" | "running" | "enabled" | "success" | "done" | "waiting" | "exited" => "32",
+            "failed" | "exit-code" | "signal" | "timeout" | "core-dump" | "watchdog" | "not-found" => "31",
+            "activating" | "deactivating" | "reloading" | "auto-restart" | "start-limit-hit" => "33",
+            _ => return word.to_owned(),
+        };
+        self.paint(code, word)
+    }
+
+    /// Bold, for headers.
+    pub(crate) fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+
+    /// `2026-11-26 14:00:00` in the display zone, from µs since the epoch.
+    pub(crate) fn time(&self, micros: Option<u64>) -> String {
+        let Some(t) = micros.and_then(|us| Timestamp::from_microsecond(us as i64).ok()) else {
+            return "-".to_owned();
+        };
+        t.to_zoned(self.zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string()
+    }
+}
+
+/// `3h 12min`, `45s`: the time between `from` (µs since the epoch) and now.
+pub(crate) fn since(from: Option<u64>) -> String {
+    let Some(from) = from else { return "-".to_owned() };
+    let now = Timestamp::now().as_microsecond() as u64;
+    short_duration(now.saturating_sub(from))
+}
+
+/// A duration in µs, to two units: `1d 3h`, `12min 5s`, `250ms`.
+pub(crate) fn short_duration(micros: u64) -> String {
+    const UNITS: [(&str, u64); 5] =
+        [("d", 86_400_000_000), ("h", 3_600_000_000), ("min", 60_000_000), ("s", 1_000_000), ("ms", 1_000)];
+    let mut parts = Vec::new();
+    let mut rest = micros;
+    for (name, size) in UNITS {
+        if rest >= size {
+            parts.push(format!("{}{name}", rest / size));
+            rest %= size;
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    if parts.is_empty() { "0s".to_owned() } else { parts.join(" ") }
+}
+
+/// A table whose columns are padded to their widest cell (counting characters, not escape codes).
+pub(crate) struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(header: &[&str]) -> Table {
+        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+    }
+
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub(crate) fn render(&self, style: &Style) -> String {
+        let width = |s: &str| visible_len(s);
+        let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(width(cell));
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: &[String], out: &mut String, header: bool| {
+            let last = cells.len().saturating_sub(1);
+            for (i, cell) in cells.iter().enumerate() {
+                let text = if header { style.bold(cell) } else { cell.clone() };
+                out.push_str(&text);
+                if i < last {
+                    out.push_str(&" ".repeat(widths[i] - width(cell) + 2));
+                }
+            }
+            out.push('\n');
+        };
+        line(&self.header, &mut out, true);
+        for row in &self.rows {
+            line(row, &mut out, false);
+        }
+        out
+    }
+}
+
+/// Characters on screen, skipping ANSI colour sequences.
+fn visible_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut escape = false;
+    for c in s.chars() {
+        match (escape, c) {
+            (false, '\x1b') => escape = true,
+            (true, 'm') => escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_show_two_units() {
+        assert_eq!(short_duration(0), "0s");
+        assert_eq!(short_duration(1_500_000), "1s 500ms");
+        assert_eq!(short_duration(90_061_000_000), "1d 1h");
+        assert_eq!(short_duration(125_000_000), "2min 5s");
+    }
+
+    #[test]
+    fn tables_align_on_visible_width() {
+        let style = Style { colour: true, zone: TimeZone::UTC };
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec![style.state("active"), "x".into()]);
+        t.row(vec!["failed-long".into(), "y".into()]);
+        let plain = Style { colour: false, zone: TimeZone::UTC };
+        let mut p = Table::new(&["A", "B"]);
+        p.row(vec!["active".into(), "x".into()]);
+        p.row(vec!["failed-long".into(), "y".into()]);
+        assert_eq!(p.render(&plain), "A            B\nactive       x\nfailed-long  y\n");
+        let coloured = t.render(&style);
+        assert!(coloured.contains("\x1b[32mactive\x1b[0m       x"), "{coloured:?}");
+    }
+}

@@ -1,0 +1,36 @@
+//! The real `tf` binary: what a user sees on stdout, stderr and in the exit code. Tests that
+//! need systemd are `#[ignore]`d and run inside the private systemd of `cargo xtask test-systemd`.
+
+mod offline;
+mod sandbox;
+
+use std::process::{Command, Output};
+
+/// Run `tf` with `args` in the test's scope (`TF_TEST_SCOPE`, default system).
+pub(crate) fn tf(args: &[&str]) -> Output {
+    let scope = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") { "--user" } else { "--system" };
+    Command::new(env!("CARGO_BIN_EXE_tf"))
+        .arg(scope)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("TASKFLOWS_DISPLAY_TIMEZONE", "UTC")
+        .output()
+        .expect("tf runs")
+}
+
+pub(crate) fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A service file in a temp folder.
+pub(crate) fn service_file(content: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("services.toml");
+    std::fs::write(&path, content).expect("write service file");
+    let path = path.display().to_string();
+    (dir, path)
+}

@@ -1,0 +1,105 @@
+//! Commands that need no systemd: create --dry-run, schema, calendar, completions, errors.
+
+use crate::{service_file, stderr, stdout, tf};
+
+#[test]
+fn dry_run_prints_each_unit_with_its_name() {
+    let (_dir, path) =
+        service_file("[[service]]\nname = \"hello\"\nstart_command = \"/bin/echo hi\"\nstart_schedule = \"daily\"\n");
+    let out = tf(&["create", &path, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("# taskflows-hello.service\n[Unit]\nDescription=Service for hello\n"), "{text}");
+    assert!(
+        text.contains(
+            "\n# taskflows-hello.timer\n[Unit]\nDescription=timer for taskflows-hello\n\n[Timer]\nOnCalendar=daily\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn dry_run_json_has_every_unit() {
+    let (_dir, path) =
+        service_file("[[service]]\nname = \"a\"\nstart_command = \"/bin/true\"\nstop_schedule = \"hourly\"\n");
+    let out = tf(&["create", &path, "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = v["units"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["taskflows-a.service", "stop-taskflows-a.service", "stop-taskflows-a.timer"]);
+    assert!(v["units"][0]["content"].as_str().unwrap().contains("ExecStart=/bin/true\n"));
+}
+
+#[test]
+fn include_and_exclude_select_services() {
+    let (_dir, path) = service_file(
+        "[[service]]\nname = \"web-1\"\nstart_command = \"/bin/true\"\n[[service]]\nname = \"web-2\"\nstart_command = \"/bin/true\"\n[[service]]\nname = \"db\"\nstart_command = \"/bin/true\"\n",
+    );
+    let out = tf(&["create", &path, "--dry-run", "-i", "web-*", "-e", "web-2"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("# taskflows-web-1.service") && !text.contains("web-2") && !text.contains("taskflows-db"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_file_is_one_line_with_its_place_and_exit_3() {
+    let (_dir, path) = service_file("[[service]]\nname = \"x\"\nstart_command = \"/bin/true\"\ntimeout = -1\n");
+    let out = tf(&["create", &path, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {path}:4:11: service[0].timeout: -1 is negative; use a number of seconds or a duration such as \"30s\", \"5min\", \"1h 30min\" (units: us, ms, s, min, h, d, w)\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_env_file_is_refused_before_anything_is_installed() {
+    let (_dir, path) =
+        service_file("[[service]]\nname = \"x\"\nstart_command = \"/bin/true\"\nenv_file = \"/nonexistent/app.env\"\n");
+    let out = tf(&["create", &path, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out),
+        "error: service[x].env_file: cannot read /nonexistent/app.env: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn schema_is_the_committed_one() {
+    let out = tf(&["schema"]);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/taskflows-service-file.schema.json"))
+            .unwrap();
+    assert_eq!(stdout(&out), committed);
+}
+
+#[test]
+fn calendar_matches_systemd_analyze() {
+    let args = ["--iterations", "3", "--base-time", "2026-03-07 12:00 UTC", "Mon..Fri 09:00 America/New_York"];
+    let ours = tf(&[&["calendar"][..], &args].concat());
+    let theirs = std::process::Command::new("systemd-analyze")
+        .arg("calendar")
+        .args(args.map(|a| if a == "--base-time" { "--base-time" } else { a }))
+        .env("TZ", "UTC")
+        .output()
+        .expect("systemd-analyze runs");
+    let strip = |s: String| s.lines().filter(|l| !l.contains("From now")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(stdout(&ours)), strip(String::from_utf8_lossy(&theirs.stdout).into_owned()));
+}
+
+#[test]
+fn wrong_usage_exits_2_and_closed_pipes_exit_0() {
+    assert_eq!(tf(&["start"]).status.code(), Some(2));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0), "a closed pipe is not an error");
+}

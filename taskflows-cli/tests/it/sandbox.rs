@@ -1,0 +1,92 @@
+//! The user's whole path through `tf`, inside a real systemd.
+
+use crate::{service_file, stderr, stdout, tf};
+
+fn in_sandbox() {
+    assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn create_status_start_history_logs_remove() {
+    in_sandbox();
+    let (_dir, path) = service_file(
+        r#"
+[[service]]
+name = "cli-job"
+description = "CLI end to end"
+start_command = "/bin/sh -c 'echo job output line; sleep 0.3'"
+start_schedule = "*-*-* 04:00:00 UTC"
+
+[[service]]
+name = "cli-failing"
+start_command = "/bin/sh -c 'exit 5'"
+"#,
+    );
+    let _ = tf(&["remove", "cli-*"]);
+
+    let out = tf(&["create", &path]);
+    assert!(out.status.success(), "create: {}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("taskflows-cli-job.service") && text.contains("start taskflows-cli-job.timer: done"),
+        "{text}"
+    );
+    assert!(text.ends_with("2 service(s) created, systemd reloaded once\n"), "{text}");
+
+    let again = tf(&["create", &path]);
+    assert!(stdout(&again).ends_with("2 service(s) created, nothing changed\n"), "{}", stdout(&again));
+
+    let out = tf(&["status", "-m", "cli-*"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("SERVICE"), "{text}");
+    let job_row = text.lines().find(|l| l.starts_with("cli-job ")).expect("a row for cli-job");
+    assert!(job_row.contains("inactive (dead)") && job_row.contains("OnCalendar=*-*-* 04:00:00 UTC"), "{job_row}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("cli-job ")).count(), 1, "helper units are not rows");
+
+    let out = tf(&["start", "cli-job", "--wait"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("run of cli-job: success, exit status 0"), "{}", stdout(&out));
+
+    let out = tf(&["start", "cli-failing", "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "a failed run fails the command: {}", stdout(&out));
+    assert!(stdout(&out).contains("run of cli-failing: exit-code, exit status 5"), "{}", stdout(&out));
+
+    let out = tf(&["history", "-m", "cli-job", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON history");
+    assert_eq!(runs[0]["result"], "success", "{runs}");
+    assert_eq!(runs[0]["exit_status"], "0");
+
+    let out = tf(&["logs", "cli-job", "-n", "20"]);
+    assert!(stdout(&out).contains("job output line"), "{}", stdout(&out));
+
+    let out = tf(&["next", "cli-job", "-n", "2", "--json"]);
+    let next: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON next");
+    assert_eq!(next.as_array().unwrap().len(), 2, "{next}");
+    let day = 86_400_000_000u64;
+    let first = next[0]["next_us"].as_u64().unwrap();
+    assert_eq!(first % day, 4 * 3_600_000_000, "at 04:00 UTC: {next}");
+    assert_eq!(next[1]["next_us"].as_u64().unwrap() - first, day);
+
+    let out = tf(&["status", "-m", "no-such-service"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).starts_with("error: no service matches \"no-such-service\""), "{}", stderr(&out));
+
+    let out = tf(&["remove", "cli-*"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("removed taskflows-cli-job.timer"), "{}", stdout(&out));
+    let out = tf(&["list", "cli-*"]);
+    assert_eq!(out.status.code(), Some(4), "nothing left: {}", stdout(&out));
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn run_once_reports_the_exit() {
+    in_sandbox();
+    let ok = tf(&["run", "--name", "once", "--", "/bin/sh", "-c", "exit 0"]);
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains(": success, exit status 0"), "{}", stdout(&ok));
+    let failed = tf(&["run", "--", "/bin/sh", "-c", "exit 9"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(stdout(&failed).contains(": exit-code, exit status 9"), "{}", stdout(&failed));
+}
