@@ -38,6 +38,24 @@
 //! fail like a failed `Assert…=` ([`Admission::fails_start`] says which). The start job's
 //! `TimeoutStartSec=` (90 s by default) covers these commands and must exceed the wait's timeout.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use taskflows_constraints::{WaitOptions, evaluate_all, wait_until_admitted};
+//! # let requirements: Vec<taskflows_constraints::Requirement> = Vec::new();
+//! // `tf check NAME`: one line per requirement
+//! for evaluation in evaluate_all(&requirements)? {
+//!     println!("{evaluation}"); // cpu_pressure 12.3% over 1min (limit 70%): ok
+//! }
+//! // `tf check --wait --timeout 5min NAME` from `ExecCondition=`
+//! let admission = wait_until_admitted(&requirements, Duration::from_secs(300), &WaitOptions::default())?;
+//! if !admission.is_admitted() {
+//!     eprintln!("{admission}"); // timed out after 300.0s: cpu_pressure 81% over 1min (limit 70%): not met
+//!     std::process::exit(if admission.fails_start() { 255 } else { 1 });
+//! }
+//! # Ok::<(), taskflows_constraints::Error>(())
+//! ```
+//!
 //! This crate does not render units, talk to systemd, or parse service files: it depends on
 //! `taskflows-core` alone.
 
