@@ -17,15 +17,24 @@ pub enum Error {
         /// The file that could not be read.
         path: PathBuf,
     },
-    /// A file under `/proc` or `/sys` could not be read or understood.
-    #[error("failed to read {path}: {detail}")]
+    /// A file under `/proc` could not be read.
+    #[error("failed to read {path}: {source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
+        /// The system call's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file under `/proc` did not have the expected format.
+    #[error("failed to parse {path}: {detail}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
         detail: String,
     },
-    /// The total amount of memory could not be determined.
+    /// The total amount of memory could not be determined (sysinfo's error, as text).
     #[error("failed to read the amount of physical memory: {detail}")]
     Memory {
         /// What went wrong.

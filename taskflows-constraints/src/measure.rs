@@ -159,7 +159,7 @@ pub(crate) fn pressure_line(kind: PressureKind) -> &'static str {
 /// Read one average from a PSI file.
 pub(crate) fn read_pressure(path: &Path, kind: PressureKind, timespan: Timespan) -> Result<f64, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| psi_error(path, e))?;
-    parse_pressure(&text, kind, timespan).map_err(|detail| Error::Read { path: path.to_owned(), detail })
+    parse_pressure(&text, kind, timespan).map_err(|detail| Error::Parse { path: path.to_owned(), detail })
 }
 
 fn psi_error(path: &Path, e: io::Error) -> Error {
@@ -167,7 +167,7 @@ fn psi_error(path: &Path, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) {
         Error::PsiUnavailable { path: path.to_owned() }
     } else {
-        Error::Read { path: path.to_owned(), detail: e.to_string() }
+        Error::Read { path: path.to_owned(), source: e }
     }
 }
 
@@ -215,7 +215,8 @@ fn root_cgroup_memory_limit() -> Option<String> {
 }
 
 /// From `/proc/1/cgroup`: the unified (`0::`) path, else the `name=systemd` one, without a trailing
-/// `/init.scope`; `/` becomes the empty string so that it joins onto `/sys/fs/cgroup`.
+/// `/init.scope` (or the legacy `/system.slice`, `/system`, as systemd's `cg_get_root_path`); `/`
+/// becomes the empty string so that it joins onto `/sys/fs/cgroup`.
 pub(crate) fn root_cgroup_path(proc_cgroup: &str) -> Option<String> {
     let path_of = |pred: &dyn Fn(&str, &str) -> bool| {
         proc_cgroup.lines().find_map(|l| {
@@ -225,7 +226,7 @@ pub(crate) fn root_cgroup_path(proc_cgroup: &str) -> Option<String> {
         })
     };
     let path = path_of(&|id, c| id == "0" && c.is_empty()).or_else(|| path_of(&|_, c| c == "name=systemd"))?;
-    let path = path.strip_suffix("/init.scope").unwrap_or(&path);
+    let path = ["/init.scope", "/system.slice", "/system"].iter().find_map(|s| path.strip_suffix(s)).unwrap_or(&path);
     Some(path.trim_end_matches('/').to_owned())
 }
 

@@ -97,7 +97,10 @@ fn missing_psi_is_a_clear_error() {
     assert_eq!(read_pressure(&file, PressureKind::Memory, Timespan::Min1).unwrap(), 3.5);
     std::fs::write(&file, "garbage\n").unwrap();
     let err = read_pressure(&file, PressureKind::Memory, Timespan::Min1).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("failed to read {}: ", file.display())), "{err}");
+    assert_eq!(err, format!("failed to parse {}: no \"full\" line", file.display()));
+    // a directory is not a PSI file
+    let err = read_pressure(dir.path(), PressureKind::Memory, Timespan::Min1).unwrap_err();
+    assert!(matches!(err, Error::Read { .. }), "{err:?}");
 }
 
 #[test]
@@ -113,6 +116,7 @@ fn root_cgroup_is_pid_1s_without_init_scope() {
     assert_eq!(root_cgroup_path(hybrid).as_deref(), Some("/lxc/c1"));
     let legacy = "9:name=systemd:/lxc/c1\n4:memory:/lxc/c1\n";
     assert_eq!(root_cgroup_path(legacy).as_deref(), Some("/lxc/c1"));
+    assert_eq!(root_cgroup_path("1:name=systemd:/system.slice\n").as_deref(), Some(""));
     assert_eq!(root_cgroup_path("4:memory:/x\n"), None);
 }
 

@@ -174,7 +174,7 @@ pub(crate) fn wait_with(
                 Err(e) => status = TriggerStatus::Unavailable(format!("cannot create a PSI trigger: {e}")),
             }
         }
-        let nap = options.recheck.min(timeout.saturating_sub(start.elapsed()));
+        let nap = options.recheck.max(Duration::from_millis(1)).min(timeout.saturating_sub(start.elapsed()));
         match &triggers {
             Some(t) => match t.wait(nap)? {
                 Woken::Timeout => {}
