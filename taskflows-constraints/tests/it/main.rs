@@ -1,6 +1,7 @@
 //! Integration tests against this machine: its memory, its CPUs, its /proc/pressure.
 
 mod evaluate;
+mod invariants;
 mod wait;
 
 use taskflows_constraints::{Comparison, Measured, PressureKind, Requirement, Timespan, evaluate};
