@@ -118,7 +118,7 @@ fn dry_run(units: &[UnitFile], unit_dir: &Path, as_json: bool) -> Result<(), Fai
 }
 
 /// Read one service file, or every `*.toml` in a folder (in name order).
-fn read_specs(path: &Path) -> Result<Vec<ServiceSpec>, Failure> {
+pub(crate) fn read_specs(path: &Path) -> Result<Vec<ServiceSpec>, Failure> {
     let files = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("cannot read folder {}", path.display()))?

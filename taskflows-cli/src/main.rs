@@ -9,6 +9,7 @@
 //! ones). A closed pipe (e.g. `tf … | head`) ends quietly with 0.
 
 mod calendar;
+mod check;
 mod create;
 mod host;
 mod output;
@@ -157,6 +158,15 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Say whether services could start now: their startup requirements, measured.
+    Check {
+        /// A service file, or an installed service's name or glob.
+        target: String,
+        /// Wait until the requirements hold (exit 0), or give up after this long (exit 1, or 255
+        /// when a requirement is not silent): for `ExecCondition=`.
+        #[arg(long, value_parser = parse_duration)]
+        wait: Option<taskflows_core::Duration>,
+    },
     /// Check calendar expressions and show their next elapses (like `systemd-analyze calendar`).
     Calendar(calendar::CalendarArgs),
     /// Print the JSON Schema of service files.
@@ -262,6 +272,9 @@ fn main() -> ExitCode {
             block_on(services::history(scope, pattern.as_deref(), limit, json)).map(done)
         }
         Command::Run { name, command } => block_on(services::run(scope, name.as_deref(), command)),
+        Command::Check { target, wait } => {
+            check::run(scope, &target, wait.map(|d| std::time::Duration::from_micros(d.as_micros())))
+        }
         Command::Calendar(args) => calendar::run(&args).map_err(|e| Failure::new(1, e)),
         Command::Schema => print(taskflows_core::file::json_schema().as_bytes()).map(done),
         Command::Completions { shell } => {

@@ -200,6 +200,42 @@ impl Requirement {
         }
     }
 
+    /// Read back a line [`Requirement::directive`] wrote (`AssertMemory`, `>=8589934592`), e.g.
+    /// from an installed unit file; `None` for other directives or values.
+    pub fn from_directive(key: &str, value: &str) -> Option<Requirement> {
+        let (silent, what) = match (key.strip_prefix("Condition"), key.strip_prefix("Assert")) {
+            (Some(what), _) => (true, what),
+            (_, Some(what)) => (false, what),
+            _ => return None,
+        };
+        fn split(v: &str) -> Option<(Comparison, &str)> {
+            let op_len = v.find(|c: char| c.is_ascii_digit()).unwrap_or(0);
+            Some((Comparison::parse(&v[..op_len]).ok()?, &v[op_len..]))
+        }
+        let kind = match what {
+            "Memory" => {
+                let (constraint, n) = split(value)?;
+                return Some(Requirement::Memory { amount: ByteSize(n.parse().ok()?), constraint, silent });
+            }
+            "CPUs" => {
+                let (constraint, n) = split(value)?;
+                return Some(Requirement::Cpus { amount: n.parse().ok()?, constraint, silent });
+            }
+            "CPUPressure" => PressureKind::Cpu,
+            "MemoryPressure" => PressureKind::Memory,
+            "IOPressure" => PressureKind::Io,
+            _ => return None,
+        };
+        let (percent, span) = value.split_once("%/").unwrap_or((value.trim_end_matches('%'), "5min"));
+        let timespan = match span {
+            "10sec" => Timespan::Sec10,
+            "1min" => Timespan::Min1,
+            "5min" => Timespan::Min5,
+            _ => return None,
+        };
+        Some(Requirement::Pressure { kind, max_percent: percent.parse().ok()?, timespan, silent })
+    }
+
     fn check(&self) -> Result<(), ValueError> {
         if let Requirement::Pressure { max_percent, .. } = self
             && !(0.0..=100.0).contains(max_percent)

@@ -143,3 +143,19 @@ fn cpu_shares_convert_like_runc() {
     assert_eq!(shares_to_weight(1024), 39);
     assert_eq!(shares_to_weight(262_144), 10_000);
 }
+
+#[test]
+fn requirements_read_back_from_their_directives() {
+    let all = [
+        Requirement::Memory { amount: ByteSize(8 << 30), constraint: Comparison::GreaterOrEqual, silent: false },
+        Requirement::Cpus { amount: 4, constraint: Comparison::Less, silent: true },
+        Requirement::Pressure { kind: PressureKind::Io, max_percent: 70.5, timespan: Timespan::Sec10, silent: false },
+        Requirement::Pressure { kind: PressureKind::Cpu, max_percent: 80.0, timespan: Timespan::Min5, silent: true },
+    ];
+    for r in all {
+        let (key, value) = r.directive();
+        assert_eq!(Requirement::from_directive(&key, &value), Some(r), "{key}={value}");
+    }
+    assert_eq!(Requirement::from_directive("ConditionPathExists", "/x"), None);
+    assert_eq!(Requirement::from_directive("AssertMemory", "lots"), None);
+}

@@ -11,9 +11,7 @@ fn dry_run_prints_each_unit_with_its_name() {
     let text = stdout(&out);
     assert!(text.starts_with("# taskflows-hello.service\n[Unit]\nDescription=Service for hello\n"), "{text}");
     assert!(
-        text.contains(
-            "\n# taskflows-hello.timer\n[Unit]\nDescription=timer for hello\n\n[Timer]\nOnCalendar=daily\n"
-        ),
+        text.contains("\n# taskflows-hello.timer\n[Unit]\nDescription=timer for hello\n\n[Timer]\nOnCalendar=daily\n"),
         "{text}"
     );
 }
@@ -103,4 +101,20 @@ fn wrong_usage_exits_2_and_closed_pipes_exit_0() {
         .unwrap();
     drop(child.stdout.take());
     assert_eq!(child.wait().unwrap().code(), Some(0), "a closed pipe is not an error");
+}
+
+#[test]
+fn check_explains_each_requirement_and_fails_when_one_does_not_hold() {
+    let (_dir, path) = service_file(
+        "[[service]]\nname = \"big\"\nstart_command = \"/bin/true\"\nstartup_requirements = [{ kind = \"memory\", amount = 1 }, { kind = \"cpus\", amount = 100000 }]\n",
+    );
+    let out = tf(&["check", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "big:");
+    assert!(lines[1].starts_with("  memory ") && lines[1].ends_with("(limit >= 1B): ok"), "{text}");
+    assert!(lines[2].starts_with("  cpus ") && lines[2].ends_with("(limit >= 100000): not met"), "{text}");
+    let waited = tf(&["check", &path, "--wait", "3s"]);
+    assert_eq!(waited.status.code(), Some(255), "an unmet non-silent requirement fails the start: {}", stdout(&waited));
 }
