@@ -43,6 +43,11 @@ impl Style {
         if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
     }
 
+    /// No colour, times in `zone`: for tests and pipes.
+    pub(crate) fn plain(zone: TimeZone) -> Style {
+        Style { colour: false, zone }
+    }
+
     /// `2026-11-26 14:00:00` in the display zone, from µs since the epoch.
     pub(crate) fn time(&self, micros: Option<u64>) -> String {
         let Some(t) = micros.and_then(|us| Timestamp::from_microsecond(us as i64).ok()) else {

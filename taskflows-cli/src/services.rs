@@ -85,7 +85,12 @@ pub(crate) async fn status(
     if as_json {
         return json(&states);
     }
-    let style = Style::detect();
+    let now = jiff::Timestamp::now().as_microsecond() as u64;
+    print(status_table(&states, all, &Style::detect(), now).as_bytes())
+}
+
+/// The `tf status` table, from states read at `now` (µs since the epoch).
+pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool, style: &Style, now: u64) -> String {
     let mut header = vec![
         "SERVICE",
         "ENABLED",
@@ -104,7 +109,7 @@ pub(crate) async fn status(
         header.push("RESTARTS");
     }
     let mut table = Table::new(&header);
-    for s in &states {
+    for s in states {
         let state = format!("{} ({})", style.state(&s.active_state), style.state(&s.sub_state));
         let timer = s.timer_enabled.as_deref().map_or("-".to_owned(), |t| style.state(t));
         let result = match (s.result.as_str(), s.exit_status) {
@@ -118,7 +123,7 @@ pub(crate) async fn status(
             timer,
             state,
             style.time(s.last_start),
-            if s.active_since.is_some() { since(s.active_since) } else { "-".to_owned() },
+            s.active_since.map_or("-".to_owned(), |t| short_duration(now.saturating_sub(t))),
             style.time(s.last_finish),
             style.time(s.next_elapse),
             result,
@@ -131,7 +136,7 @@ pub(crate) async fn status(
         }
         table.row(row);
     }
-    print(table.render(&style).as_bytes())
+    table.render(style)
 }
 
 /// `tf show PATTERN`: the installed unit files.
@@ -366,4 +371,66 @@ pub(crate) async fn run(scope: Scope, name: Option<&str>, argv: Vec<String>) -> 
     let exit = outcome.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
     print(format!("{unit}: {}{exit}\n", style.state(&outcome.result)).as_bytes())?;
     Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use taskflows_systemd::ServiceState;
+
+    use super::status_table;
+    use crate::output::Style;
+
+    /// A recorded status: a running worker, a calendar job that failed, one never run.
+    fn recorded() -> Vec<ServiceState> {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_microsecond() as u64;
+        vec![
+            ServiceState {
+                name: "worker".into(),
+                description: "Queue worker".into(),
+                load_state: "loaded".into(),
+                active_state: "active".into(),
+                sub_state: "running".into(),
+                enabled: "enabled".into(),
+                last_start: Some(t("2026-11-26T08:00:00Z")),
+                active_since: Some(t("2026-11-26T08:00:00Z")),
+                restarts: 2,
+                result: "success".into(),
+                main_pid: Some(4242),
+                ..ServiceState::default()
+            },
+            ServiceState {
+                name: "nightly".into(),
+                description: "Nightly report".into(),
+                load_state: "loaded".into(),
+                active_state: "failed".into(),
+                sub_state: "failed".into(),
+                enabled: "disabled".into(),
+                timer_enabled: Some("enabled".into()),
+                timer_active: Some("active".into()),
+                last_start: Some(t("2026-11-26T02:30:00Z")),
+                last_finish: Some(t("2026-11-26T02:31:05Z")),
+                result: "exit-code".into(),
+                exit_status: Some(3),
+                next_elapse: Some(t("2026-11-27T02:30:00Z")),
+                schedules: vec!["OnCalendar=*-*-* 02:30:00 UTC".into()],
+                ..ServiceState::default()
+            },
+            ServiceState {
+                name: "fresh".into(),
+                load_state: "loaded".into(),
+                active_state: "inactive".into(),
+                sub_state: "dead".into(),
+                enabled: "disabled".into(),
+                ..ServiceState::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn status_table_from_recorded_states() {
+        let now = "2026-11-26T11:30:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond() as u64;
+        let style = Style::plain(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+        insta::assert_snapshot!("status", status_table(&recorded(), false, &style, now));
+        insta::assert_snapshot!("status-all", status_table(&recorded(), true, &style, now));
+    }
 }
