@@ -43,7 +43,8 @@ impl Style {
         if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
     }
 
-    /// No colour, times in `zone`: for tests and pipes.
+    /// No colour, times in `zone`: for tests.
+    #[cfg(test)]
     pub(crate) fn plain(zone: TimeZone) -> Style {
         Style { colour: false, zone }
     }

@@ -1,6 +1,7 @@
 //! The commands that talk to systemd: list, status, show, logs, history, next, start, stop,
 //! restart, enable, disable, remove, run.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,7 +18,21 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 pub(crate) async fn connect(scope: Scope) -> Result<Systemd, Failure> {
     // The error says which bus was tried and what to do.
-    Systemd::connect(scope).await.map_err(|e| Failure::new(1, e))
+    let systemd = Systemd::connect(scope).await.map_err(|e| Failure::new(1, e))?;
+    // A progress line for bulk operations, on a terminal only.
+    if !std::io::stderr().is_terminal() {
+        return Ok(systemd);
+    }
+    Ok(systemd.with_progress(|done, total| {
+        if total > 64 {
+            let mut err = std::io::stderr().lock();
+            let width = 30 * done / total;
+            let _ = write!(err, "\r[{}{}] {done}/{total} jobs", "#".repeat(width), " ".repeat(30 - width));
+            if done == total {
+                let _ = writeln!(err);
+            }
+        }
+    }))
 }
 
 /// The services a pattern names (all installed services without one).

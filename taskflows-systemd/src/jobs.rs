@@ -84,6 +84,9 @@ impl Systemd {
             if tokio::time::timeout(JOB_TIMEOUT, wait).await.is_err() {
                 return Err(Error::Timeout { what: "systemd jobs".to_owned(), seconds: JOB_TIMEOUT.as_secs() });
             }
+            if let Some(report) = &self.progress {
+                report(outcomes.len(), jobs.len());
+            }
         }
         Ok(outcomes)
     }

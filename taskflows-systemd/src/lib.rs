@@ -39,6 +39,7 @@ pub struct Systemd {
     manager: ManagerProxy<'static>,
     scope: Scope,
     unit_dir: PathBuf,
+    progress: Option<std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>>,
 }
 
 impl Systemd {
@@ -73,13 +74,20 @@ impl Systemd {
             .map_err(|source| connect_error(scope, None, source))?;
         // Without a subscriber systemd may not broadcast JobRemoved and friends.
         manager.subscribe().await.map_err(|source| connect_error(scope, None, source))?;
-        Ok(Systemd { conn, manager, scope, unit_dir: default_unit_dir(scope) })
+        Ok(Systemd { conn, manager, scope, unit_dir: default_unit_dir(scope), progress: None })
     }
 
     /// Write units into `dir` instead of the scope's usual folder (it must be on the manager's
     /// unit search path).
     pub fn with_unit_dir(mut self, dir: impl Into<PathBuf>) -> Systemd {
         self.unit_dir = dir.into();
+        self
+    }
+
+    /// Call `report(done, total)` as the jobs of a bulk operation finish (after each batch), e.g.
+    /// to draw a progress bar.
+    pub fn with_progress(mut self, report: impl Fn(usize, usize) + Send + Sync + 'static) -> Systemd {
+        self.progress = Some(std::sync::Arc::new(report));
         self
     }
 
