@@ -257,9 +257,10 @@ pub(crate) fn format_percent(p: f64) -> String {
 }
 
 /// A requirement as written in a service file, tagged by `kind`.
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[schemars(title = "Requirement")]
+#[allow(dead_code, reason = "only describes the schema; files are read through RequirementFields")]
 enum RequirementTable {
     /// Physical memory, e.g. { kind = "memory", amount = "8G", constraint = ">=" }.
     Memory {
@@ -303,26 +304,76 @@ enum RequirementTable {
     },
 }
 
+/// Which requirement a table describes.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Memory,
+    Cpus,
+    CpuPressure,
+    MemoryPressure,
+    IoPressure,
+}
+
+/// Every field any requirement has, read flat so an error points at the field that is wrong
+/// (an internally tagged enum would report only the table).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequirementFields {
+    kind: Kind,
+    amount: Option<ByteSize>,
+    constraint: Option<Comparison>,
+    max_percent: Option<f64>,
+    timespan: Option<Timespan>,
+    #[serde(default)]
+    silent: bool,
+}
+
 impl<'de> Deserialize<'de> for Requirement {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let pressure =
-            |kind, max_percent, timespan, silent| Requirement::Pressure { kind, max_percent, timespan, silent };
-        let r = match RequirementTable::deserialize(d)? {
-            RequirementTable::Memory { amount, constraint, silent } => {
-                Requirement::Memory { amount, constraint, silent }
+        use serde::de::Error as _;
+        let f = RequirementFields::deserialize(d)?;
+        let not_for =
+            |field: &str, what: &str| D::Error::custom(format!("`{field}` does not apply to {what} requirements"));
+        let r = match f.kind {
+            Kind::Memory | Kind::Cpus => {
+                if f.max_percent.is_some() {
+                    return Err(not_for("max_percent", "memory and cpus"));
+                }
+                if f.timespan.is_some() {
+                    return Err(not_for("timespan", "memory and cpus"));
+                }
+                let amount = f.amount.ok_or_else(|| D::Error::missing_field("amount"))?;
+                let constraint = f.constraint.unwrap_or_default();
+                if f.kind == Kind::Memory {
+                    Requirement::Memory { amount, constraint, silent: f.silent }
+                } else {
+                    let amount = u32::try_from(amount.0)
+                        .map_err(|_| D::Error::custom(format!("amount {} is too many CPUs", amount.0)))?;
+                    Requirement::Cpus { amount, constraint, silent: f.silent }
+                }
             }
-            RequirementTable::Cpus { amount, constraint, silent } => Requirement::Cpus { amount, constraint, silent },
-            RequirementTable::CpuPressure { max_percent, timespan, silent } => {
-                pressure(PressureKind::Cpu, max_percent, timespan, silent)
-            }
-            RequirementTable::MemoryPressure { max_percent, timespan, silent } => {
-                pressure(PressureKind::Memory, max_percent, timespan, silent)
-            }
-            RequirementTable::IoPressure { max_percent, timespan, silent } => {
-                pressure(PressureKind::Io, max_percent, timespan, silent)
+            pressure => {
+                if f.amount.is_some() {
+                    return Err(not_for("amount", "pressure"));
+                }
+                if f.constraint.is_some() {
+                    return Err(not_for("constraint", "pressure (the limit is max_percent)"));
+                }
+                let kind = match pressure {
+                    Kind::CpuPressure => PressureKind::Cpu,
+                    Kind::MemoryPressure => PressureKind::Memory,
+                    _ => PressureKind::Io,
+                };
+                Requirement::Pressure {
+                    kind,
+                    max_percent: f.max_percent.ok_or_else(|| D::Error::missing_field("max_percent"))?,
+                    timespan: f.timespan.unwrap_or_default(),
+                    silent: f.silent,
+                }
             }
         };
-        r.check().map_err(serde::de::Error::custom)?;
+        r.check().map_err(D::Error::custom)?;
         Ok(r)
     }
 }

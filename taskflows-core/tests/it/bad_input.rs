@@ -74,6 +74,14 @@ fn bad_builder_values() {
 /// (lines added to a valid service, the exact error).
 const FIELD_ROWS: &[(&str, &str)] = &[
     (
+        "startup_requirements = [{ kind = \"cpus\", amount = 2, max_percent = 5 }]",
+        "bad.toml:4:24: service[0].startup_requirements[0]: `max_percent` does not apply to memory and cpus requirements",
+    ),
+    (
+        "startup_requirements = [{ kind = \"memory\" }]",
+        "bad.toml:4:24: service[0].startup_requirements[0]: missing field `amount`",
+    ),
+    (
         "cgroup_config = { cpuset_cpus = \"0\\n,1\" }",
         "bad.toml:4:19: service[0].cgroup_config.cpuset_cpus: \"0\\n,1\" is not a CPU list; use numbers and ranges such as \"0-3,6\"",
     ),
@@ -239,11 +247,11 @@ const FIELD_ROWS: &[(&str, &str)] = &[
     ),
     (
         "startup_requirements = [{ kind = \"memory\", amount = \"8 gigs\" }]",
-        "bad.toml:4:24: service[0].startup_requirements[0]: \"8 gigs\" is not a size; use a number of bytes or a size such as \"512M\", \"1G\", \"1.5GiB\" (K, M, G, T and KiB … TiB are powers of 1024; KB, MB, GB, TB powers of 1000)",
+        "bad.toml:4:53: service[0].startup_requirements[0].amount: \"8 gigs\" is not a size; use a number of bytes or a size such as \"512M\", \"1G\", \"1.5GiB\" (K, M, G, T and KiB … TiB are powers of 1024; KB, MB, GB, TB powers of 1000)",
     ),
     (
         "startup_requirements = [{ kind = \"cpus\", amount = 4, constraint = \"=>\" }]",
-        "bad.toml:4:24: service[0].startup_requirements[0]: \"=>\" is not a comparison; use one of <, <=, =, !=, >=, >",
+        "bad.toml:4:67: service[0].startup_requirements[0].constraint: \"=>\" is not a comparison; use one of <, <=, =, !=, >=, >",
     ),
     (
         "startup_requirements = [{ kind = \"cpu_pressure\", max_percent = 150 }]",
@@ -251,7 +259,7 @@ const FIELD_ROWS: &[(&str, &str)] = &[
     ),
     (
         "startup_requirements = [{ kind = \"io_pressure\", max_percent = 50, timespan = \"2min\" }]",
-        "bad.toml:4:24: service[0].startup_requirements[0]: unknown variant `2min`, expected one of `10sec`, `1min`, `5min`",
+        "bad.toml:4:78: service[0].startup_requirements[0].timespan: unknown variant `2min`, expected one of `10sec`, `1min`, `5min`",
     ),
     (
         "startup_requirements = [{ kind = \"disk\", amount = 1 }]",
