@@ -266,10 +266,13 @@ pub(crate) async fn next(scope: Scope, pattern: Option<&str>, count: usize, as_j
                 upcoming.push((t.as_microsecond() as u64, schedule.clone()));
             }
         }
-        if upcoming.is_empty()
-            && let Some(t) = s.next_elapse
+        // systemd's own next elapse covers periodic schedules too (only the next one is known).
+        if let Some(t) = s.next_elapse
+            && !upcoming.iter().any(|(u, _)| u.abs_diff(t) < 1_000_000)
         {
-            upcoming.push((t, s.schedules.join("; ")));
+            let periodic: Vec<&str> =
+                s.schedules.iter().filter(|x| !x.starts_with("OnCalendar=")).map(String::as_str).collect();
+            upcoming.push((t, if periodic.is_empty() { s.schedules.join("; ") } else { periodic.join("; ") }));
         }
         upcoming.sort();
         upcoming.truncate(count);
