@@ -90,3 +90,65 @@ fn run_once_reports_the_exit() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(stdout(&failed).contains(": exit-code, exit status 9"), "{}", stdout(&failed));
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn show_list_enable_disable_stop_restart_check_and_diff() {
+    in_sandbox();
+    let toml = r#"
+[[service]]
+name = "ctl-worker"
+start_command = "/bin/sleep 600"
+stop_schedule = "*-*-* 23:00:00 UTC"
+startup_requirements = [{ kind = "cpus", amount = 1, silent = true }]
+"#;
+    let (_dir, path) = service_file(toml);
+    let _ = tf(&["remove", "ctl-*"]);
+    assert!(tf(&["create", &path]).status.success());
+
+    let out = tf(&["list", "ctl-*", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON list");
+    assert_eq!(
+        list,
+        serde_json::json!([{ "name": "ctl-worker", "units": ["taskflows-ctl-worker.service", "stop-taskflows-ctl-worker.service", "stop-taskflows-ctl-worker.timer"] }])
+    );
+
+    let out = tf(&["show", "ctl-worker"]);
+    let text = stdout(&out);
+    assert!(text.contains("/taskflows-ctl-worker.service\n[Unit]\n"), "{text}");
+    assert!(text.contains("ConditionCPUs=>=1\n"), "{text}");
+
+    let out = tf(&["enable", "ctl-worker"]);
+    assert_eq!(stdout(&out), "enabled taskflows-ctl-worker.service\n");
+    let status: serde_json::Value =
+        serde_json::from_slice(&tf(&["status", "-m", "ctl-worker", "--json"]).stdout).unwrap();
+    assert_eq!(status[0]["enabled"], "enabled");
+    let out = tf(&["disable", "ctl-worker"]);
+    assert_eq!(stdout(&out), "disabled taskflows-ctl-worker.service\n");
+
+    let out = tf(&["start", "ctl-worker"]);
+    assert_eq!(stdout(&out), "start taskflows-ctl-worker.service: done\n");
+    let out = tf(&["restart", "ctl-worker"]);
+    assert_eq!(stdout(&out), "restart taskflows-ctl-worker.service: done\n");
+    let out = tf(&["stop", "ctl-worker", "-t", "--services"]);
+    assert_eq!(
+        stdout(&out),
+        "stop taskflows-ctl-worker.service: done\nstop stop-taskflows-ctl-worker.timer: done\n",
+        "timers and services: {}",
+        stderr(&out)
+    );
+
+    let out = tf(&["check", "ctl-worker"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("ctl-worker:\n  cpus "), "{}", stdout(&out));
+
+    let changed = service_file(&toml.replace("sleep 600", "sleep 700"));
+    let out = tf(&["create", &changed.1, "--dry-run"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("-ExecStart=/bin/sleep 600\n+ExecStart=/bin/sleep 700\n"),
+        "a diff against the installed unit: {text}"
+    );
+
+    assert!(tf(&["remove", "ctl-*"]).status.success());
+}
