@@ -63,7 +63,7 @@ const UNIT_ALL: [&str; 4] = ["Description", "LoadState", "ActiveState", "SubStat
 /// Service properties of every service.
 const SERVICE_PROPS: [&str; 2] = ["ExecMainStartTimestamp", "Result"];
 /// Service properties of a service that ran.
-const RUN_END_PROPS: [&str; 3] = ["ExecMainExitTimestamp", "ExecMainCode", "ExecMainStatus"];
+const RUN_END_PROPS: [&str; 2] = ["ExecMainExitTimestamp", "ExecMainStatus"];
 /// Properties only a running service has.
 const RUNNING_PROPS: [(&str, &str); 2] = [(UNIT, "ActiveEnterTimestamp"), (SERVICE, "MainPID")];
 
@@ -277,13 +277,18 @@ fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
     s.last_finish = timestamp(service, "ExecMainExitTimestamp");
     s.restarts = number(service, "NRestarts").unwrap_or(0) as u32;
     s.result = text(service, "Result");
-    // ExecMainCode is a CLD_* code: 1 = exited (then ExecMainStatus is the exit status).
-    if number(service, "ExecMainCode") == Some(1) {
-        s.exit_status = match service.get("ExecMainStatus").map(|v| &**v) {
-            Some(Variant::I32(n)) => Some(*n),
-            _ => None,
-        };
-    }
+    // ExecMainStatus is an exit status when the process exited, a signal number when it was
+    // killed. The result tells which without another read: a non-zero status with result
+    // "success" can only be the signal of a clean stop (taskflows sets no SuccessExitStatus=).
+    let status = match service.get("ExecMainStatus").map(|v| &**v) {
+        Some(Variant::I32(n)) => Some(*n),
+        _ => None,
+    };
+    s.exit_status = match (s.result.as_str(), status) {
+        ("exit-code", Some(n)) => Some(n),
+        ("success", Some(0)) if s.last_finish.is_some() => Some(0),
+        _ => None,
+    };
     s.main_pid = number(service, "MainPID").filter(|p| *p != 0).map(|p| p as u32);
 }
 
