@@ -16,10 +16,13 @@ impl Style {
     /// `TASKFLOWS_DISPLAY_TIMEZONE` (default UTC).
     pub(crate) fn detect() -> Style {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let zone = std::env::var("TASKFLOWS_DISPLAY_TIMEZONE")
-            .ok()
-            .and_then(|z| TimeZone::get(&z).ok())
-            .unwrap_or(TimeZone::UTC);
+        let zone = match std::env::var("TASKFLOWS_DISPLAY_TIMEZONE") {
+            Err(_) => TimeZone::UTC,
+            Ok(name) => TimeZone::get(&name).unwrap_or_else(|_| {
+                eprintln!("warning: TASKFLOWS_DISPLAY_TIMEZONE={name:?} is not a time zone; showing times in UTC");
+                TimeZone::UTC
+            }),
+        };
         Style { colour, zone }
     }
 

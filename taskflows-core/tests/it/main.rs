@@ -1,6 +1,7 @@
 //! Integration tests of taskflows-core: rendering, service files, validation, schema.
 
 mod bad_input;
+mod calendar_differential;
 mod cases;
 mod props;
 mod render;

@@ -140,7 +140,7 @@ fn field_lines() -> impl Strategy<Value = Vec<String>> {
             |c| {
                 format!(
                     "cgroup_config = {{ cpuset_cpus = {}, memory_limit = \"1G\", cap_drop = [\"ALL\"] }}",
-                    toml_str(&c)
+                    toml_str(c)
                 )
             },
         )),
@@ -168,7 +168,7 @@ fn field_lines() -> impl Strategy<Value = Vec<String>> {
                 Just("2026-02-30"),
                 Just("hourly UTC")
             ]
-            .prop_map(|c| format!("start_schedule = {}", toml_str(&c))),
+            .prop_map(|c| format!("start_schedule = {}", toml_str(c))),
             (-10i64..10_000).prop_map(|p| format!("stop_schedule = {{ period = {p}, relative_to = \"finish\" }}")),
         ]),
         proptest::option::of(text().prop_map(|u| format!("requires = [{}, {{ service = \"other\" }}]", toml_str(&u)))),
