@@ -12,7 +12,7 @@ mod error;
 mod install;
 mod jobs;
 mod journal;
-mod proxies;
+pub mod proxies;
 mod run;
 mod status;
 mod watch;

@@ -1,5 +1,6 @@
 //! Typed proxies for the parts of systemd's D-Bus API taskflows uses
-//! (org.freedesktop.systemd1(5)).
+//! (org.freedesktop.systemd1(5)), public for callers that need more than [`crate::Systemd`]
+//! offers: build them on [`crate::Systemd::connection`].
 
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
@@ -7,18 +8,17 @@ use zbus::{OwnedObjectPath, Variant};
 
 /// One row of `ListUnits`/`ListUnitsByPatterns`: name, description, load, active and sub state,
 /// followed unit, object path, queued job id, job type, job path.
-pub(crate) type UnitRow =
-    (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
+pub type UnitRow = (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
 
 /// One change reported by `EnableUnitFiles`/`DisableUnitFiles`: type, symlink, destination.
-pub(crate) type FileChange = (String, String, String);
+pub type FileChange = (String, String, String);
 
 #[zbus::proxy(
     interface = "org.freedesktop.systemd1.Manager",
     default_service = "org.freedesktop.systemd1",
     default_path = "/org/freedesktop/systemd1"
 )]
-pub(crate) trait Manager {
+pub trait Manager {
     fn reload(&self) -> zbus::Result<()>;
 
     fn subscribe(&self) -> zbus::Result<()>;
@@ -53,6 +53,66 @@ pub(crate) trait Manager {
 
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1",
+    assume_defaults = false
+)]
+pub trait Unit {
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn active_state(&self) -> zbus::Result<String>;
+
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn sub_state(&self) -> zbus::Result<String>;
+
+    #[zbus(property(emits_changed_signal = "false"), name = "InvocationID")]
+    fn invocation_id(&self) -> zbus::Result<Vec<u8>>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Service",
+    default_service = "org.freedesktop.systemd1",
+    assume_defaults = false
+)]
+pub trait Service {
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn result(&self) -> zbus::Result<String>;
+
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn exec_main_code(&self) -> zbus::Result<i32>;
+
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn exec_main_status(&self) -> zbus::Result<i32>;
+
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn exec_main_start_timestamp(&self) -> zbus::Result<u64>;
+
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn exec_main_exit_timestamp(&self) -> zbus::Result<u64>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Timer",
+    default_service = "org.freedesktop.systemd1",
+    assume_defaults = false
+)]
+pub trait Timer {
+    #[zbus(property(emits_changed_signal = "false"), name = "NextElapseUSecRealtime")]
+    fn next_elapse_usec_realtime(&self) -> zbus::Result<u64>;
+}
+
+/// Typed proxies for one unit object, reading each property when asked (no cache, no signals).
+pub(crate) async fn unit_proxies(
+    conn: &zbus::Connection,
+    path: OwnedObjectPath,
+) -> zbus::Result<(UnitProxy<'static>, ServiceProxy<'static>)> {
+    let unit =
+        UnitProxy::builder(conn).path(path.clone()).cache_properties(zbus::proxy::CacheProperties::No).build().await?;
+    let service =
+        ServiceProxy::builder(conn).path(path).cache_properties(zbus::proxy::CacheProperties::No).build().await?;
+    Ok((unit, service))
 }
 
 /// A finished systemd job, from the manager's `JobRemoved` signal.

@@ -100,37 +100,28 @@ impl Systemd {
         let Ok(path) = self.manager.load_unit(unit).await else {
             return Ok(None);
         };
-        let service = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
-        let unit_props = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
-        let outcome = outcome_of(unit, &unit_props, &service);
-        let active = match unit_props.get("ActiveState").map(|v| &**v) {
-            Some(Variant::Str(s)) => s.to_string(),
-            _ => String::new(),
-        };
-        let stamp = |key: &str| match service.get(key).map(|v| &**v) {
-            Some(Variant::U64(t)) if *t != 0 => Some(*t),
-            _ => None,
-        };
-        let start = stamp("ExecMainStartTimestamp");
-        let end = match service.get("ExecMainExitTimestamp").map(|v| &**v) {
-            Some(Variant::U64(t)) if *t != 0 => Some(*t),
-            _ => None,
-        };
+        let call = Error::call(format!("read {unit}"));
+        let (unit_proxy, service) =
+            crate::proxies::unit_proxies(&self.conn, path).await.map_err(Error::call(format!("read {unit}")))?;
+        let outcome = outcome_of(unit, &unit_proxy, &service).await.map_err(call)?;
+        let read = |e| Error::Call { call: format!("read {unit}"), source: e };
+        let active = unit_proxy.active_state().await.map_err(read)?;
+        let nonzero = |t: u64| (t != 0).then_some(t);
         Ok(Some(LiveRun {
             invocation_id: outcome.invocation_id,
             running: matches!(active.as_str(), "active" | "activating" | "deactivating" | "reloading"),
             result: outcome.result,
             exit_status: outcome.exit_status,
-            start,
-            end,
+            start: nonzero(service.exec_main_start_timestamp().await.map_err(read)?),
+            end: nonzero(service.exec_main_exit_timestamp().await.map_err(read)?),
         }))
     }
 
     async fn unit_outcome(&self, unit: &str) -> Result<RunOutcome> {
         let path = self.manager.load_unit(unit).await.map_err(Error::call(format!("LoadUnit {unit}")))?;
-        let service = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Service").await?;
-        let unit_props = crate::status::get_all(&self.conn, &path, "org.freedesktop.systemd1.Unit").await?;
-        Ok(outcome_of(unit, &unit_props, &service))
+        let (unit_proxy, service) =
+            crate::proxies::unit_proxies(&self.conn, path).await.map_err(Error::call(format!("read {unit}")))?;
+        outcome_of(unit, &unit_proxy, &service).await.map_err(Error::call(format!("read {unit}")))
     }
 }
 
@@ -144,24 +135,16 @@ pub(crate) struct LiveRun {
     pub(crate) end: Option<u64>,
 }
 
-type Props = std::collections::HashMap<String, zbus::OwnedVariant>;
-
-fn outcome_of(unit: &str, unit_props: &Props, service: &Props) -> RunOutcome {
-    let result = match service.get("Result").map(|v| &**v) {
-        Some(Variant::Str(s)) => s.to_string(),
-        _ => String::new(),
-    };
-    let exit_status = match (service.get("ExecMainCode").map(|v| &**v), service.get("ExecMainStatus").map(|v| &**v)) {
-        (Some(Variant::I32(1)), Some(Variant::I32(s))) => Some(*s),
+async fn outcome_of(
+    unit: &str,
+    unit_proxy: &crate::proxies::UnitProxy<'_>,
+    service: &crate::proxies::ServiceProxy<'_>,
+) -> zbus::Result<RunOutcome> {
+    // ExecMainCode is a CLD_* code: 1 = exited (then ExecMainStatus is the exit status).
+    let exit_status = match service.exec_main_code().await? {
+        1 => Some(service.exec_main_status().await?),
         _ => None,
     };
-    let invocation_id = match unit_props.get("InvocationID").map(|v| &**v) {
-        Some(Variant::Array(bytes)) => bytes
-            .inner()
-            .iter()
-            .filter_map(|b| if let Variant::U8(b) = b { Some(format!("{b:02x}")) } else { None })
-            .collect(),
-        _ => String::new(),
-    };
-    RunOutcome { unit: unit.to_owned(), result, exit_status, invocation_id }
+    let invocation_id = unit_proxy.invocation_id().await?.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(RunOutcome { unit: unit.to_owned(), result: service.result().await?, exit_status, invocation_id })
 }

@@ -34,6 +34,13 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
     let expected = (now_us() / day) * day + 3 * 3_600_000_000;
     let expected = if expected <= now_us() { expected + day } else { expected };
     assert_eq!(nightly.next_elapse, Some(expected), "next 03:00 UTC");
+    // The public typed proxies read the same from systemd.
+    use taskflows_systemd::proxies::{ManagerProxy, TimerProxy};
+    let no_cache = zbus::proxy::CacheProperties::No;
+    let manager = ManagerProxy::builder(systemd.connection()).cache_properties(no_cache).build().await.unwrap();
+    let path = manager.load_unit("taskflows-obs-nightly.timer").await.unwrap();
+    let timer = TimerProxy::builder(systemd.connection()).path(path).cache_properties(no_cache).build().await.unwrap();
+    assert_eq!(timer.next_elapse_usec_realtime().await.unwrap(), expected);
 
     let runs = wait_for("two runs of the periodic service", Duration::from_secs(20), || async {
         let runs = systemd.history(&["taskflows-obs-tick.service".to_owned()], None, 10).await.unwrap();
@@ -52,6 +59,20 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
     assert_eq!(schedules, ["OnBootSec=1s", "OnUnitInactiveSec=2s"]);
     let logs = systemd.logs("taskflows-obs-tick.service", 50).await.unwrap();
     assert!(logs.iter().any(|l| l.message == "tick from taskflows"), "{logs:?}");
+    // Following shows new lines as the timer keeps firing.
+    let mut follow = systemd.follow("taskflows-obs-tick.service", 0).unwrap();
+    let started = now_us();
+    let line = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let line = follow.next().await.unwrap().expect("journalctl keeps following");
+            if line.message == "tick from taskflows" && line.timestamp > started {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("a new line within 10 s");
+    assert!(line.pid.is_some(), "{line:?}");
     systemd.remove(&names(&specs)).await.unwrap();
 }
 
