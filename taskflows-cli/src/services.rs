@@ -108,8 +108,10 @@ pub(crate) async fn status(
 pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool, style: &Style, now: u64) -> String {
     let mut header = vec![
         "SERVICE",
+        "DESCRIPTION",
         "ENABLED",
         "TIMER",
+        "LOAD",
         "STATE",
         "LAST START",
         "UPTIME",
@@ -119,9 +121,7 @@ pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool
         "SCHEDULE",
     ];
     if all {
-        header.insert(1, "DESCRIPTION");
-        header.insert(4, "LOAD");
-        header.push("RESTARTS");
+        header.extend(["RESTARTS", "MAIN PID"]);
     }
     let mut table = Table::new(&header);
     for s in states {
@@ -132,10 +132,17 @@ pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool
             (r, Some(code)) if s.last_finish.is_some() => format!("{} ({code})", style.state(r)),
             (r, _) => style.state(r),
         };
+        // Long descriptions would push the table off the screen; --all shows them whole.
+        let description = match s.description.char_indices().nth(32) {
+            Some((i, _)) if !all => format!("{}…", &s.description[..i]),
+            _ => s.description.clone(),
+        };
         let mut row = vec![
             s.name.clone(),
+            if description.is_empty() { "-".to_owned() } else { description },
             style.state(&s.enabled),
             timer,
+            s.load_state.clone(),
             state,
             style.time(s.last_start),
             s.active_since.map_or("-".to_owned(), |t| short_duration(now.saturating_sub(t))),
@@ -145,9 +152,8 @@ pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool
             if s.schedules.is_empty() { "-".to_owned() } else { s.schedules.join("; ") },
         ];
         if all {
-            row.insert(1, s.description.clone());
-            row.insert(4, s.load_state.clone());
             row.push(s.restarts.to_string());
+            row.push(s.main_pid.map_or("-".to_owned(), |p| p.to_string()));
         }
         table.row(row);
     }

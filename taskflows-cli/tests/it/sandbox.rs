@@ -41,7 +41,8 @@ start_command = "/bin/sh -c 'exit 5'"
     let text = stdout(&out);
     assert!(text.starts_with("SERVICE"), "{text}");
     let job_row = text.lines().find(|l| l.starts_with("cli-job ")).expect("a row for cli-job");
-    assert!(job_row.contains("inactive (dead)") && job_row.contains("OnCalendar=*-*-* 04:00:00 UTC"), "{job_row}");
+    assert!(job_row.contains("CLI end to end") && job_row.contains("loaded  inactive (dead)"), "{job_row}");
+    assert!(job_row.contains("OnCalendar=*-*-* 04:00:00 UTC"), "{job_row}");
     assert_eq!(text.lines().filter(|l| l.starts_with("cli-job ")).count(), 1, "helper units are not rows");
 
     let out = tf(&["start", "cli-job", "--wait"]);
