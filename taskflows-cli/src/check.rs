@@ -11,13 +11,17 @@ use crate::{Failure, print};
 /// Evaluate the startup requirements of services (from a service file, or installed ones by name
 /// or glob), one line each; with `wait`, block until they hold or `timeout` passes.
 pub(crate) fn run(scope: Scope, target: &str, wait: Option<std::time::Duration>) -> Result<ExitCode, Failure> {
+    let waiting = wait.is_some();
     let services: Vec<(String, Vec<Requirement>)> = if Path::new(target).exists() {
         crate::create::read_specs(Path::new(target))?
             .into_iter()
-            .map(|s| (s.name.to_string(), s.startup_requirements))
+            .map(|s| {
+                let reqs = s.startup_requirements.into_iter().filter(|r| !waiting || r.wait().is_some()).collect();
+                (s.name.to_string(), reqs)
+            })
             .collect()
     } else {
-        crate::services::block_on(installed(scope, target))?
+        installed(scope, target, waiting)?
     };
     let mut text = String::new();
     let mut ok = true;
@@ -55,19 +59,35 @@ pub(crate) fn run(scope: Scope, target: &str, wait: Option<std::time::Duration>)
     })
 }
 
-/// Installed services' requirements, read back from their unit files.
-async fn installed(scope: Scope, pattern: &str) -> Result<Vec<(String, Vec<Requirement>)>, Failure> {
-    let systemd = crate::services::connect(scope).await?;
+/// Installed services' requirements, read back from their unit files (only those to wait for,
+/// with `waiting`). No D-Bus: this also runs as a unit's `ExecCondition=`, early at boot.
+fn installed(scope: Scope, pattern: &str, waiting: bool) -> Result<Vec<(String, Vec<Requirement>)>, Failure> {
+    let dir = taskflows_systemd::default_unit_dir(scope);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot read {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|f| Some(f.strip_prefix("taskflows-")?.strip_suffix(".service")?.to_owned()))
+        .filter(|n| taskflows_core::glob_match(pattern, n))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Failure::new(crate::EXIT_NO_MATCH, anyhow::anyhow!("no service matches {pattern:?}"))
+            .hint("give a service file, or see `tf list` for the installed services"));
+    }
     let mut out = Vec::new();
-    for name in crate::services::select(&systemd, Some(pattern))? {
-        let path = systemd.unit_dir().join(format!("{}.service", name.unit_stem()));
+    for name in names {
+        let path = dir.join(format!("taskflows-{name}.service"));
         let content = std::fs::read_to_string(&path).map_err(|e| Failure::new(1, e))?;
         let requirements = content
             .lines()
             .filter_map(|l| l.split_once('='))
-            .filter_map(|(k, v)| Requirement::from_directive(k, v))
+            .filter_map(|(k, v)| match (k, v.split_once('=')) {
+                ("X-TaskflowsWait", Some((k, v))) => Requirement::from_directive(k, v),
+                (k, _) if !waiting => Requirement::from_directive(k, v),
+                _ => None,
+            })
             .collect();
-        out.push((name.to_string(), requirements));
+        out.push((name, requirements));
     }
     Ok(out)
 }

@@ -17,7 +17,7 @@ fn cpus(amount: u32, constraint: Comparison) -> Requirement {
 }
 
 fn pressure(kind: PressureKind, max_percent: f64, timespan: Timespan) -> Requirement {
-    Requirement::Pressure { kind, max_percent, timespan, silent: true }
+    Requirement::Pressure { kind, max_percent, timespan, silent: true, wait: None }
 }
 
 /// Evaluate `requirement` against `measured` and compare the one-line explanation.

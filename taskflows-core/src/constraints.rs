@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::duration::Duration;
 use crate::error::ValueError;
 use crate::size::ByteSize;
 
@@ -172,10 +173,22 @@ pub enum Requirement {
         timespan: Timespan,
         /// Skip quietly instead of failing.
         silent: bool,
+        /// Wait up to this long for the pressure to drop before starting, instead of skipping or
+        /// failing at once (an `ExecCondition=` that runs `tf check --wait`; when several
+        /// requirements wait, all of them wait up to the longest).
+        wait: Option<Duration>,
     },
 }
 
 impl Requirement {
+    /// How long to wait for the requirement to hold before starting, if it says so.
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            Requirement::Pressure { wait, .. } => *wait,
+            _ => None,
+        }
+    }
+
     /// Whether an unmet requirement skips the start instead of failing it.
     pub fn silent(&self) -> bool {
         match self {
@@ -233,7 +246,7 @@ impl Requirement {
             "5min" => Timespan::Min5,
             _ => return None,
         };
-        Some(Requirement::Pressure { kind, max_percent: percent.parse().ok()?, timespan, silent })
+        Some(Requirement::Pressure { kind, max_percent: percent.parse().ok()?, timespan, silent, wait: None })
     }
 
     fn check(&self) -> Result<(), ValueError> {
@@ -285,6 +298,8 @@ enum RequirementTable {
         timespan: Timespan,
         #[serde(default)]
         silent: bool,
+        /// Wait up to this long for the pressure to drop (e.g. "10min") instead of skipping or failing.
+        wait: Option<Duration>,
     },
     /// Memory pressure at most max_percent over timespan.
     MemoryPressure {
@@ -293,6 +308,8 @@ enum RequirementTable {
         timespan: Timespan,
         #[serde(default)]
         silent: bool,
+        /// Wait up to this long for the pressure to drop (e.g. "10min") instead of skipping or failing.
+        wait: Option<Duration>,
     },
     /// IO pressure at most max_percent over timespan.
     IoPressure {
@@ -301,6 +318,8 @@ enum RequirementTable {
         timespan: Timespan,
         #[serde(default)]
         silent: bool,
+        /// Wait up to this long for the pressure to drop (e.g. "10min") instead of skipping or failing.
+        wait: Option<Duration>,
     },
 }
 
@@ -327,6 +346,7 @@ struct RequirementFields {
     timespan: Option<Timespan>,
     #[serde(default)]
     silent: bool,
+    wait: Option<Duration>,
 }
 
 impl<'de> Deserialize<'de> for Requirement {
@@ -342,6 +362,9 @@ impl<'de> Deserialize<'de> for Requirement {
                 }
                 if f.timespan.is_some() {
                     return Err(not_for("timespan", "memory and cpus"));
+                }
+                if f.wait.is_some() {
+                    return Err(not_for("wait", "memory and cpus (they do not change by waiting)"));
                 }
                 let amount = f.amount.ok_or_else(|| D::Error::missing_field("amount"))?;
                 let constraint = f.constraint.unwrap_or_default();
@@ -370,6 +393,7 @@ impl<'de> Deserialize<'de> for Requirement {
                     max_percent: f.max_percent.ok_or_else(|| D::Error::missing_field("max_percent"))?,
                     timespan: f.timespan.unwrap_or_default(),
                     silent: f.silent,
+                    wait: f.wait,
                 }
             }
         };

@@ -206,7 +206,13 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     }
     for r in &spec.startup_requirements {
         let (key, value) = r.directive();
-        u.set(&key, value);
+        if r.wait().is_some() {
+            // Checked (and waited for) by the ExecCondition= below; systemd ignores X- keys, and
+            // `tf check` reads them back.
+            u.set("X-TaskflowsWait", format!("{key}={value}"));
+        } else {
+            u.set(&key, value);
+        }
     }
 
     u.section("Service");
@@ -214,6 +220,24 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
         u.set("Type", "notify");
         u.set("NotifyAccess", w.notify_access.as_str());
         u.set("WatchdogSec", w.timeout);
+    }
+    // Wait admission: exit 0 starts, 1 skips quietly (silent), 255 fails the start.
+    let wait = spec.startup_requirements.iter().filter_map(|r| r.wait()).max();
+    if let Some(wait) = wait {
+        let tf = exec_word(ctx.tf_binary.as_str());
+        let scope = match ctx.scope {
+            Scope::User => "--user",
+            Scope::System => "--system",
+        };
+        u.set(
+            "ExecCondition",
+            escape_specifiers(&format!("{tf} {scope} check --wait {} {}", compact(wait), spec.name)),
+        );
+        let cgroup_start_timeout = spec.cgroup_config.as_ref().is_some_and(|c| c.timeout_start.is_some());
+        if !cgroup_start_timeout {
+            // The start job must outlive the wait.
+            u.set("TimeoutStartSec", crate::duration::Duration::from_micros(wait.as_micros() + 60_000_000));
+        }
     }
     match environment {
         Some(Environment::Docker(c)) => {
@@ -334,6 +358,11 @@ fn wrap_venv(v: &Venv, runner: &str, cmd: &str) -> String {
     let body = cmd.trim_start_matches(['@', '-', ':', '+', '!']);
     let prefix = &cmd[..cmd.len() - body.len()];
     format!("{prefix}{}", v.wrap(&exec_word(runner), body))
+}
+
+/// A duration as one command-line word: `10min`, `1h30min`.
+fn compact(d: crate::duration::Duration) -> String {
+    d.to_string().replace(' ', "")
 }
 
 /// Quote a path for an `Exec…=` line if it has blanks or quotes.

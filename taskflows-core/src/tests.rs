@@ -149,8 +149,20 @@ fn requirements_read_back_from_their_directives() {
     let all = [
         Requirement::Memory { amount: ByteSize(8 << 30), constraint: Comparison::GreaterOrEqual, silent: false },
         Requirement::Cpus { amount: 4, constraint: Comparison::Less, silent: true },
-        Requirement::Pressure { kind: PressureKind::Io, max_percent: 70.5, timespan: Timespan::Sec10, silent: false },
-        Requirement::Pressure { kind: PressureKind::Cpu, max_percent: 80.0, timespan: Timespan::Min5, silent: true },
+        Requirement::Pressure {
+            kind: PressureKind::Io,
+            max_percent: 70.5,
+            timespan: Timespan::Sec10,
+            silent: false,
+            wait: None,
+        },
+        Requirement::Pressure {
+            kind: PressureKind::Cpu,
+            max_percent: 80.0,
+            timespan: Timespan::Min5,
+            silent: true,
+            wait: None,
+        },
     ];
     for r in all {
         let (key, value) = r.directive();

@@ -153,3 +153,44 @@ startup_requirements = [{ kind = "cpus", amount = 1, silent = true }]
 
     assert!(tf(&["remove", "ctl-*"]).status.success());
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn waiting_requirements_gate_the_start_through_tf_check() {
+    in_sandbox();
+    // The unit runs this very tf binary as its ExecCondition=.
+    let (_dir, path) = service_file(
+        r#"
+[[service]]
+name = "adm-ok"
+start_command = "/bin/sh -c 'echo admitted; sleep 0.3'"
+startup_requirements = [{ kind = "cpu_pressure", max_percent = 100, timespan = "10sec", wait = "30s" }]
+
+[[service]]
+name = "adm-check"
+start_command = "/bin/sh -c 'echo checked only; sleep 0.3'"
+startup_requirements = [{ kind = "memory_pressure", max_percent = 100, wait = "30s" }, { kind = "cpus", amount = 1 }]
+"#,
+    );
+    let _ = tf(&["remove", "adm-*"]);
+    let out = tf(&["create", &path]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let shown = stdout(&tf(&["show", "adm-ok"]));
+    assert!(
+        shown.contains(" check --wait 30s adm-ok\n") && shown.contains("X-TaskflowsWait=AssertCPUPressure=100%/10sec"),
+        "{shown}"
+    );
+
+    let out = tf(&["start", "adm-ok", "--wait"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&tf(&["logs", "adm-ok"])).contains("admitted"));
+    // The ExecCondition's own report is in the unit's journal.
+    let logs = stdout(&tf(&["logs", "adm-ok", "-n", "50"]));
+    assert!(logs.contains("cpu_pressure ") && logs.contains("(limit 100%): ok"), "{logs}");
+
+    // tf check on the installed unit reads both kinds of requirement back.
+    let out = tf(&["check", "adm-check"]);
+    let text = stdout(&out);
+    assert!(text.contains("  memory_pressure ") && text.contains("  cpus "), "{text}");
+    assert!(tf(&["remove", "adm-*"]).status.success());
+}

@@ -16,7 +16,7 @@ fn cpus(amount: u32, constraint: Comparison) -> Requirement {
 }
 
 fn pressure(kind: PressureKind, max_percent: f64, timespan: Timespan) -> Requirement {
-    Requirement::Pressure { kind, max_percent, timespan, silent: false }
+    Requirement::Pressure { kind, max_percent, timespan, silent: false, wait: None }
 }
 
 /// CPU `some` pressure over 10 s, now.

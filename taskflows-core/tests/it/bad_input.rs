@@ -74,6 +74,10 @@ fn bad_builder_values() {
 /// (lines added to a valid service, the exact error).
 const FIELD_ROWS: &[(&str, &str)] = &[
     (
+        "startup_requirements = [{ kind = \"cpus\", amount = 2, wait = \"5min\" }]",
+        "bad.toml:4:24: service[0].startup_requirements[0]: `wait` does not apply to memory and cpus (they do not change by waiting) requirements",
+    ),
+    (
         "startup_requirements = [{ kind = \"cpus\", amount = 2, max_percent = 5 }]",
         "bad.toml:4:24: service[0].startup_requirements[0]: `max_percent` does not apply to memory and cpus requirements",
     ),

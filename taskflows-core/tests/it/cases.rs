@@ -193,6 +193,20 @@ startup_requirements = [
 ]
 "#,
     ),
+    // Wait admission: pressure requirements with `wait` become an ExecCondition= that waits.
+    (
+        "requirements-wait",
+        r#"
+[[service]]
+name = "patient"
+start_command = "/bin/echo ran"
+startup_requirements = [
+  { kind = "cpu_pressure", max_percent = 50, timespan = "10sec", wait = "10min" },
+  { kind = "io_pressure", max_percent = 80, wait = "1h", silent = true },
+  { kind = "memory", amount = "1G" },
+]
+"#,
+    ),
     // FIX: one TimeoutStopSec= even when the cgroup config sets its own.
     (
         "cgroup",

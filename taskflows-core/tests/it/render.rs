@@ -20,7 +20,8 @@ fn user_scope_differs_only_in_targets_and_systemctl() {
         let user = as_text(&render_case(toml, &context(Scope::User)));
         let expected = system
             .replace("WantedBy=multi-user.target", "WantedBy=default.target")
-            .replace("ExecStart=systemctl ", "ExecStart=systemctl --user ");
+            .replace("ExecStart=systemctl ", "ExecStart=systemctl --user ")
+            .replace(" --system check ", " --user check ");
         assert_eq!(user, expected, "case {name}");
     }
 }
