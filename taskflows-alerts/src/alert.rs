@@ -281,8 +281,11 @@ pub(crate) fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if count <= max {
         return text.into();
     }
-    let note = format!("… ({} more characters)", count - max);
-    let keep = max.saturating_sub(note.chars().count());
+    let note = |keep: usize| format!("… ({} more characters)", count - keep);
+    // the note's length depends on the number in it: settle it in two rounds
+    let keep = max.saturating_sub(note(max).chars().count());
+    let keep = max.saturating_sub(note(keep).chars().count());
+    let note = note(keep);
     let mut out: String = text.chars().take(keep).collect();
     out.push_str(&note);
     out.into()

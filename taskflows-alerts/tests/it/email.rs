@@ -1,0 +1,86 @@
+//! Email alerts against a real SMTP server (aiosmtpd) on loopback.
+
+use std::time::{Duration, Instant};
+
+use taskflows_alerts::{
+    AlertEvents, Alerts, Backoff, DeliveryPolicy, Email, EmailConfig, Error, SmtpSecurity, TaskPolicy, run_task,
+};
+
+use crate::support::{Logs, SmtpServer, closed_port};
+
+fn config(port: u16, receivers: &[&str]) -> EmailConfig {
+    EmailConfig {
+        host: "127.0.0.1".into(),
+        port: Some(port),
+        security: SmtpSecurity::Plain,
+        sender: "taskflows <tf@example.com>".into(),
+        username: None,
+        password: None,
+        receivers: receivers.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_receiver_gets_one_mail_with_plain_and_html_parts() {
+    let server = SmtpServer::start();
+    let email = Email::new(config(server.port, &["ops@example.com", "dev@example.com", "ops@example.com"])).unwrap();
+    let alerts = Alerts::new([email.into()]).events(AlertEvents { start: false, error: true, finish: true });
+    let policy = TaskPolicy::new("backup").retries(1).backoff(Backoff::none());
+    let mut attempt = 0;
+    let result = run_task(&policy, &alerts, || {
+        attempt += 1;
+        let fail = attempt == 1;
+        async move { if fail { Err(std::io::Error::other("disk <full> & more")) } else { Ok("done") } }
+    })
+    .await;
+    assert_eq!(result.unwrap(), Some("done"));
+
+    let messages = server.messages(2);
+    assert_eq!(messages.len(), 2, "one error and one finish mail: {messages:#?}");
+    for m in &messages {
+        assert_eq!(m["mail_from"], "tf@example.com");
+        // each receiver exactly once, in one transaction
+        assert_eq!(m["rcpt_tos"], serde_json::json!(["ops@example.com", "dev@example.com"]));
+        assert_eq!(m["from"], "taskflows <tf@example.com>");
+        assert_eq!(m["to"], "ops@example.com, dev@example.com");
+        let types: Vec<&str> = m["parts"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["text/plain", "text/html"]);
+    }
+    let error = &messages[0];
+    assert_eq!(error["subject"], "Error Error executing task backup: disk <full> & more");
+    let plain = error["parts"][0]["content"].as_str().unwrap().replace("\r\n", "\n");
+    assert!(plain.starts_with("Error Error executing task backup: disk <full> & more\n\nAttempt 1 of 2."), "{plain}");
+    let html = error["parts"][1]["content"].as_str().unwrap();
+    assert!(html.contains("<h3>Error Error executing task backup: disk &lt;full&gt; &amp; more</h3>"), "{html}");
+    let finish = messages[1]["subject"].as_str().unwrap();
+    assert!(finish.starts_with("Finished: backup | "), "{finish}");
+    assert!(messages[1]["parts"][0]["content"].as_str().unwrap().contains("Result: succeeded on attempt 2 of 2."));
+}
+
+#[tokio::test]
+async fn smtp_down_is_logged_and_the_task_finishes_in_bounded_time() {
+    let logs = Logs::capture();
+    let email = Email::new(config(closed_port(), &["ops@example.com"])).unwrap();
+    let delivery = DeliveryPolicy {
+        attempts: 3,
+        attempt_timeout: Duration::from_millis(500),
+        retry_delay: Duration::from_millis(50),
+        total: Duration::from_secs(1),
+    };
+    let alerts = Alerts::new([email.into()]).delivery(delivery);
+    let started = Instant::now();
+    let result = run_task(&TaskPolicy::new("offline").required(true), &alerts, || async { Ok::<_, Error>(1) }).await;
+    assert_eq!(result.unwrap(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(2 + 1), "{:?}", started.elapsed());
+    let text = logs.text();
+    assert!(text.contains("failed to send an alert") && text.contains("SMTP:"), "{text}");
+    assert!(text.contains("destination=\"email\""), "{text}");
+}
+
+#[test]
+fn bad_addresses_are_refused_with_the_field() {
+    let err = Email::new(config(25, &["not an address"])).unwrap_err();
+    assert!(err.to_string().starts_with("email.receivers: \"not an address\" is not an email address"), "{err}");
+    let err = Email::new(config(25, &[])).unwrap_err();
+    assert_eq!(err.to_string(), "email.receivers: at least one receiver is needed");
+}

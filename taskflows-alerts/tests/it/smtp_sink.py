@@ -1,0 +1,31 @@
+"""aiosmtpd handler for the email tests: one JSON line on stdout per received message.
+
+Run as `python3 -m aiosmtpd -n -l 127.0.0.1:PORT -c smtp_sink.JsonLines` with this folder on
+PYTHONPATH.
+"""
+
+import email
+import email.policy
+import json
+import sys
+
+
+class JsonLines:
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        parts = []
+        for part in message.walk():
+            if part.get_content_maintype() == "multipart":
+                continue
+            parts.append({"type": part.get_content_type(), "content": part.get_content()})
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "from": str(message["From"]),
+            "to": str(message["To"]),
+            "subject": str(message["Subject"]),
+            "parts": parts,
+        }
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+        return "250 OK"
