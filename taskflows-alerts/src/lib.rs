@@ -7,6 +7,25 @@
 //! failures are logged through `tracing`, and a task never fails because an alert did. This
 //! crate depends on `taskflows-core` alone among taskflows crates: it knows nothing of systemd,
 //! D-Bus or unit files. It does not build a runtime: call it from the caller's tokio runtime.
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskflows_alerts::{Alerts, TaskPolicy, current_task_id, run_task};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = TaskPolicy::new("fetch-prices").retries(2).timeout(Duration::from_secs(30)).required(true);
+//! // e.g. Alerts::new([Webhook::new("https://discord.com/api/webhooks/…")?.into()])
+//! let alerts = Alerts::none();
+//! let prices: Option<u32> = run_task(&policy, &alerts, || async {
+//!     tracing::info!(id = ?current_task_id(), "fetching");
+//!     Ok::<_, std::io::Error>(42)
+//! })
+//! .await?;
+//! assert_eq!(prices, Some(42));
+//! # Ok(())
+//! # }
+//! ```
 
 mod alert;
 mod destination;
