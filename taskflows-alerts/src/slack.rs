@@ -13,13 +13,22 @@ pub const SLACK_API_BASE: &str = "https://slack.com/api/";
 /// The most characters of a `section` block's text Slack accepts.
 const SECTION_MAX: usize = 3000;
 
+/// The default limit on an uploaded full text (`SLACK_ATTACHMENT_MAX_SIZE_MB`, 20).
+const ATTACHMENT_MAX_MB: u64 = 20;
+
 /// A Slack channel and the bot token that posts to it.
+///
+/// Each alert is one `chat.postMessage`; when its text had to be truncated to fit Slack's block
+/// limits, the full text is uploaded as a file into the message's thread
+/// (`files.getUploadURLExternal`, the upload, `files.completeUploadExternal`), cut at the
+/// attachment size limit. A failed upload is logged; the message counts as delivered.
 #[derive(Clone)]
 pub struct Slack {
     client: reqwest::Client,
     token: String,
     channel: String,
     api_base: String,
+    attachment_max_bytes: u64,
 }
 
 impl fmt::Debug for Slack {
@@ -36,16 +45,25 @@ impl Slack {
             token: token.into(),
             channel: channel.into(),
             api_base: SLACK_API_BASE.to_owned(),
+            attachment_max_bytes: ATTACHMENT_MAX_MB * 1024 * 1024,
         })
     }
 
-    /// With the token from `SLACK_BOT_TOKEN`.
+    /// With the token from `SLACK_BOT_TOKEN` and the attachment limit from
+    /// `SLACK_ATTACHMENT_MAX_SIZE_MB` (default 20; an unreadable value keeps the default).
     pub fn from_env(channel: impl Into<String>) -> Result<Slack, Error> {
         let token = std::env::var("SLACK_BOT_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty())
             .ok_or(Error::MissingEnv("SLACK_BOT_TOKEN"))?;
-        Slack::new(token, channel)
+        let max_mb = std::env::var("SLACK_ATTACHMENT_MAX_SIZE_MB").ok().and_then(|v| v.trim().parse::<u64>().ok());
+        Ok(Slack::new(token, channel)?.attachment_max_mb(max_mb.unwrap_or(ATTACHMENT_MAX_MB)))
+    }
+
+    /// The largest full-text upload, in MiB (default 20).
+    pub fn attachment_max_mb(mut self, mb: u64) -> Slack {
+        self.attachment_max_bytes = mb.saturating_mul(1024 * 1024);
+        self
     }
 
     /// Another Web API base URL (default [`SLACK_API_BASE`]), e.g. a local server in tests.
@@ -77,27 +95,80 @@ impl Slack {
         })
     }
 
+    /// Whether the message for `alert` cuts some of its text.
+    fn truncates(alert: &Alert) -> bool {
+        alert.title.chars().count() + 2 > SECTION_MAX || alert.body.chars().count() + 6 > SECTION_MAX
+    }
+
     pub(crate) async fn send(&self, alert: &Alert) -> Result<(), String> {
-        let body = serde_json::to_vec(&self.message(alert)).map_err(|e| e.to_string())?;
+        let answer = self.call_json("chat.postMessage", &self.message(alert)).await?;
+        if Slack::truncates(alert) {
+            let channel = answer["channel"].as_str().unwrap_or_default();
+            let ts = answer["ts"].as_str().unwrap_or_default();
+            if let Err(error) = self.upload(alert, channel, ts).await {
+                tracing::warn!(%error, "slack: the message was sent, but not its full text");
+            }
+        }
+        Ok(())
+    }
+
+    /// Upload the full text into the thread of message `ts` in `channel` (an id).
+    async fn upload(&self, alert: &Alert, channel: &str, ts: &str) -> Result<(), String> {
+        let mut text = alert.full_text().into_bytes();
+        text.truncate(usize::try_from(self.attachment_max_bytes).unwrap_or(usize::MAX));
+        let filename = format!("{}-{}.txt", alert.task_name, alert.task_id);
+        let form = format!("filename={}&length={}", crate::links::encode(&filename), text.len());
+        let answer =
+            self.call("files.getUploadURLExternal", "application/x-www-form-urlencoded", form.into_bytes()).await?;
+        let (Some(url), Some(file_id)) = (answer["upload_url"].as_str(), answer["file_id"].as_str()) else {
+            return Err("slack: files.getUploadURLExternal gave no upload_url/file_id".to_owned());
+        };
         let response = self
             .client
-            .post(format!("{}chat.postMessage", self.api_base))
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(text)
+            .send()
+            .await
+            .map_err(|e| format!("slack: upload: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("slack: upload: HTTP {}", response.status()));
+        }
+        let complete = json!({
+            "files": [{ "id": file_id, "title": filename }],
+            "channel_id": channel,
+            "thread_ts": ts,
+        });
+        self.call_json("files.completeUploadExternal", &complete).await.map(drop)
+    }
+
+    async fn call_json(&self, method: &str, body: &Value) -> Result<Value, String> {
+        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        self.call(method, "application/json; charset=utf-8", body).await
+    }
+
+    /// POST to a Web API method; an answer without `"ok": true` is an error.
+    async fn call(&self, method: &str, content_type: &str, body: Vec<u8>) -> Result<Value, String> {
+        let response = self
+            .client
+            .post(format!("{}{method}", self.api_base))
             .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("slack: {e}"))?;
+            .map_err(|e| format!("slack: {method}: {e}"))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| format!("slack: {e}"))?;
+        let bytes = response.bytes().await.map_err(|e| format!("slack: {method}: {e}"))?;
         if !status.is_success() {
-            return Err(format!("slack: HTTP {status}"));
+            return Err(format!("slack: {method}: HTTP {status}"));
         }
-        let answer: Value = serde_json::from_slice(&bytes).map_err(|e| format!("slack: unreadable answer: {e}"))?;
+        let answer: Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("slack: {method}: unreadable answer: {e}"))?;
         if answer["ok"] == Value::Bool(true) {
-            Ok(())
+            Ok(answer)
         } else {
-            Err(format!("slack: {}", answer["error"].as_str().unwrap_or("not ok")))
+            Err(format!("slack: {method}: {}", answer["error"].as_str().unwrap_or("not ok")))
         }
     }
 }

@@ -64,20 +64,57 @@ async fn slack_messages_on_start_each_error_and_finish() {
     assert!(context.starts_with("task id "), "{context}");
 }
 
+const SLACK_OK: &str =
+    r#"{"ok":true,"channel":"C123","ts":"1700000000.000100","upload_url":"{url}/upload/v1/abc","file_id":"F42"}"#;
+
 #[tokio::test]
-async fn slack_truncates_long_errors() {
-    let server = HttpServer::start(Answer::Json(r#"{"ok":true}"#));
+async fn slack_truncates_long_errors_and_uploads_the_full_text() {
+    let server = HttpServer::start(Answer::Json(SLACK_OK));
     let alerts = Alerts::new([slack(&server)]).events(AlertEvents { start: false, error: true, finish: false });
     let policy = TaskPolicy::new("long");
-    let long = "x".repeat(10_000);
+    let long = format!("{}END", "x".repeat(10_000));
     let result = run_task(&policy, &alerts, || async { Err::<(), _>(std::io::Error::other(long.clone())) }).await;
     assert!(matches!(result, Ok(None)));
-    let json = server.requests()[0].json();
+    let requests = server.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/chat.postMessage",
+            "/api/files.getUploadURLExternal",
+            "/upload/v1/abc",
+            "/api/files.completeUploadExternal"
+        ]
+    );
+    let json = requests[0].json();
     for text in [&json["text"], &json["blocks"][0]["text"]["text"], &json["blocks"][1]["text"]["text"]] {
         let text = text.as_str().unwrap();
         assert!(text.chars().count() <= 3000, "{} characters", text.chars().count());
         assert!(text.contains("more characters)"), "{text}");
     }
+    // the full text, uploaded into the message's thread
+    let upload = &requests[2];
+    assert!(
+        upload.body.starts_with("Error Error executing task long: xxx")
+            && upload.body.contains("xEND\n\nAttempt 1 of 1.")
+    );
+    let form = &requests[1];
+    assert_eq!(form.header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert!(form.body.starts_with("filename=long-") && form.body.ends_with(&format!("&length={}", upload.body.len())));
+    assert_eq!(requests[1].header("authorization"), Some("Bearer xoxb-test"));
+    let complete = requests[3].json();
+    assert_eq!(complete["files"][0]["id"], "F42");
+    assert_eq!(complete["channel_id"], "C123");
+    assert_eq!(complete["thread_ts"], "1700000000.000100");
+}
+
+#[tokio::test]
+async fn short_slack_alerts_upload_nothing() {
+    let server = HttpServer::start(Answer::Json(SLACK_OK));
+    let alerts = Alerts::new([slack(&server)]).events(AlertEvents { start: false, error: true, finish: false });
+    let result = run_task(&TaskPolicy::new("short"), &alerts, || async { Err::<(), _>("oops") }).await;
+    assert!(matches!(result, Ok(None)));
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]
@@ -130,7 +167,7 @@ async fn slack_500_is_retried_then_logged_and_the_task_returns() {
     assert!(started.elapsed() < Duration::from_millis(700 + 300), "{:?}", started.elapsed());
     assert_eq!(server.requests().len(), 2, "two tries");
     let text = logs.text();
-    assert!(text.contains("failed to send an alert") && text.contains("slack: HTTP 500"), "{text}");
+    assert!(text.contains("failed to send an alert") && text.contains("slack: chat.postMessage: HTTP 500"), "{text}");
     assert!(text.contains("alert not delivered; giving up"), "{text}");
 }
 
@@ -142,7 +179,7 @@ async fn slack_not_ok_is_a_failure() {
         .events(AlertEvents { start: true, error: false, finish: false })
         .delivery(quick_delivery());
     assert_eq!(flaky(&TaskPolicy::new("nf"), &alerts, 0).await, Some(7));
-    assert!(logs.text().contains("slack: channel_not_found"), "{}", logs.text());
+    assert!(logs.text().contains("slack: chat.postMessage: channel_not_found"), "{}", logs.text());
 }
 
 #[tokio::test]

@@ -119,7 +119,7 @@ impl Recorded {
 /// How the HTTP server answers.
 #[derive(Debug, Clone)]
 pub(crate) enum Answer {
-    /// 200 with this JSON body.
+    /// 200 with this JSON body, `{url}` replaced by the server's URL.
     Json(&'static str),
     /// This status, empty body.
     Status(u16),
@@ -140,15 +140,16 @@ impl HttpServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (recorded, stopped) = (Arc::clone(&requests), Arc::clone(&stop));
+        let (recorded, stopped, base) = (Arc::clone(&requests), Arc::clone(&stop), url.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (recorded, stopped, answer) = (Arc::clone(&recorded), Arc::clone(&stopped), answer.clone());
-                std::thread::spawn(move || serve(stream, &recorded, &stopped, &answer));
+                let (recorded, stopped, answer, base) =
+                    (Arc::clone(&recorded), Arc::clone(&stopped), answer.clone(), base.clone());
+                std::thread::spawn(move || serve(stream, &recorded, &stopped, &answer, &base));
             }
         });
         HttpServer { url, requests, stop }
@@ -166,7 +167,7 @@ impl Drop for HttpServer {
     }
 }
 
-fn serve(stream: TcpStream, recorded: &Mutex<Vec<Recorded>>, stop: &AtomicBool, answer: &Answer) {
+fn serve(stream: TcpStream, recorded: &Mutex<Vec<Recorded>>, stop: &AtomicBool, answer: &Answer, base: &str) {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -201,8 +202,8 @@ fn serve(stream: TcpStream, recorded: &Mutex<Vec<Recorded>>, stop: &AtomicBool, 
     });
     let mut stream = reader.into_inner();
     let (status, body) = match answer {
-        Answer::Json(body) => (200, *body),
-        Answer::Status(status) => (*status, ""),
+        Answer::Json(body) => (200, body.replace("{url}", base)),
+        Answer::Status(status) => (*status, String::new()),
         Answer::Hang => {
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
