@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::alert::{Alert, truncate};
@@ -38,6 +39,8 @@ pub struct EmailConfig {
     pub password: Option<String>,
     /// Who receives the alerts (duplicates are dropped: each receives one mail).
     pub receivers: Vec<String>,
+    /// A CA certificate (PEM) to trust besides the system's, for a private relay.
+    pub root_certificate: Option<String>,
 }
 
 impl fmt::Debug for EmailConfig {
@@ -50,6 +53,7 @@ impl fmt::Debug for EmailConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("receivers", &self.receivers)
+            .field("root_certificate", &self.root_certificate.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -102,6 +106,18 @@ impl Email {
             SmtpSecurity::Plain => (AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host), 25),
         };
         builder = builder.port(config.port.unwrap_or(default_port));
+        if let (Some(pem), SmtpSecurity::ImplicitTls | SmtpSecurity::StartTls) =
+            (&config.root_certificate, config.security)
+        {
+            let params = TlsParameters::builder(config.host.clone())
+                .add_root_certificate(Certificate::from_pem(pem.as_bytes()).map_err(Error::Smtp)?)
+                .build()
+                .map_err(Error::Smtp)?;
+            builder = builder.tls(match config.security {
+                SmtpSecurity::ImplicitTls => Tls::Wrapper(params),
+                _ => Tls::Required(params),
+            });
+        }
         if let Some(password) = config.password {
             let user = config.username.unwrap_or_else(|| sender.email.to_string());
             builder = builder.credentials(Credentials::new(user, password));

@@ -17,6 +17,7 @@ fn config(port: u16, receivers: &[&str]) -> EmailConfig {
         username: None,
         password: None,
         receivers: receivers.iter().map(|r| (*r).to_owned()).collect(),
+        root_certificate: None,
     }
 }
 
@@ -42,6 +43,7 @@ async fn each_receiver_gets_one_mail_with_plain_and_html_parts() {
         // each receiver exactly once, in one transaction
         assert_eq!(m["rcpt_tos"], serde_json::json!(["ops@example.com", "dev@example.com"]));
         assert_eq!(m["from"], "taskflows <tf@example.com>");
+        assert_eq!(m["tls"], false);
         assert_eq!(m["to"], "ops@example.com, dev@example.com");
         let types: Vec<&str> = m["parts"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["text/plain", "text/html"]);
@@ -83,4 +85,73 @@ fn bad_addresses_are_refused_with_the_field() {
     assert!(err.to_string().starts_with("email.receivers: \"not an address\" is not an email address"), "{err}");
     let err = Email::new(config(25, &[])).unwrap_err();
     assert_eq!(err.to_string(), "email.receivers: at least one receiver is needed");
+}
+
+/// A self-signed certificate for 127.0.0.1, made with the openssl command.
+fn certificate(dir: &std::path::Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the openssl command is needed for the TLS tests");
+    assert!(status.success());
+    (cert.to_str().unwrap().to_owned(), key.to_str().unwrap().to_owned())
+}
+
+async fn send_over_tls(security: SmtpSecurity) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let options = match security {
+        SmtpSecurity::ImplicitTls => ["--smtpscert", &cert, "--smtpskey", &key],
+        _ => ["--tlscert", &cert, "--tlskey", &key],
+    };
+    let server = SmtpServer::start_with(&options);
+    let mut config = config(server.port, &["ops@example.com"]);
+    config.security = security;
+    config.root_certificate = Some(std::fs::read_to_string(&cert).unwrap());
+    let alerts = Alerts::new([Email::new(config).unwrap().into()]).events(AlertEvents {
+        start: true,
+        error: false,
+        finish: false,
+    });
+    let result = run_task(&TaskPolicy::new("tls").required(true), &alerts, || async { Ok::<_, Error>(()) }).await;
+    assert_eq!(result.unwrap(), Some(()));
+    let messages = server.messages(1);
+    assert_eq!(messages.len(), 1, "{security:?}");
+    assert_eq!(messages[0]["tls"], true, "{security:?}");
+    assert_eq!(messages[0]["subject"], "Starting: tls");
+    assert_eq!(messages[0]["rcpt_tos"], serde_json::json!(["ops@example.com"]));
+}
+
+#[tokio::test]
+async fn implicit_tls() {
+    send_over_tls(SmtpSecurity::ImplicitTls).await;
+}
+
+#[tokio::test]
+async fn starttls() {
+    send_over_tls(SmtpSecurity::StartTls).await;
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused_and_logged() {
+    let logs = Logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let server = SmtpServer::start_with(&["--smtpscert", &cert, "--smtpskey", &key]);
+    let mut config = config(server.port, &["ops@example.com"]);
+    config.security = SmtpSecurity::ImplicitTls;
+    let delivery = DeliveryPolicy { attempts: 1, ..DeliveryPolicy::default() };
+    let alerts = Alerts::new([Email::new(config).unwrap().into()])
+        .events(AlertEvents { start: true, error: false, finish: false })
+        .delivery(delivery);
+    let result = run_task(&TaskPolicy::new("untrusted"), &alerts, || async { Ok::<_, Error>(5) }).await;
+    assert_eq!(result.unwrap(), Some(5));
+    assert!(server.messages(0).is_empty());
+    assert!(logs.text().contains("alert not delivered"), "{}", logs.text());
 }

@@ -24,6 +24,7 @@ class JsonLines:
             "from": str(message["From"]),
             "to": str(message["To"]),
             "subject": str(message["Subject"]),
+            "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
             "parts": parts,
         }
         sys.stdout.write(json.dumps(record) + "\n")

@@ -49,10 +49,16 @@ fn ensure_aiosmtpd() {
 
 impl SmtpServer {
     pub(crate) fn start() -> SmtpServer {
+        SmtpServer::start_with(&[])
+    }
+
+    /// With more `python3 -m aiosmtpd` options (`--smtpscert`, `--tlscert` …).
+    pub(crate) fn start_with(options: &[&str]) -> SmtpServer {
         ensure_aiosmtpd();
         let port = free_port();
         let mut child = Command::new("python3")
             .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "smtp_sink.JsonLines"])
+            .args(options)
             .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it"))
             .stdout(Stdio::piped())
             .spawn()
@@ -66,6 +72,7 @@ impl SmtpServer {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(20);
+        // plain TCP connects even to an SMTPS listener
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("aiosmtpd exited before listening: {status}");
