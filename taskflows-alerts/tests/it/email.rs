@@ -103,7 +103,7 @@ fn certificate(dir: &std::path::Path) -> (String, String) {
     (cert.to_str().unwrap().to_owned(), key.to_str().unwrap().to_owned())
 }
 
-async fn send_over_tls(security: SmtpSecurity) {
+async fn send_over_tls(security: SmtpSecurity, password: Option<&str>) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path());
     let options = match security {
@@ -114,28 +114,51 @@ async fn send_over_tls(security: SmtpSecurity) {
     let mut config = config(server.port, &["ops@example.com"]);
     config.security = security;
     config.root_certificate = Some(std::fs::read_to_string(&cert).unwrap());
-    let alerts = Alerts::new([Email::new(config).unwrap().into()]).events(AlertEvents {
-        start: true,
-        error: false,
-        finish: false,
-    });
+    config.password = password.map(str::to_owned);
+    let delivery = DeliveryPolicy { attempts: 1, attempt_timeout: Duration::from_secs(2), ..DeliveryPolicy::default() };
+    let alerts = Alerts::new([Email::new(config).unwrap().into()])
+        .events(AlertEvents { start: true, error: false, finish: false })
+        .delivery(delivery);
     let result = run_task(&TaskPolicy::new("tls").required(true), &alerts, || async { Ok::<_, Error>(()) }).await;
     assert_eq!(result.unwrap(), Some(()));
+    if password == Some("wrong") {
+        return server.messages(0);
+    }
     let messages = server.messages(1);
     assert_eq!(messages.len(), 1, "{security:?}");
     assert_eq!(messages[0]["tls"], true, "{security:?}");
     assert_eq!(messages[0]["subject"], "Starting: tls");
     assert_eq!(messages[0]["rcpt_tos"], serde_json::json!(["ops@example.com"]));
+    messages
 }
 
 #[tokio::test]
 async fn implicit_tls() {
-    send_over_tls(SmtpSecurity::ImplicitTls).await;
+    let messages = send_over_tls(SmtpSecurity::ImplicitTls, None).await;
+    assert_eq!(messages[0]["login"], serde_json::Value::Null);
 }
 
 #[tokio::test]
 async fn starttls() {
-    send_over_tls(SmtpSecurity::StartTls).await;
+    send_over_tls(SmtpSecurity::StartTls, None).await;
+}
+
+#[tokio::test]
+async fn starttls_with_login() {
+    // the login name is the sender's address when no username is given
+    let messages = send_over_tls(SmtpSecurity::StartTls, Some("s3cret")).await;
+    assert_eq!(messages[0]["login"], "tf@example.com");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_logged() {
+    let logs = Logs::capture();
+    let messages = send_over_tls(SmtpSecurity::StartTls, Some("wrong")).await;
+    assert!(messages.is_empty());
+    let text = logs.text();
+    // refused (535), or left unanswered by aiosmtpd after lettre falls back to AUTH LOGIN: either
+    // way not delivered, logged, and the task is not held beyond the bound
+    assert!(text.contains("failed to send an alert") && text.contains("alert not delivered"), "{text}");
 }
 
 #[tokio::test]

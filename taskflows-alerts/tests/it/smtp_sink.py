@@ -4,13 +4,26 @@ Run as `python3 -m aiosmtpd -n -l 127.0.0.1:PORT -c smtp_sink.JsonLines` with th
 PYTHONPATH.
 """
 
+import base64
 import email
 import email.policy
 import json
 import sys
 
 
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+# the only login AUTH PLAIN accepts (aiosmtpd offers AUTH only after STARTTLS)
+LOGIN = (b"tf@example.com", b"s3cret")
+
+
 class JsonLines:
+    async def auth_PLAIN(self, server, args):
+        if len(args) < 2:
+            return AuthResult(success=False)
+        _, login, password = base64.b64decode(args[1]).split(b"\0")
+        return AuthResult(success=(login, password) == LOGIN, auth_data=LoginPassword(login, password))
+
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         parts = []
@@ -24,6 +37,7 @@ class JsonLines:
             "from": str(message["From"]),
             "to": str(message["To"]),
             "subject": str(message["Subject"]),
+            "login": session.login_data.decode() if session.login_data else None,
             "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
             "parts": parts,
         }
