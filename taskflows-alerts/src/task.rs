@@ -53,7 +53,12 @@ pub fn current_task_id() -> Option<TaskId> {
 /// as failed. Between attempts the runner waits as the policy's backoff says.
 ///
 /// Alerts are best effort: each is delivered within the bound of the [`Alerts`]' delivery
-/// policy, and a failed delivery is logged, never returned.
+/// policy, and a failed delivery is logged, never returned. Alerts are sent before the first
+/// attempt, after each failed one and at the end, and the task waits for each (at most
+/// `DeliveryPolicy::total`), so a program that exits right after the task has sent them.
+///
+/// A panic inside `f` is not caught: it unwinds through `run_task` as it would through a direct
+/// call (use [`run_blocking_task`], or return errors, to have it count as a failed attempt).
 pub async fn run_task<T, E, F, Fut>(policy: &TaskPolicy, alerts: &Alerts, mut f: F) -> Result<Option<T>, TaskError>
 where
     F: FnMut() -> Fut,
