@@ -19,10 +19,12 @@ LOGIN = (b"tf@example.com", b"s3cret")
 
 class JsonLines:
     async def auth_PLAIN(self, server, args):
+        # handled=False: aiosmtpd answers a refusal with 535 itself
         if len(args) < 2:
-            return AuthResult(success=False)
+            return AuthResult(success=False, handled=False)
         _, login, password = base64.b64decode(args[1]).split(b"\0")
-        return AuthResult(success=(login, password) == LOGIN, auth_data=LoginPassword(login, password))
+        ok = (login, password) == LOGIN
+        return AuthResult(success=ok, handled=False, auth_data=LoginPassword(login, password))
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
