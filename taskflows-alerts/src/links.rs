@@ -18,7 +18,12 @@ pub struct LogLinks {
 impl LogLinks {
     /// From `TASKFLOWS_GRAFANA` and `TASKFLOWS_LOKI_URL` (unset or empty: no link).
     pub fn from_env() -> LogLinks {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+        LogLinks::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`LogLinks::from_env`], with variables looked up by `var`.
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> LogLinks {
+        let var = |name| var(name).filter(|v: &String| !v.trim().is_empty());
         LogLinks { grafana: var("TASKFLOWS_GRAFANA"), loki: var("TASKFLOWS_LOKI_URL") }
     }
 

@@ -52,12 +52,20 @@ impl Slack {
     /// With the token from `SLACK_BOT_TOKEN` and the attachment limit from
     /// `SLACK_ATTACHMENT_MAX_SIZE_MB` (default 20; an unreadable value keeps the default).
     pub fn from_env(channel: impl Into<String>) -> Result<Slack, Error> {
-        let token = std::env::var("SLACK_BOT_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(Error::MissingEnv("SLACK_BOT_TOKEN"))?;
-        let max_mb = std::env::var("SLACK_ATTACHMENT_MAX_SIZE_MB").ok().and_then(|v| v.trim().parse::<u64>().ok());
+        Slack::from_vars(channel, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Slack::from_env`], with variables looked up by `var`.
+    pub(crate) fn from_vars(channel: impl Into<String>, var: impl Fn(&str) -> Option<String>) -> Result<Slack, Error> {
+        let token =
+            var("SLACK_BOT_TOKEN").filter(|t| !t.trim().is_empty()).ok_or(Error::MissingEnv("SLACK_BOT_TOKEN"))?;
+        let max_mb = var("SLACK_ATTACHMENT_MAX_SIZE_MB").and_then(|v| v.trim().parse::<u64>().ok());
         Ok(Slack::new(token, channel)?.attachment_max_mb(max_mb.unwrap_or(ATTACHMENT_MAX_MB)))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn attachment_max_bytes(&self) -> u64 {
+        self.attachment_max_bytes
     }
 
     /// The largest full-text upload, in MiB (default 20).

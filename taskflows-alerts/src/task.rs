@@ -22,6 +22,11 @@ impl TaskId {
         TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: u64) -> TaskId {
+        TaskId(n)
+    }
+
     /// The number, unique within the process.
     pub fn get(self) -> u64 {
         self.0

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use crate::alert::truncate;
 use crate::error::AttemptError;
-use crate::links::encode;
+use crate::links::{LogLinks, encode};
 use crate::policy::{Backoff, TaskPolicy};
 
 fn check_delays(backoff: Backoff, expected_ms: &[u64]) {
@@ -63,4 +63,44 @@ fn error_kinds() {
 fn percent_encoding() {
     assert_eq!(encode("a-b_c.d~e"), "a-b_c.d~e");
     assert_eq!(encode("{x=\"é\"} |"), "%7Bx%3D%22%C3%A9%22%7D%20%7C");
+}
+
+#[test]
+fn log_links_from_variables() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+    };
+    assert_eq!(LogLinks::from_vars(vars(&[])), LogLinks::default());
+    assert_eq!(
+        LogLinks::from_vars(vars(&[("TASKFLOWS_GRAFANA", "https://g"), ("TASKFLOWS_LOKI_URL", " ")])),
+        LogLinks { grafana: Some("https://g".into()), loki: None }
+    );
+    let links = LogLinks { grafana: None, loki: Some("http://loki:3100/".into()) };
+    let from = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+    let to = jiff::Timestamp::from_second(1_700_000_010).unwrap();
+    let id = crate::task::TaskId::for_tests(7);
+    assert_eq!(
+        links.explore("a\"b", id, from, to).unwrap(),
+        format!(
+            "http://loki:3100/loki/api/v1/query_range?query=%7Btask_name%3D%22a%5C%22b%22%7D%20%7C%3D%20%22{}-7%22\
+             &start=1699999940000000000&end=1700000070000000000",
+            std::process::id()
+        )
+    );
+    assert_eq!(LogLinks::default().explore("a", id, from, to), None);
+}
+
+#[test]
+fn slack_from_variables() {
+    let err = crate::Slack::from_vars("#ops", |_| None).unwrap_err();
+    assert_eq!(err.to_string(), "environment variable SLACK_BOT_TOKEN is not set");
+    let slack = crate::Slack::from_vars("#ops", |name| match name {
+        "SLACK_BOT_TOKEN" => Some("xoxb-1".into()),
+        "SLACK_ATTACHMENT_MAX_SIZE_MB" => Some("3".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(slack.attachment_max_bytes(), 3 * 1024 * 1024);
+    let slack = crate::Slack::from_vars("#ops", |name| (name == "SLACK_BOT_TOKEN").then(|| "xoxb-1".into())).unwrap();
+    assert_eq!(slack.attachment_max_bytes(), 20 * 1024 * 1024);
 }
