@@ -43,7 +43,8 @@ fn ensure_aiosmtpd() {
         .expect("python3 must be installed to run the SMTP tests");
     assert!(
         status.success() && has(),
-        "could not install aiosmtpd from PyPI (python3 -m pip install aiosmtpd): {status}"
+        "aiosmtpd is needed for the SMTP tests and could not be installed with \
+         `python3 -m pip install aiosmtpd` ({status}); on Debian: apt-get install python3-aiosmtpd"
     );
 }
 
