@@ -198,3 +198,30 @@ async fn hanging_slack_is_abandoned_within_the_bound() {
     assert!(text.contains("no answer within 400ms"), "{text}");
     assert!(text.contains("alert delivery abandoned"), "{text}");
 }
+
+#[tokio::test]
+async fn blocking_task_alerts_name_a_panic() {
+    let server = HttpServer::start(Answer::Status(200));
+    let alerts = Alerts::new([Webhook::new(server.url.clone()).unwrap().into()]);
+    let policy = TaskPolicy::new("crunch").retries(1).backoff(Backoff::none()).required(true);
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = std::sync::Arc::clone(&calls);
+    let result = taskflows_alerts::run_blocking_task(&policy, &alerts, move || {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            panic!("index out of bounds");
+        }
+        Ok::<_, std::io::Error>(99)
+    })
+    .await;
+    assert_eq!(result.unwrap(), Some(99));
+    let contents: Vec<String> =
+        server.requests().iter().map(|r| r.json()["content"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(contents.len(), 3, "start, one error, finish: {contents:#?}");
+    assert_eq!(contents[0], "Starting: crunch");
+    assert!(
+        contents[1].starts_with("Panic Error executing task crunch: panicked: index out of bounds"),
+        "{}",
+        contents[1]
+    );
+    assert!(contents[2].starts_with("Finished: crunch | ") && contents[2].contains("succeeded on attempt 2 of 2"));
+}
