@@ -1,0 +1,292 @@
+//! Alerts: what is sent (start, error, finish), to where, and how hard delivery tries.
+
+use std::time::Instant;
+
+use jiff::Timestamp;
+
+use crate::destination::Destination;
+use crate::error::AttemptError;
+use crate::links::LogLinks;
+use crate::task::TaskId;
+
+/// Which events send an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertEvents {
+    /// `Starting: NAME`, before the first attempt.
+    pub start: bool,
+    /// One alert per failed attempt.
+    pub error: bool,
+    /// `Finished: NAME | …`, after the last attempt.
+    pub finish: bool,
+}
+
+impl Default for AlertEvents {
+    /// All of them.
+    fn default() -> AlertEvents {
+        AlertEvents { start: true, error: true, finish: true }
+    }
+}
+
+/// How hard delivery of one alert tries. Every alert takes at most `total` in all, whatever
+/// the destinations do; a destination is tried at most `attempts` times, each attempt at most
+/// `attempt_timeout`, with `retry_delay` between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// Tries per destination (at least 1).
+    pub attempts: u32,
+    /// The limit of one try.
+    pub attempt_timeout: std::time::Duration,
+    /// The wait between tries.
+    pub retry_delay: std::time::Duration,
+    /// The limit for delivering one alert to all destinations.
+    pub total: std::time::Duration,
+}
+
+impl Default for DeliveryPolicy {
+    /// 3 tries of at most 5s, 500ms apart, 15s in all.
+    fn default() -> DeliveryPolicy {
+        DeliveryPolicy {
+            attempts: 3,
+            attempt_timeout: std::time::Duration::from_secs(5),
+            retry_delay: std::time::Duration::from_millis(500),
+            total: std::time::Duration::from_secs(15),
+        }
+    }
+}
+
+/// Where a task's alerts go, on which events, with which log links.
+#[derive(Debug, Clone, Default)]
+pub struct Alerts {
+    destinations: Vec<Destination>,
+    events: AlertEvents,
+    links: LogLinks,
+    delivery: DeliveryPolicy,
+}
+
+impl Alerts {
+    /// No alerts: the task only logs.
+    pub fn none() -> Alerts {
+        Alerts::default()
+    }
+
+    /// Alerts on every event to `destinations`.
+    pub fn new(destinations: impl IntoIterator<Item = Destination>) -> Alerts {
+        Alerts { destinations: destinations.into_iter().collect(), ..Alerts::default() }
+    }
+
+    /// Which events send alerts.
+    pub fn events(mut self, events: AlertEvents) -> Alerts {
+        self.events = events;
+        self
+    }
+
+    /// Links to the task's logs in alerts.
+    pub fn links(mut self, links: LogLinks) -> Alerts {
+        self.links = links;
+        self
+    }
+
+    /// How hard delivery tries.
+    pub fn delivery(mut self, delivery: DeliveryPolicy) -> Alerts {
+        self.delivery = delivery;
+        self
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        !self.destinations.is_empty() && (self.events.start || self.events.error || self.events.finish)
+    }
+
+    pub(crate) async fn on_start(&self, run: &TaskRun) {
+        if self.events.start {
+            let alert = Alert {
+                kind: AlertKind::Start,
+                task_name: run.name.clone(),
+                task_id: run.id,
+                title: format!("Starting: {}", run.name),
+                body: String::new(),
+                link: None,
+            };
+            self.deliver(&alert).await;
+        }
+    }
+
+    pub(crate) async fn on_error(&self, run: &TaskRun, error: &AttemptError, attempt: u32, attempts: u32) {
+        if self.events.error {
+            let alert = Alert {
+                kind: AlertKind::Error,
+                task_name: run.name.clone(),
+                task_id: run.id,
+                title: format!("{} Error executing task {}: {}", error.kind(), run.name, error),
+                body: format!("Attempt {attempt} of {attempts}.\n\n{}", error_chain(error)),
+                link: self.links.explore(&run.name, run.id, run.started, Timestamp::now()),
+            };
+            self.deliver(&alert).await;
+        }
+    }
+
+    pub(crate) async fn on_finish(&self, run: &TaskRun, outcome: &TaskOutcome<'_>) {
+        if self.events.finish {
+            let finished = Timestamp::now();
+            let elapsed = run.clock.elapsed();
+            let body = match outcome {
+                TaskOutcome::Succeeded { attempt, attempts } => {
+                    format!("Result: succeeded on attempt {attempt} of {attempts}.")
+                }
+                TaskOutcome::Failed { attempts, error } => {
+                    format!("Result: failed after {attempts} attempt(s).\n\n{}: {}", error.kind(), error_chain(error))
+                }
+            };
+            let alert = Alert {
+                kind: AlertKind::Finish,
+                task_name: run.name.clone(),
+                task_id: run.id,
+                title: format!(
+                    "Finished: {} | {} - {} ({})",
+                    run.name,
+                    format_time(run.started),
+                    format_time(finished),
+                    format_elapsed(elapsed)
+                ),
+                body,
+                link: self.links.explore(&run.name, run.id, run.started, finished),
+            };
+            self.deliver(&alert).await;
+        }
+    }
+
+    /// Send `alert` to every destination at once, within the delivery bound; failures are logged.
+    pub async fn deliver(&self, alert: &Alert) {
+        let all = futures_util::future::join_all(self.destinations.iter().map(|d| self.deliver_to(d, alert)));
+        if tokio::time::timeout(self.delivery.total, all).await.is_err() {
+            tracing::warn!(
+                alert = %alert.title,
+                limit = ?self.delivery.total,
+                "alert delivery abandoned: it took longer than its limit"
+            );
+        }
+    }
+
+    async fn deliver_to(&self, destination: &Destination, alert: &Alert) {
+        let attempts = self.delivery.attempts.max(1);
+        for attempt in 1..=attempts {
+            let error = match tokio::time::timeout(self.delivery.attempt_timeout, destination.send(alert)).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(_) => format!("no answer within {:?}", self.delivery.attempt_timeout),
+            };
+            tracing::warn!(destination = destination.kind(), attempt, attempts, %error, "failed to send an alert");
+            if attempt < attempts {
+                tokio::time::sleep(self.delivery.retry_delay).await;
+            }
+        }
+        tracing::error!(destination = destination.kind(), alert = %alert.title, "alert not delivered; giving up");
+    }
+}
+
+/// One alert, as destinations render it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Which event.
+    pub kind: AlertKind,
+    /// The task's name.
+    pub task_name: String,
+    /// The task's run.
+    pub task_id: TaskId,
+    /// The one-line summary (`Starting: NAME`, …); may be long, destinations truncate it.
+    pub title: String,
+    /// Details (attempts, the full error), possibly empty.
+    pub body: String,
+    /// A link to the task's logs, when configured.
+    pub link: Option<String>,
+}
+
+impl Alert {
+    /// The full text: title, body and link, one paragraph each.
+    pub fn full_text(&self) -> String {
+        let mut text = self.title.clone();
+        if !self.body.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(&self.body);
+        }
+        if let Some(link) = &self.link {
+            text.push_str("\n\nLogs: ");
+            text.push_str(link);
+        }
+        text
+    }
+}
+
+/// The event an alert reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// The task starts.
+    Start,
+    /// An attempt failed.
+    Error,
+    /// The task finished, successfully or not.
+    Finish,
+}
+
+pub(crate) struct TaskRun {
+    name: String,
+    id: TaskId,
+    started: Timestamp,
+    clock: Instant,
+}
+
+impl TaskRun {
+    pub(crate) fn start(name: &str, id: TaskId) -> TaskRun {
+        TaskRun { name: name.to_owned(), id, started: Timestamp::now(), clock: Instant::now() }
+    }
+}
+
+pub(crate) enum TaskOutcome<'a> {
+    Succeeded { attempt: u32, attempts: u32 },
+    Failed { attempts: u32, error: &'a AttemptError },
+}
+
+fn error_chain(error: &AttemptError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    // `Failed` shows its source already
+    if matches!(error, AttemptError::Failed { .. }) {
+        source = source.and_then(std::error::Error::source);
+    }
+    while let Some(e) = source {
+        text.push_str("\ncaused by: ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+fn format_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn format_elapsed(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 {
+        format!("{}h {}min {}s", secs / 3600, secs % 3600 / 60, secs % 60)
+    } else if secs >= 60 {
+        format!("{}min {}s", secs / 60, secs % 60)
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+/// `text` cut to at most `max` characters, with a note of how much was cut.
+pub(crate) fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let count = text.chars().count();
+    if count <= max {
+        return text.into();
+    }
+    let note = |keep: usize| format!("… ({} more characters)", count - keep);
+    // the note's length depends on the number in it: settle it in two rounds
+    let keep = max.saturating_sub(note(max).chars().count());
+    let keep = max.saturating_sub(note(keep).chars().count());
+    let note = note(keep);
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(&note);
+    out.into()
+}

@@ -1,0 +1,106 @@
+use std::time::Duration;
+
+use crate::alert::truncate;
+use crate::error::AttemptError;
+use crate::links::{LogLinks, encode};
+use crate::policy::{Backoff, TaskPolicy};
+
+fn check_delays(backoff: Backoff, expected_ms: &[u64]) {
+    let delays: Vec<u64> = (1..=expected_ms.len() as u32).map(|n| backoff.delay(n).as_millis() as u64).collect();
+    assert_eq!(delays, expected_ms);
+}
+
+#[test]
+fn backoff_delays() {
+    check_delays(Backoff::default(), &[100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    check_delays(Backoff::none(), &[0, 0, 0]);
+    check_delays(Backoff::constant(Duration::from_millis(250)), &[250, 250, 250]);
+    check_delays(Backoff::exponential(Duration::from_millis(10), 3, Duration::from_millis(100)), &[10, 30, 90, 100]);
+    // no overflow after many failures
+    assert_eq!(Backoff::default().delay(u32::MAX), Duration::from_secs(5));
+}
+
+#[test]
+fn policy_defaults_and_config() {
+    let policy = TaskPolicy::new("sync");
+    assert_eq!((policy.retries, policy.attempts(), policy.timeout, policy.required), (0, 1, None, false));
+    let policy: TaskPolicy = serde_json::from_str(
+        r#"{"name":"sync","retries":2,"timeout":"30s","required":true,"backoff":{"initial":"1s","max":"1min"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        policy,
+        TaskPolicy::new("sync")
+            .retries(2)
+            .timeout(Duration::from_secs(30))
+            .required(true)
+            .backoff(Backoff::exponential(Duration::from_secs(1), 2, Duration::from_secs(60)))
+    );
+    let err = serde_json::from_str::<TaskPolicy>(r#"{"name":"x","retry":2}"#).unwrap_err();
+    assert!(err.to_string().starts_with("unknown field `retry`"), "{err}");
+}
+
+#[test]
+fn truncation_counts_characters() {
+    assert_eq!(truncate("short", 10), "short");
+    let long = "é".repeat(100);
+    let cut = truncate(&long, 40);
+    assert_eq!(cut.chars().count(), 40);
+    assert!(cut.ends_with("… (82 more characters)"), "{cut}");
+}
+
+#[test]
+fn error_kinds() {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>, type_name| AttemptError::Failed { type_name, source: e };
+    assert_eq!(failed("x".into(), "std::io::error::Error").kind(), "Error");
+    assert_eq!(failed("x".into(), "alloc::boxed::Box<dyn core::error::Error>").kind(), "Box");
+    assert_eq!(failed("x".into(), "my_app::SyncError").kind(), "SyncError");
+    assert_eq!(AttemptError::TimedOut(Duration::from_secs(1)).kind(), "Timeout");
+    assert_eq!(AttemptError::Panicked("boom".into()).kind(), "Panic");
+}
+
+#[test]
+fn percent_encoding() {
+    assert_eq!(encode("a-b_c.d~e"), "a-b_c.d~e");
+    assert_eq!(encode("{x=\"é\"} |"), "%7Bx%3D%22%C3%A9%22%7D%20%7C");
+}
+
+#[test]
+fn log_links_from_variables() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+    };
+    assert_eq!(LogLinks::from_vars(vars(&[])), LogLinks::default());
+    assert_eq!(
+        LogLinks::from_vars(vars(&[("TASKFLOWS_GRAFANA", "https://g"), ("TASKFLOWS_LOKI_URL", " ")])),
+        LogLinks { grafana: Some("https://g".into()), loki: None }
+    );
+    let links = LogLinks { grafana: None, loki: Some("http://loki:3100/".into()) };
+    let from = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+    let to = jiff::Timestamp::from_second(1_700_000_010).unwrap();
+    let id = crate::task::TaskId::for_tests(7);
+    assert_eq!(
+        links.explore("a\"b", id, from, to).unwrap(),
+        format!(
+            "http://loki:3100/loki/api/v1/query_range?query=%7Btask_name%3D%22a%5C%22b%22%7D%20%7C%3D%20%22{}-7%22\
+             &start=1699999940000000000&end=1700000070000000000",
+            std::process::id()
+        )
+    );
+    assert_eq!(LogLinks::default().explore("a", id, from, to), None);
+}
+
+#[test]
+fn slack_from_variables() {
+    let err = crate::Slack::from_vars("#ops", |_| None).unwrap_err();
+    assert_eq!(err.to_string(), "environment variable SLACK_BOT_TOKEN is not set");
+    let slack = crate::Slack::from_vars("#ops", |name| match name {
+        "SLACK_BOT_TOKEN" => Some("xoxb-1".into()),
+        "SLACK_ATTACHMENT_MAX_SIZE_MB" => Some("3".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(slack.attachment_max_bytes(), 3 * 1024 * 1024);
+    let slack = crate::Slack::from_vars("#ops", |name| (name == "SLACK_BOT_TOKEN").then(|| "xoxb-1".into())).unwrap();
+    assert_eq!(slack.attachment_max_bytes(), 20 * 1024 * 1024);
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the task matrix, and alerts against a real SMTP server and a local HTTP
+//! server speaking Slack's Web API and webhooks.
+
+mod alerts;
+mod email;
+mod support;
+mod task;
