@@ -9,14 +9,8 @@ pub(crate) fn scope(user: bool, system: bool) -> Scope {
     match (user, system) {
         (true, _) => Scope::User,
         (_, true) => Scope::System,
-        _ if is_root() => Scope::System,
-        _ => Scope::User,
+        _ => taskflows_systemd::default_scope(),
     }
-}
-
-fn is_root() -> bool {
-    // The owner of /proc/self is the effective user; no libc call needed.
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 /// The installed systemd's version, from `systemctl --version` (`systemd 252 (…)`).

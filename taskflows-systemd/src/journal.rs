@@ -74,7 +74,7 @@ impl Systemd {
             Scope::User => {
                 // journald trusts the unit a user manager names only while the writing process
                 // lives; lines of processes that exited quickly are found by their identifier.
-                let uid = current_uid();
+                let uid = crate::current_uid();
                 let stem = unit.rsplit_once('.').map_or(unit, |(stem, _)| stem);
                 cmd.args([format!("_SYSTEMD_USER_UNIT={unit}"), format!("_UID={uid}"), "+".to_owned()]);
                 cmd.args([format!("USER_UNIT={unit}"), format!("_UID={uid}"), "+".to_owned()]);
@@ -253,11 +253,6 @@ impl Systemd {
         }
         Ok(())
     }
-}
-
-/// The effective user id, from the owner of `/proc/self`.
-fn current_uid() -> u32 {
-    std::fs::metadata("/proc/self").map_or(0, |m| std::os::unix::fs::MetadataExt::uid(&m))
 }
 
 /// New journal lines of a followed unit.

@@ -139,6 +139,16 @@ fn connect_error(scope: Scope, address: Option<&str>, source: zbus::Error) -> Er
     }
 }
 
+/// The scope a caller gets unless it asks: the system manager for root, the user's otherwise.
+pub fn default_scope() -> Scope {
+    if current_uid() == 0 { Scope::System } else { Scope::User }
+}
+
+/// The effective user id, from the owner of `/proc/self` (no libc call needed).
+pub(crate) fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| std::os::unix::fs::MetadataExt::uid(&m))
+}
+
 /// `/etc/systemd/system`, or `$XDG_CONFIG_HOME/systemd/user` (default `~/.config/systemd/user`).
 pub fn default_unit_dir(scope: Scope) -> PathBuf {
     match scope {
