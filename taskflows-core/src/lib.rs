@@ -38,7 +38,7 @@ pub use name::{MAX_SERVICE_NAME_LEN, ServiceName, UnitName, glob_match};
 pub use policy::{NotifyAccess, RestartCondition, RestartPolicy, Watchdog};
 pub use render::{RenderContext, Scope, UnitFile, render};
 pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Schedules, StartOn};
-pub use service::{IntoUnitName, ServiceBuilder, ServiceSpec, Signal};
+pub use service::{IntoUnitName, RELATION_DIRECTIVES, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;
 pub use value::Text;
 

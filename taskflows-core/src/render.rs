@@ -183,19 +183,9 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
 
     u.section("Unit");
     u.set("Description", escape_specifiers(&spec.description()));
-    u.units("After", &spec.start_after);
-    u.units("Before", &spec.start_before);
-    u.units("Requires", &spec.requires);
-    u.units("Requisite", &spec.requisite);
-    u.units("Wants", &spec.wants);
-    u.units("Upholds", &spec.upholds);
-    u.units("BindsTo", &spec.binds_to);
-    u.units("PartOf", &spec.part_of);
-    u.units("OnFailure", &spec.on_failure);
-    u.units("OnSuccess", &spec.on_success);
-    u.units("Conflicts", &spec.conflicts);
-    u.units("PropagatesStopTo", &spec.propagate_stop_to);
-    u.units("StopPropagatedFrom", &spec.propagate_stop_from);
+    for (key, units) in spec.relations() {
+        u.units(key, units);
+    }
     if let Some(p) = &spec.restart_policy {
         u.set("StartLimitIntervalSec", p.window.map_or("0".to_owned(), |w| w.to_string()));
         match (p.max_attempts, p.window) {

@@ -109,6 +109,23 @@ pub struct ServiceSpec {
     pub propagate_stop_from: Vec<UnitName>,
 }
 
+/// The `[Unit]` directives relations render to, in the order of [`ServiceSpec::relations`].
+pub const RELATION_DIRECTIVES: [&str; 13] = [
+    "After",
+    "Before",
+    "Requires",
+    "Requisite",
+    "Wants",
+    "Upholds",
+    "BindsTo",
+    "PartOf",
+    "OnFailure",
+    "OnSuccess",
+    "Conflicts",
+    "PropagatesStopTo",
+    "StopPropagatedFrom",
+];
+
 /// Accept one value or a list.
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -291,6 +308,26 @@ impl ServiceSpec {
             c.check().map_err(|e| e.within("cgroup_config"))?;
         }
         Ok(())
+    }
+
+    /// The relations with the `[Unit]` directive each becomes, in rendering order.
+    pub fn relations(&self) -> [(&'static str, &[UnitName]); 13] {
+        let [a, b, c, d, e, f, g, h, i, j, k, l, m] = RELATION_DIRECTIVES;
+        [
+            (a, &self.start_after),
+            (b, &self.start_before),
+            (c, &self.requires),
+            (d, &self.requisite),
+            (e, &self.wants),
+            (f, &self.upholds),
+            (g, &self.binds_to),
+            (h, &self.part_of),
+            (i, &self.on_failure),
+            (j, &self.on_success),
+            (k, &self.conflicts),
+            (l, &self.propagate_stop_to),
+            (m, &self.propagate_stop_from),
+        ]
     }
 
     /// The description, or `Service for NAME`.

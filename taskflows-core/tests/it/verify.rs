@@ -43,27 +43,12 @@ fn verify(scope: Scope, name: &str, toml: &str) -> Option<String> {
 /// `Requires=db` fails verification when db.service does not exist: give every related unit
 /// that is neither rendered nor installed a stub in the folder verify searches.
 fn write_stubs(dir: &std::path::Path, units: &[taskflows_core::UnitFile]) {
-    const RELATIONS: &[&str] = &[
-        "After",
-        "Before",
-        "Requires",
-        "Requisite",
-        "Wants",
-        "Upholds",
-        "BindsTo",
-        "PartOf",
-        "OnFailure",
-        "OnSuccess",
-        "Conflicts",
-        "PropagatesStopTo",
-        "StopPropagatedFrom",
-    ];
     for u in units {
         for line in u.content.lines() {
             let Some((key, value)) = line.split_once('=') else {
                 continue;
             };
-            if !RELATIONS.contains(&key) {
+            if !taskflows_core::RELATION_DIRECTIVES.contains(&key) {
                 continue;
             }
             for name in value.split_whitespace() {
