@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt as _;
 use taskflows_core::{RenderContext, Scope, ServiceName, ServiceSpec};
 use taskflows_systemd::Systemd;
 
@@ -110,24 +109,6 @@ async fn measure_status(systemd: &Systemd, scope: Scope, names: &[ServiceName], 
     );
 }
 
-async fn count_reloads<F: std::future::Future>(systemd: &Systemd, f: F) -> (usize, F::Output) {
-    let rule = zbus::MatchRule::builder()
-        .msg_type(zbus::message::Type::Signal)
-        .interface("org.freedesktop.systemd1.Manager")
-        .member("Reloading")
-        .build()
-        .unwrap();
-    let mut stream = zbus::MessageStream::for_match_rule(rule, systemd.connection(), None).await.unwrap();
-    let out = f.await;
-    let mut count = 0;
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(300), stream.next()).await {
-        if msg.body().deserialize::<bool>().unwrap_or(false) {
-            count += 1;
-        }
-    }
-    (count, out)
-}
-
 fn main() {
     if std::env::var_os("TF_IN_SANDBOX").is_none() {
         eprintln!("this benchmark installs 1,000 units: run it with `cargo xtask bench-systemd`");
@@ -147,7 +128,8 @@ async fn bench(scope: Scope) {
     println!("scope {scope:?}, systemd {}, {N} services with timers", ctx.systemd_version.unwrap());
 
     let start = Instant::now();
-    let (reloads, report) = count_reloads(&systemd, systemd.create(&specs, &ctx)).await;
+    let (reloads, report) =
+        systemd.reloads_during(Duration::from_millis(300), systemd.create(&specs, &ctx)).await.expect("watch reloads");
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -165,7 +147,8 @@ async fn bench(scope: Scope) {
     );
 
     let start = Instant::now();
-    let (reloads, report) = count_reloads(&systemd, systemd.create(&specs, &ctx)).await;
+    let (reloads, report) =
+        systemd.reloads_during(Duration::from_millis(300), systemd.create(&specs, &ctx)).await.expect("watch reloads");
     let report = report.expect("re-create");
     println!(
         "re-create:{:>8.2} s  ({} files written, {reloads} reload(s))",

@@ -112,6 +112,34 @@ impl Systemd {
         Ok(v.split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).unwrap_or(0))
     }
 
+    /// Run `f` and count the daemon reloads the manager announces meanwhile (its
+    /// `Reloading(true)` signals, from anyone), waiting `settle` afterwards for late signals.
+    /// Shows, for instance, that re-creating unchanged services does not reload.
+    pub async fn reloads_during<F: std::future::Future>(
+        &self,
+        settle: std::time::Duration,
+        f: F,
+    ) -> Result<(usize, F::Output)> {
+        use futures_util::StreamExt as _;
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface("org.freedesktop.systemd1.Manager")
+            .member("Reloading")
+            .build()
+            .map_err(Error::call("AddMatch Reloading"))?;
+        let mut stream = zbus::MessageStream::for_match_rule(rule, &self.conn, None)
+            .await
+            .map_err(Error::call("AddMatch Reloading"))?;
+        let out = f.await;
+        let mut count = 0;
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout(settle, stream.next()).await {
+            if msg.body().deserialize::<bool>().unwrap_or(false) {
+                count += 1;
+            }
+        }
+        Ok((count, out))
+    }
+
     /// Reload the manager's configuration (daemon-reload).
     pub async fn reload(&self) -> Result<()> {
         self.manager.reload().await.map_err(Error::call("Reload"))

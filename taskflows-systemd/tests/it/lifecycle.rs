@@ -2,29 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-
 use crate::{create, names, setup, state, wait_for};
-
-/// Count the manager's `Reloading(true)` signals while `f` runs.
-async fn reloads_during<F: std::future::Future>(systemd: &taskflows_systemd::Systemd, f: F) -> (usize, F::Output) {
-    let rule = zbus::MatchRule::builder()
-        .msg_type(zbus::message::Type::Signal)
-        .interface("org.freedesktop.systemd1.Manager")
-        .member("Reloading")
-        .build()
-        .unwrap();
-    let mut stream = zbus::MessageStream::for_match_rule(rule, systemd.connection(), None).await.unwrap();
-    let out = f.await;
-    // Give signals already sent a moment to arrive.
-    let mut count = 0;
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
-        if msg.body().deserialize::<bool>().unwrap_or(false) {
-            count += 1;
-        }
-    }
-    (count, out)
-}
 
 const WORKER: &str = r#"
 [[service]]
@@ -51,7 +29,8 @@ async fn same_spec_twice_changes_nothing_and_a_change_reaches_the_running_unit()
     })
     .await;
 
-    let (reloads, report) = reloads_during(&systemd, systemd.create(&specs, &ctx)).await;
+    let (reloads, report) =
+        systemd.reloads_during(Duration::from_millis(500), systemd.create(&specs, &ctx)).await.unwrap();
     let report = report.unwrap();
     assert_eq!(reloads, 0, "an identical spec must not reload: {report:?}");
     assert!(report.written.is_empty() && !report.reloaded, "{report:?}");
@@ -59,7 +38,8 @@ async fn same_spec_twice_changes_nothing_and_a_change_reaches_the_running_unit()
     assert_eq!(state(&systemd, "lc-worker").await.main_pid, first.main_pid, "the running unit was left alone");
 
     let changed = crate::specs(&WORKER.replace("V = \"1\"", "V = \"2\""));
-    let (reloads, report) = reloads_during(&systemd, systemd.create(&changed, &ctx)).await;
+    let (reloads, report) =
+        systemd.reloads_during(Duration::from_millis(500), systemd.create(&changed, &ctx)).await.unwrap();
     let report = report.unwrap();
     assert_eq!(reloads, 1, "a changed spec reloads exactly once: {report:?}");
     assert_eq!(report.written, ["taskflows-lc-worker.service"], "only the changed file is rewritten");
