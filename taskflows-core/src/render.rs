@@ -169,14 +169,9 @@ fn resolve<'a>(spec: &'a ServiceSpec, ctx: &'a RenderContext) -> Result<Option<&
 fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Error> {
     let field = |f: &str| format!("service[{}].{f}", spec.name);
     let environment = resolve(spec, ctx)?;
-    if let Some(Environment::Docker(c)) = environment {
-        c.check().map_err(|e| e.within(&field("environment.docker")))?;
-        if spec.watchdog.is_some() {
-            return Err(Error::field(
-                field("watchdog"),
-                "is not allowed with a Docker environment (the container cannot notify systemd)",
-            ));
-        }
+    if matches!(spec.environment, Some(Environment::Named(_))) {
+        // validate() checked an environment written inline; a stored one is checked now.
+        spec.check_environment(environment).map_err(|e| e.within(&format!("service[{}]", spec.name)))?;
     }
     let docker = matches!(environment, Some(Environment::Docker(_)));
     let mut u = Unit::new();

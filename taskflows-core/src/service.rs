@@ -257,30 +257,39 @@ impl ServiceSpec {
         self.validate_fields().map_err(|e| e.within(&format!("service[{}]", self.name)))
     }
 
-    fn validate_fields(&self) -> Result<(), Error> {
-        let docker = match &self.environment {
+    /// Check what depends on the environment the service runs in: `environment` as written, or
+    /// a stored one once rendering has resolved its name. Field paths start at the service.
+    pub(crate) fn check_environment(&self, environment: Option<&Environment>) -> Result<(), Error> {
+        let docker = match environment {
             Some(Environment::Docker(c)) => {
                 c.check().map_err(|e| e.within("environment.docker"))?;
                 true
             }
             _ => false,
         };
-        if self.start_command.is_none() && !docker {
+        // A stored environment may turn out to be a container with its own command.
+        let named = matches!(environment, Some(Environment::Named(_)));
+        if self.start_command.is_none() && !docker && !named {
             return Err(Error::field("start_command", "is required (the command the service runs)"));
         }
         if docker && let Some(cmd) = &self.start_command {
             crate::environment::split_shell(cmd.as_str()).map_err(|e| e.at("start_command"))?;
         }
+        if docker && self.watchdog.is_some() {
+            return Err(Error::field(
+                "watchdog",
+                "is not allowed with a Docker environment (the container cannot notify systemd)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_fields(&self) -> Result<(), Error> {
+        self.check_environment(self.environment.as_ref())?;
         if self.timeout.is_some_and(Duration::is_zero) {
             return Err(Error::field("timeout", "must be more than zero (seconds, or a duration such as \"5min\")"));
         }
         if let Some(w) = &self.watchdog {
-            if docker {
-                return Err(Error::field(
-                    "watchdog",
-                    "is not allowed with a Docker environment (the container cannot notify systemd)",
-                ));
-            }
             if w.timeout.is_zero() {
                 return Err(Error::field("watchdog.timeout", "must be more than zero"));
             }
