@@ -289,10 +289,8 @@ impl ServiceSpec {
         if self.timeout.is_some_and(Duration::is_zero) {
             return Err(Error::field("timeout", "must be more than zero (seconds, or a duration such as \"5min\")"));
         }
-        if let Some(w) = &self.watchdog {
-            if w.timeout.is_zero() {
-                return Err(Error::field("watchdog.timeout", "must be more than zero"));
-            }
+        if self.watchdog.as_ref().is_some_and(|w| w.timeout.is_zero()) {
+            return Err(Error::field("watchdog.timeout", "must be more than zero"));
         }
         for (field, schedules) in [
             ("start_schedule", &self.start_schedule),

@@ -161,6 +161,14 @@ fn named_environment_is_resolved_or_refused() {
         text.contains("ExecStart=/opt/conda/bin/conda run -n prod-env --no-capture-output -- /bin/true\n"),
         "{text}"
     );
+    // Without a command, a stored environment must be a container that brings its own.
+    let no_command =
+        &taskflows_core::file::parse_service_file("n.toml", "[[service]]\nname = \"n\"\nenvironment = \"prod\"\n")
+            .unwrap()[0];
+    assert_eq!(
+        taskflows_core::render(no_command, &ctx).unwrap_err().to_string(),
+        "service[n].start_command: is required (the command the service runs)"
+    );
 }
 
 #[test]
