@@ -58,7 +58,8 @@ pub(crate) fn run(args: &CalendarArgs) -> anyhow::Result<ExitCode> {
         out = serde_json::to_string_pretty(&json)?;
         out.push('\n');
     }
-    print_out(&out)?;
+    // A closed pipe is quiet: main knows it when it sees it.
+    crate::print(out.as_bytes()).map_err(|f| f.error)?;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -80,14 +81,6 @@ fn elapses(event: &CalendarEvent, base: Timestamp, local: &TimeZone, n: u32) -> 
 }
 
 /// Writes to stdout; a closed pipe (`tf calendar … | head`) is not an error.
-fn print_out(out: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    match std::io::stdout().lock().write_all(out.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
 fn table(out: &mut String, expr: &str, event: &CalendarEvent, elapses: &[Timestamp], local: &TimeZone, now: Timestamp) {
     let normalized = event.normalized();
     let mut rows: Vec<(String, String)> = Vec::new();
