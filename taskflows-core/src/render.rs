@@ -75,6 +75,9 @@ impl RenderContext {
     }
 }
 
+/// The `[Unit]` key that names the stored environment a service uses: `X-TaskflowsEnvironment=NAME`.
+pub const ENVIRONMENT_KEY: &str = "X-TaskflowsEnvironment";
+
 /// One unit file: its name (`taskflows-NAME.service`) and content.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UnitFile {
@@ -178,6 +181,10 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
 
     u.section("Unit");
     u.set("Description", escape_specifiers(&spec.description()));
+    if let Some(Environment::Named(name)) = &spec.environment {
+        // systemd ignores X- keys; the environment store reads them back to find its users.
+        u.set(ENVIRONMENT_KEY, name);
+    }
     for (key, units) in spec.relations() {
         u.units(key, units);
     }

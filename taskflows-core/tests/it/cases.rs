@@ -270,6 +270,16 @@ stop_command = "pkill -f train.py"
 environment = { venv = { name = "ml-env" } }
 "#,
     ),
+    // A stored environment, found in the context by name; the unit names it for `tf env`.
+    (
+        "stored-environment",
+        r#"
+[[service]]
+name = "trainer"
+start_command = "python train.py"
+environment = "ml-stored"
+"#,
+    ),
     // FIX: the container runs attached (through tf), so systemd sees its exit status.
     (
         "docker",
@@ -297,6 +307,10 @@ cgroup_config = { memory_limit = "1G", cpu_quota = 50000 }
 pub(crate) fn context(scope: Scope) -> RenderContext {
     let mut ctx = RenderContext::new(scope);
     ctx.conda_runner = Some(taskflows_core::AbsPath::new("/opt/conda/bin/conda").unwrap());
+    ctx.named_environments.insert(
+        taskflows_core::EnvName::new("ml-stored").unwrap(),
+        taskflows_core::Environment::Venv(taskflows_core::Venv::new("ml-env").unwrap()),
+    );
     ctx
 }
 

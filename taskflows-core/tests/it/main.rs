@@ -3,6 +3,7 @@
 mod bad_input;
 mod calendar_differential;
 mod cases;
+mod environment_file;
 mod props;
 mod render;
 mod schema;

@@ -151,6 +151,9 @@ fn named_environment_is_resolved_or_refused() {
     let spec = &taskflows_core::file::parse_service_file("n.toml", toml).unwrap()[0];
     let mut ctx = context(Scope::System);
     let err = taskflows_core::render(spec, &ctx).unwrap_err().to_string();
+    assert_eq!(err, "service[n].environment: no stored environment named \"prod\" (stored: ml-stored)");
+    ctx.named_environments.clear();
+    let err = taskflows_core::render(spec, &ctx).unwrap_err().to_string();
     assert_eq!(err, "service[n].environment: no stored environment named \"prod\" (none are stored)");
     ctx.named_environments.insert(
         taskflows_core::EnvName::new("prod").unwrap(),
@@ -161,6 +164,12 @@ fn named_environment_is_resolved_or_refused() {
         text.contains("ExecStart=/opt/conda/bin/conda run -n prod-env --no-capture-output -- /bin/true\n"),
         "{text}"
     );
+    // The unit names the stored environment (systemd ignores X- keys), so its users can be found.
+    assert!(text.contains("[Unit]\nDescription=Service for n\nX-TaskflowsEnvironment=prod\n"), "{text}");
+    let inline =
+        &taskflows_core::file::parse_service_file("i.toml", CASES.iter().find(|(n, _)| *n == "venv").unwrap().1)
+            .unwrap()[0];
+    assert!(!taskflows_core::render(inline, &ctx).unwrap()[0].content.contains("X-Taskflows"));
     // Without a command, a stored environment must be a container that brings its own.
     let no_command =
         &taskflows_core::file::parse_service_file("n.toml", "[[service]]\nname = \"n\"\nenvironment = \"prod\"\n")
