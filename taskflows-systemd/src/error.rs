@@ -63,6 +63,35 @@ pub enum Error {
     /// A request that cannot be carried out as given.
     #[error("{0}")]
     Invalid(String),
+    /// A file taskflows stored (an environment, a saved definition) does not parse.
+    #[error("{source}; fix or remove this file")]
+    StoredFile {
+        /// Where and what: `FILE:LINE:COLUMN: field: message`.
+        #[source]
+        source: taskflows_core::Error,
+    },
+    /// No stored environment has this name.
+    #[error("no stored environment named {name:?} ({})", stored_list(.stored))]
+    NoEnvironment {
+        /// The name asked for.
+        name: String,
+        /// The names that are stored.
+        stored: Vec<String>,
+    },
+    /// A stored environment of this name exists already.
+    #[error("a stored environment named {name:?} exists already; update it instead")]
+    EnvironmentExists {
+        /// The name.
+        name: String,
+    },
+    /// A stored environment cannot be deleted while installed services use it.
+    #[error("environment {name:?} is used by {}: {}; remove those services or change their environment first", if .services.len() == 1 { "1 service" } else { "services" }, .services.join(", "))]
+    EnvironmentInUse {
+        /// The environment.
+        name: String,
+        /// The services that use it.
+        services: Vec<String>,
+    },
     /// Reading the journal failed.
     #[error("cannot read the journal: {0}")]
     Journal(String),
@@ -74,6 +103,10 @@ pub enum Error {
         /// How long.
         seconds: u64,
     },
+}
+
+fn stored_list(stored: &[String]) -> String {
+    if stored.is_empty() { "none are stored".to_owned() } else { format!("stored: {}", stored.join(", ")) }
 }
 
 fn nearest_hint(nearest: &[String]) -> String {

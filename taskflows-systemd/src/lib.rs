@@ -4,10 +4,14 @@
 //!
 //! It owns unit files in the scope's unit folder, daemon reloads (one per batch), jobs
 //! (start/stop/restart, waited for through `JobRemoved`), enablement, bulk status, logs and run
-//! history read from the journal, live watching and one-off transient runs. It does not render
+//! history read from the journal, live watching and one-off transient runs. It also keeps
+//! taskflows' files under its data folder ([`Store`]): named environments, and the definitions
+//! of created services, to re-create those that use an environment when it changes. It does not render
 //! units (that is `taskflows-core`) and it builds no runtime: callers bring a tokio runtime.
 
 mod control;
+mod definitions;
+mod environments;
 mod error;
 mod install;
 mod jobs;
@@ -22,6 +26,8 @@ use std::path::{Path, PathBuf};
 use taskflows_core::Scope;
 
 pub use control::{Targets, units_of};
+pub use definitions::EnvironmentUpdate;
+pub use environments::{Store, StoredEnvironment};
 pub use error::{Error, Result};
 pub use install::{InstallReport, check_env_file};
 pub use jobs::JobOutcome;

@@ -1,0 +1,107 @@
+//! Saved service definitions, `DATA_DIR/services/NAME.toml` (the service's table from the file
+//! it was created from), and re-creating the services that use an environment when it changes.
+
+use std::path::PathBuf;
+
+use taskflows_core::{EnvName, Environment, RenderContext, ServiceName, ServiceSpec};
+
+use crate::environments::{Replace, StoredEnvironment, write_atomic};
+use crate::{Error, InstallReport, Result, Store, Systemd};
+
+/// What [`Systemd::update_environment`] did.
+#[derive(Debug, Clone)]
+pub struct EnvironmentUpdate {
+    /// The environment as now stored.
+    pub environment: StoredEnvironment,
+    /// The services that use it and were re-created from their saved definitions.
+    pub updated: Vec<ServiceName>,
+    /// The services that use it but have no saved definition: their units were not changed.
+    pub not_updated: Vec<ServiceName>,
+    /// What re-creating the updated services did.
+    pub install: InstallReport,
+}
+
+impl Store {
+    fn definition_path(&self, name: &ServiceName) -> PathBuf {
+        self.data_dir().join("services").join(format!("{name}.toml"))
+    }
+
+    /// Keep a service's definition (a service file holding only its table), written atomically,
+    /// to re-create the service when an environment it uses changes.
+    pub fn save_definition(&self, name: &ServiceName, text: &str) -> Result<PathBuf> {
+        let path = self.definition_path(name);
+        write_atomic(&path, text, Replace::Always)?;
+        Ok(path)
+    }
+
+    /// A service's saved definition, if there is one; one that does not parse is an error
+    /// naming its file.
+    pub fn definition(&self, name: &ServiceName) -> Result<Option<ServiceSpec>> {
+        let path = self.definition_path(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path)(e)),
+        };
+        let mut specs = taskflows_core::file::parse_service_file(&path.display().to_string(), &text)
+            .map_err(|source| Error::StoredFile { source })?;
+        match (specs.pop(), specs.is_empty()) {
+            (Some(spec), true) if spec.name == *name => Ok(Some(spec)),
+            _ => Err(Error::Invalid(format!(
+                "{}: a saved definition must hold exactly the service {:?}; remove the file and create the service again",
+                path.display(),
+                name.as_str()
+            ))),
+        }
+    }
+
+    /// Forget a service's saved definition (nothing to do when there is none).
+    pub fn remove_definition(&self, name: &ServiceName) -> Result<()> {
+        let path = self.definition_path(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Systemd {
+    /// Replace the stored environment `name` with the content of an environment file, and
+    /// re-create the installed services that use it from their saved definitions (one reload).
+    ///
+    /// Nothing is written when the file does not parse, the environment does not exist, or a
+    /// service that uses it cannot be created with the new configuration. Services without a saved
+    /// definition keep their units and are reported in [`EnvironmentUpdate::not_updated`].
+    pub async fn update_environment(
+        &self,
+        store: &Store,
+        name: &EnvName,
+        file: &str,
+        content: &str,
+        ctx: &RenderContext,
+    ) -> Result<EnvironmentUpdate> {
+        let (environment, _) = Store::check(file, content)?;
+        store.get(name)?;
+        let mut ctx = ctx.clone();
+        ctx.named_environments = store.named_environments()?;
+        ctx.named_environments.insert(name.clone(), environment);
+        let mut specs = Vec::new();
+        let mut not_updated = Vec::new();
+        for service in store.users(name)? {
+            match store.definition(&service)? {
+                Some(spec) if matches!(&spec.environment, Some(Environment::Named(n)) if n == name) => specs.push(spec),
+                _ => not_updated.push(service),
+            }
+        }
+        // The units first: `create` renders and checks every service before it writes anything,
+        // so a configuration a service cannot run with leaves both units and store unchanged.
+        let install = if specs.is_empty() { InstallReport::default() } else { self.create(&specs, &ctx).await? };
+        let environment = store.replace(name, file, content)?;
+        Ok(EnvironmentUpdate {
+            environment,
+            updated: specs.into_iter().map(|s| s.name).collect(),
+            not_updated,
+            install,
+        })
+    }
+}
