@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use taskflows_core::{RenderContext, Scope, ServiceSpec, UnitFile};
+use taskflows_core::{Environment, RenderContext, Scope, ServiceSpec, UnitFile};
 
 use crate::{EXIT_INVALID, Failure, host, print};
 
@@ -28,14 +28,13 @@ pub(crate) struct CreateArgs {
 }
 
 pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> {
-    let specs = read_specs(&args.path)?;
-    let specs: Vec<ServiceSpec> = specs
+    let (specs, definitions): (Vec<ServiceSpec>, Vec<String>) = read_files(&args.path)?
         .into_iter()
-        .filter(|s| {
+        .filter(|(s, _)| {
             args.include.is_empty() || args.include.iter().any(|g| taskflows_core::glob_match(g, s.name.as_str()))
         })
-        .filter(|s| !args.exclude.iter().any(|g| taskflows_core::glob_match(g, s.name.as_str())))
-        .collect();
+        .filter(|(s, _)| !args.exclude.iter().any(|g| taskflows_core::glob_match(g, s.name.as_str())))
+        .unzip();
     if specs.is_empty() {
         return Err(Failure::new(1, anyhow::anyhow!("no services to create in {}", args.path.display()))
             .hint("check the file's [[service]] tables and the -i/-e patterns"));
@@ -44,6 +43,13 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
         taskflows_systemd::check_env_file(spec).map_err(|e| Failure::new(EXIT_INVALID, e))?;
     }
     let mut ctx = host::render_context(scope)?;
+    let store = crate::env::store(scope);
+    if specs.iter().any(|s| matches!(s.environment, Some(Environment::Named(_)))) {
+        ctx.named_environments = store.named_environments().map_err(|e| match e {
+            taskflows_systemd::Error::StoredFile { .. } => Failure::new(EXIT_INVALID, e),
+            other => Failure::from(other),
+        })?;
+    }
     if args.dry_run {
         // Installing asks systemd itself; without it, ask `systemctl --version`.
         ctx.systemd_version = host::systemd_version();
@@ -54,7 +60,12 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
         dry_run(&units, &taskflows_systemd::default_unit_dir(scope), args.json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    crate::services::block_on(install(scope, &specs, ctx))
+    let code = crate::services::block_on(install(scope, &specs, ctx))?;
+    // Kept so that `tf env update` can re-create the services that use a stored environment.
+    for (spec, definition) in specs.iter().zip(&definitions) {
+        store.save_definition(&spec.name, definition)?;
+    }
+    Ok(code)
 }
 
 async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
@@ -119,6 +130,11 @@ fn dry_run(units: &[UnitFile], unit_dir: &Path, as_json: bool) -> Result<(), Fai
 
 /// Read one service file, or every `*.toml` in a folder (in name order).
 pub(crate) fn read_specs(path: &Path) -> Result<Vec<ServiceSpec>, Failure> {
+    Ok(read_files(path)?.into_iter().map(|(spec, _)| spec).collect())
+}
+
+/// The services of [`read_specs`], each with its definition: a service file of its table alone.
+fn read_files(path: &Path) -> Result<Vec<(ServiceSpec, String)>, Failure> {
     let files = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("cannot read folder {}", path.display()))?
@@ -130,18 +146,20 @@ pub(crate) fn read_specs(path: &Path) -> Result<Vec<ServiceSpec>, Failure> {
     } else {
         vec![path.to_owned()]
     };
-    let mut specs: Vec<ServiceSpec> = Vec::new();
+    let mut specs: Vec<(ServiceSpec, String)> = Vec::new();
     for file in files {
         let content = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let display = file.display().to_string();
-        for spec in taskflows_core::file::parse_service_file(&display, &content)? {
-            if specs.iter().any(|s| s.name == spec.name) {
+        let parsed = taskflows_core::file::parse_service_file(&display, &content)?;
+        let definitions = taskflows_core::file::service_definitions(&content)?;
+        for (spec, (_, definition)) in parsed.into_iter().zip(definitions) {
+            if specs.iter().any(|(s, _)| s.name == spec.name) {
                 return Err(Failure::new(
                     EXIT_INVALID,
                     anyhow::anyhow!("{display}: service {:?} is defined twice", spec.name.as_str()),
                 ));
             }
-            specs.push(spec);
+            specs.push((spec, definition));
         }
     }
     Ok(specs)

@@ -11,6 +11,7 @@
 mod calendar;
 mod check;
 mod create;
+mod env;
 mod host;
 mod output;
 mod services;
@@ -171,6 +172,9 @@ enum Command {
     Calendar(calendar::CalendarArgs),
     /// Print the JSON Schema of service files.
     Schema,
+    /// Manage named environments: stored Venv/Docker configurations services refer to by name.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -276,6 +280,7 @@ fn main() -> ExitCode {
             check::run(scope, &target, wait.map(|d| std::time::Duration::from_micros(d.as_micros())))
         }
         Command::Calendar(args) => calendar::run(&args).map_err(|e| Failure::new(1, e)),
+        Command::Env(command) => env::run(command, scope),
         Command::Schema => print(taskflows_core::file::json_schema().as_bytes()).map(done),
         Command::Completions { shell } => {
             let mut script = Vec::new();

@@ -354,7 +354,14 @@ pub(crate) async fn control(
         Action::Disable => {
             (systemd.disable(&names, targets).await?.iter().map(|u| format!("disabled {u}\n")).collect(), true)
         }
-        Action::Remove => (systemd.remove(&names).await?.iter().map(|u| format!("removed {u}\n")).collect(), true),
+        Action::Remove => {
+            let removed = systemd.remove(&names).await?;
+            let store = crate::env::store(scope);
+            for name in &names {
+                store.remove_definition(name)?;
+            }
+            (removed.iter().map(|u| format!("removed {u}\n")).collect(), true)
+        }
     };
     print(text.as_bytes())?;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -118,3 +118,33 @@ fn check_explains_each_requirement_and_fails_when_one_does_not_hold() {
     let waited = tf(&["check", &path, "--wait", "3s"]);
     assert_eq!(waited.status.code(), Some(255), "an unmet non-silent requirement fails the start: {}", stdout(&waited));
 }
+
+#[test]
+fn env_commands_need_no_systemd_except_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+            .arg("--user")
+            .args(args)
+            .env("TASKFLOWS_DATA_DIR", dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let file = dir.path().join("ml.toml");
+    std::fs::write(&file, "[venv]\nname = \"ml\"\n").unwrap();
+    let file = file.display().to_string();
+    assert!(run(&["env", "create", "ml", &file]).status.success());
+    assert_eq!(stdout(&run(&["env", "list"])), "ENVIRONMENT  KIND  WHAT   USED BY\nml           venv  -n ml  -\n");
+    let missing = run(&["env", "show", "gpu"]);
+    assert_eq!(missing.status.code(), Some(4));
+    assert_eq!(
+        stderr(&missing),
+        "error: no stored environment named \"gpu\" (stored: ml)\nhint: `tf env list` shows the stored environments\n"
+    );
+    let bad_name = run(&["env", "create", "-x", &file]);
+    assert_eq!(bad_name.status.code(), Some(2), "{}", stderr(&bad_name));
+    assert!(run(&["env", "delete", "ml"]).status.success());
+    assert_eq!(stdout(&run(&["env", "list", "--json"])), "[]\n");
+}
