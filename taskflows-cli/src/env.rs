@@ -150,7 +150,7 @@ async fn update(scope: Scope, store: &Store, name: &EnvName, file: &Path) -> Res
     let (label, content) = read(file)?;
     // Check the file before connecting: a bad file is exit 3 even without systemd.
     Store::check(&label, &content).map_err(failure)?;
-    store.get(name).map_err(failure)?;
+    store.require(name).map_err(failure)?;
     let ctx = host::render_context(scope)?;
     let systemd = crate::services::connect(scope).await?;
     let update = systemd.update_environment(store, name, &label, &content, &ctx).await.map_err(failure)?;

@@ -1,6 +1,7 @@
 //! Saved service definitions, `DATA_DIR/services/NAME.toml` (the service's table from the file
 //! it was created from), and re-creating the services that use an environment when it changes.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use taskflows_core::{EnvName, Environment, RenderContext, ServiceName, ServiceSpec};
@@ -26,10 +27,14 @@ impl Store {
         self.data_dir().join("services").join(format!("{name}.toml"))
     }
 
-    /// Keep a service's definition (a service file holding only its table), written atomically,
-    /// to re-create the service when an environment it uses changes.
+    /// Keep a service's definition (a service file holding only its table), written atomically
+    /// unless it is already there as is, to re-create the service when an environment it uses
+    /// changes.
     pub fn save_definition(&self, name: &ServiceName, text: &str) -> Result<PathBuf> {
         let path = self.definition_path(name);
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            return Ok(path);
+        }
         write_atomic(&path, text, Replace::Always)?;
         Ok(path)
     }
@@ -81,10 +86,10 @@ impl Systemd {
         ctx: &RenderContext,
     ) -> Result<EnvironmentUpdate> {
         let (environment, _) = Store::check(file, content)?;
-        store.get(name)?;
+        store.require(name)?;
+        // Every service re-created here names this environment, and no other.
         let mut ctx = ctx.clone();
-        ctx.named_environments = store.named_environments()?;
-        ctx.named_environments.insert(name.clone(), environment);
+        ctx.named_environments = BTreeMap::from([(name.clone(), environment)]);
         let mut specs = Vec::new();
         let mut not_updated = Vec::new();
         for service in store.users(name)? {

@@ -96,11 +96,15 @@ impl Store {
 
     /// One stored environment; a missing one is [`Error::NoEnvironment`].
     pub fn get(&self, name: &EnvName) -> Result<StoredEnvironment> {
-        let path = self.path(name);
-        if !path.exists() {
-            return Err(self.no_environment(name));
-        }
+        let path = self.require(name)?;
         self.read(name.clone(), path)
+    }
+
+    /// The file of the stored environment `name`, without reading it; a missing one is
+    /// [`Error::NoEnvironment`].
+    pub fn require(&self, name: &EnvName) -> Result<PathBuf> {
+        let path = self.path(name);
+        if path.exists() { Ok(path) } else { Err(self.no_environment(name)) }
     }
 
     fn read(&self, name: EnvName, path: PathBuf) -> Result<StoredEnvironment> {
@@ -138,11 +142,11 @@ impl Store {
     }
 
     /// Replace a stored environment's file (the services that use it are not touched; see
-    /// [`crate::Systemd::update_environment`]). A missing name is refused.
+    /// [`crate::Systemd::update_environment`]). A missing name is refused; a stored file that no
+    /// longer parses may be replaced.
     pub fn replace(&self, name: &EnvName, file: &str, content: &str) -> Result<StoredEnvironment> {
         let (environment, text) = Store::check(file, content)?;
-        self.get(name)?;
-        let path = self.path(name);
+        let path = self.require(name)?;
         write_atomic(&path, &text, Replace::Always)?;
         Ok(StoredEnvironment { name: name.clone(), environment, path, text })
     }

@@ -175,6 +175,12 @@ fn bad_and_corrupt_environment_files_are_refused_and_nothing_is_written() {
         assert_eq!(stderr(&out), expected, "{args:?}");
     }
     assert_eq!(tf(&data, &["list", "envit-corrupt"]).status.code(), Some(4), "nothing was installed");
-    std::fs::remove_file(&corrupt).unwrap();
+    // Updating the corrupt environment repairs it.
+    let good = write(dir.path(), "good.toml", "[venv]\nname = \"five\"\n");
+    let out = ok(&tf(&data, &["env", "update", "envit-corrupt", &good]), "env update corrupt");
+    assert_eq!(out, format!("updated environment envit-corrupt ({})\n", corrupt.display()));
+    let list: serde_json::Value = serde_json::from_slice(&tf(&data, &["env", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    ok(&tf(&data, &["env", "delete", "envit-corrupt"]), "env delete");
     ok(&tf(&data, &["env", "delete", "envit-docker"]), "env delete docker");
 }
