@@ -133,9 +133,34 @@ fn env_commands_need_no_systemd_except_update() {
             .unwrap()
     };
     let file = dir.path().join("ml.toml");
-    std::fs::write(&file, "[venv]\nname = \"ml\"\n").unwrap();
+    std::fs::write(&file, "[venv]\nname = \"ml\"\nrunner = \"/opt/mm/micromamba\"\n").unwrap();
     let file = file.display().to_string();
+    let service = dir.path().join("svc.toml");
+    std::fs::write(&service, "[[service]]\nname = \"svc\"\nstart_command = \"/bin/true\"\nenvironment = \"ml\"\n")
+        .unwrap();
+    let service = service.display().to_string();
+    let unknown = run(&["create", &service, "--dry-run"]);
+    assert_eq!(unknown.status.code(), Some(3));
+    assert_eq!(
+        stderr(&unknown),
+        "error: service[svc].environment: no stored environment named \"ml\" (none are stored)\n"
+    );
+
     assert!(run(&["env", "create", "ml", &file]).status.success());
+    let stored = dir.path().join("data/environments");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(stored.join("ml.toml")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
+    let files: Vec<_> = std::fs::read_dir(&stored).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files, ["ml.toml"], "no temporary file is left behind");
+    // tf create reads the store: the unit runs the command in the environment and names it.
+    assert_eq!(run(&["env", "update", "nope", &file]).status.code(), Some(4), "checked before connecting");
+    let text = stdout(&run(&["create", &service, "--dry-run"]));
+    assert!(
+        text.contains("X-TaskflowsEnvironment=ml\n")
+            && text.contains("ExecStart=/opt/mm/micromamba run -n ml -- /bin/true\n"),
+        "{text}"
+    );
     assert_eq!(stdout(&run(&["env", "list"])), "ENVIRONMENT  KIND  WHAT   USED BY\nml           venv  -n ml  -\n");
     let missing = run(&["env", "show", "gpu"]);
     assert_eq!(missing.status.code(), Some(4));
