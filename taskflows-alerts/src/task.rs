@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::alert::{Alerts, TaskOutcome, TaskRun};
 use crate::error::{AttemptError, TaskError};
-use crate::policy::{TaskPolicy, to_std};
+use taskflows_core::TaskPolicy;
 
 /// Identifies one run of a task within this process (a run includes all its attempts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -140,7 +140,7 @@ where
         alerts.on_start(run).await;
     }
     let total = policy.attempts();
-    let timeout = policy.timeout.map(to_std);
+    let timeout = policy.timeout.map(|d| std::time::Duration::from_micros(d.as_micros()));
     let mut attempt = 1;
     let last_error = loop {
         let outcome = match timeout {

@@ -3,7 +3,7 @@ use std::time::Duration;
 use crate::alert::truncate;
 use crate::error::AttemptError;
 use crate::links::{LogLinks, encode};
-use crate::policy::{Backoff, TaskPolicy};
+use crate::{Backoff, TaskPolicy};
 
 fn check_delays(backoff: Backoff, expected_ms: &[u64]) {
     let delays: Vec<u64> = (1..=expected_ms.len() as u32).map(|n| backoff.delay(n).as_millis() as u64).collect();
