@@ -31,6 +31,7 @@ mod alert;
 mod destination;
 mod email;
 mod error;
+mod journal;
 mod links;
 mod slack;
 mod task;

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use crate::alert::{Alerts, TaskOutcome, TaskRun};
 use crate::error::{AttemptError, TaskError};
+use crate::journal::{self, RunEnd, RunStatus};
 use taskflows_core::TaskPolicy;
 
 /// Identifies one run of a task within this process (a run includes all its attempts).
@@ -136,6 +137,20 @@ where
     Fut: Future<Output = Result<T, AttemptError>>,
 {
     let run = alerts.is_active().then(|| TaskRun::start(&policy.name, id));
+    let journal = journal::journal().map(|j| (j, std::time::SystemTime::now(), std::time::Instant::now()));
+    let record = |status: RunStatus, attempts: u32, error: Option<&AttemptError>| {
+        if let Some((journal, start, started)) = &journal {
+            journal.record(&RunEnd {
+                id: &id.to_string(),
+                name: &policy.name,
+                status,
+                attempts,
+                start_us: start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
+                duration_us: started.elapsed().as_micros() as u64,
+                error: error.map(ToString::to_string),
+            });
+        }
+    };
     if let Some(run) = &run {
         alerts.on_start(run).await;
     }
@@ -152,6 +167,7 @@ where
         };
         match outcome {
             Ok(value) => {
+                record(RunStatus::Success, attempt, None);
                 if let Some(run) = &run {
                     alerts.on_finish(run, &TaskOutcome::Succeeded { attempt, attempts: total }).await;
                 }
@@ -170,6 +186,8 @@ where
             }
         }
     };
+    let status = if matches!(last_error, AttemptError::TimedOut(_)) { RunStatus::Timeout } else { RunStatus::Failed };
+    record(status, total, Some(&last_error));
     if let Some(run) = &run {
         alerts.on_finish(run, &TaskOutcome::Failed { attempts: total, error: &last_error }).await;
     }

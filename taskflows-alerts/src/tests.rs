@@ -104,3 +104,26 @@ fn slack_from_variables() {
     let slack = crate::Slack::from_vars("#ops", |name| (name == "SLACK_BOT_TOKEN").then(|| "xoxb-1".into())).unwrap();
     assert_eq!(slack.attachment_max_bytes(), 20 * 1024 * 1024);
 }
+
+#[test]
+fn journal_native_format() {
+    use crate::journal::encode;
+    assert_eq!(encode(&[("MESSAGE", "done"), ("PRIORITY", "6")]), b"MESSAGE=done\nPRIORITY=6\n");
+    let mut multi = b"TASKFLOWS_TASK_ERROR\n".to_vec();
+    multi.extend_from_slice(&5u64.to_le_bytes());
+    multi.extend_from_slice(b"a\nb c\n");
+    assert_eq!(encode(&[("TASKFLOWS_TASK_ERROR", "a\nb c")]), multi);
+}
+
+#[test]
+fn unit_from_cgroup() {
+    use crate::journal::unit_of_cgroup;
+    let unit = |s: &str, user: bool| Some((s.to_owned(), user));
+    assert_eq!(unit_of_cgroup("0::/system.slice/taskflows-x.service\n"), unit("taskflows-x.service", false));
+    assert_eq!(
+        unit_of_cgroup("0::/user.slice/user-0.slice/user@0.service/app.slice/taskflows-y.service\n"),
+        unit("taskflows-y.service", true)
+    );
+    assert_eq!(unit_of_cgroup("0::/user.slice/user-0.slice/session-1.scope\n"), None);
+    assert_eq!(unit_of_cgroup("12:pids:/\n1:name=systemd:/system.slice/a.service\n0::/\n"), unit("a.service", false));
+}
