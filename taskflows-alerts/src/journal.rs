@@ -3,8 +3,8 @@
 //! beside the runs of the service they ran in.
 //!
 //! Only a process that systemd started (`INVOCATION_ID` or `JOURNAL_STREAM` set) and that can
-//! reach `/run/systemd/journal/socket` writes records; elsewhere this costs one atomic load per
-//! run. The socket is non-blocking and errors are ignored: a record never fails or delays a task.
+//! reach `/run/systemd/journal/socket` writes records (`TASKFLOWS_TASK_RECORDS=0` turns them
+//! off); elsewhere this costs one atomic load per run. The socket is non-blocking and errors are ignored: a record never fails or delays a task.
 //!
 //! Fields (besides journald's own `_PID`, `_SYSTEMD_UNIT`, …):
 //!
@@ -79,6 +79,9 @@ pub(crate) fn journal() -> Option<&'static Journal> {
 
 impl Journal {
     fn detect() -> Option<Journal> {
+        if std::env::var_os("TASKFLOWS_TASK_RECORDS").is_some_and(|v| v == "0") {
+            return None;
+        }
         let invocation_id = std::env::var("INVOCATION_ID").ok().filter(|s| !s.is_empty());
         if invocation_id.is_none() && std::env::var_os("JOURNAL_STREAM").is_none() {
             return None;
