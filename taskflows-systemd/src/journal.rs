@@ -362,3 +362,39 @@ fn log_line(v: &Value) -> LogLine {
         message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_run_records_come_from_their_fields() {
+        let entry = serde_json::json!({
+            "MESSAGE": "task sync failed after 2 attempt(s) in 1.0s: disk full",
+            "TASKFLOWS_TASK_NAME": "sync", "TASKFLOWS_TASK_ID": "41-1", "TASKFLOWS_TASK_STATUS": "failed",
+            "TASKFLOWS_TASK_ATTEMPTS": "2", "TASKFLOWS_TASK_START_USEC": "1000000",
+            "TASKFLOWS_TASK_DURATION_USEC": "1500", "TASKFLOWS_TASK_ERROR": "disk full",
+            "TASKFLOWS_UNIT": "taskflows-sync.service", "TASKFLOWS_INVOCATION_ID": "abc",
+        });
+        let record = task_run(&entry, "TASKFLOWS_UNIT").expect("a task run");
+        assert_eq!(
+            record,
+            RunRecord {
+                kind: RunKind::Task,
+                unit: "taskflows-sync.service".into(),
+                invocation_id: "abc".into(),
+                task_name: Some("sync".into()),
+                task_id: Some("41-1".into()),
+                attempts: Some(2),
+                start: Some(1_000_000),
+                end: Some(1_001_500),
+                result: "failed".into(),
+                error: Some("disk full".into()),
+                ..RunRecord::default()
+            }
+        );
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!((&json["kind"], &json["attempts"]), (&serde_json::json!("task"), &serde_json::json!(2)));
+        assert_eq!(task_run(&serde_json::json!({ "MESSAGE": "Started x." }), "TASKFLOWS_UNIT"), None);
+    }
+}
