@@ -31,8 +31,8 @@ mod alert;
 mod destination;
 mod email;
 mod error;
+mod journal;
 mod links;
-mod policy;
 mod slack;
 mod task;
 mod webhook;
@@ -42,9 +42,9 @@ pub use destination::Destination;
 pub use email::{Email, EmailConfig, SmtpSecurity};
 pub use error::{AttemptError, Error, TaskError};
 pub use links::LogLinks;
-pub use policy::{Backoff, TaskPolicy};
 pub use slack::{SLACK_API_BASE, Slack};
 pub use task::{TaskId, current_task_id, run_blocking_task, run_task};
+pub use taskflows_core::{Backoff, TaskPolicy};
 pub use webhook::Webhook;
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use tracing::Instrument;
 
 use crate::alert::{Alerts, TaskOutcome, TaskRun};
 use crate::error::{AttemptError, TaskError};
-use crate::policy::{TaskPolicy, to_std};
+use crate::journal::{self, RunEnd, RunStatus};
+use taskflows_core::TaskPolicy;
 
 /// Identifies one run of a task within this process (a run includes all its attempts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,11 +137,25 @@ where
     Fut: Future<Output = Result<T, AttemptError>>,
 {
     let run = alerts.is_active().then(|| TaskRun::start(&policy.name, id));
+    let journal = journal::journal().map(|j| (j, std::time::SystemTime::now(), std::time::Instant::now()));
+    let record = |status: RunStatus, attempts: u32, error: Option<&AttemptError>| {
+        if let Some((journal, start, started)) = &journal {
+            journal.record(&RunEnd {
+                id: &id.to_string(),
+                name: &policy.name,
+                status,
+                attempts,
+                start_us: start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
+                duration_us: started.elapsed().as_micros() as u64,
+                error: error.map(ToString::to_string),
+            });
+        }
+    };
     if let Some(run) = &run {
         alerts.on_start(run).await;
     }
     let total = policy.attempts();
-    let timeout = policy.timeout.map(to_std);
+    let timeout = policy.timeout.map(|d| std::time::Duration::from_micros(d.as_micros()));
     let mut attempt = 1;
     let last_error = loop {
         let outcome = match timeout {
@@ -152,6 +167,7 @@ where
         };
         match outcome {
             Ok(value) => {
+                record(RunStatus::Success, attempt, None);
                 if let Some(run) = &run {
                     alerts.on_finish(run, &TaskOutcome::Succeeded { attempt, attempts: total }).await;
                 }
@@ -170,6 +186,8 @@ where
             }
         }
     };
+    let status = if matches!(last_error, AttemptError::TimedOut(_)) { RunStatus::Timeout } else { RunStatus::Failed };
+    record(status, total, Some(&last_error));
     if let Some(run) = &run {
         alerts.on_finish(run, &TaskOutcome::Failed { attempts: total, error: &last_error }).await;
     }

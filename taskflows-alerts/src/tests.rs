@@ -3,42 +3,6 @@ use std::time::Duration;
 use crate::alert::truncate;
 use crate::error::AttemptError;
 use crate::links::{LogLinks, encode};
-use crate::policy::{Backoff, TaskPolicy};
-
-fn check_delays(backoff: Backoff, expected_ms: &[u64]) {
-    let delays: Vec<u64> = (1..=expected_ms.len() as u32).map(|n| backoff.delay(n).as_millis() as u64).collect();
-    assert_eq!(delays, expected_ms);
-}
-
-#[test]
-fn backoff_delays() {
-    check_delays(Backoff::default(), &[100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-    check_delays(Backoff::none(), &[0, 0, 0]);
-    check_delays(Backoff::constant(Duration::from_millis(250)), &[250, 250, 250]);
-    check_delays(Backoff::exponential(Duration::from_millis(10), 3, Duration::from_millis(100)), &[10, 30, 90, 100]);
-    // no overflow after many failures
-    assert_eq!(Backoff::default().delay(u32::MAX), Duration::from_secs(5));
-}
-
-#[test]
-fn policy_defaults_and_config() {
-    let policy = TaskPolicy::new("sync");
-    assert_eq!((policy.retries, policy.attempts(), policy.timeout, policy.required), (0, 1, None, false));
-    let policy: TaskPolicy = serde_json::from_str(
-        r#"{"name":"sync","retries":2,"timeout":"30s","required":true,"backoff":{"initial":"1s","max":"1min"}}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        policy,
-        TaskPolicy::new("sync")
-            .retries(2)
-            .timeout(Duration::from_secs(30))
-            .required(true)
-            .backoff(Backoff::exponential(Duration::from_secs(1), 2, Duration::from_secs(60)))
-    );
-    let err = serde_json::from_str::<TaskPolicy>(r#"{"name":"x","retry":2}"#).unwrap_err();
-    assert!(err.to_string().starts_with("unknown field `retry`"), "{err}");
-}
 
 #[test]
 fn truncation_counts_characters() {
@@ -103,4 +67,27 @@ fn slack_from_variables() {
     assert_eq!(slack.attachment_max_bytes(), 3 * 1024 * 1024);
     let slack = crate::Slack::from_vars("#ops", |name| (name == "SLACK_BOT_TOKEN").then(|| "xoxb-1".into())).unwrap();
     assert_eq!(slack.attachment_max_bytes(), 20 * 1024 * 1024);
+}
+
+#[test]
+fn journal_native_format() {
+    use crate::journal::encode;
+    assert_eq!(encode(&[("MESSAGE", "done"), ("PRIORITY", "6")]), b"MESSAGE=done\nPRIORITY=6\n");
+    let mut multi = b"TASKFLOWS_TASK_ERROR\n".to_vec();
+    multi.extend_from_slice(&5u64.to_le_bytes());
+    multi.extend_from_slice(b"a\nb c\n");
+    assert_eq!(encode(&[("TASKFLOWS_TASK_ERROR", "a\nb c")]), multi);
+}
+
+#[test]
+fn unit_from_cgroup() {
+    use crate::journal::unit_of_cgroup;
+    let unit = |s: &str, user: bool| Some((s.to_owned(), user));
+    assert_eq!(unit_of_cgroup("0::/system.slice/taskflows-x.service\n"), unit("taskflows-x.service", false));
+    assert_eq!(
+        unit_of_cgroup("0::/user.slice/user-0.slice/user@0.service/app.slice/taskflows-y.service\n"),
+        unit("taskflows-y.service", true)
+    );
+    assert_eq!(unit_of_cgroup("0::/user.slice/user-0.slice/session-1.scope\n"), None);
+    assert_eq!(unit_of_cgroup("12:pids:/\n1:name=systemd:/system.slice/a.service\n0::/\n"), unit("a.service", false));
 }

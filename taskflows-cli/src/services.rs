@@ -232,7 +232,7 @@ pub(crate) async fn history(scope: Scope, pattern: Option<&str>, limit: usize, a
         return json(&runs);
     }
     let style = Style::detect();
-    let mut table = Table::new(&["SERVICE", "STARTED", "DURATION", "RESULT", "EXIT", "CPU", "INVOCATION"]);
+    let mut table = Table::new(&["SERVICE", "TASK", "STARTED", "DURATION", "RESULT", "EXIT", "CPU", "INVOCATION"]);
     for r in &runs {
         let name =
             r.unit.strip_prefix("taskflows-").and_then(|u| u.strip_suffix(".service")).unwrap_or(&r.unit).to_owned();
@@ -241,8 +241,15 @@ pub(crate) async fn history(scope: Scope, pattern: Option<&str>, limit: usize, a
             (Some(_), None) if r.result == "running" => format!("{} so far", since(r.start)),
             _ => "-".to_owned(),
         };
+        let task = match (&r.task_name, r.attempts) {
+            (Some(t), Some(1)) => format!("{t} (1 attempt)"),
+            (Some(t), Some(n)) => format!("{t} ({n} attempts)"),
+            (Some(t), None) => t.clone(),
+            (None, _) => "-".to_owned(),
+        };
         table.row(vec![
             name,
+            task,
             style.time(r.start),
             duration,
             style.state(&r.result),

@@ -24,6 +24,7 @@ mod render;
 mod schedule;
 mod service;
 mod size;
+mod task;
 mod value;
 
 pub use cgroup::{CgroupConfig, Device, ManagedOom, ManagedOomPreference, OomPolicy, shares_to_weight};
@@ -40,6 +41,7 @@ pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, render};
 pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Schedules, StartOn};
 pub use service::{IntoUnitName, RELATION_DIRECTIVES, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;
+pub use task::{Backoff, TaskPolicy};
 pub use value::Text;
 
 #[cfg(test)]

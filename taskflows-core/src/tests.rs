@@ -171,3 +171,41 @@ fn requirements_read_back_from_their_directives() {
     assert_eq!(Requirement::from_directive("ConditionPathExists", "/x"), None);
     assert_eq!(Requirement::from_directive("AssertMemory", "lots"), None);
 }
+
+fn check_delays(backoff: Backoff, expected_ms: &[u64]) {
+    let delays: Vec<u64> = (1..=expected_ms.len() as u32).map(|n| backoff.delay(n).as_millis() as u64).collect();
+    assert_eq!(delays, expected_ms);
+}
+
+#[test]
+fn backoff_delays() {
+    check_delays(Backoff::default(), &[100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    check_delays(Backoff::none(), &[0, 0, 0]);
+    check_delays(Backoff::constant(std::time::Duration::from_millis(250)), &[250, 250, 250]);
+    check_delays(
+        Backoff::exponential(std::time::Duration::from_millis(10), 3, std::time::Duration::from_millis(100)),
+        &[10, 30, 90, 100],
+    );
+    // no overflow after many failures
+    assert_eq!(Backoff::default().delay(u32::MAX), std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn policy_defaults_and_config() {
+    let policy = TaskPolicy::new("sync");
+    assert_eq!((policy.retries, policy.attempts(), policy.timeout, policy.required), (0, 1, None, false));
+    let policy: TaskPolicy = serde_json::from_str(
+        r#"{"name":"sync","retries":2,"timeout":"30s","required":true,"backoff":{"initial":"1s","max":"1min"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        policy,
+        TaskPolicy::new("sync")
+            .retries(2)
+            .timeout(std::time::Duration::from_secs(30))
+            .required(true)
+            .backoff(Backoff::exponential(std::time::Duration::from_secs(1), 2, std::time::Duration::from_secs(60)))
+    );
+    let err = serde_json::from_str::<TaskPolicy>(r#"{"name":"x","retry":2}"#).unwrap_err();
+    assert!(err.to_string().starts_with("unknown field `retry`"), "{err}");
+}

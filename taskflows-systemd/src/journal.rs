@@ -2,7 +2,9 @@
 //!
 //! History needs no database of its own: systemd logs structured messages about every run of a
 //! unit (started, process exit, result, resources consumed) that carry the run's invocation id;
-//! grouping them by that id gives one record per run.
+//! grouping them by that id gives one record per run. Task runs (`taskflows-alerts`' runner, in
+//! a service's process) log one structured entry each (`TASKFLOWS_TASK_*` fields) naming their
+//! unit and its invocation id; they come back as records of kind `task`, merged by time.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -26,19 +28,41 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// One run of a service, from the journal.
+/// What ran: a service (a unit's run) or a task inside one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// One run of a unit, from systemd's messages.
+    #[default]
+    Service,
+    /// One run of an in-process task (with all its attempts), from its own record.
+    Task,
+}
+
+/// One run of a service or of a task in it, from the journal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunRecord {
-    /// The unit that ran.
+    /// Service or task.
+    pub kind: RunKind,
+    /// The unit that ran (for a task: the unit it ran in).
     pub unit: String,
-    /// systemd's invocation id of the run.
+    /// systemd's invocation id of the run (for a task: of the service run it was part of).
     pub invocation_id: String,
+    /// A task's name.
+    pub task_name: Option<String>,
+    /// A task's run id (`PID-N`).
+    pub task_id: Option<String>,
+    /// A task's attempts.
+    pub attempts: Option<u32>,
     /// When the run started (µs since the epoch).
     pub start: Option<u64>,
     /// When it ended (µs since the epoch); none while running.
     pub end: Option<u64>,
-    /// success, exit-code, signal, timeout, core-dump, watchdog, start-limit-hit …, or running.
+    /// success, exit-code, signal, timeout, core-dump, watchdog, start-limit-hit …, or running;
+    /// for a task: success, failed or timeout.
     pub result: String,
+    /// A failed task's last error.
+    pub error: Option<String>,
     /// exited, killed or dumped, when the main process ended abnormally.
     pub exit_code: Option<String>,
     /// The exit status (or signal name), when known.
@@ -120,9 +144,9 @@ impl Systemd {
         if units.is_empty() {
             return Ok(Vec::new());
         }
-        let (unit_field, id_field) = match self.scope {
-            Scope::System => ("UNIT", "INVOCATION_ID"),
-            Scope::User => ("USER_UNIT", "USER_INVOCATION_ID"),
+        let (unit_field, id_field, task_unit_field) = match self.scope {
+            Scope::System => ("UNIT", "INVOCATION_ID", "TASKFLOWS_UNIT"),
+            Scope::User => ("USER_UNIT", "USER_INVOCATION_ID", "TASKFLOWS_USER_UNIT"),
         };
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
@@ -138,14 +162,25 @@ impl Systemd {
             }
             cmd.arg(format!("{unit_field}={u}"));
         }
+        for u in units {
+            cmd.args(["+".to_owned(), format!("{task_unit_field}={u}")]);
+            if self.scope == Scope::User {
+                cmd.arg(format!("_UID={}", crate::current_uid()));
+            }
+        }
         let out = run(cmd).await?;
         let mut runs: Vec<RunRecord> = Vec::new();
+        let mut tasks: Vec<RunRecord> = Vec::new();
         let mut by_id: HashMap<String, usize> = HashMap::new();
         for line in out.lines() {
             let Ok(v) = serde_json::from_str::<Value>(line) else {
                 continue;
             };
             let field = |k: &str| v.get(k).and_then(Value::as_str);
+            if let Some(task) = task_run(&v, task_unit_field) {
+                tasks.push(task);
+                continue;
+            }
             let (Some(id), Some(unit), Some(message_id)) =
                 (field(id_field).or(field("INVOCATION_ID")), field(unit_field), field("MESSAGE_ID"))
             else {
@@ -212,7 +247,9 @@ impl Systemd {
                 r.exit_status = Some("0".to_owned());
             }
         }
-        runs.sort_by_key(|r| std::cmp::Reverse(r.start.or(r.end)));
+        runs.append(&mut tasks);
+        // Newest first; a task starts after its service run, so it comes first among equals.
+        runs.sort_by_key(|r| std::cmp::Reverse((r.start.or(r.end), r.kind == RunKind::Task)));
         runs.truncate(limit);
         Ok(runs)
     }
@@ -253,6 +290,27 @@ impl Systemd {
         }
         Ok(())
     }
+}
+
+/// A task run's record, when `v` is one (it has `TASKFLOWS_TASK_NAME`).
+fn task_run(v: &Value, unit_field: &str) -> Option<RunRecord> {
+    let field = |k: &str| v.get(k).and_then(Value::as_str);
+    let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
+    let name = field("TASKFLOWS_TASK_NAME")?;
+    let start = num("TASKFLOWS_TASK_START_USEC");
+    Some(RunRecord {
+        kind: RunKind::Task,
+        unit: field(unit_field).unwrap_or_default().to_owned(),
+        invocation_id: field("TASKFLOWS_INVOCATION_ID").unwrap_or_default().to_owned(),
+        task_name: Some(name.to_owned()),
+        task_id: field("TASKFLOWS_TASK_ID").map(str::to_owned),
+        attempts: num("TASKFLOWS_TASK_ATTEMPTS").and_then(|n| u32::try_from(n).ok()),
+        start,
+        end: start.zip(num("TASKFLOWS_TASK_DURATION_USEC")).map(|(s, d)| s.saturating_add(d)),
+        result: field("TASKFLOWS_TASK_STATUS").unwrap_or("failed").to_owned(),
+        error: field("TASKFLOWS_TASK_ERROR").map(str::to_owned),
+        ..RunRecord::default()
+    })
 }
 
 /// New journal lines of a followed unit.
@@ -302,5 +360,41 @@ fn log_line(v: &Value) -> LogLine {
         priority: field("PRIORITY").and_then(|p| p.parse().ok()),
         pid: field("_PID").and_then(|p| p.parse().ok()),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_run_records_come_from_their_fields() {
+        let entry = serde_json::json!({
+            "MESSAGE": "task sync failed after 2 attempt(s) in 1.0s: disk full",
+            "TASKFLOWS_TASK_NAME": "sync", "TASKFLOWS_TASK_ID": "41-1", "TASKFLOWS_TASK_STATUS": "failed",
+            "TASKFLOWS_TASK_ATTEMPTS": "2", "TASKFLOWS_TASK_START_USEC": "1000000",
+            "TASKFLOWS_TASK_DURATION_USEC": "1500", "TASKFLOWS_TASK_ERROR": "disk full",
+            "TASKFLOWS_UNIT": "taskflows-sync.service", "TASKFLOWS_INVOCATION_ID": "abc",
+        });
+        let record = task_run(&entry, "TASKFLOWS_UNIT").expect("a task run");
+        assert_eq!(
+            record,
+            RunRecord {
+                kind: RunKind::Task,
+                unit: "taskflows-sync.service".into(),
+                invocation_id: "abc".into(),
+                task_name: Some("sync".into()),
+                task_id: Some("41-1".into()),
+                attempts: Some(2),
+                start: Some(1_000_000),
+                end: Some(1_001_500),
+                result: "failed".into(),
+                error: Some("disk full".into()),
+                ..RunRecord::default()
+            }
+        );
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!((&json["kind"], &json["attempts"]), (&serde_json::json!("task"), &serde_json::json!(2)));
+        assert_eq!(task_run(&serde_json::json!({ "MESSAGE": "Started x." }), "TASKFLOWS_UNIT"), None);
     }
 }

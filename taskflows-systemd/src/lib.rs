@@ -31,7 +31,7 @@ pub use environments::{Store, StoredEnvironment};
 pub use error::{Error, Result};
 pub use install::{InstallReport, check_env_file};
 pub use jobs::JobOutcome;
-pub use journal::{LogLine, RunRecord};
+pub use journal::{LogLine, RunKind, RunRecord};
 pub use run::{RunOutcome, TransientRun};
 pub use status::ServiceState;
 pub use watch::{Event, Watch};

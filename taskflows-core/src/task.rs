@@ -1,8 +1,10 @@
-//! Task behaviour as data: retries, backoff, timeout, whether a failure is an error.
+//! In-process task behaviour as data: retries, backoff, timeout, whether a failure is an error.
+//! The runner that follows it (`run_task`) is in `taskflows-alerts`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use taskflows_core::Duration;
+
+use crate::duration::Duration;
 
 /// How a task runs: its name, how often it is retried, how long to wait between attempts, how
 /// long one attempt may take, and whether its final failure is an error for the caller.
@@ -118,10 +120,6 @@ impl Backoff {
     }
 }
 
-pub(crate) fn to_core(d: std::time::Duration) -> Duration {
+fn to_core(d: std::time::Duration) -> Duration {
     Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-pub(crate) fn to_std(d: Duration) -> std::time::Duration {
-    std::time::Duration::from_micros(d.as_micros())
 }

@@ -1,0 +1,127 @@
+//! What the app's commands do: install and remove units, list the services, run a task.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use taskflows_alerts::Alerts;
+use taskflows_core::{CommandLine, RenderContext, Schedule, Scope, ServiceName, ServiceSpec};
+use taskflows_systemd::Systemd;
+
+use crate::{App, AppService, Error, RUN_SUBCOMMAND};
+
+/// Run `f` on a current-thread tokio runtime (the app owns the binary's runtime).
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
+    runtime.block_on(f)
+}
+
+/// Log to stderr; under systemd without times (the journal has them). Keeps a subscriber the
+/// program installed itself.
+pub(crate) fn init_logging(from_unit: bool) {
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false);
+    let _ = if from_unit { builder.without_time().try_init() } else { builder.try_init() };
+}
+
+/// `spec` with the start command `EXE __taskflows-task NAME`.
+pub(crate) fn with_start_command(spec: &ServiceSpec, exe: &Path) -> Result<ServiceSpec, Error> {
+    let unusable = |reason: &str| Error::Executable { path: exe.display().to_string(), reason: reason.to_owned() };
+    let path = exe.to_str().ok_or_else(|| unusable("it is not UTF-8"))?;
+    if !exe.is_absolute() {
+        return Err(unusable("it is not absolute"));
+    }
+    // systemd would split at blanks, unquote, unescape and expand `$`: refuse rather than quote.
+    if let Some(c) = path.chars().find(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '$' | ';')) {
+        return Err(unusable(&format!("it contains {c:?}; install the binary under a plain path")));
+    }
+    let command =
+        CommandLine::new(format!("{path} {RUN_SUBCOMMAND} {}", spec.name)).map_err(|e| unusable(&e.to_string()))?;
+    let mut spec = spec.clone();
+    spec.start_command = Some(command);
+    Ok(spec)
+}
+
+fn current_exe() -> Result<std::path::PathBuf, Error> {
+    std::env::current_exe().map_err(|e| Error::Executable { path: "/proc/self/exe".to_owned(), reason: e.to_string() })
+}
+
+async fn connect(scope: Option<Scope>) -> Result<Systemd, Error> {
+    Ok(Systemd::connect(scope.unwrap_or_else(taskflows_systemd::default_scope)).await?)
+}
+
+/// `install`: write the units, reload once, start the timers.
+pub(crate) async fn install(app: &App, scope: Option<Scope>) -> Result<(), Error> {
+    let specs = app.specs(&current_exe()?)?;
+    let systemd = connect(scope).await?;
+    let report = systemd.create(&specs, &RenderContext::new(systemd.scope())).await?;
+    let mut out = String::new();
+    for unit in &report.written {
+        let _ = writeln!(out, "wrote {}", systemd.unit_dir().join(unit).display());
+    }
+    if !report.unchanged.is_empty() {
+        let _ = writeln!(out, "{} unit files unchanged", report.unchanged.len());
+    }
+    for job in &report.jobs {
+        let _ = writeln!(out, "{} {}: {}", job.job, job.unit, job.result);
+    }
+    let failed: Vec<String> = report.jobs.iter().filter(|j| !j.ok()).map(|j| j.unit.clone()).collect();
+    let _ = writeln!(out, "{} service(s) of {} installed", specs.len(), app.name);
+    print!("{out}");
+    if failed.is_empty() { Ok(()) } else { Err(Error::JobsFailed(failed)) }
+}
+
+/// `remove`: stop and delete the units of the declared services that are installed.
+pub(crate) async fn remove(app: &App, scope: Option<Scope>) -> Result<(), Error> {
+    let systemd = connect(scope).await?;
+    let names: Vec<ServiceName> = app.services.iter().map(|s| s.spec.name.clone()).collect();
+    let removed = systemd.remove(&names).await?;
+    let mut out = String::new();
+    for unit in &removed {
+        let _ = writeln!(out, "removed {unit}");
+    }
+    let _ = writeln!(out, "{} unit file(s) of {} removed", removed.len(), app.name);
+    print!("{out}");
+    Ok(())
+}
+
+/// `list`: one line per service: name, retries, timeout, schedules.
+pub(crate) fn list(services: &[AppService]) -> String {
+    let width = services.iter().map(|s| s.policy.name.len()).max().unwrap_or(0).max(4);
+    let mut out = format!("{:width$}  RETRIES  TIMEOUT  SCHEDULE\n", "NAME");
+    for s in services {
+        let timeout = s.policy.timeout.map_or_else(|| "-".to_owned(), |t| t.to_string());
+        let schedules: Vec<String> = s.spec.start_schedule.0.iter().map(describe).collect();
+        let schedule = if schedules.is_empty() { "-".to_owned() } else { schedules.join("; ") };
+        let _ = writeln!(out, "{:width$}  {:<7}  {:<7}  {schedule}", s.policy.name, s.policy.retries, timeout);
+    }
+    out
+}
+
+fn describe(schedule: &Schedule) -> String {
+    match schedule {
+        Schedule::Calendar(c) => c.expr.to_string(),
+        Schedule::Periodic(p) => format!(
+            "every {} after the last {}",
+            p.period,
+            match p.relative_to {
+                taskflows_core::RelativeTo::Start => "start",
+                taskflows_core::RelativeTo::Finish => "finish",
+            }
+        ),
+    }
+}
+
+/// `run NAME` and the units' subcommand: run the task under its policy and alerts; fail when
+/// its last attempt failed.
+pub(crate) async fn run_task(service: &AppService, alerts: &Alerts, from_unit: bool) -> Result<(), Error> {
+    let name = &service.policy.name;
+    match (service.run)(&service.policy, alerts).await {
+        Ok(true) => {
+            if !from_unit {
+                println!("{name}: success");
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+        Ok(false) => Err(Error::TaskFailed { name: name.clone(), attempts: service.policy.attempts() }),
+    }
+}

@@ -1,0 +1,110 @@
+use std::path::Path;
+
+use taskflows_core::{Calendar, Scope, TaskPolicy};
+
+use crate::{App, Command, Error, parse};
+
+fn check(args: &[&str], expected: Result<Command, &str>) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    match (parse(&args), expected) {
+        (Ok(got), Ok(want)) => assert_eq!(got, want, "{args:?}"),
+        (Err(got), Err(want)) => assert_eq!(got.to_string(), want, "{args:?}"),
+        (got, want) => panic!("{args:?}: got {got:?}, want {want:?}"),
+    }
+}
+
+#[test]
+fn command_lines() {
+    check(&["install"], Ok(Command::Install(None)));
+    check(&["install", "--user"], Ok(Command::Install(Some(Scope::User))));
+    check(&["remove", "--system"], Ok(Command::Remove(Some(Scope::System))));
+    check(&["list"], Ok(Command::List));
+    check(&["help"], Ok(Command::Help));
+    check(&["--help"], Ok(Command::Help));
+    check(&["run", "sync"], Ok(Command::Run { name: "sync".into(), from_unit: false }));
+    check(&["__taskflows-task", "sync"], Ok(Command::Run { name: "sync".into(), from_unit: true }));
+    check(&[], Err("a command is needed: install, remove, list, run NAME or help"));
+    check(&["run"], Err("run: give the task's name"));
+    check(&["run", "a", "b"], Err("run: takes exactly one task name, got [\"a\", \"b\"]"));
+    check(&["install", "--both"], Err("install: takes --user or --system, got [\"--both\"]"));
+    check(&["list", "x"], Err("list: takes no arguments, got [\"x\"]"));
+    check(&["start"], Err("unknown command \"start\"; the commands are install, remove, list, run NAME and help"));
+}
+
+async fn ok() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn app() -> App {
+    App::new("demo")
+        .service(TaskPolicy::new("sync").retries(2), |s| s.start_schedule(Calendar::new("hourly").unwrap()), ok)
+        .service(TaskPolicy::new("report"), |s| s.description("the report"), ok)
+}
+
+#[test]
+fn specs_run_the_binary_with_the_task_subcommand() {
+    let specs = app().specs(Path::new("/opt/reports/bin/reports")).unwrap();
+    let commands: Vec<&str> = specs.iter().map(|s| s.start_command.as_ref().unwrap().as_str()).collect();
+    assert_eq!(
+        commands,
+        ["/opt/reports/bin/reports __taskflows-task sync", "/opt/reports/bin/reports __taskflows-task report"]
+    );
+    assert_eq!(specs[0].start_schedule.0.len(), 1);
+    assert_eq!(specs[1].description.as_ref().unwrap().as_str(), "the report");
+    let units = taskflows_core::render(&specs[0], &taskflows_core::RenderContext::new(Scope::System)).unwrap();
+    assert!(
+        units[0].content.contains("\nExecStart=/opt/reports/bin/reports __taskflows-task sync\n"),
+        "{}",
+        units[0].content
+    );
+}
+
+#[test]
+fn bad_declarations_and_paths_are_refused() {
+    let twice = app().service(TaskPolicy::new("sync"), |s| s, ok);
+    let err = twice.specs(Path::new("/bin/x")).unwrap_err();
+    assert_eq!(err.to_string(), "service[sync]: declared twice; each service needs its own name");
+    assert_eq!(err.exit_code(), 3);
+    let bad = App::new("demo").service(TaskPolicy::new("no spaces"), |s| s, ok);
+    let err = bad.specs(Path::new("/bin/x")).unwrap_err();
+    assert!(err.to_string().starts_with("name: "), "{err}");
+    let err = app().specs(Path::new("/opt/my reports/bin")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "this program's path \"/opt/my reports/bin\" cannot be used in a unit: it contains ' '; install the binary under a plain path"
+    );
+    assert!(matches!(app().specs(Path::new("bin/x")), Err(Error::Executable { .. })));
+}
+
+#[test]
+fn unknown_task_names_the_known_ones() {
+    let err = app().run("demo", &["run".into(), "nope".into()]).unwrap_err();
+    assert_eq!(err.to_string(), "no task named \"nope\"; the tasks are: sync, report");
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[test]
+fn a_failing_task_fails_the_run() {
+    let app = App::new("demo").service(
+        TaskPolicy::new("broken").retries(1).backoff(taskflows_core::Backoff::none()),
+        |s| s,
+        || async { Err::<(), _>(std::io::Error::other("disk full")) },
+    );
+    let err = app.run("demo", &["run".into(), "broken".into()]).unwrap_err();
+    assert_eq!(err.to_string(), "task broken failed after 2 attempt(s)");
+    assert_eq!(err.exit_code(), 1);
+    assert!(app_ok().run("demo", &["run".into(), "sync".into()]).is_ok());
+}
+
+fn app_ok() -> App {
+    app()
+}
+
+#[test]
+fn list_shows_policies_and_schedules() {
+    let text = crate::commands::list(&app().services);
+    assert_eq!(
+        text,
+        "NAME    RETRIES  TIMEOUT  SCHEDULE\nsync    2        -        hourly\nreport  0        -        -\n"
+    );
+}

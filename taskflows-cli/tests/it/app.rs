@@ -1,0 +1,140 @@
+//! Rust functions as services: the `rust_services` example of taskflows-app installs its own
+//! units, systemd runs them on schedule, and `tf history` shows the service runs and the task
+//! runs inside them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{stderr, stdout, tf};
+
+fn in_sandbox() {
+    assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
+}
+
+fn scope_flag() -> &'static str {
+    if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") { "--user" } else { "--system" }
+}
+
+/// The example binary `cargo test --workspace` built beside `tf`.
+fn example() -> PathBuf {
+    let tf = PathBuf::from(env!("CARGO_BIN_EXE_tf"));
+    let exe = tf.parent().expect("tf's folder").join("examples/rust_services");
+    assert!(exe.exists(), "{} is missing: build it with `cargo test --workspace --no-run`", exe.display());
+    exe.canonicalize().expect("the example's real path")
+}
+
+fn run(exe: &PathBuf, args: &[&str]) -> Output {
+    Command::new(exe).args(args).output().expect("the example runs")
+}
+
+/// The runs of `example-*` once `done` holds for them, within a minute.
+fn history_until(done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = tf(&["history", "-m", "example-*", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let runs: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
+        if done(&runs) {
+            return runs;
+        }
+        assert!(Instant::now() < deadline, "no such runs within a minute: {runs:#?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn task_run<'a>(runs: &'a [Value], name: &str, result: &str) -> Option<&'a Value> {
+    runs.iter().find(|r| r["kind"] == "task" && r["task_name"] == name && r["result"] == result)
+}
+
+/// The settled service run a task run was part of.
+fn service_run<'a>(runs: &'a [Value], task: &Value) -> Option<&'a Value> {
+    runs.iter()
+        .find(|r| r["kind"] == "service" && r["invocation_id"] == task["invocation_id"] && r["result"] != "running")
+}
+
+fn journal_entry(name: &str, status: &str) -> Value {
+    let out = Command::new("journalctl")
+        .args([
+            "--no-pager",
+            "-o",
+            "json",
+            &format!("TASKFLOWS_TASK_NAME={name}"),
+            &format!("TASKFLOWS_TASK_STATUS={status}"),
+        ])
+        .output()
+        .expect("journalctl runs");
+    let text = stdout(&out);
+    let last = text.lines().last().unwrap_or_else(|| panic!("no journal entry for task {name}: {}", stderr(&out)));
+    serde_json::from_str(last).expect("a JSON journal entry")
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn app_example_installs_its_tasks_and_their_runs_reach_history() {
+    in_sandbox();
+    let exe = example();
+    let scope = scope_flag();
+    let _ = run(&exe, &["remove", scope]);
+
+    let out = run(&exe, &["install", scope]);
+    assert!(out.status.success(), "install: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).ends_with("2 service(s) of rust_services installed\n"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("start taskflows-example-flaky.timer: done"), "{}", stdout(&out));
+
+    let out = tf(&["show", "example-flaky", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON show");
+    let unit = shown["units"].as_array().unwrap().iter().find(|u| u["name"] == "taskflows-example-flaky.service");
+    let content = unit.expect("the service unit")["content"].as_str().unwrap();
+    let exec = format!("\nExecStart={} __taskflows-task example-flaky\n", exe.display());
+    assert!(content.contains(&exec), "{exec:?} in\n{content}");
+
+    // The flaky task fires at once (its boot delay is long past), the failing one at the next
+    // quarter minute; each run's service record settles after its process exits.
+    let runs = history_until(|runs| {
+        [("example-flaky", "success"), ("example-failing", "failed")]
+            .iter()
+            .all(|(name, result)| task_run(runs, name, result).is_some_and(|t| service_run(runs, t).is_some()))
+    });
+    let flaky = task_run(&runs, "example-flaky", "success").unwrap();
+    assert_eq!(flaky["attempts"], 2, "{flaky}");
+    assert_eq!(flaky["unit"], "taskflows-example-flaky.service");
+    assert!(flaky["end"].as_u64().unwrap() - flaky["start"].as_u64().unwrap() >= 1_000_000, "a 1s backoff: {flaky}");
+    let flaky_service = service_run(&runs, flaky).unwrap();
+    assert_eq!(flaky_service["result"], "success", "{flaky_service}");
+    let failing = task_run(&runs, "example-failing", "failed").unwrap();
+    assert_eq!(failing["attempts"], 2, "{failing}");
+    assert_eq!(failing["error"], "input file /srv/in.csv not found");
+    let failing_service = service_run(&runs, failing).unwrap();
+    assert_eq!(failing_service["result"], "exit-code", "{failing_service}");
+    assert_eq!(failing_service["exit_status"], "1", "{failing_service}");
+
+    let out = tf(&["history", "-m", "example-flaky"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("SERVICE"), "{text}");
+    assert!(text.lines().any(|l| l.contains("example-flaky (2 attempts)") && l.contains("success")), "{text}");
+
+    let entry = journal_entry("example-flaky", "success");
+    let unit_field = if scope == "--user" { "TASKFLOWS_USER_UNIT" } else { "TASKFLOWS_UNIT" };
+    assert_eq!(entry[unit_field], "taskflows-example-flaky.service", "{entry:#}");
+    assert_eq!(entry["TASKFLOWS_TASK_ATTEMPTS"], "2");
+    assert_eq!(entry["PRIORITY"], "6");
+    assert_eq!(entry["SYSLOG_IDENTIFIER"], "taskflows-example-flaky");
+    assert!(entry["TASKFLOWS_TASK_ID"].as_str().unwrap().ends_with("-1"), "{entry:#}");
+    assert!(entry["TASKFLOWS_INVOCATION_ID"].as_str().unwrap().len() == 32, "{entry:#}");
+    for field in ["TASKFLOWS_TASK_START_USEC", "TASKFLOWS_TASK_DURATION_USEC"] {
+        assert!(entry[field].as_str().unwrap().parse::<u64>().is_ok(), "{field}: {entry:#}");
+    }
+    assert!(entry["MESSAGE"].as_str().unwrap().starts_with("task example-flaky succeeded after 2 attempt(s) in "));
+    let entry = journal_entry("example-failing", "failed");
+    assert_eq!(entry["PRIORITY"], "3");
+    assert_eq!(entry["TASKFLOWS_TASK_ERROR"], "input file /srv/in.csv not found");
+
+    let out = run(&exe, &["remove", scope]);
+    assert!(out.status.success(), "remove: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("removed taskflows-example-flaky.timer"), "{}", stdout(&out));
+    let out = tf(&["list", "example-*"]);
+    assert_eq!(out.status.code(), Some(4), "nothing left: {}", stdout(&out));
+}
