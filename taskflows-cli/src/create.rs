@@ -47,6 +47,8 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
     if args.dry_run {
         // Installing asks systemd itself; without it, ask `systemctl --version`.
         ctx.systemd_version = host::systemd_version();
+        // Containers are checked like units (their limits, command quoting), without the engine.
+        crate::services::block_on(crate::container::prepare(&specs, &ctx, false))?;
         let mut units: Vec<UnitFile> = Vec::new();
         for spec in &specs {
             units.extend(taskflows_core::render(spec, &ctx)?);
@@ -59,8 +61,13 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
 
 async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
     let systemd = crate::services::connect(scope).await?;
+    // Every spec renders and every container maps before anything is built or written.
+    for spec in specs {
+        taskflows_core::render(spec, &ctx)?;
+    }
+    let containers = crate::container::prepare(specs, &ctx, true).await?;
+    let mut text = crate::container::write(Path::new(ctx.data_dir.as_str()), specs, &containers).await?;
     let report = systemd.create(specs, &ctx).await?;
-    let mut text = String::new();
     for unit in &report.written {
         text.push_str(&format!("wrote {}\n", systemd.unit_dir().join(unit).display()));
     }

@@ -10,6 +10,7 @@
 
 mod calendar;
 mod check;
+mod container;
 mod create;
 mod host;
 mod output;
@@ -176,6 +177,9 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// What Docker services' units run (internal).
+    #[command(subcommand, hide = true)]
+    Container(container::ContainerCommand),
 }
 
 /// Which units a control command acts on.
@@ -282,6 +286,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "tf", &mut script);
             print(&script).map(done)
         }
+        Command::Container(command) => container::run(&command),
     };
     match result {
         Ok(code) => code,

@@ -354,7 +354,11 @@ pub(crate) async fn control(
         Action::Disable => {
             (systemd.disable(&names, targets).await?.iter().map(|u| format!("disabled {u}\n")).collect(), true)
         }
-        Action::Remove => (systemd.remove(&names).await?.iter().map(|u| format!("removed {u}\n")).collect(), true),
+        Action::Remove => {
+            let mut text: String = systemd.remove(&names).await?.iter().map(|u| format!("removed {u}\n")).collect();
+            text.push_str(&crate::container::remove_services(&crate::host::data_dir(scope), &names).await?);
+            (text, true)
+        }
     };
     print(text.as_bytes())?;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -1,6 +1,7 @@
 //! The real `tf` binary: what a user sees on stdout, stderr and in the exit code. Tests that
 //! need systemd are `#[ignore]`d and run inside the private systemd of `cargo xtask test-systemd`.
 
+mod docker;
 mod offline;
 mod sandbox;
 
@@ -8,6 +9,11 @@ use std::process::{Command, Output};
 
 /// Run `tf` with `args` in the test's scope (`TF_TEST_SCOPE`, default system).
 pub(crate) fn tf(args: &[&str]) -> Output {
+    tf_env(args, &[])
+}
+
+/// [`tf`] with extra environment variables.
+pub(crate) fn tf_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let scope = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") { "--user" } else { "--system" };
     Command::new(env!("CARGO_BIN_EXE_tf"))
         .arg(scope)
@@ -15,6 +21,7 @@ pub(crate) fn tf(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .env("TASKFLOWS_DISPLAY_TIMEZONE", "UTC")
         .env("TZ", "UTC")
+        .envs(env.iter().copied())
         .output()
         .expect("tf runs")
 }
