@@ -230,3 +230,37 @@ environment = {{ docker = {{ image = "{image}" }} }}
     assert_eq!(tf(&["list", &svc]).status.code(), Some(4), "no unit written");
     assert!(!spec_file(&format!("taskflows-{svc}")).exists(), "no container spec written");
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_failures_are_restarted_by_the_service_policy() {
+    let image = image();
+    let svc = name("restart");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "sh -c 'echo attempt; sleep 0.2; exit 4'"
+restart_policy = {{ condition = "on-failure", delay = "200ms", max_attempts = 3, window = "1min" }}
+environment = {{ docker = {{ image = "{image}" }} }}
+"#
+    ));
+    ok(&tf(&["create", &path]), "create");
+    ok(&tf(&["start", &svc]), "start");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runs = loop {
+        let runs: serde_json::Value =
+            serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
+        let ended: Vec<serde_json::Value> =
+            runs.as_array().into_iter().flatten().filter(|r| r["result"] != "running").cloned().collect();
+        if ended.len() >= 3 {
+            break ended;
+        }
+        assert!(std::time::Instant::now() < deadline, "systemd did not restart the container: {runs}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    for run in &runs {
+        assert_eq!(run["exit_status"], "4", "{runs:?}");
+    }
+    ok(&tf(&["remove", &svc]), "remove");
+}

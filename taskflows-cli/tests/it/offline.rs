@@ -118,3 +118,16 @@ fn check_explains_each_requirement_and_fails_when_one_does_not_hold() {
     let waited = tf(&["check", &path, "--wait", "3s"]);
     assert_eq!(waited.status.code(), Some(255), "an unmet non-silent requirement fails the start: {}", stdout(&waited));
 }
+
+#[test]
+fn dry_run_refuses_a_container_limit_docker_cannot_express() {
+    let (_dir, path) = service_file(
+        "[[service]]\nname = \"box\"\nstart_command = \"echo\"\nenvironment = { docker = { image = \"busybox\", cgroup_config = { memory_high = \"1G\" } } }\n",
+    );
+    let out = tf(&["create", &path, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: service[box].environment.docker.cgroup_config.memory_high: has no Docker equivalent; use memory_limit (hard) or memory_low (reservation)\n"
+    );
+}
