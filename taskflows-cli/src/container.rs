@@ -101,6 +101,15 @@ pub(crate) async fn prepare(
             eprintln!("building image {} for {service} from {}", b.tag, b.path);
             engine.build_image(service, b, |line| eprintln!("  {line}")).await?;
         }
+        let mut with_ids = Vec::with_capacity(containers.len());
+        for c in containers {
+            let image = c.create.image.clone().unwrap_or_default();
+            with_ids.push(match engine.image_id(&image).await? {
+                Some(id) => c.with_image_id(&id),
+                None => c,
+            });
+        }
+        containers = with_ids;
     }
     Ok(containers)
 }
@@ -138,8 +147,9 @@ pub(crate) async fn write(
         .collect();
     text.push_str(&remove_containers(data_dir, &stale).await?);
     for c in containers {
-        let path = c.write(data_dir)?;
-        text.push_str(&format!("wrote {}\n", path.display()));
+        if let Some(path) = c.write(data_dir)? {
+            text.push_str(&format!("wrote {}\n", path.display()));
+        }
     }
     Ok(text)
 }

@@ -57,6 +57,16 @@ impl Engine {
         &self.docker
     }
 
+    /// The id of image `reference` on this engine; `None` when it is not here (it is pulled at
+    /// the first run).
+    pub async fn image_id(&self, reference: &str) -> Result<Option<String>, Error> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(Error::engine(format!("inspect image {reference}"))(e)),
+        }
+    }
+
     /// Build `build.tag` from its folder. The build's output goes to `progress` line by line; a
     /// failed build is [`Error::Build`] with the build's message.
     pub async fn build_image(

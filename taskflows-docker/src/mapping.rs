@@ -16,6 +16,8 @@ use crate::error::Error;
 pub const SERVICE_LABEL: &str = "taskflows.service";
 /// Label holding the hash of the configuration a container was created from.
 pub const HASH_LABEL: &str = "taskflows.config-hash";
+/// Label holding the id of the image when `tf create` ran (part of the hash).
+pub const IMAGE_LABEL: &str = "taskflows.image-id";
 
 /// The create body for `container`, the environment of `service`. `env_file` holds the pairs
 /// read from the container's env file; `environment` wins over them. Fields Docker has no

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use taskflows_core::{DockerContainer, DockerImage, Environment, RenderContext, ServiceSpec};
 
 use crate::error::Error;
-use crate::mapping::{HASH_LABEL, config_hash, create_body};
+use crate::mapping::{HASH_LABEL, IMAGE_LABEL, config_hash, create_body};
 
 /// The format version written into every spec file.
 pub const SPEC_VERSION: u32 = 1;
@@ -89,6 +89,15 @@ impl ContainerSpec {
         })
     }
 
+    /// Record the id of the image the container will run (a label), so that a rebuilt or
+    /// re-pulled image changes the config hash and a persisted container is re-created.
+    pub fn with_image_id(mut self, id: &str) -> ContainerSpec {
+        self.create.labels.get_or_insert_default().insert(IMAGE_LABEL.to_owned(), id.to_owned());
+        self.config_hash = config_hash(&self.create);
+        self.create.labels.get_or_insert_default().insert(HASH_LABEL.to_owned(), self.config_hash.clone());
+        self
+    }
+
     /// The image to build first, if the container's image is built from a Dockerfile.
     pub fn build_of(container: &DockerContainer) -> Option<&taskflows_core::DockerBuild> {
         match &container.image {
@@ -132,8 +141,12 @@ impl ContainerSpec {
         serde_json::from_value(value).map_err(|e| bad(e.to_string()))
     }
 
-    /// Write atomically (temporary file, then rename), mode 0644.
-    pub fn write(&self, data_dir: &Path) -> Result<PathBuf, Error> {
+    /// Write atomically (temporary file, then rename), mode 0644. Returns `None` when the file
+    /// already holds this spec (nothing is written).
+    pub fn write(&self, data_dir: &Path) -> Result<Option<PathBuf>, Error> {
+        if Self::read(data_dir, &self.container).is_ok_and(|old| old == *self) {
+            return Ok(None);
+        }
         let dir = Self::dir(data_dir);
         let io = |what, path: &Path| {
             let path = path.to_owned();
@@ -149,7 +162,7 @@ impl ContainerSpec {
         text.push('\n');
         std::fs::write(&tmp, text).map_err(io("cannot write container spec", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io("cannot write container spec", &path))?;
-        Ok(path)
+        Ok(Some(path))
     }
 
     /// Every readable spec in `DATA_DIR/containers` (unreadable ones are skipped).

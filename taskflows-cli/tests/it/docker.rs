@@ -144,7 +144,8 @@ environment = {{ docker = {{ image = "{image}", persisted = true }} }}
     let (_d1, v1) = file("one");
     ok(&tf(&["create", &v1]), "create");
     let first = run();
-    ok(&tf(&["create", &v1]), "create again");
+    let again = ok(&tf(&["create", &v1]), "create again");
+    assert!(!again.contains("containers/"), "an unchanged container spec is not rewritten: {again}");
     assert_eq!(run(), first, "an unchanged persisted container is kept");
 
     let (_d2, v2) = file("two");
@@ -154,9 +155,13 @@ environment = {{ docker = {{ image = "{image}", persisted = true }} }}
     let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
     assert!(logs.contains("says two"), "{logs}");
 
-    ok(&tf(&["remove", &svc]), "remove");
+    // No longer a Docker service: its container and spec go.
+    let (_d3, plain) = service_file(&format!("[[service]]\nname = \"{svc}\"\nstart_command = \"/bin/true\"\n"));
+    let text = ok(&tf(&["create", &plain]), "create plain");
+    assert!(text.contains(&format!("removed container {container}")), "{text}");
     assert_eq!(engine_state(&container), None);
     assert!(!spec_file(&container).exists());
+    ok(&tf(&["remove", &svc]), "remove");
 }
 
 #[test]
@@ -175,16 +180,30 @@ fn docker_image_built_from_a_dockerfile() {
         r#"
 [[service]]
 name = "{svc}"
-environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }} }} }}
+environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }}, persisted = true }} }}
 "#,
         context.path().display()
     ));
+    let container = format!("taskflows-{svc}");
+    let run = |expected: &str| {
+        let out = tf(&["start", &svc, "--wait"]);
+        assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+        let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+        assert!(logs.contains(expected), "{logs}");
+        engine_state(&container).expect("a persisted container stays").0
+    };
     ok(&tf(&["create", &path]), "create");
-    let out = tf(&["start", &svc, "--wait"]);
-    assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
-    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
-    assert!(logs.contains("built by the engine"), "{logs}");
+    let first = run("built by the engine");
+    // Rebuilt from a changed Dockerfile: same tag, new image, so the container is re-created.
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {image}\nRUN echo rebuilt > /built.txt\nCMD [\"sh\", \"-c\", \"cat /built.txt; sleep 0.3\"]\n"),
+    )
+    .unwrap();
+    ok(&tf(&["create", &path]), "create after the change");
+    assert_ne!(run("rebuilt"), first, "a rebuilt image re-creates the persisted container");
     ok(&tf(&["remove", &svc]), "remove");
+    assert_eq!(engine_state(&container), None);
 
     // A failing build is an error naming the service and the build's message; nothing is written.
     std::fs::write(context.path().join("Dockerfile"), format!("FROM {image}\nRUN echo broken step; exit 7\n")).unwrap();

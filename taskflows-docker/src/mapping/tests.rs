@@ -132,6 +132,10 @@ fn the_hash_follows_the_configuration_only() {
     assert_eq!(config_hash(&first.create), first.config_hash, "the label itself is not hashed");
     let changed = spec(&a.replace("echo 1", "echo 2")).unwrap();
     assert_ne!(changed.config_hash, first.config_hash);
+    let image = first.clone().with_image_id("sha256:1");
+    assert_ne!(image.config_hash, first.config_hash, "a different image id is a different configuration");
+    assert_eq!(image.create.labels.as_ref().unwrap()[HASH_LABEL], image.config_hash);
+    assert_eq!(config_hash(&image.create), image.config_hash);
 }
 
 #[test]
@@ -146,8 +150,9 @@ fn spec_files_are_versioned_and_written_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec("[[service]]\nname = \"w\"\nstart_command = \"echo\"\nenvironment = { docker = { image = \"i\" } }")
         .unwrap();
-    let path = s.write(dir.path()).unwrap();
+    let path = s.write(dir.path()).unwrap().expect("written");
     assert_eq!(path, dir.path().join("containers/taskflows-w.json"));
+    assert_eq!(s.write(dir.path()).unwrap(), None, "an unchanged spec is not rewritten");
     assert_eq!(ContainerSpec::read(dir.path(), "taskflows-w").unwrap(), s);
     assert_eq!(ContainerSpec::all(dir.path()), vec![s.clone()]);
     let text = std::fs::read_to_string(&path).unwrap().replace("\"version\": 1", "\"version\": 9");
@@ -160,4 +165,15 @@ fn spec_files_are_versioned_and_written_atomically() {
     s.delete(dir.path()).unwrap();
     s.delete(dir.path()).unwrap();
     assert!(ContainerSpec::all(dir.path()).is_empty());
+}
+
+#[test]
+fn a_stored_environment_is_resolved() {
+    let s = service("[[service]]\nname = \"w\"\nstart_command = \"echo\"\nenvironment = \"boxes\"\n");
+    let mut ctx = RenderContext::new(Scope::User);
+    assert!(docker_environment(&s, &ctx).is_none(), "unknown name: not a Docker service");
+    let env = taskflows_core::Environment::Docker(Box::new(taskflows_core::DockerContainer::new("img").unwrap()));
+    ctx.named_environments.insert(taskflows_core::EnvName::new("boxes").unwrap(), env);
+    let c = docker_environment(&s, &ctx).expect("resolved through the stored environments");
+    assert_eq!(ContainerSpec::new(&s, c, None).unwrap().create.image.as_deref(), Some("img"));
 }
