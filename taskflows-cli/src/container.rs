@@ -133,12 +133,14 @@ impl From<taskflows_docker::Error> for Failure {
 }
 
 /// Write the specs, and drop the containers and specs `specs` no longer use (a service that is
-/// no longer a Docker service, or whose container was renamed). Returns the lines to print.
+/// no longer a Docker service, or whose container was renamed). Returns the lines to print and
+/// the services whose container spec changed.
 pub(crate) async fn write(
     data_dir: &Path,
     specs: &[ServiceSpec],
     containers: &[ContainerSpec],
-) -> Result<String, Failure> {
+) -> Result<(String, Vec<String>), Failure> {
+    let mut changed = Vec::new();
     let mut text = String::new();
     let stale: Vec<ContainerSpec> = ContainerSpec::all(data_dir)
         .into_iter()
@@ -149,9 +151,10 @@ pub(crate) async fn write(
     for c in containers {
         if let Some(path) = c.write(data_dir)? {
             text.push_str(&format!("wrote {}\n", path.display()));
+            changed.push(c.service.clone());
         }
     }
-    Ok(text)
+    Ok((text, changed))
 }
 
 /// After `tf remove`: remove the containers of the removed services and their specs.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use taskflows_core::{RenderContext, Scope, ServiceSpec, UnitFile};
+use taskflows_core::{RenderContext, Scope, ServiceName, ServiceSpec, UnitFile};
 
 use crate::{EXIT_INVALID, Failure, host, print};
 
@@ -66,8 +66,28 @@ async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Res
         taskflows_core::render(spec, &ctx)?;
     }
     let containers = crate::container::prepare(specs, &ctx, true).await?;
-    let mut text = crate::container::write(Path::new(ctx.data_dir.as_str()), specs, &containers).await?;
-    let report = systemd.create(specs, &ctx).await?;
+    let (mut text, changed) = crate::container::write(Path::new(ctx.data_dir.as_str()), specs, &containers).await?;
+    let mut report = systemd.create(specs, &ctx).await?;
+    // A running Docker service whose container changed but whose unit file did not (the unit
+    // only names the container) is restarted too, like a running unit whose file changed.
+    let restarted = |name: &str| report.jobs.iter().any(|j| j.unit == format!("taskflows-{name}.service"));
+    let candidates: Vec<ServiceName> = specs
+        .iter()
+        .filter(|s| changed.contains(&s.name.to_string()) && !restarted(s.name.as_str()))
+        .map(|s| s.name.clone())
+        .collect();
+    if !candidates.is_empty() {
+        let running: Vec<ServiceName> = systemd
+            .status(&candidates)
+            .await?
+            .into_iter()
+            .filter(|s| matches!(s.active_state.as_str(), "active" | "activating" | "reloading"))
+            .filter_map(|s| ServiceName::new(s.name).ok())
+            .collect();
+        if !running.is_empty() {
+            report.jobs.extend(systemd.restart(&running, taskflows_systemd::Targets::Services).await?);
+        }
+    }
     for unit in &report.written {
         text.push_str(&format!("wrote {}\n", systemd.unit_dir().join(unit).display()));
     }

@@ -105,6 +105,22 @@ environment = {{ docker = {{ image = "{image}", name = "{container}", persisted 
         assert!(std::time::Instant::now() < deadline, "the container never ran");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // A changed container of a running service: the service is restarted on a new container.
+    let (first, _) = engine_state(&container).unwrap();
+    let (_dir2, changed) = service_file(
+        &std::fs::read_to_string(&path).unwrap().replace("init = true", "init = true, labels = { v = \"2\" }"),
+    );
+    let text = ok(&tf(&["create", &changed]), "create changed");
+    assert!(text.contains(&format!("restart taskflows-{svc}.service: done")), "{text}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match engine_state(&container) {
+            Some((id, true)) if id != first => break,
+            other => assert!(std::time::Instant::now() < deadline, "not re-created and running: {other:?}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
     let started = std::time::Instant::now();
     ok(&tf(&["stop", &svc]), "stop");
     let (_, running) = engine_state(&container).expect("a persisted container stays");
