@@ -6,7 +6,7 @@
 //!
 //! xtask knows its dockerd by the PID it spawned; teardown (always, also from the Ctrl-C
 //! handler) sends it SIGTERM (it stops its containers), then SIGKILL after 20 s, and removes
-//! its folders.
+//! its folders. A dockerd left by an xtask killed with SIGKILL is stopped by the next run.
 
 use std::fs;
 use std::io::{Read as _, Write as _};
@@ -40,6 +40,7 @@ impl Dockerd {
     pub(crate) fn start(state_dir: &Path) -> Result<Dockerd> {
         let started = Instant::now();
         check_installed()?;
+        recover_stale(state_dir);
         let name = format!("dockerd-{}", std::process::id());
         let dir = state_dir.join(&name);
         // The exec root holds containerd's sockets, whose paths must stay short.
@@ -163,6 +164,36 @@ fn stop(child: Option<Child>, folders: &[PathBuf]) -> Result<()> {
         bail!("dockerd teardown left {}", left.display());
     }
     Ok(())
+}
+
+/// A dockerd left by an xtask killed with SIGKILL: its folder names a dead owner PID. Stop that
+/// dockerd (only if its command line still names the folder) and remove its folders.
+fn recover_stale(state_dir: &Path) {
+    let Ok(entries) = fs::read_dir(state_dir) else { return };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let Some(owner) = dir.file_name().and_then(|n| n.to_str()?.strip_prefix("dockerd-")?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if proc::alive(owner) {
+            continue;
+        }
+        let pid = fs::read_to_string(dir.join("dockerd.pid")).ok().and_then(|p| p.trim().parse::<u32>().ok());
+        if let Some(pid) = pid {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy()) {
+                eprintln!("xtask: stopping the dockerd (PID {pid}) of an earlier run");
+                proc::kill(pid, "TERM");
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while proc::alive(pid) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                proc::kill(pid, "KILL");
+            }
+        }
+        remove_folders(&[dir, PathBuf::from(format!("/run/tf-xtask-dockerd-{owner}"))]);
+    }
 }
 
 fn remove_folders(folders: &[PathBuf]) {
