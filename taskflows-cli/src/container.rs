@@ -68,12 +68,13 @@ async fn stop_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure
     {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }
-    let (host, timeout) = match ContainerSpec::read(data_dir, name) {
-        Ok(spec) => (spec.docker_host, spec.create.stop_timeout),
-        Err(_) => (None, None),
+    // Without its spec (removed with its service, or the service is no longer a Docker one) the
+    // container was removed too: nothing to stop.
+    let Ok(spec) = ContainerSpec::read(data_dir, name) else {
+        return Ok(ExitCode::SUCCESS);
     };
-    let engine = Engine::connect(host.as_deref()).await?;
-    engine.stop(name, timeout).await?;
+    let engine = Engine::connect(spec.docker_host.as_deref()).await?;
+    engine.stop(name, spec.create.stop_timeout).await?;
     Ok(ExitCode::SUCCESS)
 }
 
