@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use taskflows_core::{Environment, RenderContext, Scope, ServiceSpec, UnitFile};
+use taskflows_core::{Environment, RenderContext, Scope, ServiceName, ServiceSpec, UnitFile};
 
 use crate::{EXIT_INVALID, Failure, host, print};
 
@@ -53,6 +53,8 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
     if args.dry_run {
         // Installing asks systemd itself; without it, ask `systemctl --version`.
         ctx.systemd_version = host::systemd_version();
+        // Containers are checked like units (their limits, command quoting), without the engine.
+        crate::services::block_on(crate::container::prepare(&specs, &ctx, false))?;
         let mut units: Vec<UnitFile> = Vec::new();
         for spec in &specs {
             units.extend(taskflows_core::render(spec, &ctx)?);
@@ -70,8 +72,33 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
 
 async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
     let systemd = crate::services::connect(scope).await?;
-    let report = systemd.create(specs, &ctx).await?;
-    let mut text = String::new();
+    // Every spec renders and every container maps before anything is built or written.
+    for spec in specs {
+        taskflows_core::render(spec, &ctx)?;
+    }
+    let containers = crate::container::prepare(specs, &ctx, true).await?;
+    let (mut text, changed) = crate::container::write(Path::new(ctx.data_dir.as_str()), specs, &containers).await?;
+    let mut report = systemd.create(specs, &ctx).await?;
+    // A running Docker service whose container changed but whose unit file did not (the unit
+    // only names the container) is restarted too, like a running unit whose file changed.
+    let restarted = |name: &str| report.jobs.iter().any(|j| j.unit == format!("taskflows-{name}.service"));
+    let candidates: Vec<ServiceName> = specs
+        .iter()
+        .filter(|s| changed.contains(&s.name.to_string()) && !restarted(s.name.as_str()))
+        .map(|s| s.name.clone())
+        .collect();
+    if !candidates.is_empty() {
+        let running: Vec<ServiceName> = systemd
+            .status(&candidates)
+            .await?
+            .into_iter()
+            .filter(|s| matches!(s.active_state.as_str(), "active" | "activating" | "reloading"))
+            .filter_map(|s| ServiceName::new(s.name).ok())
+            .collect();
+        if !running.is_empty() {
+            report.jobs.extend(systemd.restart(&running, taskflows_systemd::Targets::Services).await?);
+        }
+    }
     for unit in &report.written {
         text.push_str(&format!("wrote {}\n", systemd.unit_dir().join(unit).display()));
     }

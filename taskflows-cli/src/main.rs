@@ -10,6 +10,7 @@
 
 mod calendar;
 mod check;
+mod container;
 mod create;
 mod env;
 mod host;
@@ -180,6 +181,9 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// What Docker services' units run (internal).
+    #[command(subcommand, hide = true)]
+    Container(container::ContainerCommand),
 }
 
 /// Which units a control command acts on.
@@ -287,6 +291,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "tf", &mut script);
             print(&script).map(done)
         }
+        Command::Container(command) => container::run(&command),
     };
     match result {
         Ok(code) => code,

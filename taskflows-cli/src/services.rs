@@ -362,12 +362,13 @@ pub(crate) async fn control(
             (systemd.disable(&names, targets).await?.iter().map(|u| format!("disabled {u}\n")).collect(), true)
         }
         Action::Remove => {
-            let removed = systemd.remove(&names).await?;
+            let mut text: String = systemd.remove(&names).await?.iter().map(|u| format!("removed {u}\n")).collect();
             let store = crate::env::store(scope);
             for name in &names {
                 store.remove_definition(name)?;
             }
-            (removed.iter().map(|u| format!("removed {u}\n")).collect(), true)
+            text.push_str(&crate::container::remove_services(&crate::host::data_dir(scope), &names).await?);
+            (text, true)
         }
     };
     print(text.as_bytes())?;

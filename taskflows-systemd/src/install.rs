@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use taskflows_core::{Environment, RenderContext, ServiceSpec, UnitFile};
+use taskflows_core::{RenderContext, ServiceSpec, UnitFile};
 
 use crate::control::units_of;
 use crate::{Error, JobOutcome, Result, Systemd};
@@ -31,8 +31,8 @@ impl Systemd {
     /// services, start timers that are not running, and restart running units whose files
     /// changed. Creating the same specs twice writes nothing and does not reload.
     ///
-    /// Every spec is checked first: its env file must exist and parse, and Docker environments are
-    /// refused until the Docker backend exists. Without a systemd version in `ctx`, the manager's
+    /// Every spec is checked first: its env file must exist and parse. A Docker service's unit runs
+    /// `tf container run`; its container spec is the front end's to write (taskflows-docker). Without a systemd version in `ctx`, the manager's
     /// own is used, so directives it lacks are refused rather than silently ignored.
     pub async fn create(&self, specs: &[ServiceSpec], ctx: &RenderContext) -> Result<InstallReport> {
         let mut ctx = ctx.clone();
@@ -42,17 +42,6 @@ impl Systemd {
         let mut rendered: Vec<(&ServiceSpec, Vec<UnitFile>)> = Vec::with_capacity(specs.len());
         for spec in specs {
             check_env_file(spec)?;
-            let docker = match &spec.environment {
-                Some(Environment::Docker(_)) => true,
-                Some(Environment::Named(n)) => matches!(ctx.named_environments.get(n), Some(Environment::Docker(_))),
-                _ => false,
-            };
-            if docker {
-                return Err(Error::Invalid(format!(
-                    "service[{}].environment: Docker services need the taskflows-docker backend, which this build does not include yet",
-                    spec.name
-                )));
-            }
             rendered.push((spec, taskflows_core::render(spec, &ctx)?));
         }
         std::fs::create_dir_all(&self.unit_dir).map_err(Error::io("create", &self.unit_dir))?;

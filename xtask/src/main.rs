@@ -7,6 +7,7 @@
 
 mod bench_systemd;
 mod demo;
+mod dockerd;
 mod proc;
 mod sandbox;
 mod test_systemd;

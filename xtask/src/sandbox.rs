@@ -95,6 +95,7 @@ pub(crate) fn install_signal_handler() -> Result<()> {
                 eprintln!("xtask: error: {err:#}");
             }
         }
+        crate::dockerd::teardown_active();
         std::process::exit(130);
     })
     .context("failed to install the Ctrl-C handler")

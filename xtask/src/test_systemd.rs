@@ -5,6 +5,8 @@
 //! the workspace and the target dir shared at the same paths, and runs each binary with
 //! `--ignored` twice: with `TF_TEST_SCOPE=system`, then with `TF_TEST_SCOPE=user` and the
 //! user-bus environment. Both runs set `TF_IN_SANDBOX=1`. It ends with `N passed, N failed`.
+//! Before the sandbox boots it starts a private dockerd on the host ([`Dockerd`]); the tests get
+//! `DOCKER_HOST` and `TF_TEST_DOCKER_IMAGE`, and it is stopped after the sandbox's teardown.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::dockerd::{self, Dockerd};
 use crate::proc;
 use crate::sandbox::{self, Sandbox, SandboxConfig, USER_ENV};
 
@@ -77,6 +80,10 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     eprintln!("xtask: built {} test binaries in {:.1}s", binaries.len(), build_time.as_secs_f64());
 
     sandbox::install_signal_handler()?;
+    // Started before the sandbox, on the host; the socket is in the shared target dir.
+    let dockerd = Dockerd::start(&meta.target_dir.join("xtask-docker"))?;
+    let env =
+        [("DOCKER_HOST".to_owned(), dockerd.host()), ("TF_TEST_DOCKER_IMAGE".to_owned(), dockerd::IMAGE.to_owned())];
     let sandbox = Sandbox::boot(&meta.sandbox_config())?;
     let tests_started = Instant::now();
     let mut total = Tally::default();
@@ -84,7 +91,7 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     for scope in SCOPES {
         let mut tally = Tally::default();
         for binary in &binaries {
-            let t = run_binary(&sandbox, binary, scope, filters)?;
+            let t = run_binary(&sandbox, binary, scope, filters, &env)?;
             tally.passed += t.passed;
             tally.failed += t.failed;
         }
@@ -102,6 +109,7 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     let test_time = tests_started.elapsed();
     let boot_time = sandbox.boot_time();
     let teardown = sandbox.teardown();
+    let docker_teardown = dockerd.stop();
 
     println!();
     for line in &summaries {
@@ -119,6 +127,7 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     );
     println!("{} passed, {} failed", total.passed, total.failed);
     teardown?;
+    docker_teardown?;
     Ok(if total.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -175,7 +184,13 @@ fn package_name(id: &str) -> &str {
 }
 
 /// Runs one binary's ignored tests in `scope`, streaming its output.
-fn run_binary(sandbox: &Sandbox, binary: &TestBinary, scope: &str, filters: &[String]) -> Result<Tally> {
+fn run_binary(
+    sandbox: &Sandbox,
+    binary: &TestBinary,
+    scope: &str,
+    filters: &[String],
+    env: &[(String, String)],
+) -> Result<Tally> {
     let mut cmd = sandbox.command_in(&binary.package_dir, "timeout");
     cmd.arg("--kill-after=10s")
         .arg(format!("{}s", BINARY_TIMEOUT.as_secs()))
@@ -185,6 +200,7 @@ fn run_binary(sandbox: &Sandbox, binary: &TestBinary, scope: &str, filters: &[St
         .env("TF_TEST_SCOPE", scope)
         .env("CARGO_MANIFEST_DIR", &binary.package_dir)
         .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

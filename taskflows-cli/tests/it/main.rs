@@ -2,6 +2,7 @@
 //! need systemd are `#[ignore]`d and run inside the private systemd of `cargo xtask test-systemd`.
 
 mod app;
+mod docker;
 mod environments;
 mod offline;
 mod sandbox;
@@ -10,6 +11,11 @@ use std::process::{Command, Output};
 
 /// Run `tf` with `args` in the test's scope (`TF_TEST_SCOPE`, default system).
 pub(crate) fn tf(args: &[&str]) -> Output {
+    tf_env(args, &[])
+}
+
+/// [`tf`] with extra environment variables.
+pub(crate) fn tf_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let scope = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") { "--user" } else { "--system" };
     Command::new(env!("CARGO_BIN_EXE_tf"))
         .arg(scope)
@@ -17,6 +23,7 @@ pub(crate) fn tf(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .env("TASKFLOWS_DISPLAY_TIMEZONE", "UTC")
         .env("TZ", "UTC")
+        .envs(env.iter().copied())
         .output()
         .expect("tf runs")
 }

@@ -173,3 +173,16 @@ fn env_commands_need_no_systemd_except_update() {
     assert!(run(&["env", "delete", "ml"]).status.success());
     assert_eq!(stdout(&run(&["env", "list", "--json"])), "[]\n");
 }
+
+#[test]
+fn dry_run_refuses_a_container_limit_docker_cannot_express() {
+    let (_dir, path) = service_file(
+        "[[service]]\nname = \"box\"\nstart_command = \"echo\"\nenvironment = { docker = { image = \"busybox\", cgroup_config = { memory_high = \"1G\" } } }\n",
+    );
+    let out = tf(&["create", &path, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: service[box].environment.docker.cgroup_config.memory_high: has no Docker equivalent; use memory_limit (hard) or memory_low (reservation)\n"
+    );
+}

@@ -84,11 +84,13 @@ unset IFS
 # Masked in the overlay: gettys (no logins; they would sit on terminals nobody reads), units
 # that can change the host's kernel or superblocks (modules, sysctls, binfmt, remounts per
 # /etc/fstab), and the timers the image enables (apt, fstrim, man-db… firing in the middle of
-# a test run). Timers that tests start work as usual.
+# a test run). Timers that tests start work as usual. Also the image's own Docker engine
+# (docker.io enables it): the Docker tests use the private dockerd xtask starts on the host.
 E=$R/root/etc/systemd/system
 for unit in getty.target console-getty.service getty@.service serial-getty@.service \
     systemd-modules-load.service modprobe@.service systemd-sysctl.service \
-    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-remount-fs.service; do
+    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-remount-fs.service \
+    docker.service docker.socket containerd.service; do
     ln -sf /dev/null "$E/$unit"
 done
 for timer in "$E"/timers.target.wants/*.timer; do

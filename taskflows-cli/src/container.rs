@@ -1,0 +1,177 @@
+//! The Docker hooks: `tf container run|stop` (hidden; what Docker services' units run), and the
+//! container work of `tf create` and `tf remove`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use taskflows_core::{RenderContext, ServiceName, ServiceSpec};
+use taskflows_docker::{ContainerSpec, Engine};
+
+use crate::{EXIT_INVALID, Failure};
+
+#[derive(clap::Subcommand)]
+pub(crate) enum ContainerCommand {
+    /// Run a service's container attached; exit with its exit code.
+    Run {
+        /// taskflows' data folder, where `tf create` wrote the container's spec.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The container's name.
+        name: String,
+    },
+    /// Stop a service's container (a missing one is fine).
+    Stop {
+        #[arg(long)]
+        data_dir: PathBuf,
+        name: String,
+    },
+}
+
+pub(crate) fn run(command: &ContainerCommand) -> Result<ExitCode, Failure> {
+    match command {
+        ContainerCommand::Run { data_dir, name } => crate::services::block_on(run_container(data_dir, name)),
+        ContainerCommand::Stop { data_dir, name } => crate::services::block_on(stop_container(data_dir, name)),
+    }
+}
+
+async fn run_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure> {
+    let spec = ContainerSpec::read(data_dir, name)?;
+    let engine = Engine::connect(spec.docker_host.as_deref()).await?;
+    let outcome = engine.run_attached(&spec, stop_signal()).await?;
+    let code = match outcome.exit_code {
+        // Ended by the stop we asked for (SIGTERM, or SIGKILL after the timeout): a clean
+        // stop for systemd, like a plain service's process ended by SIGTERM.
+        0 | 137 | 143 if outcome.stop_requested => 0,
+        c => u8::try_from(c).unwrap_or(255),
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn stop_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure> {
+    // As ExecStop=, systemd tells us the main process (`tf container run`): it is told first, so
+    // it knows the container's end was asked for.
+    let main_pid = std::env::var("MAINPID").ok().and_then(|p| p.parse::<i32>().ok());
+    if let Some(pid) =
+        main_pid.filter(|&p| u32::try_from(p).ok() != Some(std::process::id())).and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    // Without its spec (removed with its service, or the service is no longer a Docker one) the
+    // container was removed too: nothing to stop.
+    let Ok(spec) = ContainerSpec::read(data_dir, name) else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let engine = Engine::connect(spec.docker_host.as_deref()).await?;
+    engine.stop(name, spec.create.stop_timeout).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The container specs of the Docker services among `specs`: checked and mapped before anything
+/// is written; with `build`, the engine is reached and images built from a Dockerfile are built.
+pub(crate) async fn prepare(
+    specs: &[ServiceSpec],
+    ctx: &RenderContext,
+    build: bool,
+) -> Result<Vec<ContainerSpec>, Failure> {
+    let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    let mut containers = Vec::new();
+    let mut builds = Vec::new();
+    for spec in specs {
+        let Some(container) = taskflows_docker::docker_environment(spec, ctx) else { continue };
+        let mapped = ContainerSpec::new(spec, container, host.clone()).map_err(invalid)?;
+        if let Some(b) = ContainerSpec::build_of(container) {
+            builds.push((spec.name.to_string(), b.clone()));
+        }
+        containers.push(mapped);
+    }
+    if build && !containers.is_empty() {
+        let engine = Engine::connect(host.as_deref()).await?;
+        for (service, b) in &builds {
+            eprintln!("building image {} for {service} from {}", b.tag, b.path);
+            engine.build_image(service, b, |line| eprintln!("  {line}")).await?;
+        }
+        let mut with_ids = Vec::with_capacity(containers.len());
+        for c in containers {
+            let image = c.create.image.clone().unwrap_or_default();
+            with_ids.push(match engine.image_id(&image).await? {
+                Some(id) => c.with_image_id(&id),
+                None => c,
+            });
+        }
+        containers = with_ids;
+    }
+    Ok(containers)
+}
+
+fn invalid(e: taskflows_docker::Error) -> Failure {
+    match e {
+        taskflows_docker::Error::Field { .. } => Failure::new(EXIT_INVALID, e),
+        other => Failure::from(other),
+    }
+}
+
+impl From<taskflows_docker::Error> for Failure {
+    fn from(e: taskflows_docker::Error) -> Failure {
+        match e {
+            taskflows_docker::Error::Unreachable { .. } => {
+                Failure::new(1, e).hint("start dockerd, or point DOCKER_HOST at a running engine")
+            }
+            other => Failure::new(1, other),
+        }
+    }
+}
+
+/// Write the specs, and drop the containers and specs `specs` no longer use (a service that is
+/// no longer a Docker service, or whose container was renamed). Returns the lines to print and
+/// the services whose container spec changed.
+pub(crate) async fn write(
+    data_dir: &Path,
+    specs: &[ServiceSpec],
+    containers: &[ContainerSpec],
+) -> Result<(String, Vec<String>), Failure> {
+    let mut changed = Vec::new();
+    let mut text = String::new();
+    let stale: Vec<ContainerSpec> = ContainerSpec::all(data_dir)
+        .into_iter()
+        .filter(|old| specs.iter().any(|s| s.name.as_str() == old.service))
+        .filter(|old| !containers.iter().any(|c| c.container == old.container))
+        .collect();
+    text.push_str(&remove_containers(data_dir, &stale).await?);
+    for c in containers {
+        if let Some(path) = c.write(data_dir)? {
+            text.push_str(&format!("wrote {}\n", path.display()));
+            changed.push(c.service.clone());
+        }
+    }
+    Ok((text, changed))
+}
+
+/// After `tf remove`: remove the containers of the removed services and their specs.
+pub(crate) async fn remove_services(data_dir: &Path, removed: &[ServiceName]) -> Result<String, Failure> {
+    let gone: Vec<ContainerSpec> =
+        ContainerSpec::all(data_dir).into_iter().filter(|c| removed.iter().any(|s| s.as_str() == c.service)).collect();
+    remove_containers(data_dir, &gone).await
+}
+
+async fn remove_containers(data_dir: &Path, gone: &[ContainerSpec]) -> Result<String, Failure> {
+    let mut text = String::new();
+    for c in gone {
+        let engine = Engine::connect(c.docker_host.as_deref()).await?;
+        engine.remove(&c.container).await?;
+        c.delete(data_dir)?;
+        text.push_str(&format!("removed container {}\n", c.container));
+    }
+    Ok(text)
+}

@@ -1,0 +1,301 @@
+//! Docker services through `tf`, inside the sandbox's real systemd, against the private dockerd
+//! `cargo xtask test-systemd` starts on the host (`DOCKER_HOST`) with a locally built busybox
+//! image (`TF_TEST_DOCKER_IMAGE`). They run in both scopes: root's user manager runs containers
+//! through the same engine as the system manager. Names carry the PID, since both scopes share
+//! the engine.
+
+use std::path::PathBuf;
+
+use taskflows_docker::Engine;
+
+use crate::{service_file, stderr, stdout, tf, tf_env};
+
+fn image() -> String {
+    assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
+    std::env::var("TF_TEST_DOCKER_IMAGE").expect("TF_TEST_DOCKER_IMAGE is set by cargo xtask test-systemd")
+}
+
+fn name(what: &str) -> String {
+    format!("dk-{what}-{}", std::process::id())
+}
+
+/// The container spec `tf create` wrote, in the scope's data folder.
+fn spec_file(container: &str) -> PathBuf {
+    let data = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") {
+        PathBuf::from("/root/.local/share/taskflows")
+    } else {
+        PathBuf::from("/var/lib/taskflows")
+    };
+    data.join("containers").join(format!("{container}.json"))
+}
+
+/// What the engine says about a container: `Some((id, running))`, `None` when it does not exist.
+fn engine_state(container: &str) -> Option<(String, bool)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let engine = Engine::connect(None).await.expect("the test engine answers");
+        engine.container_state(container).await.expect("inspect")
+    })
+}
+
+fn ok(out: &std::process::Output, what: &str) -> String {
+    assert!(out.status.success(), "{what}: {}{}", stdout(out), stderr(out));
+    stdout(out)
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_service_output_exit_status_and_memory_limit() {
+    let image = image();
+    let svc = name("out");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "sh -c 'echo hello from the container; echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max); sleep 0.5; exit 3'"
+environment = {{ docker = {{ image = "{image}", cgroup_config = {{ memory_limit = "64M", pids_limit = 50 }} }} }}
+"#
+    ));
+    let text = ok(&tf(&["create", &path]), "create");
+    let container = format!("taskflows-{svc}");
+    assert!(text.contains(&format!("{}", spec_file(&container).display())), "{text}");
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(spec_file(&container)).unwrap()).expect("JSON spec");
+    assert_eq!(spec["version"], 1);
+    assert_eq!(spec["service"], svc.as_str());
+    assert_eq!(spec["create"]["HostConfig"]["Memory"], 64 << 20);
+
+    let out = tf(&["start", &svc, "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "a failed run fails: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(&format!("run of {svc}: exit-code, exit status 3")), "{}", stdout(&out));
+
+    let runs: serde_json::Value =
+        serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
+    assert_eq!(runs[0]["result"], "exit-code", "{runs}");
+    assert_eq!(runs[0]["exit_status"], "3", "{runs}");
+
+    let logs = stdout(&tf(&["logs", &svc, "-n", "50"]));
+    assert!(logs.contains("hello from the container"), "{logs}");
+    assert!(logs.contains(&format!("limit={}", 64u64 << 20)), "the container's cgroup has the limit: {logs}");
+    assert_eq!(engine_state(&container), None, "a non-persisted container is removed after its run");
+
+    let text = ok(&tf(&["remove", &svc]), "remove");
+    assert!(text.contains(&format!("removed container {container}")), "{text}");
+    assert!(!spec_file(&container).exists(), "remove deletes the container spec");
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_stop_stops_the_container() {
+    let image = image();
+    let svc = name("stop");
+    let container = format!("tf-it-{svc}");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "sleep 600"
+environment = {{ docker = {{ image = "{image}", name = "{container}", persisted = true, init = true, cgroup_config = {{ timeout_stop = "5s" }} }} }}
+"#
+    ));
+    ok(&tf(&["create", &path]), "create");
+    ok(&tf(&["start", &svc]), "start");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !engine_state(&container).is_some_and(|(_, running)| running) {
+        assert!(std::time::Instant::now() < deadline, "the container never ran");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // A changed container of a running service: the service is restarted on a new container.
+    let (first, _) = engine_state(&container).unwrap();
+    let (_dir2, changed) = service_file(
+        &std::fs::read_to_string(&path).unwrap().replace("init = true", "init = true, labels = { v = \"2\" }"),
+    );
+    let text = ok(&tf(&["create", &changed]), "create changed");
+    assert!(text.contains(&format!("restart taskflows-{svc}.service: done")), "{text}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match engine_state(&container) {
+            Some((id, true)) if id != first => break,
+            other => assert!(std::time::Instant::now() < deadline, "not re-created and running: {other:?}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    let started = std::time::Instant::now();
+    ok(&tf(&["stop", &svc]), "stop");
+    let (_, running) = engine_state(&container).expect("a persisted container stays");
+    assert!(!running, "the engine says the container stopped");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "stopped by SIGTERM, not the kill timeout");
+    let runs: serde_json::Value =
+        serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
+    assert_eq!(runs[0]["result"], "success", "a requested stop is a clean end: {runs}");
+
+    let text = ok(&tf(&["remove", &svc]), "remove");
+    assert!(text.contains(&format!("removed container {container}")), "{text}");
+    assert_eq!(engine_state(&container), None, "remove removes the persisted container");
+    assert!(!spec_file(&container).exists());
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_persisted_container_is_kept_or_recreated() {
+    let image = image();
+    let svc = name("keep");
+    let container = format!("taskflows-{svc}");
+    let file = |word: &str| {
+        service_file(&format!(
+            r#"
+[[service]]
+name = "{svc}"
+start_command = "sh -c 'echo says {word}; sleep 0.3'"
+environment = {{ docker = {{ image = "{image}", persisted = true }} }}
+"#
+        ))
+    };
+    let run = || {
+        let out = tf(&["start", &svc, "--wait"]);
+        assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+        engine_state(&container).expect("a persisted container stays").0
+    };
+    let (_d1, v1) = file("one");
+    ok(&tf(&["create", &v1]), "create");
+    let first = run();
+    let again = ok(&tf(&["create", &v1]), "create again");
+    assert!(!again.contains("containers/"), "an unchanged container spec is not rewritten: {again}");
+    assert_eq!(run(), first, "an unchanged persisted container is kept");
+
+    let (_d2, v2) = file("two");
+    ok(&tf(&["create", &v2]), "create changed");
+    let second = run();
+    assert_ne!(second, first, "a changed persisted container is re-created");
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(logs.contains("says two"), "{logs}");
+
+    // No longer a Docker service: its container and spec go.
+    let (_d3, plain) = service_file(&format!("[[service]]\nname = \"{svc}\"\nstart_command = \"/bin/true\"\n"));
+    let text = ok(&tf(&["create", &plain]), "create plain");
+    assert!(text.contains(&format!("removed container {container}")), "{text}");
+    assert_eq!(engine_state(&container), None);
+    assert!(!spec_file(&container).exists());
+    ok(&tf(&["remove", &svc]), "remove");
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_image_built_from_a_dockerfile() {
+    let image = image();
+    let svc = name("build");
+    let context = tempfile::tempdir().expect("temp dir");
+    let tag = format!("tf-it-built-{}:latest", std::process::id());
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {image}\nRUN echo built by the engine > /built.txt\nCMD [\"sh\", \"-c\", \"cat /built.txt; sleep 0.3\"]\n"),
+    )
+    .unwrap();
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }}, persisted = true }} }}
+"#,
+        context.path().display()
+    ));
+    let container = format!("taskflows-{svc}");
+    let run = |expected: &str| {
+        let out = tf(&["start", &svc, "--wait"]);
+        assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+        let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+        assert!(logs.contains(expected), "{logs}");
+        engine_state(&container).expect("a persisted container stays").0
+    };
+    ok(&tf(&["create", &path]), "create");
+    let first = run("built by the engine");
+    // Rebuilt from a changed Dockerfile: same tag, new image, so the container is re-created.
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {image}\nRUN echo rebuilt > /built.txt\nCMD [\"sh\", \"-c\", \"cat /built.txt; sleep 0.3\"]\n"),
+    )
+    .unwrap();
+    ok(&tf(&["create", &path]), "create after the change");
+    assert_ne!(run("rebuilt"), first, "a rebuilt image re-creates the persisted container");
+    ok(&tf(&["remove", &svc]), "remove");
+    assert_eq!(engine_state(&container), None);
+
+    // A failing build is an error naming the service and the build's message; nothing is written.
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {image}\nRUN echo broken step; exit 7\n")).unwrap();
+    let failed = name("badbuild");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{failed}"
+environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }} }} }}
+"#,
+        context.path().display()
+    ));
+    let out = tf(&["create", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("error: service[{failed}]: building image {tag} failed: ")), "{err}");
+    assert!(err.contains("returned a non-zero code: 7"), "{err}");
+    assert_eq!(tf(&["list", &failed]).status.code(), Some(4), "no unit written");
+    assert!(!spec_file(&format!("taskflows-{failed}")).exists(), "no container spec written");
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_engine_down_is_a_clear_error() {
+    let image = image();
+    let svc = name("down");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "echo never"
+environment = {{ docker = {{ image = "{image}" }} }}
+"#
+    ));
+    let out = tf_env(&["create", &path], &[("DOCKER_HOST", "unix:///run/no-such-docker.sock")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: cannot reach the Docker engine at unix:///run/no-such-docker.sock: ")
+            && err.contains("; is dockerd running?\nhint: start dockerd, or point DOCKER_HOST at a running engine\n"),
+        "{err}"
+    );
+    assert_eq!(tf(&["list", &svc]).status.code(), Some(4), "no unit written");
+    assert!(!spec_file(&format!("taskflows-{svc}")).exists(), "no container spec written");
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_failures_are_restarted_by_the_service_policy() {
+    let image = image();
+    let svc = name("restart");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "sh -c 'echo attempt; sleep 0.2; exit 4'"
+restart_policy = {{ condition = "on-failure", delay = "200ms", max_attempts = 3, window = "1min" }}
+environment = {{ docker = {{ image = "{image}" }} }}
+"#
+    ));
+    ok(&tf(&["create", &path]), "create");
+    ok(&tf(&["start", &svc]), "start");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runs = loop {
+        let runs: serde_json::Value =
+            serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
+        let ended: Vec<serde_json::Value> =
+            runs.as_array().into_iter().flatten().filter(|r| r["result"] != "running").cloned().collect();
+        if ended.len() >= 3 {
+            break ended;
+        }
+        assert!(std::time::Instant::now() < deadline, "systemd did not restart the container: {runs}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    for run in &runs {
+        assert_eq!(run["exit_status"], "4", "{runs:?}");
+    }
+    ok(&tf(&["remove", &svc]), "remove");
+}

@@ -1,0 +1,75 @@
+//! The one error type of `taskflows-docker`.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while mapping, building, running or removing a container.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The engine did not answer: not running, wrong socket, no permission.
+    #[error("cannot reach the Docker engine at {host}: {source}; is dockerd running?")]
+    Unreachable {
+        /// `unix:///var/run/docker.sock`, `tcp://…`.
+        host: String,
+        /// What the client saw.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// A field of a container spec cannot be given to Docker.
+    #[error("{field}: {message}")]
+    Field {
+        /// Dotted path of the field, e.g. `service[web].environment.docker.cgroup_config.memory_high`.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// An image build failed; `message` is the build's own error.
+    #[error("service[{service}]: building image {tag} failed: {message}")]
+    Build {
+        /// The service whose image it is.
+        service: String,
+        /// The tag being built.
+        tag: String,
+        /// What the build said.
+        message: String,
+    },
+    /// A file of ours or of the user's could not be read or written.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What the file is, e.g. "cannot write container spec".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A container spec file is not one this version understands.
+    #[error("{}: {message}", path.display())]
+    SpecFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The engine refused or failed a request.
+    #[error("docker engine: {what}: {source}")]
+    Engine {
+        /// The request, e.g. "create container taskflows-web".
+        what: String,
+        /// The engine's answer.
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Field { field: field.into(), message: message.into() }
+    }
+
+    pub(crate) fn engine(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Engine { what, source }
+    }
+}

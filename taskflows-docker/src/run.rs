@@ -1,0 +1,184 @@
+//! Running a service's container attached: what `tf container run` does under systemd.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::errors::Error as ApiError;
+use bollard::query_parameters::{
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, StopContainerOptions,
+    WaitContainerOptions,
+};
+use futures_util::StreamExt as _;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::mapping::HASH_LABEL;
+use crate::spec::ContainerSpec;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The container's exit code (128+N when a signal N ended it).
+    pub exit_code: i64,
+    /// The run was asked to stop (the `stop` future completed) before the container exited.
+    pub stop_requested: bool,
+}
+
+/// Seconds the engine waits after SIGTERM before it kills, when the spec sets none.
+const DEFAULT_STOP_SECS: i64 = 10;
+
+fn is_status(e: &ApiError, codes: &[u16]) -> bool {
+    matches!(e, ApiError::DockerResponseServerError { status_code, .. } if codes.contains(status_code))
+}
+
+impl Engine {
+    /// Run `spec`'s container attached: make sure the right container exists (a leftover
+    /// non-persisted one is replaced, a persisted one is kept unless its config hash differs),
+    /// attach its stdout and stderr before starting it, forward them to this process's stdout
+    /// and stderr, and wait for it to exit. When `stop` completes first, the container is
+    /// stopped (the engine kills it after the spec's stop timeout) and the run waits for its
+    /// end. A non-persisted container is removed afterwards.
+    pub async fn run_attached(
+        &self,
+        spec: &ContainerSpec,
+        stop: impl Future<Output = ()>,
+    ) -> Result<RunOutcome, Error> {
+        let name = spec.container.as_str();
+        self.ensure_container(spec).await?;
+        let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
+        let mut output = self
+            .docker
+            .attach_container(name, Some(attach))
+            .await
+            .map_err(Error::engine(format!("attach to container {name}")))?
+            .output;
+        match self.docker.start_container(name, None::<bollard::query_parameters::StartContainerOptions>).await {
+            Err(e) if !is_status(&e, &[304]) => {
+                return Err(Error::engine(format!("start container {name}"))(e));
+            }
+            _ => {}
+        }
+        let forward = async {
+            while let Some(Ok(chunk)) = output.next().await {
+                let _ = match chunk {
+                    LogOutput::StdErr { message } => {
+                        let mut err = std::io::stderr().lock();
+                        err.write_all(&message).and_then(|()| err.flush())
+                    }
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        let mut out = std::io::stdout().lock();
+                        out.write_all(&message).and_then(|()| out.flush())
+                    }
+                    LogOutput::StdIn { .. } => Ok(()),
+                };
+            }
+        };
+        let wait = self.wait(name);
+        tokio::pin!(forward, wait, stop);
+        let mut forwarding = true;
+        let mut stop_requested = false;
+        let exit_code = loop {
+            tokio::select! {
+                () = &mut forward, if forwarding => forwarding = false,
+                code = &mut wait => break code?,
+                () = &mut stop, if !stop_requested => {
+                    stop_requested = true;
+                    self.stop(name, spec.create.stop_timeout).await?;
+                }
+            }
+        };
+        // The attach stream ends with the container; let it deliver the last lines.
+        if forwarding {
+            let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
+        }
+        if !spec.persisted {
+            self.remove(name).await?;
+        }
+        Ok(RunOutcome { exit_code, stop_requested })
+    }
+
+    async fn wait(&self, name: &str) -> Result<i64, Error> {
+        let options = WaitContainerOptions { condition: "not-running".to_owned() };
+        let mut stream = self.docker.wait_container(name, Some(options));
+        match stream.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(ApiError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(Error::engine(format!("wait for container {name}"))(e)),
+            None => Err(Error::engine(format!("wait for container {name}"))(ApiError::RequestTimeoutError)),
+        }
+    }
+
+    /// Create the container unless a persisted one with the same config hash exists.
+    async fn ensure_container(&self, spec: &ContainerSpec) -> Result<(), Error> {
+        let name = spec.container.as_str();
+        match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            Ok(existing) => {
+                let hash = existing.config.and_then(|c| c.labels).and_then(|mut l| l.remove(HASH_LABEL));
+                if spec.persisted && hash.as_deref() == Some(spec.config_hash.as_str()) {
+                    tracing::debug!(container = name, "keeping the persisted container");
+                    return Ok(());
+                }
+                self.remove(name).await?;
+            }
+            Err(e) if is_status(&e, &[404]) => {}
+            Err(e) => return Err(Error::engine(format!("inspect container {name}"))(e)),
+        }
+        let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
+        match self.docker.create_container(Some(options.clone()), spec.create.clone()).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_status(&e, &[404]) => {
+                // The image is not here: pull it, as `docker run` would, then create again.
+                let image = spec.create.image.clone().unwrap_or_default();
+                self.pull(&image).await?;
+                self.docker
+                    .create_container(Some(options), spec.create.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(Error::engine(format!("create container {name}")))
+            }
+            Err(e) => Err(Error::engine(format!("create container {name}"))(e)),
+        }
+    }
+
+    async fn pull(&self, image: &str) -> Result<(), Error> {
+        let options = CreateImageOptions { from_image: Some(image.to_owned()), ..Default::default() };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(Error::engine(format!("image {image} is not on the engine and pulling it failed")))?;
+        }
+        Ok(())
+    }
+
+    /// Stop container `name` (SIGTERM, then SIGKILL after `timeout_secs`, default 10). A missing
+    /// or already stopped container is fine.
+    pub async fn stop(&self, name: &str, timeout_secs: Option<i64>) -> Result<(), Error> {
+        let t = timeout_secs.unwrap_or(DEFAULT_STOP_SECS);
+        let options = StopContainerOptions { t: Some(i32::try_from(t).unwrap_or(i32::MAX)), signal: None };
+        match self.docker.stop_container(name, Some(options)).await {
+            Err(e) if !is_status(&e, &[304, 404]) => Err(Error::engine(format!("stop container {name}"))(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove container `name`, running or not, with its anonymous volumes. A missing container
+    /// is fine.
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match self.docker.remove_container(name, Some(options)).await {
+            // 409: a removal already in progress (e.g. by an earlier run).
+            Err(e) if !is_status(&e, &[404, 409]) => Err(Error::engine(format!("remove container {name}"))(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether container `name` exists, and if so whether it runs, and its id.
+    pub async fn container_state(&self, name: &str) -> Result<Option<(String, bool)>, Error> {
+        match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            Ok(c) => Ok(Some((c.id.unwrap_or_default(), c.state.and_then(|s| s.running).unwrap_or(false)))),
+            Err(e) if is_status(&e, &[404]) => Ok(None),
+            Err(e) => Err(Error::engine(format!("inspect container {name}"))(e)),
+        }
+    }
+}

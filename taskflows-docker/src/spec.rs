@@ -1,0 +1,198 @@
+//! The container spec file: what `tf create` decided a service's container is, written to
+//! `DATA_DIR/containers/NAME.json` and read back by `tf container run|stop` and `tf remove`.
+
+use std::path::{Path, PathBuf};
+
+use bollard::models::ContainerCreateBody;
+use serde::{Deserialize, Serialize};
+use taskflows_core::{DockerContainer, DockerImage, Environment, RenderContext, ServiceSpec};
+
+use crate::error::Error;
+use crate::mapping::{HASH_LABEL, IMAGE_LABEL, config_hash, create_body};
+
+/// The format version written into every spec file.
+pub const SPEC_VERSION: u32 = 1;
+
+/// One service's container, as stored on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSpec {
+    /// Format version ([`SPEC_VERSION`]).
+    pub version: u32,
+    /// The service that runs the container.
+    pub service: String,
+    /// The container's name: its `name`, or `taskflows-SERVICE`.
+    pub container: String,
+    /// Keep the container between runs; re-create it only when `config_hash` changes.
+    pub persisted: bool,
+    /// The engine the container was created for (`DOCKER_HOST` when `tf create` ran); `None`:
+    /// the default socket.
+    pub docker_host: Option<String>,
+    /// [`config_hash`] of `create`, also its `taskflows.config-hash` label.
+    pub config_hash: String,
+    /// The Engine API create body.
+    pub create: ContainerCreateBody,
+}
+
+/// The container a service runs in, if any: its inline environment or the stored one it names.
+pub fn docker_environment<'a>(spec: &'a ServiceSpec, ctx: &'a RenderContext) -> Option<&'a DockerContainer> {
+    match &spec.environment {
+        Some(Environment::Docker(c)) => Some(c),
+        Some(Environment::Named(n)) => match ctx.named_environments.get(n) {
+            Some(Environment::Docker(c)) => Some(c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The container's name: its own, or `taskflows-SERVICE` (what rendering writes into the unit).
+pub fn container_name(spec: &ServiceSpec, container: &DockerContainer) -> String {
+    container.name.as_ref().map_or_else(|| spec.name.unit_stem(), ToString::to_string)
+}
+
+impl ContainerSpec {
+    /// Map a service's container to a spec; reads the container's env file.
+    pub fn new(spec: &ServiceSpec, container: &DockerContainer, docker_host: Option<String>) -> Result<Self, Error> {
+        let env_file = match &container.env_file {
+            Some(path) => {
+                let path = Path::new(path.as_str());
+                let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                    what: "cannot read the container's env_file",
+                    path: path.to_owned(),
+                    source,
+                })?;
+                taskflows_core::parse_env_file(&text)
+                    .map_err(|e| {
+                        Error::field(
+                            format!("service[{}].environment.docker.env_file", spec.name),
+                            format!("{}: {e}", path.display()),
+                        )
+                    })?
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let mut create = create_body(spec, container, &env_file)?;
+        let hash = config_hash(&create);
+        create.labels.get_or_insert_default().insert(HASH_LABEL.to_owned(), hash.clone());
+        Ok(ContainerSpec {
+            version: SPEC_VERSION,
+            service: spec.name.as_str().to_owned(),
+            container: container_name(spec, container),
+            persisted: container.persisted,
+            docker_host,
+            config_hash: hash,
+            create,
+        })
+    }
+
+    /// Record the id of the image the container will run (a label), so that a rebuilt or
+    /// re-pulled image changes the config hash and a persisted container is re-created.
+    pub fn with_image_id(mut self, id: &str) -> ContainerSpec {
+        self.create.labels.get_or_insert_default().insert(IMAGE_LABEL.to_owned(), id.to_owned());
+        self.config_hash = config_hash(&self.create);
+        self.create.labels.get_or_insert_default().insert(HASH_LABEL.to_owned(), self.config_hash.clone());
+        self
+    }
+
+    /// The image to build first, if the container's image is built from a Dockerfile.
+    pub fn build_of(container: &DockerContainer) -> Option<&taskflows_core::DockerBuild> {
+        match &container.image {
+            DockerImage::Build(b) => Some(b),
+            DockerImage::Name(_) => None,
+        }
+    }
+
+    /// `DATA_DIR/containers`.
+    pub fn dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("containers")
+    }
+
+    /// `DATA_DIR/containers/NAME.json`.
+    pub fn path(data_dir: &Path, container: &str) -> PathBuf {
+        Self::dir(data_dir).join(format!("{container}.json"))
+    }
+
+    /// Read the spec of container `name`.
+    pub fn read(data_dir: &Path, name: &str) -> Result<ContainerSpec, Error> {
+        let path = Self::path(data_dir, name);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            what: "cannot read container spec",
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&path, &text)
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<ContainerSpec, Error> {
+        let bad = |message: String| Error::SpecFile { path: path.to_owned(), message };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        match value.get("version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(SPEC_VERSION) => {}
+            other => {
+                return Err(bad(format!(
+                    "version {other:?} is not supported (this tf writes version {SPEC_VERSION}); run `tf create` again"
+                )));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    }
+
+    /// Write atomically (temporary file, then rename), mode 0644. Returns `None` when the file
+    /// already holds this spec (nothing is written).
+    pub fn write(&self, data_dir: &Path) -> Result<Option<PathBuf>, Error> {
+        if Self::read(data_dir, &self.container).is_ok_and(|old| old == *self) {
+            return Ok(None);
+        }
+        let dir = Self::dir(data_dir);
+        let io = |what, path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { what, path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io("cannot create folder", &dir))?;
+        let path = Self::path(data_dir, &self.container);
+        let tmp = dir.join(format!(".{}.json.tmp-{}", self.container, std::process::id()));
+        // serde_json::Value keeps keys sorted: the file is deterministic although the body has
+        // hash maps.
+        let value = serde_json::to_value(self).expect("a container spec is JSON");
+        let mut text = serde_json::to_string_pretty(&value).expect("a JSON value prints");
+        text.push('\n');
+        std::fs::write(&tmp, text).map_err(io("cannot write container spec", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io("cannot write container spec", &path))?;
+        Ok(Some(path))
+    }
+
+    /// Every readable spec in `DATA_DIR/containers` (unreadable ones are skipped).
+    pub fn all(data_dir: &Path) -> Vec<ContainerSpec> {
+        let Ok(entries) = std::fs::read_dir(Self::dir(data_dir)) else {
+            return Vec::new();
+        };
+        let mut specs: Vec<ContainerSpec> = entries
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let name = path.file_name()?.to_str()?;
+                if name.starts_with('.') || !name.ends_with(".json") {
+                    return None;
+                }
+                let text = std::fs::read_to_string(&path).ok()?;
+                Self::parse(&path, &text).ok()
+            })
+            .collect();
+        specs.sort_by(|a, b| a.container.cmp(&b.container));
+        specs
+    }
+
+    /// Delete this spec's file (a missing file is fine).
+    pub fn delete(&self, data_dir: &Path) -> Result<(), Error> {
+        let path = Self::path(data_dir, &self.container);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Io { what: "cannot remove container spec", path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+}
