@@ -34,6 +34,7 @@ mod error;
 mod links;
 mod policy;
 mod slack;
+mod table;
 mod task;
 mod webhook;
 
@@ -44,6 +45,7 @@ pub use error::{AttemptError, Error, TaskError};
 pub use links::LogLinks;
 pub use policy::{Backoff, TaskPolicy};
 pub use slack::{SLACK_API_BASE, Slack};
+pub use table::Table;
 pub use task::{TaskId, current_task_id, run_blocking_task, run_task};
 pub use webhook::Webhook;
 

@@ -17,7 +17,7 @@ use crate::policy::{TaskPolicy, to_std};
 pub struct TaskId(u64);
 
 impl TaskId {
-    fn next() -> TaskId {
+    pub(crate) fn next() -> TaskId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
