@@ -12,6 +12,7 @@ mod error;
 mod install;
 mod jobs;
 mod journal;
+pub mod monitor;
 pub mod proxies;
 mod run;
 mod status;
