@@ -57,7 +57,7 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
     crate::services::block_on(install(scope, &specs, ctx))
 }
 
-async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
+pub(crate) async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
     let systemd = crate::services::connect(scope).await?;
     let report = systemd.create(specs, &ctx).await?;
     let mut text = String::new();

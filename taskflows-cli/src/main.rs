@@ -12,6 +12,8 @@ mod calendar;
 mod check;
 mod create;
 mod host;
+mod monitor;
+mod monitor_state;
 mod output;
 mod services;
 
@@ -169,6 +171,11 @@ enum Command {
     },
     /// Check calendar expressions and show their next elapses (like `systemd-analyze calendar`).
     Calendar(calendar::CalendarArgs),
+    /// The missed-run monitor (dead-man switch) for services with timers.
+    Monitor {
+        #[command(subcommand)]
+        command: monitor::MonitorCommand,
+    },
     /// Print the JSON Schema of service files.
     Schema,
     /// Print shell completions.
@@ -276,6 +283,7 @@ fn main() -> ExitCode {
             check::run(scope, &target, wait.map(|d| std::time::Duration::from_micros(d.as_micros())))
         }
         Command::Calendar(args) => calendar::run(&args).map_err(|e| Failure::new(1, e)),
+        Command::Monitor { command } => monitor::run(command, scope),
         Command::Schema => print(taskflows_core::file::json_schema().as_bytes()).map(done),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -313,7 +321,7 @@ fn message(error: &anyhow::Error) -> String {
     text
 }
 
-fn parse_duration(s: &str) -> Result<taskflows_core::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<taskflows_core::Duration, String> {
     taskflows_core::Duration::parse(s).map_err(|e| e.to_string())
 }
 
