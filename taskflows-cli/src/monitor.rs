@@ -48,6 +48,11 @@ pub(crate) struct CheckArgs {
     grace: taskflows_core::Duration,
     #[arg(long)]
     json: bool,
+    /// Exit 0 even when there are problems (they are printed and alerted); exit 1 only when the
+    /// check itself failed. The installed monitor runs with it, so its own last run fails only
+    /// when it could not check.
+    #[arg(long)]
+    exit_zero: bool,
     #[command(flatten)]
     alerts: AlertArgs,
 }
@@ -219,7 +224,7 @@ async fn check(scope: Scope, args: &CheckArgs) -> Result<ExitCode, Failure> {
         }
         print(table.render(&Style::detect()).as_bytes())?;
     }
-    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if problems.is_empty() || args.exit_zero { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Alert the problems not alerted yet and those resolved since, and remember what was
@@ -292,7 +297,7 @@ fn install(scope: Scope, every: taskflows_core::Duration, args: &CheckArgs) -> R
     let tf = ctx.tf_binary.to_string();
     let mut words = vec![tf, format!("--{}", scope_name(scope)), "monitor".into(), "check".into()];
     words.extend(args.pattern.clone());
-    words.extend(["--grace".to_owned(), args.grace.to_string()]);
+    words.extend(["--grace".to_owned(), args.grace.to_string(), "--exit-zero".to_owned()]);
     words.extend(args.alerts.to_args()?);
     let command: Vec<String> = words.iter().map(|w| exec_quote(w)).collect();
     let schedule =

@@ -192,24 +192,44 @@ fn monitor_alerts_each_problem_once_and_its_resolution() {
 
 #[test]
 #[ignore = "needs real systemd: cargo xtask test-systemd"]
-fn monitor_install_creates_an_active_periodic_service() {
+fn monitor_install_creates_an_active_periodic_service_that_alerts() {
     in_sandbox();
     let data = tempfile::tempdir().unwrap();
+    let (url, posts) = webhook_server();
+    create("mon-inst-fail", &every_second("mon-inst-fail", "/bin/false"));
+    check_until(&["mon-inst-fail"], |o| stdout(o).contains("last-run-failed"));
     let _ = tf(&["remove", "tf-monitor"]);
     let out = tf_data(
         data.path(),
-        &["monitor", "install", "--every", "10min", "--grace", "5min", "--webhook", "http://127.0.0.1:9/x?a=1&b=2"],
+        &["monitor", "install", "mon-inst-*", "--every", "10min", "--grace", "5min", "--webhook", &url],
     );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("start taskflows-tf-monitor.timer: done"), "{}", stdout(&out));
     let out = tf(&["show", "tf-monitor"]);
     let units = stdout(&out);
-    assert!(units.contains(" monitor check --grace 5min --webhook \"http://127.0.0.1:9/x?a=1&b=2\"\n"), "{units}");
+    let exec = format!(" monitor check \"mon-inst-*\" --grace 5min --exit-zero --webhook {url}\n");
+    assert!(units.contains(&exec), "{exec:?} in {units}");
     assert!(units.contains("OnUnitActiveSec=10min"), "{units}");
-    let out = tf(&["status", "-m", "tf-monitor", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+
+    // the timer runs it at once (OnBootSec=1s is past): one alert, and its own run succeeds
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let out = tf(&["status", "-m", "tf-monitor", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+        if status[0]["last_finish"].is_u64() || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(status[0]["timer_active"], "active", "{status}");
+    assert_eq!(status[0]["result"], "success", "problems found are not a failed run: {status}");
+    let bodies = posts.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "{bodies:#?}");
+    assert!(bodies[0].contains("mon-inst-fail") && bodies[0].contains("last-run-failed"), "{}", bodies[0]);
+    assert!(data.path().join("monitor/state.json").exists(), "the service used TASKFLOWS_DATA_DIR");
+
     let out = tf(&["remove", "tf-monitor"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("removed taskflows-tf-monitor.timer"), "{}", stdout(&out));
+    assert!(tf(&["remove", "mon-inst-fail"]).status.success());
 }
