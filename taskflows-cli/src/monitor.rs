@@ -208,10 +208,6 @@ async fn check(scope: Scope, args: &CheckArgs) -> Result<ExitCode, Failure> {
     let now = jiff::Timestamp::now().as_microsecond() as u64;
     let grace = std::time::Duration::from_micros(args.grace.as_micros());
     let (checked, problems) = systemd.monitor(&services, now, grace).await?;
-    if alerts.has_destinations() {
-        let names: BTreeSet<&str> = services.iter().map(|s| s.as_str()).collect();
-        alert_once(scope, &alerts, &problems, &names).await?;
-    }
     if args.json {
         let value = serde_json::json!({ "checked": checked, "problems": problems });
         print(format!("{}\n", serde_json::to_string_pretty(&value).map_err(|e| Failure::new(1, e))?).as_bytes())?;
@@ -223,6 +219,11 @@ async fn check(scope: Scope, args: &CheckArgs) -> Result<ExitCode, Failure> {
             table.row(vec![p.service.clone(), p.kind.to_string(), p.detail.clone()]);
         }
         print(table.render(&Style::detect()).as_bytes())?;
+    }
+    // after printing: a state file that cannot be read must not hide the report
+    if alerts.has_destinations() {
+        let names: BTreeSet<&str> = services.iter().map(|s| s.as_str()).collect();
+        alert_once(scope, &alerts, &problems, &names).await?;
     }
     Ok(if problems.is_empty() || args.exit_zero { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
