@@ -13,6 +13,7 @@ mod check;
 mod create;
 mod host;
 mod monitor;
+mod monitor_alerts;
 mod monitor_state;
 mod output;
 mod services;
