@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::destination::Destination;
 use crate::error::AttemptError;
 use crate::links::LogLinks;
+use crate::table::Table;
 use crate::task::TaskId;
 
 /// Which events send an alert.
@@ -105,6 +106,7 @@ impl Alerts {
                 title: format!("Starting: {}", run.name),
                 body: String::new(),
                 link: None,
+                table: None,
             };
             self.deliver(&alert).await;
         }
@@ -119,6 +121,7 @@ impl Alerts {
                 title: format!("{} Error executing task {}: {}", error.kind(), run.name, error),
                 body: format!("Attempt {attempt} of {attempts}.\n\n{}", error_chain(error)),
                 link: self.links.explore(&run.name, run.id, run.started, Timestamp::now()),
+                table: None,
             };
             self.deliver(&alert).await;
         }
@@ -149,28 +152,39 @@ impl Alerts {
                 ),
                 body,
                 link: self.links.explore(&run.name, run.id, run.started, finished),
+                table: None,
             };
             self.deliver(&alert).await;
         }
     }
 
-    /// Send `alert` to every destination at once, within the delivery bound; failures are logged.
-    pub async fn deliver(&self, alert: &Alert) {
+    /// Whether there is any destination.
+    pub fn has_destinations(&self) -> bool {
+        !self.destinations.is_empty()
+    }
+
+    /// Send `alert` to every destination at once, within the delivery bound; failures are
+    /// logged. True when every destination took it.
+    pub async fn deliver(&self, alert: &Alert) -> bool {
         let all = futures_util::future::join_all(self.destinations.iter().map(|d| self.deliver_to(d, alert)));
-        if tokio::time::timeout(self.delivery.total, all).await.is_err() {
-            tracing::warn!(
-                alert = %alert.title,
-                limit = ?self.delivery.total,
-                "alert delivery abandoned: it took longer than its limit"
-            );
+        match tokio::time::timeout(self.delivery.total, all).await {
+            Ok(delivered) => delivered.into_iter().all(|ok| ok),
+            Err(_) => {
+                tracing::warn!(
+                    alert = %alert.title,
+                    limit = ?self.delivery.total,
+                    "alert delivery abandoned: it took longer than its limit"
+                );
+                false
+            }
         }
     }
 
-    async fn deliver_to(&self, destination: &Destination, alert: &Alert) {
+    async fn deliver_to(&self, destination: &Destination, alert: &Alert) -> bool {
         let attempts = self.delivery.attempts.max(1);
         for attempt in 1..=attempts {
             let error = match tokio::time::timeout(self.delivery.attempt_timeout, destination.send(alert)).await {
-                Ok(Ok(())) => return,
+                Ok(Ok(())) => return true,
                 Ok(Err(e)) => e,
                 Err(_) => format!("no answer within {:?}", self.delivery.attempt_timeout),
             };
@@ -180,6 +194,7 @@ impl Alerts {
             }
         }
         tracing::error!(destination = destination.kind(), alert = %alert.title, "alert not delivered; giving up");
+        false
     }
 }
 
@@ -198,15 +213,34 @@ pub struct Alert {
     pub body: String,
     /// A link to the task's logs, when configured.
     pub link: Option<String>,
+    /// A table after the body (Slack: code blocks or a file; mail: an HTML table).
+    pub table: Option<Table>,
 }
 
 impl Alert {
-    /// The full text: title, body and link, one paragraph each.
+    /// An alert from a check (e.g. the missed-run monitor) named `name`, not from a task run.
+    pub fn check(name: &str, title: impl Into<String>, body: impl Into<String>, table: Option<Table>) -> Alert {
+        Alert {
+            kind: AlertKind::Check,
+            task_name: name.to_owned(),
+            task_id: TaskId::next(),
+            title: title.into(),
+            body: body.into(),
+            link: None,
+            table,
+        }
+    }
+
+    /// The full text: title, body, table and link, one paragraph each.
     pub fn full_text(&self) -> String {
         let mut text = self.title.clone();
         if !self.body.is_empty() {
             text.push_str("\n\n");
             text.push_str(&self.body);
+        }
+        if let Some(table) = &self.table {
+            text.push_str("\n\n");
+            text.push_str(table.to_text().trim_end());
         }
         if let Some(link) = &self.link {
             text.push_str("\n\nLogs: ");
@@ -225,6 +259,8 @@ pub enum AlertKind {
     Error,
     /// The task finished, successfully or not.
     Finish,
+    /// A check found something (or found it resolved); not a task event.
+    Check,
 }
 
 pub(crate) struct TaskRun {

@@ -1,4 +1,5 @@
-//! Email alerts over SMTP (lettre on tokio): one message, HTML and plain text, to all receivers.
+//! Email alerts over SMTP (lettre on tokio): one message, HTML and plain text, to all receivers;
+//! a table is an HTML table in the HTML part and fixed-width in the plain-text part.
 
 use std::fmt;
 use std::sync::Arc;
@@ -143,6 +144,9 @@ fn html(alert: &Alert) -> String {
     let mut out = format!("<h3>{}</h3>", escape(&alert.title));
     if !alert.body.is_empty() {
         out.push_str(&format!("<pre>{}</pre>", escape(&alert.body)));
+    }
+    if let Some(table) = &alert.table {
+        out.push_str(&table.to_html());
     }
     if let Some(link) = &alert.link {
         out.push_str(&format!("<p><a href=\"{}\">Logs</a></p>", escape(link)));

@@ -34,6 +34,7 @@ mod error;
 mod journal;
 mod links;
 mod slack;
+mod table;
 mod task;
 mod webhook;
 
@@ -43,6 +44,7 @@ pub use email::{Email, EmailConfig, SmtpSecurity};
 pub use error::{AttemptError, Error, TaskError};
 pub use links::LogLinks;
 pub use slack::{SLACK_API_BASE, Slack};
+pub use table::Table;
 pub use task::{TaskId, current_task_id, run_blocking_task, run_task};
 pub use taskflows_core::{Backoff, TaskPolicy};
 pub use webhook::Webhook;

@@ -18,7 +18,7 @@ use taskflows_core::TaskPolicy;
 pub struct TaskId(u64);
 
 impl TaskId {
-    fn next() -> TaskId {
+    pub(crate) fn next() -> TaskId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
     }

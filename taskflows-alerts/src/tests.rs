@@ -61,12 +61,36 @@ fn slack_from_variables() {
     let slack = crate::Slack::from_vars("#ops", |name| match name {
         "SLACK_BOT_TOKEN" => Some("xoxb-1".into()),
         "SLACK_ATTACHMENT_MAX_SIZE_MB" => Some("3".into()),
+        "SLACK_INLINE_TABLES_MAX_ROWS" => Some("50".into()),
         _ => None,
     })
     .unwrap();
     assert_eq!(slack.attachment_max_bytes(), 3 * 1024 * 1024);
+    assert_eq!(slack.inline_table_max(), 50);
     let slack = crate::Slack::from_vars("#ops", |name| (name == "SLACK_BOT_TOKEN").then(|| "xoxb-1".into())).unwrap();
     assert_eq!(slack.attachment_max_bytes(), 20 * 1024 * 1024);
+    assert_eq!(slack.inline_table_max(), 200);
+}
+
+#[test]
+fn uploads_fit_the_limit_at_a_character_boundary() {
+    use crate::slack::fit;
+    assert_eq!(fit("short".into(), 100), b"short");
+    let text = "é".repeat(1000); // 2000 bytes
+    let out = String::from_utf8(fit(text, 500)).expect("cut at a character boundary");
+    assert!(out.len() <= 500, "{}", out.len());
+    assert!(out.ends_with(" of 2000 bytes shown (SLACK_ATTACHMENT_MAX_SIZE_MB)\n"), "{out}");
+    // a limit smaller than the note: only text, still within the limit
+    assert_eq!(fit("abcdef".into(), 3), b"abc");
+}
+
+#[test]
+fn tables_render_fixed_width_and_html() {
+    let mut t = crate::Table::new(["A", "LONGER"]);
+    t.row(["wide cell", "x"]).row(["line\nbreak", "y", "dropped"]).row(["z"]);
+    assert_eq!(t.to_text(), "A           LONGER\n----------  ------\nwide cell   x\nline break  y\nz\n");
+    assert_eq!(t.len(), 3);
+    assert!(t.to_html().contains("<tr><td>z</td><td></td></tr>"), "{}", t.to_html());
 }
 
 #[test]

@@ -70,7 +70,7 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
     Ok(code)
 }
 
-async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
+pub(crate) async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
     let systemd = crate::services::connect(scope).await?;
     // Every spec renders and every container maps before anything is built or written.
     for spec in specs {

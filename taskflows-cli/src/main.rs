@@ -14,6 +14,9 @@ mod container;
 mod create;
 mod env;
 mod host;
+mod monitor;
+mod monitor_alerts;
+mod monitor_state;
 mod output;
 mod services;
 
@@ -171,6 +174,11 @@ enum Command {
     },
     /// Check calendar expressions and show their next elapses (like `systemd-analyze calendar`).
     Calendar(calendar::CalendarArgs),
+    /// The missed-run monitor (dead-man switch) for services with timers.
+    Monitor {
+        #[command(subcommand)]
+        command: monitor::MonitorCommand,
+    },
     /// Print the JSON Schema of service files.
     Schema,
     /// Manage named environments: stored Venv/Docker configurations services refer to by name.
@@ -285,6 +293,7 @@ fn main() -> ExitCode {
         }
         Command::Calendar(args) => calendar::run(&args).map_err(|e| Failure::new(1, e)),
         Command::Env(command) => env::run(command, scope),
+        Command::Monitor { command } => monitor::run(command, scope),
         Command::Schema => print(taskflows_core::file::json_schema().as_bytes()).map(done),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -323,7 +332,7 @@ fn message(error: &anyhow::Error) -> String {
     text
 }
 
-fn parse_duration(s: &str) -> Result<taskflows_core::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<taskflows_core::Duration, String> {
     taskflows_core::Duration::parse(s).map_err(|e| e.to_string())
 }
 

@@ -16,6 +16,7 @@ mod error;
 mod install;
 mod jobs;
 mod journal;
+pub mod monitor;
 pub mod proxies;
 mod run;
 mod status;

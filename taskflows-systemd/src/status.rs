@@ -10,7 +10,7 @@ use zbus::{OwnedObjectPath, OwnedVariant, Variant};
 use crate::{Error, Result, Systemd};
 
 /// How many property reads are in flight at once.
-const CONCURRENCY: usize = 64;
+pub(crate) const CONCURRENCY: usize = 64;
 
 /// What systemd says about one service and its timer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -105,7 +105,12 @@ enum PropsOrOne {
 }
 
 /// One property, read with a plain method call (no proxy to build).
-async fn get(conn: &zbus::Connection, path: &OwnedObjectPath, interface: &str, property: &str) -> Result<OwnedVariant> {
+pub(crate) async fn get(
+    conn: &zbus::Connection,
+    path: &OwnedObjectPath,
+    interface: &str,
+    property: &str,
+) -> Result<OwnedVariant> {
     let call = || format!("Get {interface}.{property} on {}", path.as_str());
     let reply = conn
         .call_method(
@@ -249,7 +254,7 @@ pub(crate) async fn get_all(conn: &zbus::Connection, path: &OwnedObjectPath, int
     proxy.get_all(name).await.map_err(|e| Error::Call { call: call(), source: e.into() })
 }
 
-fn text(p: &Props, key: &str) -> String {
+pub(crate) fn text(p: &Props, key: &str) -> String {
     p.get(key).and_then(|v| <&str>::try_from(&**v).ok()).unwrap_or_default().to_owned()
 }
 
@@ -263,7 +268,7 @@ fn number(p: &Props, key: &str) -> Option<u64> {
 }
 
 /// A timestamp in µs; systemd writes 0 for "never".
-fn timestamp(p: &Props, key: &str) -> Option<u64> {
+pub(crate) fn timestamp(p: &Props, key: &str) -> Option<u64> {
     number(p, key).filter(|t| *t != 0 && *t != u64::MAX)
 }
 

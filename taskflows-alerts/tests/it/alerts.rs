@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use taskflows_alerts::{
-    AlertEvents, Alerts, Backoff, DeliveryPolicy, Destination, LogLinks, Slack, TaskPolicy, Webhook, run_task,
+    Alert, AlertEvents, Alerts, Backoff, DeliveryPolicy, Destination, LogLinks, Slack, Table, TaskPolicy, Webhook,
+    run_task,
 };
 
 use crate::support::{Answer, HttpServer, Logs};
@@ -224,4 +225,95 @@ async fn blocking_task_alerts_name_a_panic() {
         contents[1]
     );
     assert!(contents[2].starts_with("Finished: crunch | ") && contents[2].contains("succeeded on attempt 2 of 2"));
+}
+
+fn problems(rows: usize, width: usize) -> Table {
+    let mut table = Table::new(["SERVICE", "PROBLEM", "DETAIL"]);
+    for i in 0..rows {
+        table.row([format!("job-{i}"), "overdue".to_owned(), "x".repeat(width)]);
+    }
+    table
+}
+
+#[tokio::test]
+async fn slack_tables_are_code_blocks() {
+    let server = HttpServer::start(Answer::Json(SLACK_OK));
+    let alerts = Alerts::new([slack(&server)]);
+    let mut table = Table::new(["SERVICE", "PROBLEM"]);
+    table.row(["nightly", "overdue"]).row(["backup-db", "last-run-failed"]);
+    let alert = Alert::check("tf-monitor", "tf monitor: 2 problems", "", Some(table));
+    assert!(alerts.deliver(&alert).await);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "nothing uploaded: {requests:#?}");
+    let json = requests[0].json();
+    assert_eq!(json["text"], "tf monitor: 2 problems");
+    assert_eq!(
+        json["blocks"][1]["text"]["text"],
+        "```SERVICE    PROBLEM\n---------  ---------------\nnightly    overdue\nbackup-db  last-run-failed```"
+    );
+    assert_eq!(json["blocks"][2]["elements"][0]["text"], "tf-monitor");
+}
+
+#[tokio::test]
+async fn slack_tables_over_the_row_limit_are_uploaded_as_a_file() {
+    let server = HttpServer::start(Answer::Json(SLACK_OK));
+    let alerts = Alerts::new([slack(&server)]);
+    // 200 rows are inlined, in as many blocks as Slack's section limit needs
+    let alert = Alert::check("tf-monitor", "200 problems", "", Some(problems(200, 10)));
+    assert!(alerts.deliver(&alert).await);
+    let json = server.requests()[0].json();
+    let blocks = json["blocks"].as_array().unwrap();
+    let inline: String =
+        blocks.iter().filter_map(|b| b["text"]["text"].as_str()).filter(|t| t.starts_with("```")).collect();
+    assert_eq!(inline.matches("job-").count(), 200);
+    assert!(blocks.iter().all(|b| b["text"]["text"].as_str().is_none_or(|t| t.chars().count() <= 3000)));
+    assert_eq!(server.requests().len(), 1);
+
+    let server = HttpServer::start(Answer::Json(SLACK_OK));
+    let alerts = Alerts::new([slack(&server)]);
+    let alert = Alert::check("tf-monitor", "250 problems", "", Some(problems(250, 10)));
+    assert!(alerts.deliver(&alert).await);
+    let requests = server.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/chat.postMessage",
+            "/api/files.getUploadURLExternal",
+            "/upload/v1/abc",
+            "/api/files.completeUploadExternal"
+        ]
+    );
+    let message = requests[0].json();
+    assert!(!message.to_string().contains("job-0"), "not inlined: {message}");
+    assert_eq!(
+        message["blocks"][1]["text"]["text"],
+        "_The table (250 rows) is attached as a file in the thread: more than 200 rows are not inlined._"
+    );
+    let file = &requests[2].body;
+    assert!(file.starts_with("SERVICE  PROBLEM  DETAIL\n"), "{}", &file[..100]);
+    assert_eq!(file.lines().count(), 252, "header, rule, 250 rows");
+    assert!(requests[1].body.starts_with("filename=tf-monitor-") && requests[1].body.contains("-table.txt&length="));
+    assert_eq!(requests[3].json()["thread_ts"], "1700000000.000100");
+}
+
+#[tokio::test]
+async fn slack_uploads_are_cut_at_the_attachment_limit() {
+    let server = HttpServer::start(Answer::Json(SLACK_OK));
+    let slack = Slack::new("xoxb-test", "#alerts")
+        .unwrap()
+        .api_base(format!("{}/api", server.url))
+        .attachment_max_mb(1)
+        .inline_table_max_rows(10);
+    let alerts = Alerts::new([slack.into()]);
+    // 250 rows of ~5 kB: 1.25 MB, over the 1 MiB limit
+    let alert = Alert::check("tf-monitor", "big", "", Some(problems(250, 5000)));
+    assert!(alerts.deliver(&alert).await);
+    let requests = server.requests();
+    let file = &requests[2].body;
+    assert!(file.len() <= 1024 * 1024, "{} bytes", file.len());
+    assert!(file.len() > 1024 * 1024 - 200, "{} bytes", file.len());
+    assert!(file.ends_with("bytes shown (SLACK_ATTACHMENT_MAX_SIZE_MB)\n"), "{}", &file[file.len() - 100..]);
+    assert!(file.contains("\n… truncated: "));
+    assert!(requests[1].body.ends_with(&format!("&length={}", file.len())));
 }

@@ -177,3 +177,27 @@ async fn an_untrusted_certificate_is_refused_and_logged() {
     assert!(server.messages(0).is_empty());
     assert!(logs.text().contains("alert not delivered"), "{}", logs.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_are_html_tables_and_fixed_width_text() {
+    let server = SmtpServer::start();
+    let email = Email::new(config(server.port, &["ops@example.com"])).unwrap();
+    let alerts = Alerts::new([email.into()]);
+    let mut table = taskflows_alerts::Table::new(["SERVICE", "PROBLEM"]);
+    table.row(["nightly", "overdue"]).row(["a<b", "last-run-failed"]);
+    let alert = taskflows_alerts::Alert::check("tf-monitor", "tf monitor: 2 problems", "on host", Some(table));
+    assert!(alerts.deliver(&alert).await);
+    let m = &server.messages(1)[0];
+    let types: Vec<&str> = m["parts"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["text/plain", "text/html"]);
+    let plain = m["parts"][0]["content"].as_str().unwrap().replace("\r\n", "\n");
+    assert_eq!(
+        plain.trim_end(),
+        "tf monitor: 2 problems\n\non host\n\nSERVICE  PROBLEM\n-------  ---------------\nnightly  overdue\na<b      last-run-failed"
+    );
+    let html = m["parts"][1]["content"].as_str().unwrap().replace("\r\n", "\n");
+    assert!(
+        html.contains("<thead><tr><th>SERVICE</th><th>PROBLEM</th></tr></thead><tbody><tr><td>nightly</td><td>overdue</td></tr><tr><td>a&lt;b</td>"),
+        "{html}"
+    );
+}

@@ -4,6 +4,7 @@
 mod app;
 mod docker;
 mod environments;
+mod monitor;
 mod offline;
 mod sandbox;
 

@@ -186,3 +186,53 @@ fn dry_run_refuses_a_container_limit_docker_cannot_express() {
         "error: service[box].environment.docker.cgroup_config.memory_high: has no Docker equivalent; use memory_limit (hard) or memory_low (reservation)\n"
     );
 }
+
+#[test]
+fn monitor_alert_settings_are_checked_before_anything_runs() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+            .args(args)
+            .env_remove("SLACK_BOT_TOKEN")
+            .env_remove("TF_SMTP_HOST")
+            .env_remove("TF_EMAIL_FROM")
+            .output()
+            .expect("tf runs")
+    };
+    for (args, message) in [
+        (
+            &["monitor", "check", "--email-to", "ops@example.com"][..],
+            "error: --email-to needs an SMTP server: --smtp-host or TF_SMTP_HOST\n",
+        ),
+        (
+            &["monitor", "check", "--email-to", "ops@example.com", "--smtp-host", "mail"][..],
+            "error: --email-to needs a sender: --email-from or TF_EMAIL_FROM\n",
+        ),
+        (
+            &[
+                "monitor",
+                "install",
+                "--email-to",
+                "x",
+                "--smtp-host",
+                "m",
+                "--email-from",
+                "a@b.c",
+                "--smtp-security",
+                "ssl",
+            ][..],
+            "error: --smtp-security (or TF_SMTP_SECURITY) \"ssl\": use tls, starttls or plain\n",
+        ),
+        (
+            &["monitor", "check", "--slack-channel", "#ops"][..],
+            "error: --slack-channel: environment variable SLACK_BOT_TOKEN is not set; export the bot token (xoxb-…)\n",
+        ),
+        (
+            &["monitor", "check", "--webhook", "ftp://h/x"][..],
+            "error: --webhook \"ftp://h/x\": give an http:// or https:// URL\n",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), message, "{args:?}");
+    }
+}

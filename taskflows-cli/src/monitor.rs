@@ -1,0 +1,237 @@
+//! `tf monitor check` and `tf monitor install`: the missed-run monitor (dead-man switch) and
+//! the alerts it sends, once per problem.
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use taskflows_alerts::{Alert, Alerts, Table};
+use taskflows_core::{Periodic, RelativeTo, Scope, ServiceSpec, StartOn};
+use taskflows_systemd::monitor::Problem;
+
+use crate::monitor_alerts::{AlertArgs, env, usage};
+use crate::monitor_state::{self, Alerted};
+use crate::output::Style;
+use crate::services::{connect, select};
+use crate::{Failure, host, parse_duration, print};
+
+/// The name `tf monitor install` installs the monitor as.
+pub(crate) const MONITOR_SERVICE: &str = "tf-monitor";
+
+/// Variables the installed monitor needs and the unit file must not show: written to a private
+/// env file.
+const SECRET_VARS: [&str; 4] =
+    ["SLACK_BOT_TOKEN", "TF_SMTP_PASSWORD", "SLACK_ATTACHMENT_MAX_SIZE_MB", "SLACK_INLINE_TABLES_MAX_ROWS"];
+
+#[derive(clap::Subcommand)]
+pub(crate) enum MonitorCommand {
+    /// Check services with timers: timer not loaded or inactive, runs overdue, failed last runs.
+    /// Exit 1 when there is a problem; each problem is alerted once.
+    Check(CheckArgs),
+    /// Install the monitor as the periodic service `tf-monitor` running `tf monitor check`
+    /// (remove it with `tf remove tf-monitor`).
+    Install {
+        /// How often to check.
+        #[arg(long, default_value = "5min", value_parser = parse_duration)]
+        every: taskflows_core::Duration,
+        #[command(flatten)]
+        check: CheckArgs,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CheckArgs {
+    /// A service name or glob (default: all).
+    pattern: Option<String>,
+    /// How late a run may start before it counts as overdue (beyond the timer's own accuracy
+    /// and randomized delay).
+    #[arg(long, default_value = "10min", value_parser = parse_duration)]
+    grace: taskflows_core::Duration,
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 even when there are problems (they are printed and alerted); exit 1 only when the
+    /// check itself failed. The installed monitor runs with it, so its own last run fails only
+    /// when it could not check.
+    #[arg(long)]
+    exit_zero: bool,
+    #[command(flatten)]
+    alerts: AlertArgs,
+}
+
+pub(crate) fn run(command: MonitorCommand, scope: Scope) -> Result<ExitCode, Failure> {
+    match command {
+        MonitorCommand::Check(args) => crate::services::block_on(check(scope, &args)),
+        MonitorCommand::Install { every, check } => install(scope, every, &check),
+    }
+}
+
+/// `tf monitor check`.
+async fn check(scope: Scope, args: &CheckArgs) -> Result<ExitCode, Failure> {
+    let alerts = Alerts::new(args.alerts.destinations()?);
+    let systemd = connect(scope).await?;
+    let services = select(&systemd, args.pattern.as_deref())?;
+    let now = jiff::Timestamp::now().as_microsecond() as u64;
+    let grace = std::time::Duration::from_micros(args.grace.as_micros());
+    let (checked, problems) = systemd.monitor(&services, now, grace).await?;
+    if args.json {
+        let value = serde_json::json!({ "checked": checked, "problems": problems });
+        print(format!("{}\n", serde_json::to_string_pretty(&value).map_err(|e| Failure::new(1, e))?).as_bytes())?;
+    } else if problems.is_empty() {
+        print(format!("{checked} service(s) with timers checked: all healthy\n").as_bytes())?;
+    } else {
+        let mut table = crate::output::Table::new(&["SERVICE", "PROBLEM", "DETAIL"]);
+        for p in &problems {
+            table.row(vec![p.service.clone(), p.kind.to_string(), p.detail.clone()]);
+        }
+        print(table.render(&Style::detect()).as_bytes())?;
+    }
+    // after printing: a state file that cannot be read must not hide the report
+    if alerts.has_destinations() {
+        let names: BTreeSet<&str> = services.iter().map(|s| s.as_str()).collect();
+        alert_once(scope, &alerts, &problems, &names).await?;
+    }
+    Ok(if problems.is_empty() || args.exit_zero { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Alert the problems not alerted yet and those resolved since, and remember what was
+/// delivered. Only the `checked` services' entries are resolved.
+async fn alert_once(
+    scope: Scope,
+    alerts: &Alerts,
+    problems: &[Problem],
+    checked: &BTreeSet<&str>,
+) -> Result<(), Failure> {
+    let path = monitor_state::path(&host::data_dir(scope));
+    let mut state = monitor_state::load(&path)?;
+    let before = state.clone();
+    let scope_name = scope_name(scope).to_owned();
+    let key = |p: &Problem| Alerted { scope: scope_name.clone(), service: p.service.clone(), problem: p.kind };
+    let current: BTreeSet<Alerted> = problems.iter().map(key).collect();
+    let new: Vec<&Problem> = problems.iter().filter(|p| !state.contains(&key(p))).collect();
+    let resolved: Vec<Alerted> = state
+        .iter()
+        .filter(|a| a.scope == scope_name && checked.contains(a.service.as_str()) && !current.contains(a))
+        .cloned()
+        .collect();
+    let host = hostname();
+    if !new.is_empty() {
+        let mut table = Table::new(["SERVICE", "PROBLEM", "DETAIL"]);
+        for p in &new {
+            table.row([p.service.clone(), p.kind.to_string(), p.detail.clone()]);
+        }
+        let title = format!("tf monitor: {} new problem(s) on {host} ({scope_name} services)", new.len());
+        if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
+            state.extend(new.iter().map(|p| key(p)));
+        } else {
+            eprintln!("warning: the alert was not delivered; the next check tries again");
+        }
+    }
+    if !resolved.is_empty() {
+        let mut table = Table::new(["SERVICE", "PROBLEM"]);
+        for a in &resolved {
+            table.row([a.service.clone(), a.problem.to_string()]);
+        }
+        let title = format!("tf monitor: {} problem(s) resolved on {host} ({scope_name} services)", resolved.len());
+        if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
+            for a in &resolved {
+                state.remove(a);
+            }
+        }
+    }
+    if state != before {
+        monitor_state::save(&path, &state)?;
+    }
+    Ok(())
+}
+
+fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::System => "system",
+        Scope::User => "user",
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "this host".to_owned(), |h| h.trim().into())
+}
+
+/// `tf monitor install`: the periodic service `tf-monitor` running `tf monitor check` with the
+/// same options.
+fn install(scope: Scope, every: taskflows_core::Duration, args: &CheckArgs) -> Result<ExitCode, Failure> {
+    args.alerts.destinations()?; // refuse now what the service would refuse at each run
+    let ctx = host::render_context(scope)?;
+    let tf = ctx.tf_binary.to_string();
+    let mut words = vec![tf, format!("--{}", scope_name(scope)), "monitor".into(), "check".into()];
+    words.extend(args.pattern.clone());
+    words.extend(["--grace".to_owned(), args.grace.to_string(), "--exit-zero".to_owned()]);
+    words.extend(args.alerts.to_args()?);
+    let command: Vec<String> = words.iter().map(|w| exec_quote(w)).collect();
+    let schedule =
+        Periodic::new(StartOn::Boot, every, RelativeTo::Start).map_err(|e| usage(format!("--every: {e}")))?;
+    let mut builder = ServiceSpec::builder(MONITOR_SERVICE, &command.join(" "))
+        .description("taskflows missed-run monitor (tf monitor check)")
+        .start_schedule(schedule);
+    if let Ok(dir) = std::env::var("TASKFLOWS_DATA_DIR") {
+        builder = builder.env("TASKFLOWS_DATA_DIR", &dir);
+    }
+    let secrets: Vec<(&str, String)> = SECRET_VARS.iter().filter_map(|v| Some((*v, env(v)?))).collect();
+    if !secrets.is_empty() {
+        let file = host::data_dir(scope).join("monitor").join("monitor.env");
+        write_private(&file, &secrets)?;
+        builder = builder.env_file(&file.display().to_string());
+    }
+    let spec = builder.build()?;
+    crate::services::block_on(crate::create::install(scope, &[spec], ctx))
+}
+
+/// `KEY=VALUE` lines, mode 0600, written atomically.
+fn write_private(path: &std::path::Path, vars: &[(&str, String)]) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().context("the env file has a folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let temp = dir.join(format!(".monitor.env.{}.tmp", std::process::id()));
+    let text: String = vars.iter().map(|(k, v)| format!("{k}={}\n", v.replace('\n', ""))).collect();
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().with_context(|| format!("cannot write {}", path.display())).map_err(Failure::from)
+}
+
+/// One word for systemd's `ExecStart=`: as is when plain, else double-quoted with `\` and `"`
+/// escaped; `$` doubled so systemd does not expand it.
+fn exec_quote(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_./:=@+,-%".contains(c));
+    if plain {
+        return word.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in word.chars() {
+        match c {
+            '\\' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exec_words_are_quoted_for_systemd() {
+        use super::exec_quote;
+        assert_eq!(exec_quote("--grace"), "--grace");
+        assert_eq!(exec_quote("https://h/x?a=1&b=2"), "\"https://h/x?a=1&b=2\"");
+        assert_eq!(exec_quote("a \"b\" $HOME"), "\"a \\\"b\\\" $$HOME\"");
+        assert_eq!(exec_quote("job-*"), "\"job-*\"");
+        assert_eq!(exec_quote(""), "\"\"");
+    }
+}

@@ -1,0 +1,141 @@
+//! Where `tf monitor` sends alerts: Slack, webhooks and email, from flags and the environment.
+
+use taskflows_alerts::{Destination, Email, EmailConfig, Slack, SmtpSecurity, Webhook};
+
+use crate::Failure;
+
+/// Where alerts go. SMTP settings come from flags or `TF_SMTP_HOST`, `TF_SMTP_PORT`,
+/// `TF_SMTP_SECURITY`, `TF_SMTP_USER`, `TF_EMAIL_FROM`; the password only from `TF_SMTP_PASSWORD`.
+#[derive(clap::Args)]
+pub(crate) struct AlertArgs {
+    /// Post alerts to this Slack channel, with the bot token in SLACK_BOT_TOKEN.
+    #[arg(long, value_name = "CHANNEL")]
+    slack_channel: Option<String>,
+    /// POST alerts to this webhook (Discord-style `{"content": …}`); repeatable.
+    #[arg(long, value_name = "URL")]
+    webhook: Vec<String>,
+    /// Mail alerts to this address; repeatable (needs an SMTP host and a sender).
+    #[arg(long, value_name = "ADDRESS")]
+    email_to: Vec<String>,
+    /// SMTP server [env: TF_SMTP_HOST].
+    #[arg(long, value_name = "HOST")]
+    smtp_host: Option<String>,
+    /// SMTP port (default 465 for tls, 587 for starttls, 25 for plain) [env: TF_SMTP_PORT].
+    #[arg(long, value_name = "PORT")]
+    smtp_port: Option<u16>,
+    /// tls, starttls (default) or plain [env: TF_SMTP_SECURITY].
+    #[arg(long, value_name = "MODE")]
+    smtp_security: Option<String>,
+    /// SMTP login, when not the sender [env: TF_SMTP_USER].
+    #[arg(long, value_name = "USER")]
+    smtp_user: Option<String>,
+    /// The sender address [env: TF_EMAIL_FROM].
+    #[arg(long, value_name = "ADDRESS")]
+    email_from: Option<String>,
+}
+
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+pub(crate) fn usage(message: String) -> Failure {
+    Failure::new(2, anyhow::anyhow!(message))
+}
+
+impl AlertArgs {
+    fn smtp_host(&self) -> Option<String> {
+        self.smtp_host.clone().or_else(|| env("TF_SMTP_HOST"))
+    }
+    fn smtp_port(&self) -> Result<Option<u16>, Failure> {
+        match (self.smtp_port, env("TF_SMTP_PORT")) {
+            (Some(p), _) => Ok(Some(p)),
+            (None, Some(p)) => p
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| usage(format!("TF_SMTP_PORT={p:?} is not a port; give a number from 1 to 65535"))),
+            (None, None) => Ok(None),
+        }
+    }
+    fn smtp_security(&self) -> Option<String> {
+        self.smtp_security.clone().or_else(|| env("TF_SMTP_SECURITY"))
+    }
+    fn smtp_user(&self) -> Option<String> {
+        self.smtp_user.clone().or_else(|| env("TF_SMTP_USER"))
+    }
+    fn email_from(&self) -> Option<String> {
+        self.email_from.clone().or_else(|| env("TF_EMAIL_FROM"))
+    }
+
+    /// The destinations; a missing setting is a usage error naming the flag and variable.
+    pub(crate) fn destinations(&self) -> Result<Vec<Destination>, Failure> {
+        let mut all: Vec<Destination> = Vec::new();
+        if let Some(channel) = &self.slack_channel {
+            let slack = Slack::from_env(channel.clone())
+                .map_err(|e| usage(format!("--slack-channel: {e}; export the bot token (xoxb-…)")))?;
+            all.push(slack.into());
+        }
+        for url in &self.webhook {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(usage(format!("--webhook {url:?}: give an http:// or https:// URL")));
+            }
+            all.push(Webhook::new(url.clone()).map_err(|e| Failure::new(1, e))?.into());
+        }
+        if !self.email_to.is_empty() {
+            let host = self
+                .smtp_host()
+                .ok_or_else(|| usage("--email-to needs an SMTP server: --smtp-host or TF_SMTP_HOST".into()))?;
+            let sender = self
+                .email_from()
+                .ok_or_else(|| usage("--email-to needs a sender: --email-from or TF_EMAIL_FROM".into()))?;
+            let security = match self.smtp_security().as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("starttls") => SmtpSecurity::StartTls,
+                Some("tls") => SmtpSecurity::ImplicitTls,
+                Some("plain") => SmtpSecurity::Plain,
+                Some(other) => {
+                    return Err(usage(format!(
+                        "--smtp-security (or TF_SMTP_SECURITY) {other:?}: use tls, starttls or plain"
+                    )));
+                }
+            };
+            let config = EmailConfig {
+                host,
+                port: self.smtp_port()?,
+                security,
+                sender,
+                username: self.smtp_user(),
+                password: env("TF_SMTP_PASSWORD"),
+                receivers: self.email_to.clone(),
+                root_certificate: None,
+            };
+            all.push(Email::new(config).map_err(|e| usage(format!("--email-to: {e}")))?.into());
+        }
+        Ok(all)
+    }
+
+    /// The same settings as `tf` arguments (the password and token stay in the environment).
+    pub(crate) fn to_args(&self) -> Result<Vec<String>, Failure> {
+        let mut args = Vec::new();
+        let mut flag = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                args.push(format!("--{name}"));
+                args.push(v);
+            }
+        };
+        flag("slack-channel", self.slack_channel.clone());
+        for url in &self.webhook {
+            flag("webhook", Some(url.clone()));
+        }
+        for to in &self.email_to {
+            flag("email-to", Some(to.clone()));
+        }
+        if !self.email_to.is_empty() {
+            flag("smtp-host", self.smtp_host());
+            flag("smtp-port", self.smtp_port()?.map(|p| p.to_string()));
+            flag("smtp-security", self.smtp_security());
+            flag("smtp-user", self.smtp_user());
+            flag("email-from", self.email_from());
+        }
+        Ok(args)
+    }
+}
