@@ -149,31 +149,31 @@ fn json_out(value: &impl serde::Serialize) -> Result<(), Failure> {
 async fn update(scope: Scope, store: &Store, name: &EnvName, file: &Path) -> Result<ExitCode, Failure> {
     let (label, content) = read(file)?;
     // Check the file before connecting: a bad file is exit 3 even without systemd.
-    Store::check(&label, &content).map_err(failure)?;
+    let (environment, _) = Store::check(&label, &content).map_err(failure)?;
     store.require(name).map_err(failure)?;
-    let ctx = host::render_context(scope)?;
-    let systemd = crate::services::connect(scope).await?;
-    let update = systemd.update_environment(store, name, &label, &content, &ctx).await.map_err(failure)?;
-    let mut text = format!("updated environment {name} ({})\n", update.environment.path.display());
-    for unit in &update.install.written {
-        text.push_str(&format!("wrote {}\n", systemd.unit_dir().join(unit).display()));
+    let (specs, not_updated) = store.definitions_using(name).map_err(failure)?;
+    // The services are re-created the way `tf create` does it (units, container specs, restarts
+    // of running services whose container changed) before the file is replaced: a configuration a
+    // service cannot run with changes nothing.
+    let mut code = ExitCode::SUCCESS;
+    if !specs.is_empty() {
+        let mut ctx = host::render_context(scope)?;
+        ctx.named_environments = std::collections::BTreeMap::from([(name.clone(), environment)]);
+        code = crate::create::install(scope, &specs, ctx).await?;
     }
-    let mut ok = true;
-    for job in &update.install.jobs {
-        ok &= job.ok();
-        text.push_str(&format!("{} {}: {}\n", job.job, job.unit, job.result));
+    let stored = store.replace(name, &label, &content).map_err(failure)?;
+    let mut text = format!("updated environment {name} ({})\n", stored.path.display());
+    for spec in &specs {
+        text.push_str(&format!("updated service {}\n", spec.name));
     }
-    for service in &update.updated {
-        text.push_str(&format!("updated service {service}\n"));
-    }
-    for service in &update.not_updated {
+    for service in &not_updated {
         text.push_str(&format!("not updated: {service} (no saved definition)\n"));
     }
     print(text.as_bytes())?;
-    if !update.not_updated.is_empty() {
+    if !not_updated.is_empty() {
         eprintln!(
             "hint: services created before taskflows kept their definitions keep the old environment; run `tf create FILE` for them again"
         );
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(code)
 }

@@ -60,6 +60,20 @@ impl Store {
         }
     }
 
+    /// The installed services that use the stored environment `name`: those with a saved
+    /// definition naming it (to re-create), and those without one.
+    pub fn definitions_using(&self, name: &EnvName) -> Result<(Vec<ServiceSpec>, Vec<ServiceName>)> {
+        let mut specs = Vec::new();
+        let mut not_updated = Vec::new();
+        for service in self.users(name)? {
+            match self.definition(&service)? {
+                Some(spec) if matches!(&spec.environment, Some(Environment::Named(n)) if n == name) => specs.push(spec),
+                _ => not_updated.push(service),
+            }
+        }
+        Ok((specs, not_updated))
+    }
+
     /// Forget a service's saved definition (nothing to do when there is none).
     pub fn remove_definition(&self, name: &ServiceName) -> Result<()> {
         let path = self.definition_path(name);
@@ -90,14 +104,7 @@ impl Systemd {
         // Every service re-created here names this environment, and no other.
         let mut ctx = ctx.clone();
         ctx.named_environments = BTreeMap::from([(name.clone(), environment)]);
-        let mut specs = Vec::new();
-        let mut not_updated = Vec::new();
-        for service in store.users(name)? {
-            match store.definition(&service)? {
-                Some(spec) if matches!(&spec.environment, Some(Environment::Named(n)) if n == name) => specs.push(spec),
-                _ => not_updated.push(service),
-            }
-        }
+        let (specs, not_updated) = store.definitions_using(name)?;
         // The units first: `create` renders and checks every service before it writes anything,
         // so a configuration a service cannot run with leaves both units and store unchanged.
         let install = if specs.is_empty() { InstallReport::default() } else { self.create(&specs, &ctx).await? };

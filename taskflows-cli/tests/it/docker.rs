@@ -299,3 +299,43 @@ environment = {{ docker = {{ image = "{image}" }} }}
     }
     ok(&tf(&["remove", &svc]), "remove");
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_stored_environment_update_reaches_the_container() {
+    let image = image();
+    let svc = name("envsvc");
+    let env = name("env");
+    let container = format!("taskflows-{svc}");
+    let env_file = |greeting: &str| {
+        service_file(&format!(
+            "version = 1\n[docker]\nimage = \"{image}\"\nenvironment = {{ GREETING = \"{greeting}\" }}\n"
+        ))
+    };
+    let (_d1, v1) = env_file("first");
+    ok(&tf(&["env", "create", &env, &v1]), "env create");
+    let (_d2, path) = service_file(&format!(
+        "[[service]]\nname = \"{svc}\"\nstart_command = \"sh -c 'echo greeting=$GREETING; sleep 0.5'\"\nenvironment = \"{env}\"\n"
+    ));
+    ok(&tf(&["create", &path]), "create");
+    ok(&tf(&["start", &svc, "--wait"]), "first run");
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(logs.contains("greeting=first"), "{logs}");
+
+    // Updating the stored environment rewrites the container spec the unit runs.
+    let (_d3, v2) = env_file("second");
+    let text = ok(&tf(&["env", "update", &env, &v2]), "env update");
+    assert!(text.contains(&format!("updated service {svc}\n")), "{text}");
+    let spec = std::fs::read_to_string(spec_file(&container)).unwrap();
+    assert!(spec.contains("GREETING=second"), "{spec}");
+    ok(&tf(&["start", &svc, "--wait"]), "second run");
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(logs.contains("greeting=second"), "{logs}");
+
+    let refused = tf(&["env", "delete", &env]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains(&svc), "{}", stderr(&refused));
+    ok(&tf(&["remove", &svc]), "remove");
+    assert!(!spec_file(&container).exists(), "remove deletes the container spec");
+    ok(&tf(&["env", "delete", &env]), "env delete");
+}
