@@ -11,6 +11,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::alert::{Alert, truncate};
 use crate::error::Error;
+use crate::table::escape_html;
 
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,30 +142,15 @@ impl Email {
 }
 
 fn html(alert: &Alert) -> String {
-    let mut out = format!("<h3>{}</h3>", escape(&alert.title));
+    let mut out = format!("<h3>{}</h3>", escape_html(&alert.title));
     if !alert.body.is_empty() {
-        out.push_str(&format!("<pre>{}</pre>", escape(&alert.body)));
+        out.push_str(&format!("<pre>{}</pre>", escape_html(&alert.body)));
     }
     if let Some(table) = &alert.table {
         out.push_str(&table.to_html());
     }
     if let Some(link) = &alert.link {
-        out.push_str(&format!("<p><a href=\"{}\">Logs</a></p>", escape(link)));
-    }
-    out
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+        out.push_str(&format!("<p><a href=\"{}\">Logs</a></p>", escape_html(link)));
     }
     out
 }
