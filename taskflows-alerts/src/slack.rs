@@ -114,10 +114,10 @@ impl Slack {
 
     /// The `chat.postMessage` request body for `alert`.
     pub fn message(&self, alert: &Alert) -> Value {
-        let mut blocks = vec![section(&format!("*{}*", alert.title))];
+        let mut blocks = vec![section(&format!("*{}*", escape(&alert.title)))];
         if !alert.body.is_empty() {
             // a code block keeps tracebacks and tables aligned
-            blocks.push(section(&format!("```{}```", truncate(&alert.body, SECTION_MAX - 6))));
+            blocks.push(section(&format!("```{}```", truncate(&code(&alert.body), SECTION_MAX - 6))));
         }
         if let Some(table) = &alert.table {
             match self.table_blocks(table) {
@@ -134,7 +134,7 @@ impl Slack {
             }
         }
         let mut context = match alert.kind {
-            AlertKind::Check => alert.task_name.clone(),
+            AlertKind::Check => escape(&alert.task_name),
             _ => format!("task id {}", alert.task_id),
         };
         if let Some(link) = &alert.link {
@@ -143,7 +143,7 @@ impl Slack {
         blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": context }] }));
         json!({
             "channel": self.channel,
-            "text": truncate(&alert.title, SECTION_MAX),
+            "text": truncate(&escape(&alert.title), SECTION_MAX),
             "blocks": blocks,
         })
     }
@@ -156,7 +156,7 @@ impl Slack {
         }
         let mut chunks: Vec<String> = vec![String::new()];
         for line in table.lines() {
-            let line = truncate(&line, SECTION_MAX - 7).into_owned();
+            let line = truncate(&code(&line), SECTION_MAX - 7).into_owned();
             let last = chunks.last_mut()?;
             if !last.is_empty() && last.chars().count() + line.chars().count() + 1 > SECTION_MAX - 6 {
                 chunks.push(String::new());
@@ -277,6 +277,17 @@ pub(crate) fn fit(text: String, max: usize) -> Vec<u8> {
         out.extend_from_slice(note.as_bytes());
     }
     out
+}
+
+/// `text` as Slack reads it back in mrkdwn: `&`, `<` and `>` escaped, so a message cannot
+/// mention `<!channel>` or forge a link.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `text` escaped for the inside of a code block: also no ``` that would end it early.
+fn code(text: &str) -> String {
+    escape(text).replace("```", "`\u{200b}``")
 }
 
 fn section(text: &str) -> Value {

@@ -317,3 +317,20 @@ async fn slack_uploads_are_cut_at_the_attachment_limit() {
     assert!(file.contains("\n… truncated: "));
     assert!(requests[1].body.ends_with(&format!("&length={}", file.len())));
 }
+
+#[tokio::test]
+async fn slack_text_is_escaped_so_it_cannot_mention_or_link() {
+    let server = HttpServer::start(Answer::Json(SLACK_OK));
+    let alerts = Alerts::new([slack(&server)]);
+    let mut table = Table::new(["SERVICE", "DETAIL"]);
+    table.row(["a&b", "<!here> ```x```"]);
+    let alert = Alert::check("<!channel>", "failed: <https://evil.example|click> & more", "", Some(table));
+    assert!(alerts.deliver(&alert).await);
+    let json = server.requests()[0].json();
+    assert_eq!(json["text"], "failed: &lt;https://evil.example|click&gt; &amp; more");
+    assert_eq!(json["blocks"][0]["text"]["text"], "*failed: &lt;https://evil.example|click&gt; &amp; more*");
+    let table = json["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(table.contains("a&amp;b") && table.contains("&lt;!here&gt; `\u{200b}``x`\u{200b}``"), "{table}");
+    assert_eq!(table.matches("```").count(), 2, "only the block's own fences: {table}");
+    assert_eq!(json["blocks"][2]["elements"][0]["text"], "&lt;!channel&gt;");
+}
