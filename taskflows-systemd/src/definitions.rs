@@ -33,6 +33,8 @@ impl Store {
     pub fn save_definition(&self, name: &ServiceName, text: &str) -> Result<PathBuf> {
         let path = self.definition_path(name);
         if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            crate::environments::private_dir(path.parent().expect("in the services folder"))?;
+            crate::environments::private_file(&path)?;
             return Ok(path);
         }
         write_atomic(&path, text, Replace::Always)?;
@@ -115,5 +117,33 @@ impl Systemd {
             not_updated,
             install,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn definitions_are_private_and_older_readable_ones_are_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("data"), dir.path().join("units"));
+        let name = ServiceName::new("svc").unwrap();
+        let text = "[[service]]\nname = \"svc\"\nstart_command = \"/bin/true\"\nenv = { TOKEN = \"s3cret\" }\n";
+        let path = store.save_definition(&name, text).unwrap();
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+
+        // as an older tf left them: readable by everyone, and unchanged since
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(path.parent().unwrap(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        store.save_definition(&name, text).unwrap();
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+        assert_eq!(store.definition(&name).unwrap().unwrap().name, name);
     }
 }
