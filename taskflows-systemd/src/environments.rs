@@ -141,9 +141,9 @@ impl Store {
         Ok(StoredEnvironment { name: name.clone(), environment, path, text })
     }
 
-    /// Replace a stored environment's file (the services that use it are not touched; see
-    /// [`crate::Systemd::update_environment`]). A missing name is refused; a stored file that no
-    /// longer parses may be replaced.
+    /// Replace a stored environment's file (the services that use it are not touched; re-create
+    /// them from [`Store::definitions_using`] first). A missing name is refused; a stored file
+    /// that no longer parses may be replaced.
     pub fn replace(&self, name: &EnvName, file: &str, content: &str) -> Result<StoredEnvironment> {
         let (environment, text) = Store::check(file, content)?;
         let path = self.require(name)?;
