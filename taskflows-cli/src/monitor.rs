@@ -9,7 +9,7 @@ use taskflows_alerts::{Alert, Alerts, Table};
 use taskflows_core::{Periodic, RelativeTo, Scope, ServiceSpec, StartOn};
 use taskflows_systemd::monitor::Problem;
 
-use crate::monitor_alerts::{AlertArgs, env, usage};
+use crate::monitor_alerts::{AlertArgs, WEBHOOKS_VAR, env, usage};
 use crate::monitor_state::{self, Alerted};
 use crate::output::Style;
 use crate::services::{connect, select};
@@ -19,7 +19,7 @@ use crate::{Failure, host, parse_duration, print};
 pub(crate) const MONITOR_SERVICE: &str = "tf-monitor";
 
 /// Variables the installed monitor needs and the unit file must not show: written to a private
-/// env file.
+/// env file (with the webhook URLs, [`WEBHOOKS_VAR`]).
 const SECRET_VARS: [&str; 4] =
     ["SLACK_BOT_TOKEN", "TF_SMTP_PASSWORD", "SLACK_ATTACHMENT_MAX_SIZE_MB", "SLACK_INLINE_TABLES_MAX_ROWS"];
 
@@ -174,7 +174,11 @@ fn install(scope: Scope, every: taskflows_core::Duration, args: &CheckArgs) -> R
     if let Ok(dir) = std::env::var("TASKFLOWS_DATA_DIR") {
         builder = builder.env("TASKFLOWS_DATA_DIR", &dir);
     }
-    let secrets: Vec<(&str, String)> = SECRET_VARS.iter().filter_map(|v| Some((*v, env(v)?))).collect();
+    let mut secrets: Vec<(&str, String)> = SECRET_VARS.iter().filter_map(|v| Some((*v, env(v)?))).collect();
+    let webhooks = args.alerts.webhooks();
+    if !webhooks.is_empty() {
+        secrets.push((WEBHOOKS_VAR, webhooks.join(" ")));
+    }
     if !secrets.is_empty() {
         let file = host::data_dir(scope).join("monitor").join("monitor.env");
         write_private(&file, &secrets)?;

@@ -11,7 +11,9 @@ pub(crate) struct AlertArgs {
     /// Post alerts to this Slack channel, with the bot token in SLACK_BOT_TOKEN.
     #[arg(long, value_name = "CHANNEL")]
     slack_channel: Option<String>,
-    /// POST alerts to this webhook (Discord-style `{"content": …}`); repeatable.
+    /// POST alerts to this webhook (Discord-style `{"content": …}`); repeatable. More from
+    /// TF_MONITOR_WEBHOOKS (URLs separated by spaces): `tf monitor install` keeps them there, in
+    /// its private env file, never in the unit or a command line.
     #[arg(long, value_name = "URL")]
     webhook: Vec<String>,
     /// Mail alerts to this address; repeatable (needs an SMTP host and a sender).
@@ -33,6 +35,9 @@ pub(crate) struct AlertArgs {
     #[arg(long, value_name = "ADDRESS")]
     email_from: Option<String>,
 }
+
+/// More webhook URLs, separated by white space; where `tf monitor install` puts `--webhook`.
+pub(crate) const WEBHOOKS_VAR: &str = "TF_MONITOR_WEBHOOKS";
 
 pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -67,6 +72,18 @@ impl AlertArgs {
         self.email_from.clone().or_else(|| env("TF_EMAIL_FROM"))
     }
 
+    /// The webhook URLs: `--webhook`, then those in TF_MONITOR_WEBHOOKS.
+    pub(crate) fn webhooks(&self) -> Vec<String> {
+        let from_env = env(WEBHOOKS_VAR).unwrap_or_default();
+        let mut all = self.webhook.clone();
+        for url in from_env.split_whitespace() {
+            if !all.iter().any(|u| u == url) {
+                all.push(url.to_owned());
+            }
+        }
+        all
+    }
+
     /// The destinations; a missing setting is a usage error naming the flag and variable.
     pub(crate) fn destinations(&self) -> Result<Vec<Destination>, Failure> {
         let mut all: Vec<Destination> = Vec::new();
@@ -75,9 +92,9 @@ impl AlertArgs {
                 .map_err(|e| usage(format!("--slack-channel: {e}; export the bot token (xoxb-…)")))?;
             all.push(slack.into());
         }
-        for url in &self.webhook {
+        for url in &self.webhooks() {
             if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(usage(format!("--webhook {url:?}: give an http:// or https:// URL")));
+                return Err(usage(format!("--webhook (or {WEBHOOKS_VAR}) {url:?}: give an http:// or https:// URL")));
             }
             all.push(Webhook::new(url.clone()).map_err(|e| Failure::new(1, e))?.into());
         }
@@ -113,7 +130,8 @@ impl AlertArgs {
         Ok(all)
     }
 
-    /// The same settings as `tf` arguments (the password and token stay in the environment).
+    /// The same settings as `tf` arguments, but for the secrets: the password, the token and the
+    /// webhook URLs (bearer secrets) stay in the environment.
     pub(crate) fn to_args(&self) -> Result<Vec<String>, Failure> {
         let mut args = Vec::new();
         let mut flag = |name: &str, value: Option<String>| {
@@ -123,9 +141,6 @@ impl AlertArgs {
             }
         };
         flag("slack-channel", self.slack_channel.clone());
-        for url in &self.webhook {
-            flag("webhook", Some(url.clone()));
-        }
         for to in &self.email_to {
             flag("email-to", Some(to.clone()));
         }

@@ -207,9 +207,18 @@ fn monitor_install_creates_an_active_periodic_service_that_alerts() {
     assert!(stdout(&out).contains("start taskflows-tf-monitor.timer: done"), "{}", stdout(&out));
     let out = tf(&["show", "tf-monitor"]);
     let units = stdout(&out);
-    let exec = format!(" monitor check \"mon-inst-*\" --grace 5min --exit-zero --webhook {url}\n");
-    assert!(units.contains(&exec), "{exec:?} in {units}");
+    let exec = " monitor check \"mon-inst-*\" --grace 5min --exit-zero\n";
+    assert!(units.contains(exec), "{exec:?} in {units}");
     assert!(units.contains("OnUnitActiveSec=10min"), "{units}");
+    // A webhook URL is a bearer secret: never in a unit (readable, and the command line in `ps`),
+    // but in the private env file the unit reads.
+    assert!(!units.contains(&url) && !units.contains("/hook"), "the URL is in a unit: {units}");
+    let env_file = data.path().join("monitor/monitor.env");
+    assert!(units.contains(&format!("EnvironmentFile={}\n", env_file.display())), "{units}");
+    let meta = std::fs::metadata(&env_file).expect("monitor.env written");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    let env_text = std::fs::read_to_string(&env_file).unwrap();
+    assert!(env_text.contains("TF_MONITOR_WEBHOOKS=") && env_text.contains(&url), "{env_text}");
 
     // the timer runs it at once (OnBootSec=1s is past): one alert, and its own run succeeds
     let deadline = Instant::now() + Duration::from_secs(20);

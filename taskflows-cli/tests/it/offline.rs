@@ -231,7 +231,7 @@ fn monitor_alert_settings_are_checked_before_anything_runs() {
         ),
         (
             &["monitor", "check", "--webhook", "ftp://h/x"][..],
-            "error: --webhook \"ftp://h/x\": give an http:// or https:// URL\n",
+            "error: --webhook (or TF_MONITOR_WEBHOOKS) \"ftp://h/x\": give an http:// or https:// URL\n",
         ),
     ] {
         let out = run(args);
