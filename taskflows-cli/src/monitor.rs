@@ -188,14 +188,14 @@ fn install(scope: Scope, every: taskflows_core::Duration, args: &CheckArgs) -> R
     crate::services::block_on(crate::create::install(scope, &[spec], ctx))
 }
 
-/// `KEY=VALUE` lines, mode 0600, written atomically.
+/// `KEY='VALUE'` lines ([`env_file_quote`]), mode 0600, written atomically.
 fn write_private(path: &std::path::Path, vars: &[(&str, String)]) -> Result<(), Failure> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().context("the env file has a folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let temp = dir.join(format!(".monitor.env.{}.tmp", std::process::id()));
-    let text: String = vars.iter().map(|(k, v)| format!("{k}={}\n", v.replace('\n', ""))).collect();
+    let text: String = vars.iter().map(|(k, v)| format!("{k}={}\n", env_file_quote(v))).collect();
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
         f.write_all(text.as_bytes())?;
@@ -203,6 +203,15 @@ fn write_private(path: &std::path::Path, vars: &[(&str, String)]) -> Result<(), 
         std::fs::rename(&temp, path)
     };
     write().with_context(|| format!("cannot write {}", path.display())).map_err(Failure::from)
+}
+
+/// A value for systemd's `EnvironmentFile=`, read back as is. Unquoted, systemd drops
+/// backslashes, and quotes start quoting; inside double quotes `\` escapes some characters and
+/// not others. Inside single quotes every character but `'` is literal, line breaks included, and
+/// quoted parts next to each other join: `'` itself is written as `"'"` between single-quoted
+/// parts (`it's` is `'it'"'"'s'`).
+fn env_file_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\"'\"'"))
 }
 
 /// One word for systemd's `ExecStart=`: as is when plain, else double-quoted with `\` and `"`
@@ -237,5 +246,44 @@ mod tests {
         assert_eq!(exec_quote("a \"b\" $HOME"), "\"a \\\"b\\\" $$HOME\"");
         assert_eq!(exec_quote("job-*"), "\"job-*\"");
         assert_eq!(exec_quote(""), "\"\"");
+    }
+
+    /// Values systemd's `EnvironmentFile=` parser used to mangle: backslashes, quotes, `$`, `#`,
+    /// white space at either end, line breaks.
+    const TRICKY: [&str; 10] =
+        ["p\\ss", "\"abc", "it's", "a b  ", "$HOME ${X}", "x'y\"z\\", "#not a comment", " lead", "two\nlines", "end\\"];
+
+    #[test]
+    fn env_file_values_are_single_quoted() {
+        use super::env_file_quote;
+        assert_eq!(env_file_quote("p\\ss"), "'p\\ss'");
+        assert_eq!(env_file_quote("\"abc"), "'\"abc'");
+        assert_eq!(env_file_quote("it's"), "'it'\"'\"'s'");
+        assert_eq!(env_file_quote("''"), "''\"'\"''\"'\"''");
+    }
+
+    /// Round trip through systemd 252's parser: a transient service reading the file prints each
+    /// variable.
+    #[test]
+    #[ignore = "needs real systemd: cargo xtask test-systemd"]
+    fn env_file_values_reach_a_service_unchanged() {
+        assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("monitor").join("monitor.env");
+        let keys: Vec<String> = (0..TRICKY.len()).map(|i| format!("TF_TRICKY_{i}")).collect();
+        let vars: Vec<(&str, String)> = keys.iter().map(String::as_str).zip(TRICKY.map(str::to_owned)).collect();
+        super::write_private(&file, &vars).unwrap();
+        let user = std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user");
+        for (key, value) in &vars {
+            let out = std::process::Command::new("systemd-run")
+                .args(if user { &["--user"][..] } else { &[][..] })
+                .args(["--quiet", "--wait", "--pipe", "--collect"])
+                .arg(format!("--property=EnvironmentFile={}", file.display()))
+                .args(["/usr/bin/printenv", key])
+                .output()
+                .expect("systemd-run runs");
+            assert!(out.status.success(), "{key}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{value}\n"), "{key}");
+        }
     }
 }
