@@ -67,7 +67,9 @@ pub(crate) fn run(command: MonitorCommand, scope: Scope) -> Result<ExitCode, Fai
 
 /// `tf monitor check`.
 async fn check(scope: Scope, args: &CheckArgs) -> Result<ExitCode, Failure> {
-    let alerts = Alerts::new(args.alerts.destinations()?);
+    // one `Alerts` per destination: each records its own deliveries
+    let destinations: Vec<(String, Alerts)> =
+        args.alerts.destinations()?.into_iter().map(|(key, d)| (key, Alerts::new([d]))).collect();
     let systemd = connect(scope).await?;
     let services = select(&systemd, args.pattern.as_deref())?;
     let now = jiff::Timestamp::now().as_microsecond() as u64;
@@ -86,62 +88,89 @@ async fn check(scope: Scope, args: &CheckArgs) -> Result<ExitCode, Failure> {
         print(table.render(&Style::detect()).as_bytes())?;
     }
     // after printing: a state file that cannot be read must not hide the report
-    if alerts.has_destinations() {
+    if !destinations.is_empty() {
         let names: BTreeSet<&str> = services.iter().map(|s| s.as_str()).collect();
-        alert_once(scope, &alerts, &problems, &names).await?;
+        let installed = systemd.installed()?;
+        let installed: BTreeSet<&str> = installed.iter().map(|s| s.as_str()).collect();
+        alert_once(scope, &destinations, &problems, &names, &installed).await?;
     }
     Ok(if problems.is_empty() || args.exit_zero { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Alert the problems not alerted yet and those resolved since, and remember what was
-/// delivered. Only the `checked` services' entries are resolved.
+/// Alert each destination the problems it was not alerted yet and those resolved since, and
+/// remember what each one took: a destination that failed is tried again at the next check, the
+/// others are not alerted twice. Only the `checked` services' entries are resolved; the entries
+/// of services no longer `installed` are dropped (the service is gone: nothing to resolve, and a
+/// service created again under its name is alerted afresh).
 async fn alert_once(
     scope: Scope,
-    alerts: &Alerts,
+    destinations: &[(String, Alerts)],
     problems: &[Problem],
     checked: &BTreeSet<&str>,
+    installed: &BTreeSet<&str>,
 ) -> Result<(), Failure> {
     let path = monitor_state::path(&host::data_dir(scope));
-    let mut state = monitor_state::load(&path)?;
+    let keys: BTreeSet<String> = destinations.iter().map(|(k, _)| k.clone()).collect();
+    let mut state = monitor_state::load(&path, &keys)?;
     let before = state.clone();
     let scope_name = scope_name(scope).to_owned();
+    state.retain(|a, _| a.scope != scope_name || installed.contains(a.service.as_str()));
     let key = |p: &Problem| Alerted { scope: scope_name.clone(), service: p.service.clone(), problem: p.kind };
     let current: BTreeSet<Alerted> = problems.iter().map(key).collect();
-    let new: Vec<&Problem> = problems.iter().filter(|p| !state.contains(&key(p))).collect();
     let resolved: Vec<Alerted> = state
-        .iter()
+        .keys()
         .filter(|a| a.scope == scope_name && checked.contains(a.service.as_str()) && !current.contains(a))
         .cloned()
         .collect();
     let host = hostname();
-    if !new.is_empty() {
-        let mut table = Table::new(["SERVICE", "PROBLEM", "DETAIL"]);
-        for p in &new {
-            table.row([p.service.clone(), p.kind.to_string(), p.detail.clone()]);
+    for (dest, alerts) in destinations {
+        let new: Vec<&Problem> =
+            problems.iter().filter(|p| !state.get(&key(p)).is_some_and(|d| d.contains(dest))).collect();
+        if !new.is_empty() {
+            let mut table = Table::new(["SERVICE", "PROBLEM", "DETAIL"]);
+            for p in &new {
+                table.row([p.service.clone(), p.kind.to_string(), p.detail.clone()]);
+            }
+            let title = format!("tf monitor: {} new problem(s) on {host} ({scope_name} services)", new.len());
+            if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
+                for p in &new {
+                    state.entry(key(p)).or_default().insert(dest.clone());
+                }
+            } else {
+                eprintln!("warning: the alert was not delivered to {}; the next check tries again", kind(dest));
+            }
         }
-        let title = format!("tf monitor: {} new problem(s) on {host} ({scope_name} services)", new.len());
-        if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
-            state.extend(new.iter().map(|p| key(p)));
-        } else {
-            eprintln!("warning: the alert was not delivered; the next check tries again");
-        }
-    }
-    if !resolved.is_empty() {
-        let mut table = Table::new(["SERVICE", "PROBLEM"]);
-        for a in &resolved {
-            table.row([a.service.clone(), a.problem.to_string()]);
-        }
-        let title = format!("tf monitor: {} problem(s) resolved on {host} ({scope_name} services)", resolved.len());
-        if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
-            for a in &resolved {
-                state.remove(a);
+        let gone: Vec<&Alerted> = resolved.iter().filter(|a| state.get(a).is_some_and(|d| d.contains(dest))).collect();
+        if !gone.is_empty() {
+            let mut table = Table::new(["SERVICE", "PROBLEM"]);
+            for a in &gone {
+                table.row([a.service.clone(), a.problem.to_string()]);
+            }
+            let title = format!("tf monitor: {} problem(s) resolved on {host} ({scope_name} services)", gone.len());
+            if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
+                for a in gone {
+                    state.get_mut(a).map(|d| d.remove(dest));
+                }
             }
         }
     }
+    // A resolved problem is forgotten once every destination here took its resolution (those not
+    // configured any more cannot be told).
+    for a in &resolved {
+        if let Some(d) = state.get_mut(a) {
+            d.retain(|k| keys.contains(k));
+        }
+    }
+    state.retain(|_, d| !d.is_empty());
     if state != before {
         monitor_state::save(&path, &state)?;
     }
     Ok(())
+}
+
+/// `slack`, `webhook` or `email`: a destination's kind, from its key.
+fn kind(key: &str) -> &str {
+    key.split(':').next().unwrap_or(key)
 }
 
 fn scope_name(scope: Scope) -> &'static str {

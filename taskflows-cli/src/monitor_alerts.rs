@@ -43,6 +43,11 @@ pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// 64-bit FNV-1a: a stable name for a webhook in the state file without its URL.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 pub(crate) fn usage(message: String) -> Failure {
     Failure::new(2, anyhow::anyhow!(message))
 }
@@ -84,19 +89,22 @@ impl AlertArgs {
         all
     }
 
-    /// The destinations; a missing setting is a usage error naming the flag and variable.
-    pub(crate) fn destinations(&self) -> Result<Vec<Destination>, Failure> {
-        let mut all: Vec<Destination> = Vec::new();
+    /// The destinations, each with the key the monitor's state records deliveries under
+    /// (`slack:CHANNEL`, `webhook:HASH` (the URL is a secret), `email:RECEIVERS`); a missing
+    /// setting is a usage error naming the flag and variable.
+    pub(crate) fn destinations(&self) -> Result<Vec<(String, Destination)>, Failure> {
+        let mut all: Vec<(String, Destination)> = Vec::new();
         if let Some(channel) = &self.slack_channel {
             let slack = Slack::from_env(channel.clone())
                 .map_err(|e| usage(format!("--slack-channel: {e}; export the bot token (xoxb-…)")))?;
-            all.push(slack.into());
+            all.push((format!("slack:{channel}"), slack.into()));
         }
         for url in &self.webhooks() {
             if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(usage(format!("--webhook (or {WEBHOOKS_VAR}) {url:?}: give an http:// or https:// URL")));
             }
-            all.push(Webhook::new(url.clone()).map_err(|e| Failure::new(1, e))?.into());
+            let key = format!("webhook:{:016x}", fnv1a(url));
+            all.push((key, Webhook::new(url.clone()).map_err(|e| Failure::new(1, e))?.into()));
         }
         if !self.email_to.is_empty() {
             let host = self
@@ -125,7 +133,8 @@ impl AlertArgs {
                 receivers: self.email_to.clone(),
                 root_certificate: None,
             };
-            all.push(Email::new(config).map_err(|e| usage(format!("--email-to: {e}")))?.into());
+            let key = format!("email:{}", self.email_to.join(","));
+            all.push((key, Email::new(config).map_err(|e| usage(format!("--email-to: {e}")))?.into()));
         }
         Ok(all)
     }
