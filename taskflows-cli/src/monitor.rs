@@ -149,7 +149,9 @@ async fn alert_once(
             let title = format!("tf monitor: {} problem(s) resolved on {host} ({scope_name} services)", gone.len());
             if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
                 for a in gone {
-                    state.get_mut(a).map(|d| d.remove(dest));
+                    if let Some(d) = state.get_mut(a) {
+                        d.remove(dest);
+                    }
                 }
             }
         }
