@@ -11,7 +11,9 @@ pub(crate) struct AlertArgs {
     /// Post alerts to this Slack channel, with the bot token in SLACK_BOT_TOKEN.
     #[arg(long, value_name = "CHANNEL")]
     slack_channel: Option<String>,
-    /// POST alerts to this webhook (Discord-style `{"content": …}`); repeatable.
+    /// POST alerts to this webhook (Discord-style `{"content": …}`); repeatable. More from
+    /// TF_MONITOR_WEBHOOKS (URLs separated by spaces): `tf monitor install` keeps them there, in
+    /// its private env file, never in the unit or a command line.
     #[arg(long, value_name = "URL")]
     webhook: Vec<String>,
     /// Mail alerts to this address; repeatable (needs an SMTP host and a sender).
@@ -34,8 +36,16 @@ pub(crate) struct AlertArgs {
     email_from: Option<String>,
 }
 
+/// More webhook URLs, separated by white space; where `tf monitor install` puts `--webhook`.
+pub(crate) const WEBHOOKS_VAR: &str = "TF_MONITOR_WEBHOOKS";
+
 pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// 64-bit FNV-1a: a stable name for a webhook in the state file without its URL.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 pub(crate) fn usage(message: String) -> Failure {
@@ -67,19 +77,34 @@ impl AlertArgs {
         self.email_from.clone().or_else(|| env("TF_EMAIL_FROM"))
     }
 
-    /// The destinations; a missing setting is a usage error naming the flag and variable.
-    pub(crate) fn destinations(&self) -> Result<Vec<Destination>, Failure> {
-        let mut all: Vec<Destination> = Vec::new();
+    /// The webhook URLs: `--webhook`, then those in TF_MONITOR_WEBHOOKS.
+    pub(crate) fn webhooks(&self) -> Vec<String> {
+        let from_env = env(WEBHOOKS_VAR).unwrap_or_default();
+        let mut all = self.webhook.clone();
+        for url in from_env.split_whitespace() {
+            if !all.iter().any(|u| u == url) {
+                all.push(url.to_owned());
+            }
+        }
+        all
+    }
+
+    /// The destinations, each with the key the monitor's state records deliveries under
+    /// (`slack:CHANNEL`, `webhook:HASH` (the URL is a secret), `email:RECEIVERS`); a missing
+    /// setting is a usage error naming the flag and variable.
+    pub(crate) fn destinations(&self) -> Result<Vec<(String, Destination)>, Failure> {
+        let mut all: Vec<(String, Destination)> = Vec::new();
         if let Some(channel) = &self.slack_channel {
             let slack = Slack::from_env(channel.clone())
                 .map_err(|e| usage(format!("--slack-channel: {e}; export the bot token (xoxb-…)")))?;
-            all.push(slack.into());
+            all.push((format!("slack:{channel}"), slack.into()));
         }
-        for url in &self.webhook {
+        for url in &self.webhooks() {
             if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(usage(format!("--webhook {url:?}: give an http:// or https:// URL")));
+                return Err(usage(format!("--webhook (or {WEBHOOKS_VAR}) {url:?}: give an http:// or https:// URL")));
             }
-            all.push(Webhook::new(url.clone()).map_err(|e| Failure::new(1, e))?.into());
+            let key = format!("webhook:{:016x}", fnv1a(url));
+            all.push((key, Webhook::new(url.clone()).map_err(|e| Failure::new(1, e))?.into()));
         }
         if !self.email_to.is_empty() {
             let host = self
@@ -108,12 +133,14 @@ impl AlertArgs {
                 receivers: self.email_to.clone(),
                 root_certificate: None,
             };
-            all.push(Email::new(config).map_err(|e| usage(format!("--email-to: {e}")))?.into());
+            let key = format!("email:{}", self.email_to.join(","));
+            all.push((key, Email::new(config).map_err(|e| usage(format!("--email-to: {e}")))?.into()));
         }
         Ok(all)
     }
 
-    /// The same settings as `tf` arguments (the password and token stay in the environment).
+    /// The same settings as `tf` arguments, but for the secrets: the password, the token and the
+    /// webhook URLs (bearer secrets) stay in the environment.
     pub(crate) fn to_args(&self) -> Result<Vec<String>, Failure> {
         let mut args = Vec::new();
         let mut flag = |name: &str, value: Option<String>| {
@@ -123,9 +150,6 @@ impl AlertArgs {
             }
         };
         flag("slack-channel", self.slack_channel.clone());
-        for url in &self.webhook {
-            flag("webhook", Some(url.clone()));
-        }
         for to in &self.email_to {
             flag("email-to", Some(to.clone()));
         }

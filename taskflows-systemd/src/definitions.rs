@@ -1,26 +1,12 @@
 //! Saved service definitions, `DATA_DIR/services/NAME.toml` (the service's table from the file
-//! it was created from), and re-creating the services that use an environment when it changes.
+//! it was created from), to re-create the services that use an environment when it changes.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use taskflows_core::{EnvName, Environment, RenderContext, ServiceName, ServiceSpec};
+use taskflows_core::{EnvName, Environment, ServiceName, ServiceSpec};
 
-use crate::environments::{Replace, StoredEnvironment, write_atomic};
-use crate::{Error, InstallReport, Result, Store, Systemd};
-
-/// What [`Systemd::update_environment`] did.
-#[derive(Debug, Clone)]
-pub struct EnvironmentUpdate {
-    /// The environment as now stored.
-    pub environment: StoredEnvironment,
-    /// The services that use it and were re-created from their saved definitions.
-    pub updated: Vec<ServiceName>,
-    /// The services that use it but have no saved definition: their units were not changed.
-    pub not_updated: Vec<ServiceName>,
-    /// What re-creating the updated services did.
-    pub install: InstallReport,
-}
+use crate::environments::{Replace, write_atomic};
+use crate::{Error, Result, Store};
 
 impl Store {
     fn definition_path(&self, name: &ServiceName) -> PathBuf {
@@ -33,6 +19,8 @@ impl Store {
     pub fn save_definition(&self, name: &ServiceName, text: &str) -> Result<PathBuf> {
         let path = self.definition_path(name);
         if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            crate::environments::private_dir(path.parent().expect("in the services folder"))?;
+            crate::environments::private_file(&path)?;
             return Ok(path);
         }
         write_atomic(&path, text, Replace::Always)?;
@@ -84,36 +72,30 @@ impl Store {
     }
 }
 
-impl Systemd {
-    /// Replace the stored environment `name` with the content of an environment file, and
-    /// re-create the installed services that use it from their saved definitions (one reload).
-    ///
-    /// Nothing is written when the file does not parse, the environment does not exist, or a
-    /// service that uses it cannot be created with the new configuration. Services without a saved
-    /// definition keep their units and are reported in [`EnvironmentUpdate::not_updated`].
-    pub async fn update_environment(
-        &self,
-        store: &Store,
-        name: &EnvName,
-        file: &str,
-        content: &str,
-        ctx: &RenderContext,
-    ) -> Result<EnvironmentUpdate> {
-        let (environment, _) = Store::check(file, content)?;
-        store.require(name)?;
-        // Every service re-created here names this environment, and no other.
-        let mut ctx = ctx.clone();
-        ctx.named_environments = BTreeMap::from([(name.clone(), environment)]);
-        let (specs, not_updated) = store.definitions_using(name)?;
-        // The units first: `create` renders and checks every service before it writes anything,
-        // so a configuration a service cannot run with leaves both units and store unchanged.
-        let install = if specs.is_empty() { InstallReport::default() } else { self.create(&specs, &ctx).await? };
-        let environment = store.replace(name, file, content)?;
-        Ok(EnvironmentUpdate {
-            environment,
-            updated: specs.into_iter().map(|s| s.name).collect(),
-            not_updated,
-            install,
-        })
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn definitions_are_private_and_older_readable_ones_are_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("data"), dir.path().join("units"));
+        let name = ServiceName::new("svc").unwrap();
+        let text = "[[service]]\nname = \"svc\"\nstart_command = \"/bin/true\"\nenv = { TOKEN = \"s3cret\" }\n";
+        let path = store.save_definition(&name, text).unwrap();
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+
+        // as an older tf left them: readable by everyone, and unchanged since
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(path.parent().unwrap(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        store.save_definition(&name, text).unwrap();
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+        assert_eq!(store.definition(&name).unwrap().unwrap().name, name);
     }
 }

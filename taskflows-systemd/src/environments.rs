@@ -141,9 +141,9 @@ impl Store {
         Ok(StoredEnvironment { name: name.clone(), environment, path, text })
     }
 
-    /// Replace a stored environment's file (the services that use it are not touched; see
-    /// [`crate::Systemd::update_environment`]). A missing name is refused; a stored file that no
-    /// longer parses may be replaced.
+    /// Replace a stored environment's file (the services that use it are not touched; re-create
+    /// them from [`Store::definitions_using`] first). A missing name is refused; a stored file
+    /// that no longer parses may be replaced.
     pub fn replace(&self, name: &EnvName, file: &str, content: &str) -> Result<StoredEnvironment> {
         let (environment, text) = Store::check(file, content)?;
         let path = self.require(name)?;
@@ -210,14 +210,15 @@ pub(crate) enum Replace {
     Never,
 }
 
-/// Write `content` to `path` through a temporary file in the same folder (mode 0644): renamed
-/// over the target, or with [`Replace::Never`] linked to it, which fails if it exists. The
-/// target is never seen half-written, and no temporary file is left behind.
+/// Write `content` to `path` through a temporary file in the same folder (mode 0600, in a folder
+/// of mode 0700: stored environments and definitions hold environment values, secrets
+/// included): renamed over the target, or with [`Replace::Never`] linked to it, which fails if it
+/// exists. The target is never seen half-written, and no temporary file is left behind.
 pub(crate) fn write_atomic(path: &Path, content: &str, replace: Replace) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+    private_dir(dir)?;
     let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let temp = dir.join(format!(".{name}.tf-{}.tmp", std::process::id()));
     let result = (|| {
@@ -225,7 +226,7 @@ pub(crate) fn write_atomic(path: &Path, content: &str, replace: Replace) -> Resu
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o644)
+            .mode(0o600)
             .open(&temp)
             .map_err(Error::io("write", &temp))?;
         f.write_all(content.as_bytes()).map_err(Error::io("write", &temp))?;
@@ -237,4 +238,32 @@ pub(crate) fn write_atomic(path: &Path, content: &str, replace: Replace) -> Resu
     })();
     let _ = std::fs::remove_file(&temp);
     result
+}
+
+/// Create `dir` (and its missing parents) with mode 0700, and make it 0700 if an older `tf`
+/// created it readable by others.
+pub(crate) fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        other => other.map_err(Error::io("create", dir))?,
+    }
+    let meta = std::fs::metadata(dir).map_err(Error::io("read", dir))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(Error::io("chmod", dir))?;
+    }
+    Ok(())
+}
+
+/// Make an existing stored file 0600 if an older `tf` wrote it readable by others.
+pub(crate) fn private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).map_err(Error::io("read", path))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(Error::io("chmod", path))?;
+    }
+    Ok(())
 }

@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 use taskflows_core::Scope;
 
 pub use control::{Targets, units_of};
-pub use definitions::EnvironmentUpdate;
 pub use environments::{Store, StoredEnvironment};
 pub use error::{Error, Result};
 pub use install::{InstallReport, check_env_file};

@@ -70,6 +70,10 @@ fn stored_environment_create_use_update_delete() {
 
     // A service that names the environment installs, wrapped in it.
     ok(&tf(&data, &["create", &services]), "create");
+    // Its saved definition holds its whole table (inline `env` values included): private.
+    let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
+    assert_eq!(mode(&data.join("services/envit-train.toml")), 0o600);
+    assert_eq!(mode(&data.join("services")), 0o700);
     let unit = ok(&tf(&data, &["show", "envit-train"]), "show");
     assert!(unit.contains("X-TaskflowsEnvironment=envit-ml\n"), "{unit}");
     assert!(
@@ -96,6 +100,7 @@ fn stored_environment_create_use_update_delete() {
 
     // Updating the environment re-creates the service that uses it: the installed unit changes.
     let out = ok(&tf(&data, &["env", "update", "envit-ml", &v2]), "env update");
+    assert_eq!(mode(&env_file), 0o600, "replaced, still private");
     assert!(out.contains("wrote ") && out.contains("updated service envit-train\n"), "{out}");
     let unit = ok(&tf(&data, &["show", "envit-train"]), "show");
     assert!(unit.contains(" run -n env-two -- /bin/sh"), "{unit}");

@@ -4,6 +4,7 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,6 +127,15 @@ fn monitor_reports_a_hanging_run_as_overdue() {
 
 /// An HTTP server on loopback that answers 204 and keeps each request's body.
 fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let (url, bodies, _) = failing_webhook_server(false);
+    (url, bodies)
+}
+
+/// An HTTP server on loopback that answers 500 while its switch is on, else 204 and keeps the
+/// request's body (the alerts it took).
+fn failing_webhook_server(failing: bool) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicBool>) {
+    let fail = Arc::new(AtomicBool::new(failing));
+    let switch = Arc::clone(&fail);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let bodies = Arc::new(Mutex::new(Vec::new()));
@@ -145,11 +155,16 @@ fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
+            if fail.load(Ordering::SeqCst) {
+                let answer = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = reader.into_inner().write_all(answer);
+                continue;
+            }
             sink.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
             let _ = reader.into_inner().write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
         }
     });
-    (url, bodies)
+    (url, bodies, switch)
 }
 
 #[test]
@@ -192,6 +207,72 @@ fn monitor_alerts_each_problem_once_and_its_resolution() {
 
 #[test]
 #[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn monitor_retries_only_the_destination_that_failed() {
+    in_sandbox();
+    let data = tempfile::tempdir().unwrap();
+    let (good, good_posts) = webhook_server();
+    let (broken, broken_posts, failing) = failing_webhook_server(true);
+    create("mon-retry", &every_second("mon-retry", "/bin/sh -c 'exit 6'"));
+    check_until(&["mon-retry"], |o| stdout(o).contains("last-run-failed"));
+    let args = ["monitor", "check", "mon-retry", "--webhook", &good, "--webhook", &broken];
+
+    for _ in 0..2 {
+        let out = tf_data(data.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+        assert!(stderr(&out).contains("the alert was not delivered to webhook; the next check tries again"));
+    }
+    assert_eq!(good_posts.lock().unwrap().len(), 1, "the working webhook is alerted once");
+    assert!(broken_posts.lock().unwrap().is_empty());
+
+    // repaired: the next check alerts it, and only it
+    failing.store(false, Ordering::SeqCst);
+    let out = tf_data(data.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stderr(&out), "", "all delivered");
+    assert_eq!(tf_data(data.path(), &args).status.code(), Some(1));
+    assert_eq!(good_posts.lock().unwrap().len(), 1, "{:#?}", good_posts.lock().unwrap());
+    let late = broken_posts.lock().unwrap().clone();
+    assert_eq!(late.len(), 1, "{late:#?}");
+    assert!(late[0].contains("1 new problem(s)") && late[0].contains("mon-retry"), "{}", late[0]);
+    assert!(tf(&["remove", "mon-retry"]).status.success());
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn monitor_forgets_removed_services_and_alerts_them_again_when_re_created() {
+    in_sandbox();
+    let data = tempfile::tempdir().unwrap();
+    let (url, posts) = webhook_server();
+    // mon-gone-keep keeps the pattern matching once mon-gone-x is removed
+    let failing = every_second("mon-gone-x", "/bin/sh -c 'exit 5'");
+    create("mon-gone-*", &(every_second("mon-gone-keep", "/bin/true") + &failing));
+    check_until(&["mon-gone-*"], |o| stdout(o).contains("last-run-failed"));
+    let args = ["monitor", "check", "mon-gone-*", "--webhook", &url];
+    assert_eq!(tf_data(data.path(), &args).status.code(), Some(1));
+    assert_eq!(posts.lock().unwrap().len(), 1);
+    let state_file = data.path().join("monitor/state.json");
+    assert!(std::fs::read_to_string(&state_file).unwrap().contains("mon-gone-x"));
+
+    assert!(tf(&["remove", "mon-gone-x"]).status.success());
+    let out = tf_data(data.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let state = std::fs::read_to_string(&state_file).unwrap();
+    assert!(!state.contains("mon-gone-x"), "a removed service's entry is dropped: {state}");
+    assert_eq!(posts.lock().unwrap().len(), 1, "dropped silently");
+
+    // created again and failing again: a new problem, alerted again
+    let (_dir, path) = crate::service_file(&failing);
+    assert!(tf(&["create", &path]).status.success());
+    check_until(&["mon-gone-x"], |o| stdout(o).contains("last-run-failed"));
+    assert_eq!(tf_data(data.path(), &args).status.code(), Some(1));
+    let bodies = posts.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "{bodies:#?}");
+    assert!(bodies[1].contains("1 new problem(s)") && bodies[1].contains("mon-gone-x"), "{}", bodies[1]);
+    assert!(tf(&["remove", "mon-gone-*"]).status.success());
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
 fn monitor_install_creates_an_active_periodic_service_that_alerts() {
     in_sandbox();
     let data = tempfile::tempdir().unwrap();
@@ -207,9 +288,18 @@ fn monitor_install_creates_an_active_periodic_service_that_alerts() {
     assert!(stdout(&out).contains("start taskflows-tf-monitor.timer: done"), "{}", stdout(&out));
     let out = tf(&["show", "tf-monitor"]);
     let units = stdout(&out);
-    let exec = format!(" monitor check \"mon-inst-*\" --grace 5min --exit-zero --webhook {url}\n");
-    assert!(units.contains(&exec), "{exec:?} in {units}");
+    let exec = " monitor check \"mon-inst-*\" --grace 5min --exit-zero\n";
+    assert!(units.contains(exec), "{exec:?} in {units}");
     assert!(units.contains("OnUnitActiveSec=10min"), "{units}");
+    // A webhook URL is a bearer secret: never in a unit (readable, and the command line in `ps`),
+    // but in the private env file the unit reads.
+    assert!(!units.contains(&url) && !units.contains("/hook"), "the URL is in a unit: {units}");
+    let env_file = data.path().join("monitor/monitor.env");
+    assert!(units.contains(&format!("EnvironmentFile={}\n", env_file.display())), "{units}");
+    let meta = std::fs::metadata(&env_file).expect("monitor.env written");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    let env_text = std::fs::read_to_string(&env_file).unwrap();
+    assert!(env_text.contains("TF_MONITOR_WEBHOOKS=") && env_text.contains(&url), "{env_text}");
 
     // the timer runs it at once (OnBootSec=1s is past): one alert, and its own run succeeds
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -148,9 +148,12 @@ fn env_commands_need_no_systemd_except_update() {
 
     assert!(run(&["env", "create", "ml", &file]).status.success());
     let stored = dir.path().join("data/environments");
-    let mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(stored.join("ml.toml")).unwrap().permissions());
-    assert_eq!(mode & 0o777, 0o644);
+    // Stored environments may hold secrets (a Docker environment's `environment` values).
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+    };
+    assert_eq!(mode(&stored.join("ml.toml")), 0o600);
+    assert_eq!(mode(&stored), 0o700);
     let files: Vec<_> = std::fs::read_dir(&stored).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files, ["ml.toml"], "no temporary file is left behind");
     // tf create reads the store: the unit runs the command in the environment and names it.
@@ -228,7 +231,7 @@ fn monitor_alert_settings_are_checked_before_anything_runs() {
         ),
         (
             &["monitor", "check", "--webhook", "ftp://h/x"][..],
-            "error: --webhook \"ftp://h/x\": give an http:// or https:// URL\n",
+            "error: --webhook (or TF_MONITOR_WEBHOOKS) \"ftp://h/x\": give an http:// or https:// URL\n",
         ),
     ] {
         let out = run(args);
