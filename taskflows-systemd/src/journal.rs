@@ -130,24 +130,23 @@ impl Systemd {
     /// Runs of `units` recorded since `since_us` (µs since the epoch), newest first, at most
     /// `limit` of them.
     pub async fn history(&self, units: &[String], since_us: Option<u64>, limit: usize) -> Result<Vec<RunRecord>> {
-        self.history_within(units, since_us, None, limit).await
+        self.history_within(units, since_us, None, Runs::WithTasks, limit).await
     }
 
-    /// [`Systemd::history`], reading at most the last `entries` matching journal entries.
+    /// [`Systemd::history`], reading at most the last `entries` matching journal entries, with
+    /// or without the task runs.
     pub(crate) async fn history_within(
         &self,
         units: &[String],
         since_us: Option<u64>,
         entries: Option<usize>,
+        runs_of: Runs,
         limit: usize,
     ) -> Result<Vec<RunRecord>> {
         if units.is_empty() {
             return Ok(Vec::new());
         }
-        let (unit_field, id_field, task_unit_field) = match self.scope {
-            Scope::System => ("UNIT", "INVOCATION_ID", "TASKFLOWS_UNIT"),
-            Scope::User => ("USER_UNIT", "USER_INVOCATION_ID", "TASKFLOWS_USER_UNIT"),
-        };
+        let fields = Fields::of(self.scope);
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
         if let Some(since) = since_us {
@@ -156,89 +155,17 @@ impl Systemd {
         if let Some(n) = entries {
             cmd.arg(format!("--lines={n}"));
         }
-        for (i, u) in units.iter().enumerate() {
-            if i > 0 {
-                cmd.arg("+");
-            }
-            cmd.arg(format!("{unit_field}={u}"));
-        }
-        for u in units {
-            cmd.args(["+".to_owned(), format!("{task_unit_field}={u}")]);
+        // Same field: any of them; another field: all of them; `+`: or.
+        cmd.args(units.iter().map(|u| format!("{}={u}", fields.unit)));
+        if runs_of == Runs::WithTasks {
+            cmd.arg("+");
+            cmd.args(units.iter().map(|u| format!("{}={u}", fields.task_unit)));
             if self.scope == Scope::User {
                 cmd.arg(format!("_UID={}", crate::current_uid()));
             }
         }
         let out = run(cmd).await?;
-        let mut runs: Vec<RunRecord> = Vec::new();
-        let mut tasks: Vec<RunRecord> = Vec::new();
-        let mut by_id: HashMap<String, usize> = HashMap::new();
-        for line in out.lines() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let field = |k: &str| v.get(k).and_then(Value::as_str);
-            if let Some(task) = task_run(&v, task_unit_field) {
-                tasks.push(task);
-                continue;
-            }
-            let (Some(id), Some(unit), Some(message_id)) =
-                (field(id_field).or(field("INVOCATION_ID")), field(unit_field), field("MESSAGE_ID"))
-            else {
-                continue;
-            };
-            // A start skipped by a failed condition has no invocation: it is not a run.
-            if id.is_empty() {
-                continue;
-            }
-            let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok());
-            let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
-                runs.push(RunRecord {
-                    unit: unit.to_owned(),
-                    invocation_id: id.to_owned(),
-                    result: "running".to_owned(),
-                    ..RunRecord::default()
-                });
-                runs.len() - 1
-            });
-            let r = &mut runs[i];
-            let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
-            match message_id {
-                UNIT_STARTING => r.start = r.start.or(ts),
-                UNIT_STARTED => {
-                    r.start = r.start.or(ts);
-                    // A oneshot's start job ends with its run: "Finished X."
-                    if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == "running" {
-                        r.end = ts;
-                        r.result = "success".to_owned();
-                    }
-                }
-                UNIT_SUCCESS => {
-                    r.end = ts;
-                    r.result = "success".to_owned();
-                }
-                UNIT_FAILURE_RESULT => {
-                    r.end = ts;
-                    r.result = field("UNIT_RESULT").unwrap_or("failed").to_owned();
-                }
-                UNIT_FAILED => {
-                    r.end = r.end.or(ts);
-                    if r.result == "running" {
-                        r.result = "failed".to_owned();
-                    }
-                }
-                UNIT_PROCESS_EXIT => {
-                    r.exit_code = field("EXIT_CODE").map(str::to_owned);
-                    r.exit_status = field("EXIT_STATUS").map(str::to_owned);
-                }
-                UNIT_RESOURCES => {
-                    r.cpu_nsec = num("CPU_USAGE_NSEC");
-                    r.io_read_bytes = num("IO_METRIC_READ_BYTES");
-                    r.io_write_bytes = num("IO_METRIC_WRITE_BYTES");
-                    r.memory_peak = num("MEMORY_PEAK");
-                }
-                _ => {}
-            }
-        }
+        let (mut runs, mut tasks) = parse_runs(&out, &fields, runs_of);
         self.settle_open_runs(&mut runs).await?;
         for r in &mut runs {
             // systemd logs the main process's exit only when it is not a clean one.
@@ -252,6 +179,36 @@ impl Systemd {
         runs.sort_by_key(|r| std::cmp::Reverse((r.start.or(r.end), r.kind == RunKind::Task)));
         runs.truncate(limit);
         Ok(runs)
+    }
+}
+
+/// Which runs a history read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// Service runs only (status: a service's last run); task entries are not even read.
+    ServicesOnly,
+    /// Service runs and the task runs in them.
+    WithTasks,
+}
+
+/// The journal fields that name a unit and its run in one scope.
+struct Fields {
+    /// Set by the manager on its messages about a unit.
+    unit: &'static str,
+    /// The run's invocation id on those messages.
+    invocation: &'static str,
+    /// Set by the task runner on a task record.
+    task_unit: &'static str,
+}
+
+impl Fields {
+    fn of(scope: Scope) -> Fields {
+        match scope {
+            Scope::System => Fields { unit: "UNIT", invocation: "INVOCATION_ID", task_unit: "TASKFLOWS_UNIT" },
+            Scope::User => {
+                Fields { unit: "USER_UNIT", invocation: "USER_INVOCATION_ID", task_unit: "TASKFLOWS_USER_UNIT" }
+            }
+        }
     }
 }
 
@@ -290,6 +247,84 @@ impl Systemd {
         }
         Ok(())
     }
+}
+
+/// The service runs and task runs in `out` (journalctl's JSON lines), unsettled, in journal
+/// order.
+fn parse_runs(out: &str, fields: &Fields, runs_of: Runs) -> (Vec<RunRecord>, Vec<RunRecord>) {
+    let mut runs: Vec<RunRecord> = Vec::new();
+    let mut tasks: Vec<RunRecord> = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for line in out.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        if let Some(task) = task_run(&v, fields.task_unit) {
+            if runs_of == Runs::WithTasks {
+                tasks.push(task);
+            }
+            continue;
+        }
+        let (Some(id), Some(unit), Some(message_id)) =
+            (field(fields.invocation).or(field("INVOCATION_ID")), field(fields.unit), field("MESSAGE_ID"))
+        else {
+            continue;
+        };
+        // A start skipped by a failed condition has no invocation: it is not a run.
+        if id.is_empty() {
+            continue;
+        }
+        let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok());
+        let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
+            runs.push(RunRecord {
+                unit: unit.to_owned(),
+                invocation_id: id.to_owned(),
+                result: "running".to_owned(),
+                ..RunRecord::default()
+            });
+            runs.len() - 1
+        });
+        let r = &mut runs[i];
+        let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
+        match message_id {
+            UNIT_STARTING => r.start = r.start.or(ts),
+            UNIT_STARTED => {
+                r.start = r.start.or(ts);
+                // A oneshot's start job ends with its run: "Finished X."
+                if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == "running" {
+                    r.end = ts;
+                    r.result = "success".to_owned();
+                }
+            }
+            UNIT_SUCCESS => {
+                r.end = ts;
+                r.result = "success".to_owned();
+            }
+            UNIT_FAILURE_RESULT => {
+                r.end = ts;
+                r.result = field("UNIT_RESULT").unwrap_or("failed").to_owned();
+            }
+            UNIT_FAILED => {
+                r.end = r.end.or(ts);
+                if r.result == "running" {
+                    r.result = "failed".to_owned();
+                }
+            }
+            UNIT_PROCESS_EXIT => {
+                r.exit_code = field("EXIT_CODE").map(str::to_owned);
+                r.exit_status = field("EXIT_STATUS").map(str::to_owned);
+            }
+            UNIT_RESOURCES => {
+                r.cpu_nsec = num("CPU_USAGE_NSEC");
+                r.io_read_bytes = num("IO_METRIC_READ_BYTES");
+                r.io_write_bytes = num("IO_METRIC_WRITE_BYTES");
+                r.memory_peak = num("MEMORY_PEAK");
+            }
+            _ => {}
+        }
+    }
+    (runs, tasks)
 }
 
 /// A task run's record, when `v` is one (it has `TASKFLOWS_TASK_NAME`).
@@ -396,5 +431,27 @@ mod tests {
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!((&json["kind"], &json["attempts"]), (&serde_json::json!("task"), &serde_json::json!(2)));
         assert_eq!(task_run(&serde_json::json!({ "MESSAGE": "Started x." }), "TASKFLOWS_UNIT"), None);
+    }
+
+    #[test]
+    fn status_reads_no_task_runs() {
+        let unit = "taskflows-sync.service";
+        let out = [
+            serde_json::json!({
+                "MESSAGE_ID": UNIT_STARTING, "UNIT": unit, "INVOCATION_ID": "abc", "__REALTIME_TIMESTAMP": "1000",
+            }),
+            serde_json::json!({
+                "TASKFLOWS_TASK_NAME": "side", "TASKFLOWS_TASK_STATUS": "failed", "TASKFLOWS_UNIT": unit,
+                "TASKFLOWS_INVOCATION_ID": "abc", "TASKFLOWS_TASK_START_USEC": "2000",
+            }),
+        ]
+        .map(|v| v.to_string())
+        .join("\n");
+        let fields = Fields::of(Scope::System);
+        let (runs, tasks) = parse_runs(&out, &fields, Runs::WithTasks);
+        assert_eq!((runs.len(), tasks.len()), (1, 1), "{runs:?} {tasks:?}");
+        let (runs, tasks) = parse_runs(&out, &fields, Runs::ServicesOnly);
+        assert_eq!((runs.len(), tasks.len()), (1, 0), "status reads service runs only: {tasks:?}");
+        assert_eq!(runs[0].kind, RunKind::Service);
     }
 }

@@ -194,3 +194,77 @@ startup_requirements = [{ kind = "memory_pressure", max_percent = 100, wait = "3
     assert!(text.contains("  memory_pressure ") && text.contains("  cpus "), "{text}");
     assert!(tf(&["remove", "adm-*"]).status.success());
 }
+
+/// Wait until journalctl shows an entry with `TASKFLOWS_TASK_NAME=name`.
+fn wait_for_journal_entry(name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = std::process::Command::new("journalctl")
+            .args(["--no-pager", "-o", "json", &format!("TASKFLOWS_TASK_NAME={name}")])
+            .output()
+            .expect("journalctl runs");
+        if !out.stdout.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "journald never stored task {name}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Whether systemd still has `unit` loaded (it garbage-collects an inactive unit nothing needs).
+fn loaded(unit: &str) -> bool {
+    let mut cmd = std::process::Command::new("systemctl");
+    if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") {
+        cmd.arg("--user");
+    }
+    let out = cmd.args(["list-units", "--all", "--no-legend", "--plain", unit]).output().expect("systemctl runs");
+    stdout(&out).contains(unit)
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn status_and_history_keep_task_records_in_their_place() {
+    in_sandbox();
+    let user = std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user");
+    let task_unit_field = if user { "TASKFLOWS_USER_UNIT" } else { "TASKFLOWS_UNIT" };
+    let unit = "taskflows-hist-tasked.service";
+    // The run records a failed task that was not required (as taskflows-alerts' runner does) and
+    // succeeds; the task's record is written after the run started.
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "hist-tasked"
+start_command = '''/bin/sh -c 'sleep 0.2; printf "TASKFLOWS_TASK_NAME=hist-side\nTASKFLOWS_TASK_STATUS=failed\nTASKFLOWS_TASK_START_USEC=%s\nTASKFLOWS_TASK_DURATION_USEC=1000\n{task_unit_field}={unit}\nTASKFLOWS_INVOCATION_ID=%s\nMESSAGE=task hist-side failed\n" "$(date +%s%6N)" "$INVOCATION_ID" | logger --journald; sleep 0.5' '''
+"#
+    ));
+    let _ = tf(&["remove", "hist-*"]);
+    let out = tf(&["create", &path]);
+    assert!(out.status.success(), "create: {}{}", stdout(&out), stderr(&out));
+    let out = tf(&["start", "hist-tasked", "--wait"]);
+    assert!(stdout(&out).contains("run of hist-tasked: success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+    wait_for_journal_entry("hist-side");
+
+    let out = tf(&["history", "-m", "hist-tasked", "--json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let task = runs.iter().find(|r| r["kind"] == "task").unwrap_or_else(|| panic!("the task's record: {runs:#?}"));
+    assert_eq!((&task["task_name"], &task["result"]), (&"hist-side".into(), &"failed".into()), "{task:#}");
+    let service = runs.iter().find(|r| r["kind"] == "service").expect("the service run");
+    assert_eq!(service["invocation_id"], task["invocation_id"], "{runs:#?}");
+
+    // Once systemd forgot the unit, status reads its last run from the journal: the service
+    // run, not the task in it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while loaded(unit) {
+        assert!(std::time::Instant::now() < deadline, "systemd never unloaded {unit}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = tf(&["status", "-m", "hist-tasked", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    assert_eq!(status[0]["result"], "success", "{status:#}");
+    assert_eq!(status[0]["last_start"], service["start"], "{status:#}");
+    assert_eq!(status[0]["last_finish"], service["end"], "{status:#}");
+    let out = tf(&["status", "-m", "hist-tasked"]);
+    assert!(stdout(&out).lines().any(|l| l.starts_with("hist-tasked ") && l.contains("success")), "{}", stdout(&out));
+
+    assert!(tf(&["remove", "hist-*"]).status.success());
+}
