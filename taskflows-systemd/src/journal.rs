@@ -135,6 +135,11 @@ impl Systemd {
 
     /// [`Systemd::history`], reading at most the last `entries` matching journal entries, with
     /// or without the task runs.
+    ///
+    /// Only entries written by the manager's user (`_UID`, which journald sets from the sender's
+    /// credentials) count: root for system units (taskflows renders no `User=`), the caller for
+    /// user units. A task run counts only when it names a service run of its unit found in the
+    /// same read, so an entry anyone can write with `TASKFLOWS_UNIT=` set is not a run.
     pub(crate) async fn history_within(
         &self,
         units: &[String],
@@ -147,6 +152,10 @@ impl Systemd {
             return Ok(Vec::new());
         }
         let fields = Fields::of(self.scope);
+        let trusted_uid = match self.scope {
+            Scope::System => 0,
+            Scope::User => crate::current_uid(),
+        };
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
         if let Some(since) = since_us {
@@ -157,15 +166,14 @@ impl Systemd {
         }
         // Same field: any of them; another field: all of them; `+`: or.
         cmd.args(units.iter().map(|u| format!("{}={u}", fields.unit)));
+        cmd.arg(format!("_UID={trusted_uid}"));
         if runs_of == Runs::WithTasks {
             cmd.arg("+");
             cmd.args(units.iter().map(|u| format!("{}={u}", fields.task_unit)));
-            if self.scope == Scope::User {
-                cmd.arg(format!("_UID={}", crate::current_uid()));
-            }
+            cmd.arg(format!("_UID={trusted_uid}"));
         }
         let out = run(cmd).await?;
-        let (mut runs, mut tasks) = parse_runs(&out, &fields, runs_of);
+        let (mut runs, mut tasks) = parse_runs(&out, units, &fields, trusted_uid, runs_of);
         self.settle_open_runs(&mut runs).await?;
         for r in &mut runs {
             // systemd logs the main process's exit only when it is not a clean one.
@@ -250,8 +258,15 @@ impl Systemd {
 }
 
 /// The service runs and task runs in `out` (journalctl's JSON lines), unsettled, in journal
-/// order.
-fn parse_runs(out: &str, fields: &Fields, runs_of: Runs) -> (Vec<RunRecord>, Vec<RunRecord>) {
+/// order. Entries not written by `trusted_uid` are skipped; a task run is kept only when a service
+/// run of its unit with its invocation id is among them.
+fn parse_runs(
+    out: &str,
+    units: &[String],
+    fields: &Fields,
+    trusted_uid: u32,
+    runs_of: Runs,
+) -> (Vec<RunRecord>, Vec<RunRecord>) {
     let mut runs: Vec<RunRecord> = Vec::new();
     let mut tasks: Vec<RunRecord> = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
@@ -260,6 +275,10 @@ fn parse_runs(out: &str, fields: &Fields, runs_of: Runs) -> (Vec<RunRecord>, Vec
             continue;
         };
         let field = |k: &str| v.get(k).and_then(Value::as_str);
+        // journalctl filtered on it already; an entry of anyone else is never a run.
+        if field("_UID").and_then(|u| u.parse::<u32>().ok()) != Some(trusted_uid) {
+            continue;
+        }
         if let Some(task) = task_run(&v, fields.task_unit) {
             if runs_of == Runs::WithTasks {
                 tasks.push(task);
@@ -271,6 +290,9 @@ fn parse_runs(out: &str, fields: &Fields, runs_of: Runs) -> (Vec<RunRecord>, Vec
         else {
             continue;
         };
+        if !units.iter().any(|u| u == unit) {
+            continue;
+        }
         // A start skipped by a failed condition has no invocation: it is not a run.
         if id.is_empty() {
             continue;
@@ -324,6 +346,8 @@ fn parse_runs(out: &str, fields: &Fields, runs_of: Runs) -> (Vec<RunRecord>, Vec
             _ => {}
         }
     }
+    // A task run belongs to a service run of its unit read here; anything else is not one.
+    tasks.retain(|t| by_id.get(&t.invocation_id).is_some_and(|&i| runs[i].unit == t.unit));
     (runs, tasks)
 }
 
@@ -438,20 +462,62 @@ mod tests {
         let unit = "taskflows-sync.service";
         let out = [
             serde_json::json!({
-                "MESSAGE_ID": UNIT_STARTING, "UNIT": unit, "INVOCATION_ID": "abc", "__REALTIME_TIMESTAMP": "1000",
+                "MESSAGE_ID": UNIT_STARTING, "UNIT": unit, "INVOCATION_ID": "abc", "__REALTIME_TIMESTAMP": "1000", "_UID": "0",
             }),
             serde_json::json!({
                 "TASKFLOWS_TASK_NAME": "side", "TASKFLOWS_TASK_STATUS": "failed", "TASKFLOWS_UNIT": unit,
-                "TASKFLOWS_INVOCATION_ID": "abc", "TASKFLOWS_TASK_START_USEC": "2000",
+                "TASKFLOWS_INVOCATION_ID": "abc", "TASKFLOWS_TASK_START_USEC": "2000", "_UID": "0",
             }),
         ]
         .map(|v| v.to_string())
         .join("\n");
         let fields = Fields::of(Scope::System);
-        let (runs, tasks) = parse_runs(&out, &fields, Runs::WithTasks);
+        let (runs, tasks) = parse_runs(&out, &[unit.to_owned()], &fields, 0, Runs::WithTasks);
         assert_eq!((runs.len(), tasks.len()), (1, 1), "{runs:?} {tasks:?}");
-        let (runs, tasks) = parse_runs(&out, &fields, Runs::ServicesOnly);
+        let (runs, tasks) = parse_runs(&out, &[unit.to_owned()], &fields, 0, Runs::ServicesOnly);
         assert_eq!((runs.len(), tasks.len()), (1, 0), "status reads service runs only: {tasks:?}");
         assert_eq!(runs[0].kind, RunKind::Service);
+    }
+
+    /// A JSON line of the journal.
+    fn line(fields: serde_json::Value) -> String {
+        fields.to_string()
+    }
+
+    #[test]
+    fn only_the_managers_runs_and_the_tasks_in_them_count() {
+        let unit = "taskflows-sync.service";
+        let units = [unit.to_owned()];
+        let service = |id: &str, uid: &str, ts: &str| {
+            line(serde_json::json!({
+                "MESSAGE_ID": UNIT_STARTING, "UNIT": unit, "INVOCATION_ID": id, "_UID": uid,
+                "__REALTIME_TIMESTAMP": ts, "MESSAGE": "Starting sync...",
+            }))
+        };
+        let task = |name: &str, id: &str, uid: &str| {
+            line(serde_json::json!({
+                "TASKFLOWS_TASK_NAME": name, "TASKFLOWS_TASK_STATUS": "failed", "TASKFLOWS_UNIT": unit,
+                "TASKFLOWS_INVOCATION_ID": id, "TASKFLOWS_TASK_START_USEC": "2000", "_UID": uid,
+            }))
+        };
+        let out = [
+            service("real", "0", "1000"),
+            task("in-the-run", "real", "0"),
+            // Anyone can write these fields; journald sets `_UID` from the writer's credentials.
+            task("by-another-user", "real", "65534"),
+            task("no-such-run", "forged", "0"),
+            service("forged", "65534", "1500"),
+            task("in-a-forged-run", "forged", "0"),
+        ]
+        .join("\n");
+        let fields = Fields::of(Scope::System);
+        let (runs, tasks) = parse_runs(&out, &units, &fields, 0, Runs::WithTasks);
+        let ids: Vec<&str> = runs.iter().map(|r| r.invocation_id.as_str()).collect();
+        assert_eq!(ids, ["real"], "{runs:?}");
+        let names: Vec<Option<&str>> = tasks.iter().map(|t| t.task_name.as_deref()).collect();
+        assert_eq!(names, [Some("in-the-run")], "{tasks:?}");
+
+        let (runs, tasks) = parse_runs(&out, &units, &fields, 0, Runs::ServicesOnly);
+        assert_eq!((runs.len(), tasks.len()), (1, 0), "status reads service runs only: {tasks:?}");
     }
 }
