@@ -1,10 +1,10 @@
 //! What the app's commands do: install and remove units, list the services, run a task.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use taskflows_alerts::Alerts;
-use taskflows_core::{CommandLine, RenderContext, Schedule, Scope, ServiceName, ServiceSpec};
+use taskflows_core::{AbsPath, CommandLine, RenderContext, Schedule, Scope, ServiceName, ServiceSpec};
 use taskflows_systemd::Systemd;
 
 use crate::{App, AppService, Error, RUN_SUBCOMMAND};
@@ -44,6 +44,52 @@ fn current_exe() -> Result<std::path::PathBuf, Error> {
     std::env::current_exe().map_err(|e| Error::Executable { path: "/proc/self/exe".to_owned(), reason: e.to_string() })
 }
 
+/// What rendering needs from this host, as `tf` finds it.
+#[derive(Debug, Clone)]
+pub(crate) struct Host {
+    /// taskflows' data folder.
+    pub(crate) data_dir: PathBuf,
+    /// The `tf` binary, or why there is none.
+    pub(crate) tf: Result<PathBuf, String>,
+    /// conda, mamba or micromamba.
+    pub(crate) conda_runner: Option<PathBuf>,
+}
+
+impl Host {
+    pub(crate) fn find(scope: Scope) -> Host {
+        Host {
+            data_dir: taskflows_systemd::host::data_dir(scope),
+            tf: taskflows_systemd::host::find_tf(),
+            conda_runner: taskflows_systemd::host::conda_runner(),
+        }
+    }
+}
+
+/// The context `specs` render in on `host`. A service whose units run `tf` (a startup
+/// requirement that waits, a Docker environment) cannot be installed without one.
+pub(crate) fn render_context(scope: Scope, specs: &[ServiceSpec], host: &Host) -> Result<RenderContext, Error> {
+    let path = |what: &str, p: &Path| {
+        AbsPath::new(p.display().to_string()).map_err(|e| Error::Host(format!("{what} {}: {e}", p.display())))
+    };
+    let mut ctx = RenderContext::new(scope);
+    ctx.data_dir = path("data folder (TASKFLOWS_DATA_DIR)", &host.data_dir)?;
+    ctx.conda_runner = host.conda_runner.as_deref().map(|p| path("conda runner", p)).transpose()?;
+    let needing: Vec<&str> =
+        specs.iter().filter(|s| taskflows_core::runs_tf(s, &ctx)).map(|s| s.name.as_str()).collect();
+    match &host.tf {
+        Ok(tf) => ctx.tf_binary = path("tf binary (TF_BIN)", tf)?,
+        Err(why) if !needing.is_empty() => {
+            return Err(Error::Host(format!(
+                "{} run(s) the tf binary (startup requirements that wait, Docker environments), and {why}: \
+                 install tf or set TF_BIN to its absolute path",
+                needing.join(", ")
+            )));
+        }
+        Err(_) => {}
+    }
+    Ok(ctx)
+}
+
 async fn connect(scope: Option<Scope>) -> Result<Systemd, Error> {
     Ok(Systemd::connect(scope.unwrap_or_else(taskflows_systemd::default_scope)).await?)
 }
@@ -52,7 +98,8 @@ async fn connect(scope: Option<Scope>) -> Result<Systemd, Error> {
 pub(crate) async fn install(app: &App, scope: Option<Scope>) -> Result<(), Error> {
     let specs = app.specs(&current_exe()?)?;
     let systemd = connect(scope).await?;
-    let report = systemd.create(&specs, &RenderContext::new(systemd.scope())).await?;
+    let ctx = render_context(systemd.scope(), &specs, &Host::find(systemd.scope()))?;
+    let report = systemd.create(&specs, &ctx).await?;
     let mut out = String::new();
     for unit in &report.written {
         let _ = writeln!(out, "wrote {}", systemd.unit_dir().join(unit).display());

@@ -27,6 +27,9 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
+    /// What installing needs from this host is missing or unusable (`tf`, the data folder).
+    #[error("{0}")]
+    Host(String),
     /// The tokio runtime could not be built.
     #[error("failed to start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -108,3 +108,80 @@ fn list_shows_policies_and_schedules() {
         "NAME    RETRIES  TIMEOUT  SCHEDULE\nsync    2        -        hourly\nreport  0        -        -\n"
     );
 }
+
+/// An app whose `waits` service waits for CPU pressure to drop (`ExecCondition=TF check --wait`)
+/// and whose `boxed` service runs in a Docker container (`ExecStart=TF container run`).
+fn app_needing_tf() -> App {
+    let pressure = taskflows_core::Requirement::Pressure {
+        kind: taskflows_core::PressureKind::Cpu,
+        max_percent: 50.0,
+        timespan: taskflows_core::Timespan::Min1,
+        silent: true,
+        wait: Some(taskflows_core::Duration::from_secs(60)),
+    };
+    let docker =
+        taskflows_core::Environment::Docker(Box::new(taskflows_core::DockerContainer::new("busybox").unwrap()));
+    app().service(TaskPolicy::new("waits"), |s| s.requirement(pressure), ok).service(
+        TaskPolicy::new("boxed"),
+        |s| s.environment(docker),
+        ok,
+    )
+}
+
+fn host(data_dir: &str, tf: Result<&str, &str>) -> crate::commands::Host {
+    crate::commands::Host {
+        data_dir: data_dir.into(),
+        tf: tf.map(Into::into).map_err(str::to_owned),
+        conda_runner: None,
+    }
+}
+
+fn unit(units: &[taskflows_core::UnitFile], name: &str) -> String {
+    units.iter().find(|u| u.name == name).unwrap_or_else(|| panic!("no {name}")).content.clone()
+}
+
+#[test]
+fn units_run_the_tf_found_and_use_the_scopes_data_folder() {
+    use crate::commands::render_context;
+    let specs = app_needing_tf().specs(Path::new("/opt/app/bin/app")).unwrap();
+    let h = host("/home/ann/.local/share/taskflows", Ok("/home/ann/.cargo/bin/tf"));
+    let ctx = render_context(Scope::User, &specs, &h).unwrap();
+    assert_eq!(
+        (ctx.tf_binary.as_str(), ctx.data_dir.as_str()),
+        ("/home/ann/.cargo/bin/tf", "/home/ann/.local/share/taskflows")
+    );
+
+    let waits = taskflows_core::render(&specs[2], &ctx).unwrap();
+    let content = unit(&waits, "taskflows-waits.service");
+    assert!(content.contains("\nExecCondition=/home/ann/.cargo/bin/tf --user check --wait 1min waits\n"), "{content}");
+    let boxed = taskflows_core::render(&specs[3], &ctx).unwrap();
+    let content = unit(&boxed, "taskflows-boxed.service");
+    assert!(
+        content.contains(
+            "\nExecStart=/home/ann/.cargo/bin/tf container run --data-dir /home/ann/.local/share/taskflows taskflows-boxed\n"
+        ),
+        "{content}"
+    );
+
+    // Services that do not run tf install without one.
+    let plain = app().specs(Path::new("/opt/app/bin/app")).unwrap();
+    let ctx = render_context(Scope::System, &plain, &host("/var/lib/taskflows", Err("no tf on PATH"))).unwrap();
+    assert_eq!(ctx.data_dir.as_str(), "/var/lib/taskflows");
+}
+
+#[test]
+fn installing_services_that_run_tf_without_one_is_a_clear_error() {
+    use crate::commands::render_context;
+    let specs = app_needing_tf().specs(Path::new("/opt/app/bin/app")).unwrap();
+    let err =
+        render_context(Scope::System, &specs, &host("/var/lib/taskflows", Err("no tf on PATH and TF_BIN is not set")))
+            .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "waits, boxed run(s) the tf binary (startup requirements that wait, Docker environments), and no tf on PATH \
+         and TF_BIN is not set: install tf or set TF_BIN to its absolute path"
+    );
+    assert_eq!(err.exit_code(), 1);
+    let err = render_context(Scope::User, &specs, &host("relative/data", Ok("/usr/bin/tf"))).unwrap_err();
+    assert!(err.to_string().starts_with("data folder (TASKFLOWS_DATA_DIR) relative/data: "), "{err}");
+}

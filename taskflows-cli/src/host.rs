@@ -1,6 +1,6 @@
 //! What the CLI finds out about the host: scope, systemd version, conda runner, data folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use taskflows_core::{AbsPath, RenderContext, Scope};
 
@@ -22,34 +22,13 @@ pub(crate) fn systemd_version() -> Option<u32> {
 
 /// Find conda, mamba or micromamba on PATH or in the usual install folders.
 pub(crate) fn conda_runner() -> Option<PathBuf> {
-    const NAMES: [&str; 3] = ["micromamba", "mamba", "conda"];
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    if let Some(home) = &home {
-        for d in ["miniforge3", "mambaforge", "miniconda3", "anaconda3", "micromamba", ".local"] {
-            dirs.push(home.join(d).join("bin"));
-        }
-    }
-    dirs.extend(["/opt/conda/bin", "/opt/miniforge3/bin", "/opt/miniconda3/bin"].map(PathBuf::from));
-    NAMES.iter().flat_map(|name| dirs.iter().map(move |d| d.join(name))).find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    taskflows_systemd::host::conda_runner()
 }
 
 /// taskflows' data folder: `TASKFLOWS_DATA_DIR`, else /var/lib/taskflows (system) or
 /// ~/.local/share/taskflows (user).
 pub(crate) fn data_dir(scope: Scope) -> PathBuf {
-    if let Some(dir) = std::env::var_os("TASKFLOWS_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    match (scope, std::env::var_os("HOME")) {
-        (Scope::User, Some(home)) => PathBuf::from(home).join(".local/share/taskflows"),
-        _ => PathBuf::from("/var/lib/taskflows"),
-    }
+    taskflows_systemd::host::data_dir(scope)
 }
 
 /// Everything rendering needs to know about this host. Paths that cannot go into a unit file

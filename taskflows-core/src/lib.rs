@@ -37,7 +37,7 @@ pub use environment::{
 pub use error::{Error, ValueError};
 pub use name::{MAX_SERVICE_NAME_LEN, ServiceName, UnitName, glob_match};
 pub use policy::{NotifyAccess, RestartCondition, RestartPolicy, Watchdog};
-pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, render};
+pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, render, runs_tf};
 pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Schedules, StartOn};
 pub use service::{IntoUnitName, RELATION_DIRECTIVES, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;

@@ -148,6 +148,14 @@ pub fn render(spec: &ServiceSpec, ctx: &RenderContext) -> Result<Vec<UnitFile>, 
     Ok(files)
 }
 
+/// Whether `spec`'s units run the `tf` binary (`ctx.tf_binary`): a startup requirement that
+/// waits (`ExecCondition=TF check --wait`) or a Docker environment, inline or stored
+/// (`ExecStart=TF container run`).
+pub fn runs_tf(spec: &ServiceSpec, ctx: &RenderContext) -> bool {
+    spec.startup_requirements.iter().any(|r| r.wait().is_some())
+        || matches!(resolve(spec, ctx), Ok(Some(Environment::Docker(_))))
+}
+
 fn resolve<'a>(spec: &'a ServiceSpec, ctx: &'a RenderContext) -> Result<Option<&'a Environment>, Error> {
     match &spec.environment {
         Some(Environment::Named(name)) => match ctx.named_environments.get(name) {

@@ -130,23 +130,31 @@ impl Systemd {
     /// Runs of `units` recorded since `since_us` (µs since the epoch), newest first, at most
     /// `limit` of them.
     pub async fn history(&self, units: &[String], since_us: Option<u64>, limit: usize) -> Result<Vec<RunRecord>> {
-        self.history_within(units, since_us, None, limit).await
+        self.history_within(units, since_us, None, Runs::WithTasks, limit).await
     }
 
-    /// [`Systemd::history`], reading at most the last `entries` matching journal entries.
+    /// [`Systemd::history`], reading at most the last `entries` matching journal entries, with
+    /// or without the task runs.
+    ///
+    /// Only entries written by the manager's user (`_UID`, which journald sets from the sender's
+    /// credentials) count: root for system units (taskflows renders no `User=`), the caller for
+    /// user units. A task run counts only when it names a service run of its unit found in the
+    /// same read, so an entry anyone can write with `TASKFLOWS_UNIT=` set is not a run.
     pub(crate) async fn history_within(
         &self,
         units: &[String],
         since_us: Option<u64>,
         entries: Option<usize>,
+        runs_of: Runs,
         limit: usize,
     ) -> Result<Vec<RunRecord>> {
         if units.is_empty() {
             return Ok(Vec::new());
         }
-        let (unit_field, id_field, task_unit_field) = match self.scope {
-            Scope::System => ("UNIT", "INVOCATION_ID", "TASKFLOWS_UNIT"),
-            Scope::User => ("USER_UNIT", "USER_INVOCATION_ID", "TASKFLOWS_USER_UNIT"),
+        let fields = Fields::of(self.scope);
+        let trusted_uid = match self.scope {
+            Scope::System => 0,
+            Scope::User => crate::current_uid(),
         };
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
@@ -156,89 +164,16 @@ impl Systemd {
         if let Some(n) = entries {
             cmd.arg(format!("--lines={n}"));
         }
-        for (i, u) in units.iter().enumerate() {
-            if i > 0 {
-                cmd.arg("+");
-            }
-            cmd.arg(format!("{unit_field}={u}"));
-        }
-        for u in units {
-            cmd.args(["+".to_owned(), format!("{task_unit_field}={u}")]);
-            if self.scope == Scope::User {
-                cmd.arg(format!("_UID={}", crate::current_uid()));
-            }
+        // Same field: any of them; another field: all of them; `+`: or.
+        cmd.args(units.iter().map(|u| format!("{}={u}", fields.unit)));
+        cmd.arg(format!("_UID={trusted_uid}"));
+        if runs_of == Runs::WithTasks {
+            cmd.arg("+");
+            cmd.args(units.iter().map(|u| format!("{}={u}", fields.task_unit)));
+            cmd.arg(format!("_UID={trusted_uid}"));
         }
         let out = run(cmd).await?;
-        let mut runs: Vec<RunRecord> = Vec::new();
-        let mut tasks: Vec<RunRecord> = Vec::new();
-        let mut by_id: HashMap<String, usize> = HashMap::new();
-        for line in out.lines() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let field = |k: &str| v.get(k).and_then(Value::as_str);
-            if let Some(task) = task_run(&v, task_unit_field) {
-                tasks.push(task);
-                continue;
-            }
-            let (Some(id), Some(unit), Some(message_id)) =
-                (field(id_field).or(field("INVOCATION_ID")), field(unit_field), field("MESSAGE_ID"))
-            else {
-                continue;
-            };
-            // A start skipped by a failed condition has no invocation: it is not a run.
-            if id.is_empty() {
-                continue;
-            }
-            let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok());
-            let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
-                runs.push(RunRecord {
-                    unit: unit.to_owned(),
-                    invocation_id: id.to_owned(),
-                    result: "running".to_owned(),
-                    ..RunRecord::default()
-                });
-                runs.len() - 1
-            });
-            let r = &mut runs[i];
-            let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
-            match message_id {
-                UNIT_STARTING => r.start = r.start.or(ts),
-                UNIT_STARTED => {
-                    r.start = r.start.or(ts);
-                    // A oneshot's start job ends with its run: "Finished X."
-                    if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == "running" {
-                        r.end = ts;
-                        r.result = "success".to_owned();
-                    }
-                }
-                UNIT_SUCCESS => {
-                    r.end = ts;
-                    r.result = "success".to_owned();
-                }
-                UNIT_FAILURE_RESULT => {
-                    r.end = ts;
-                    r.result = field("UNIT_RESULT").unwrap_or("failed").to_owned();
-                }
-                UNIT_FAILED => {
-                    r.end = r.end.or(ts);
-                    if r.result == "running" {
-                        r.result = "failed".to_owned();
-                    }
-                }
-                UNIT_PROCESS_EXIT => {
-                    r.exit_code = field("EXIT_CODE").map(str::to_owned);
-                    r.exit_status = field("EXIT_STATUS").map(str::to_owned);
-                }
-                UNIT_RESOURCES => {
-                    r.cpu_nsec = num("CPU_USAGE_NSEC");
-                    r.io_read_bytes = num("IO_METRIC_READ_BYTES");
-                    r.io_write_bytes = num("IO_METRIC_WRITE_BYTES");
-                    r.memory_peak = num("MEMORY_PEAK");
-                }
-                _ => {}
-            }
-        }
+        let (mut runs, mut tasks) = parse_runs(&out, units, &fields, trusted_uid, runs_of);
         self.settle_open_runs(&mut runs).await?;
         for r in &mut runs {
             // systemd logs the main process's exit only when it is not a clean one.
@@ -252,6 +187,36 @@ impl Systemd {
         runs.sort_by_key(|r| std::cmp::Reverse((r.start.or(r.end), r.kind == RunKind::Task)));
         runs.truncate(limit);
         Ok(runs)
+    }
+}
+
+/// Which runs a history read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// Service runs only (status: a service's last run); task entries are not even read.
+    ServicesOnly,
+    /// Service runs and the task runs in them.
+    WithTasks,
+}
+
+/// The journal fields that name a unit and its run in one scope.
+struct Fields {
+    /// Set by the manager on its messages about a unit.
+    unit: &'static str,
+    /// The run's invocation id on those messages.
+    invocation: &'static str,
+    /// Set by the task runner on a task record.
+    task_unit: &'static str,
+}
+
+impl Fields {
+    fn of(scope: Scope) -> Fields {
+        match scope {
+            Scope::System => Fields { unit: "UNIT", invocation: "INVOCATION_ID", task_unit: "TASKFLOWS_UNIT" },
+            Scope::User => {
+                Fields { unit: "USER_UNIT", invocation: "USER_INVOCATION_ID", task_unit: "TASKFLOWS_USER_UNIT" }
+            }
+        }
     }
 }
 
@@ -290,6 +255,100 @@ impl Systemd {
         }
         Ok(())
     }
+}
+
+/// The service runs and task runs in `out` (journalctl's JSON lines), unsettled, in journal
+/// order. Entries not written by `trusted_uid` are skipped; a task run is kept only when a service
+/// run of its unit with its invocation id is among them.
+fn parse_runs(
+    out: &str,
+    units: &[String],
+    fields: &Fields,
+    trusted_uid: u32,
+    runs_of: Runs,
+) -> (Vec<RunRecord>, Vec<RunRecord>) {
+    let mut runs: Vec<RunRecord> = Vec::new();
+    let mut tasks: Vec<RunRecord> = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for line in out.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        // journalctl filtered on it already; an entry of anyone else is never a run.
+        if field("_UID").and_then(|u| u.parse::<u32>().ok()) != Some(trusted_uid) {
+            continue;
+        }
+        if let Some(task) = task_run(&v, fields.task_unit) {
+            if runs_of == Runs::WithTasks {
+                tasks.push(task);
+            }
+            continue;
+        }
+        let (Some(id), Some(unit), Some(message_id)) =
+            (field(fields.invocation).or(field("INVOCATION_ID")), field(fields.unit), field("MESSAGE_ID"))
+        else {
+            continue;
+        };
+        if !units.iter().any(|u| u == unit) {
+            continue;
+        }
+        // A start skipped by a failed condition has no invocation: it is not a run.
+        if id.is_empty() {
+            continue;
+        }
+        let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok());
+        let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
+            runs.push(RunRecord {
+                unit: unit.to_owned(),
+                invocation_id: id.to_owned(),
+                result: "running".to_owned(),
+                ..RunRecord::default()
+            });
+            runs.len() - 1
+        });
+        let r = &mut runs[i];
+        let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
+        match message_id {
+            UNIT_STARTING => r.start = r.start.or(ts),
+            UNIT_STARTED => {
+                r.start = r.start.or(ts);
+                // A oneshot's start job ends with its run: "Finished X."
+                if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == "running" {
+                    r.end = ts;
+                    r.result = "success".to_owned();
+                }
+            }
+            UNIT_SUCCESS => {
+                r.end = ts;
+                r.result = "success".to_owned();
+            }
+            UNIT_FAILURE_RESULT => {
+                r.end = ts;
+                r.result = field("UNIT_RESULT").unwrap_or("failed").to_owned();
+            }
+            UNIT_FAILED => {
+                r.end = r.end.or(ts);
+                if r.result == "running" {
+                    r.result = "failed".to_owned();
+                }
+            }
+            UNIT_PROCESS_EXIT => {
+                r.exit_code = field("EXIT_CODE").map(str::to_owned);
+                r.exit_status = field("EXIT_STATUS").map(str::to_owned);
+            }
+            UNIT_RESOURCES => {
+                r.cpu_nsec = num("CPU_USAGE_NSEC");
+                r.io_read_bytes = num("IO_METRIC_READ_BYTES");
+                r.io_write_bytes = num("IO_METRIC_WRITE_BYTES");
+                r.memory_peak = num("MEMORY_PEAK");
+            }
+            _ => {}
+        }
+    }
+    // A task run belongs to a service run of its unit read here; anything else is not one.
+    tasks.retain(|t| by_id.get(&t.invocation_id).is_some_and(|&i| runs[i].unit == t.unit));
+    (runs, tasks)
 }
 
 /// A task run's record, when `v` is one (it has `TASKFLOWS_TASK_NAME`).
@@ -396,5 +455,69 @@ mod tests {
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!((&json["kind"], &json["attempts"]), (&serde_json::json!("task"), &serde_json::json!(2)));
         assert_eq!(task_run(&serde_json::json!({ "MESSAGE": "Started x." }), "TASKFLOWS_UNIT"), None);
+    }
+
+    #[test]
+    fn status_reads_no_task_runs() {
+        let unit = "taskflows-sync.service";
+        let out = [
+            serde_json::json!({
+                "MESSAGE_ID": UNIT_STARTING, "UNIT": unit, "INVOCATION_ID": "abc", "__REALTIME_TIMESTAMP": "1000", "_UID": "0",
+            }),
+            serde_json::json!({
+                "TASKFLOWS_TASK_NAME": "side", "TASKFLOWS_TASK_STATUS": "failed", "TASKFLOWS_UNIT": unit,
+                "TASKFLOWS_INVOCATION_ID": "abc", "TASKFLOWS_TASK_START_USEC": "2000", "_UID": "0",
+            }),
+        ]
+        .map(|v| v.to_string())
+        .join("\n");
+        let fields = Fields::of(Scope::System);
+        let (runs, tasks) = parse_runs(&out, &[unit.to_owned()], &fields, 0, Runs::WithTasks);
+        assert_eq!((runs.len(), tasks.len()), (1, 1), "{runs:?} {tasks:?}");
+        let (runs, tasks) = parse_runs(&out, &[unit.to_owned()], &fields, 0, Runs::ServicesOnly);
+        assert_eq!((runs.len(), tasks.len()), (1, 0), "status reads service runs only: {tasks:?}");
+        assert_eq!(runs[0].kind, RunKind::Service);
+    }
+
+    /// A JSON line of the journal.
+    fn line(fields: serde_json::Value) -> String {
+        fields.to_string()
+    }
+
+    #[test]
+    fn only_the_managers_runs_and_the_tasks_in_them_count() {
+        let unit = "taskflows-sync.service";
+        let units = [unit.to_owned()];
+        let service = |id: &str, uid: &str, ts: &str| {
+            line(serde_json::json!({
+                "MESSAGE_ID": UNIT_STARTING, "UNIT": unit, "INVOCATION_ID": id, "_UID": uid,
+                "__REALTIME_TIMESTAMP": ts, "MESSAGE": "Starting sync...",
+            }))
+        };
+        let task = |name: &str, id: &str, uid: &str| {
+            line(serde_json::json!({
+                "TASKFLOWS_TASK_NAME": name, "TASKFLOWS_TASK_STATUS": "failed", "TASKFLOWS_UNIT": unit,
+                "TASKFLOWS_INVOCATION_ID": id, "TASKFLOWS_TASK_START_USEC": "2000", "_UID": uid,
+            }))
+        };
+        let out = [
+            service("real", "0", "1000"),
+            task("in-the-run", "real", "0"),
+            // Anyone can write these fields; journald sets `_UID` from the writer's credentials.
+            task("by-another-user", "real", "65534"),
+            task("no-such-run", "forged", "0"),
+            service("forged", "65534", "1500"),
+            task("in-a-forged-run", "forged", "0"),
+        ]
+        .join("\n");
+        let fields = Fields::of(Scope::System);
+        let (runs, tasks) = parse_runs(&out, &units, &fields, 0, Runs::WithTasks);
+        let ids: Vec<&str> = runs.iter().map(|r| r.invocation_id.as_str()).collect();
+        assert_eq!(ids, ["real"], "{runs:?}");
+        let names: Vec<Option<&str>> = tasks.iter().map(|t| t.task_name.as_deref()).collect();
+        assert_eq!(names, [Some("in-the-run")], "{tasks:?}");
+
+        let (runs, tasks) = parse_runs(&out, &units, &fields, 0, Runs::ServicesOnly);
+        assert_eq!((runs.len(), tasks.len()), (1, 0), "status reads service runs only: {tasks:?}");
     }
 }

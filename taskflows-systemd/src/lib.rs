@@ -13,6 +13,7 @@ mod control;
 mod definitions;
 mod environments;
 mod error;
+pub mod host;
 mod install;
 mod jobs;
 mod journal;

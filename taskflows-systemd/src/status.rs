@@ -210,7 +210,17 @@ impl Systemd {
         if !unloaded.is_empty() {
             // Newest first: keep the first record of each unit.
             // Bounded: a few messages per run, a few runs per unit are plenty for the last one.
-            for run in self.history_within(&unloaded, None, Some(64 * unloaded.len()), usize::MAX).await? {
+            // Service runs only: a task's record is not its service's run.
+            let runs = self
+                .history_within(
+                    &unloaded,
+                    None,
+                    Some(64 * unloaded.len()),
+                    crate::journal::Runs::ServicesOnly,
+                    usize::MAX,
+                )
+                .await?;
+            for run in runs.into_iter().filter(|r| r.kind == crate::RunKind::Service) {
                 last_runs.entry(run.unit.clone()).or_insert(run);
             }
         }

@@ -194,3 +194,152 @@ startup_requirements = [{ kind = "memory_pressure", max_percent = 100, wait = "3
     assert!(text.contains("  memory_pressure ") && text.contains("  cpus "), "{text}");
     assert!(tf(&["remove", "adm-*"]).status.success());
 }
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64
+}
+
+/// `(unit, invocation id, task unit)` fields of the journal in the test's scope.
+fn journal_fields() -> (&'static str, &'static str, &'static str) {
+    if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") {
+        ("USER_UNIT", "USER_INVOCATION_ID", "TASKFLOWS_USER_UNIT")
+    } else {
+        ("UNIT", "INVOCATION_ID", "TASKFLOWS_UNIT")
+    }
+}
+
+/// Write one journal entry with `fields` through journald's native protocol (`logger
+/// --journald`), as root or, with `as_nobody`, as user 65534.
+fn write_journal_entry(fields: &[(&str, &str)], as_nobody: bool) {
+    use std::io::Write as _;
+    let mut cmd = if as_nobody {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "logger", "--journald"]);
+        c
+    } else {
+        let mut c = std::process::Command::new("logger");
+        c.arg("--journald");
+        c
+    };
+    let mut child = cmd.stdin(std::process::Stdio::piped()).spawn().expect("logger runs");
+    let entry: String = fields.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    child.stdin.take().unwrap().write_all(entry.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "logger wrote {entry}");
+}
+
+/// Wait until journalctl shows an entry with `TASKFLOWS_TASK_NAME=name`.
+fn wait_for_journal_entry(name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = std::process::Command::new("journalctl")
+            .args(["--no-pager", "-o", "json", &format!("TASKFLOWS_TASK_NAME={name}")])
+            .output()
+            .expect("journalctl runs");
+        if !out.stdout.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "journald never stored task {name}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Whether systemd still has `unit` loaded (it garbage-collects an inactive unit nothing needs).
+fn loaded(unit: &str) -> bool {
+    let mut cmd = std::process::Command::new("systemctl");
+    if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") {
+        cmd.arg("--user");
+    }
+    let out = cmd.args(["list-units", "--all", "--no-legend", "--plain", unit]).output().expect("systemctl runs");
+    stdout(&out).contains(unit)
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn status_and_history_keep_task_records_in_their_place() {
+    in_sandbox();
+    let (unit_field, id_field, task_unit_field) = journal_fields();
+    let unit = "taskflows-hist-tasked.service";
+    // The run records a failed task that was not required (as taskflows-alerts' runner does) and
+    // succeeds; the task's record is written after the run started.
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "hist-tasked"
+start_command = '''/bin/sh -c 'sleep 0.2; printf "TASKFLOWS_TASK_NAME=hist-side\nTASKFLOWS_TASK_STATUS=failed\nTASKFLOWS_TASK_START_USEC=%s\nTASKFLOWS_TASK_DURATION_USEC=1000\n{task_unit_field}={unit}\nTASKFLOWS_INVOCATION_ID=%s\nMESSAGE=task hist-side failed\n" "$(date +%s%6N)" "$INVOCATION_ID" | logger --journald; sleep 0.5' '''
+"#
+    ));
+    let _ = tf(&["remove", "hist-*"]);
+    let out = tf(&["create", &path]);
+    assert!(out.status.success(), "create: {}{}", stdout(&out), stderr(&out));
+    let out = tf(&["start", "hist-tasked", "--wait"]);
+    assert!(stdout(&out).contains("run of hist-tasked: success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+    wait_for_journal_entry("hist-side");
+
+    let out = tf(&["history", "-m", "hist-tasked", "--json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let task = runs.iter().find(|r| r["kind"] == "task").unwrap_or_else(|| panic!("the task's record: {runs:#?}"));
+    assert_eq!((&task["task_name"], &task["result"]), (&"hist-side".into(), &"failed".into()), "{task:#}");
+    let service = runs.iter().find(|r| r["kind"] == "service").expect("the service run");
+    assert_eq!(service["invocation_id"], task["invocation_id"], "{runs:#?}");
+    let invocation = service["invocation_id"].as_str().unwrap().to_owned();
+
+    // Once systemd forgot the unit, status reads its last run from the journal: the service
+    // run, not the task in it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while loaded(unit) {
+        assert!(std::time::Instant::now() < deadline, "systemd never unloaded {unit}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = tf(&["status", "-m", "hist-tasked", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    assert_eq!(status[0]["result"], "success", "{status:#}");
+    assert_eq!(status[0]["last_start"], service["start"], "{status:#}");
+    assert_eq!(status[0]["last_finish"], service["end"], "{status:#}");
+    let out = tf(&["status", "-m", "hist-tasked"]);
+    assert!(stdout(&out).lines().any(|l| l.starts_with("hist-tasked ") && l.contains("success")), "{}", stdout(&out));
+
+    // Entries anyone can write, naming the unit: none of them is a run.
+    let forged_id = "0123456789abcdef0123456789abcdef";
+    let task_entry = |name: &'static str, id: &str| {
+        [
+            ("MESSAGE", format!("task {name} failed")),
+            ("TASKFLOWS_TASK_NAME", name.to_owned()),
+            ("TASKFLOWS_TASK_STATUS", "failed".to_owned()),
+            ("TASKFLOWS_TASK_START_USEC", now_us().to_string()),
+            (task_unit_field, unit.to_owned()),
+            ("TASKFLOWS_INVOCATION_ID", id.to_owned()),
+        ]
+    };
+    let write = |fields: &[(&str, String)], as_nobody: bool| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        write_journal_entry(&fields, as_nobody);
+    };
+    // Another user, naming the real run.
+    write(&task_entry("forged-by-nobody", &invocation), true);
+    // Outside the unit, naming a run that does not exist.
+    write(&task_entry("forged-no-run", forged_id), false);
+    // Another user, forging the run too.
+    write(
+        &[
+            ("MESSAGE", format!("Starting {unit}...")),
+            ("MESSAGE_ID", "7d4958e842da4a758f6c1cdc7b36dcc5".to_owned()),
+            (unit_field, unit.to_owned()),
+            (id_field, forged_id.to_owned()),
+        ],
+        true,
+    );
+    write(&task_entry("forged-in-forged-run", forged_id), false);
+    for name in ["forged-by-nobody", "forged-no-run", "forged-in-forged-run"] {
+        wait_for_journal_entry(name);
+    }
+    let out = tf(&["history", "-m", "hist-tasked", "--json"]);
+    let after: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
+    assert_eq!(after, runs, "forged entries are not runs");
+    let out = tf(&["history", "-m", "hist-tasked"]);
+    assert!(!stdout(&out).contains("forged"), "{}", stdout(&out));
+    let out = tf(&["status", "-m", "hist-tasked", "--json"]);
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    assert_eq!(again, status);
+
+    assert!(tf(&["remove", "hist-*"]).status.success());
+}
