@@ -1,10 +1,13 @@
 //! What the app's commands do: install and remove units, list the services, run a task.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use taskflows_alerts::Alerts;
-use taskflows_core::{AbsPath, CommandLine, RenderContext, Schedule, Scope, ServiceName, ServiceSpec};
+use taskflows_core::{
+    AbsPath, CommandLine, EnvName, Environment, RenderContext, Schedule, Scope, ServiceName, ServiceSpec,
+};
 use taskflows_systemd::Systemd;
 
 use crate::{App, AppService, Error, RUN_SUBCOMMAND};
@@ -90,6 +93,26 @@ pub(crate) fn render_context(scope: Scope, specs: &[ServiceSpec], host: &Host) -
     Ok(ctx)
 }
 
+/// A task service runs this program on the host: its function cannot run in a container (inline,
+/// or through a stored environment), whose units would run `tf container run` instead.
+pub(crate) fn refuse_containers(specs: &[ServiceSpec], stored: &BTreeMap<EnvName, Environment>) -> Result<(), Error> {
+    for spec in specs {
+        let docker = match &spec.environment {
+            Some(Environment::Docker(_)) => true,
+            Some(Environment::Named(n)) => matches!(stored.get(n), Some(Environment::Docker(_))),
+            _ => false,
+        };
+        if docker {
+            return Err(Error::Declaration(format!(
+                "service[{}].environment: a Rust task runs this program on the host, not in a Docker container; \
+                 use a conda environment or none",
+                spec.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn connect(scope: Option<Scope>) -> Result<Systemd, Error> {
     Ok(Systemd::connect(scope.unwrap_or_else(taskflows_systemd::default_scope)).await?)
 }
@@ -98,7 +121,14 @@ async fn connect(scope: Option<Scope>) -> Result<Systemd, Error> {
 pub(crate) async fn install(app: &App, scope: Option<Scope>) -> Result<(), Error> {
     let specs = app.specs(&current_exe()?)?;
     let systemd = connect(scope).await?;
-    let ctx = render_context(systemd.scope(), &specs, &Host::find(systemd.scope()))?;
+    let host = Host::find(systemd.scope());
+    let mut stored = BTreeMap::new();
+    if specs.iter().any(|s| matches!(s.environment, Some(Environment::Named(_)))) {
+        stored = taskflows_systemd::Store::new(&host.data_dir, systemd.unit_dir()).named_environments()?;
+    }
+    refuse_containers(&specs, &stored)?;
+    let mut ctx = render_context(systemd.scope(), &specs, &host)?;
+    ctx.named_environments = stored;
     let report = systemd.create(&specs, &ctx).await?;
     let mut out = String::new();
     for unit in &report.written {

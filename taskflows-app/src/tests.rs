@@ -185,3 +185,30 @@ fn installing_services_that_run_tf_without_one_is_a_clear_error() {
     let err = render_context(Scope::User, &specs, &host("relative/data", Ok("/usr/bin/tf"))).unwrap_err();
     assert!(err.to_string().starts_with("data folder (TASKFLOWS_DATA_DIR) relative/data: "), "{err}");
 }
+
+#[test]
+fn task_services_in_containers_are_refused() {
+    use crate::commands::refuse_containers;
+    use taskflows_core::{EnvName, Environment};
+    let specs = app_needing_tf().specs(Path::new("/opt/app/bin/app")).unwrap();
+    let err = refuse_containers(&specs, &Default::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service[boxed].environment: a Rust task runs this program on the host, not in a Docker container; use a \
+         conda environment or none"
+    );
+    assert_eq!(err.exit_code(), 3);
+
+    // Through a stored environment too; a stored conda environment is fine.
+    let named = app().service(
+        TaskPolicy::new("stored"),
+        |s| s.environment(Environment::Named(EnvName::new("box").unwrap())),
+        ok,
+    );
+    let specs = named.specs(Path::new("/opt/app/bin/app")).unwrap();
+    let docker = Environment::Docker(Box::new(taskflows_core::DockerContainer::new("busybox").unwrap()));
+    let err = refuse_containers(&specs, &[(EnvName::new("box").unwrap(), docker)].into()).unwrap_err();
+    assert!(err.to_string().starts_with("service[stored].environment: "), "{err}");
+    let conda = Environment::Venv(taskflows_core::Venv::new("ml").unwrap());
+    refuse_containers(&specs, &[(EnvName::new("box").unwrap(), conda)].into()).unwrap();
+}
