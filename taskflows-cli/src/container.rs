@@ -169,9 +169,19 @@ async fn remove_containers(data_dir: &Path, gone: &[ContainerSpec]) -> Result<St
     let mut text = String::new();
     for c in gone {
         let engine = Engine::connect(c.docker_host.as_deref()).await?;
-        engine.remove(&c.container).await?;
+        // A persisted container's anonymous volumes (e.g. a database's VOLUME) hold data: they
+        // are kept, and named so the user can delete them.
+        match engine.remove(&c.container, !c.persisted).await {
+            Ok(kept) if kept.is_empty() => text.push_str(&format!("removed container {}\n", c.container)),
+            Ok(kept) => text.push_str(&format!(
+                "removed container {}; kept its volumes {} (`docker volume rm {}` deletes them)\n",
+                c.container,
+                kept.join(", "),
+                kept.join(" ")
+            )),
+            Err(e) => return Err(e.into()),
+        }
         c.delete(data_dir)?;
-        text.push_str(&format!("removed container {}\n", c.container));
     }
     Ok(text)
 }

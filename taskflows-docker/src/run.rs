@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::errors::Error as ApiError;
+use bollard::models::{ContainerInspectResponse, MountPointTypeEnum};
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, StopContainerOptions,
     WaitContainerOptions,
@@ -39,7 +40,8 @@ impl Engine {
     /// attach its stdout and stderr before starting it, forward them to this process's stdout
     /// and stderr, and wait for it to exit. When `stop` completes first, the container is
     /// stopped (the engine kills it after the spec's stop timeout) and the run waits for its
-    /// end. A non-persisted container is removed afterwards.
+    /// end. A non-persisted container is removed afterwards, with
+    /// its anonymous volumes (as `docker run --rm`).
     pub async fn run_attached(
         &self,
         spec: &ContainerSpec,
@@ -94,7 +96,7 @@ impl Engine {
             let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
         }
         if !spec.persisted {
-            self.remove(name).await?;
+            self.remove(name, true).await?;
         }
         Ok(RunOutcome { exit_code, stop_requested })
     }
@@ -110,30 +112,48 @@ impl Engine {
         }
     }
 
-    /// Create the container unless a persisted one with the same config hash exists.
+    /// Container `name` if it exists.
+    async fn inspect(&self, name: &str) -> Result<Option<ContainerInspectResponse>, Error> {
+        match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if is_status(&e, &[404]) => Ok(None),
+            Err(e) => Err(Error::engine(format!("inspect container {name}"))(e)),
+        }
+    }
+
+    /// Create the container unless a persisted one with the same config hash, running the
+    /// image its reference names now, exists. A replaced container's volumes are never
+    /// deleted; a persisted one's are mounted into its replacement at the same paths (unless
+    /// the new configuration binds something there), so data in e.g. an image's `VOLUME`
+    /// survives a configuration change.
     async fn ensure_container(&self, spec: &ContainerSpec) -> Result<(), Error> {
         let name = spec.container.as_str();
-        match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
-            Ok(existing) => {
-                let hash = existing.config.and_then(|c| c.labels).and_then(|mut l| l.remove(HASH_LABEL));
-                if spec.persisted && hash.as_deref() == Some(spec.config_hash.as_str()) {
+        let image = spec.create.image.clone().unwrap_or_default();
+        let mut create = spec.create.clone();
+        if let Some(existing) = self.inspect(name).await? {
+            if spec.persisted {
+                let labels = existing.config.as_ref().and_then(|c| c.labels.as_ref());
+                let hash = labels.and_then(|l| l.get(HASH_LABEL));
+                let same_image = match self.image_id(&image).await? {
+                    Some(id) => existing.image.as_deref() == Some(id.as_str()),
+                    None => true,
+                };
+                if hash.map(String::as_str) == Some(spec.config_hash.as_str()) && same_image {
                     tracing::debug!(container = name, "keeping the persisted container");
                     return Ok(());
                 }
-                self.remove(name).await?;
+                carry_volumes(&existing, &mut create);
             }
-            Err(e) if is_status(&e, &[404]) => {}
-            Err(e) => return Err(Error::engine(format!("inspect container {name}"))(e)),
+            self.remove(name, false).await?;
         }
         let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
-        match self.docker.create_container(Some(options.clone()), spec.create.clone()).await {
+        match self.docker.create_container(Some(options.clone()), create.clone()).await {
             Ok(_) => Ok(()),
             Err(e) if is_status(&e, &[404]) => {
                 // The image is not here: pull it, as `docker run` would, then create again.
-                let image = spec.create.image.clone().unwrap_or_default();
                 self.pull(&image).await?;
                 self.docker
-                    .create_container(Some(options), spec.create.clone())
+                    .create_container(Some(options), create)
                     .await
                     .map(|_| ())
                     .map_err(Error::engine(format!("create container {name}")))
@@ -162,15 +182,22 @@ impl Engine {
         }
     }
 
-    /// Remove container `name`, running or not, with its anonymous volumes. A missing container
-    /// is fine.
-    pub async fn remove(&self, name: &str) -> Result<(), Error> {
-        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+    /// Remove container `name`, running or not; with `volumes`, its anonymous volumes too.
+    /// Returns the names of the volumes it had and that were kept (without `volumes`). A
+    /// missing container is fine.
+    pub async fn remove(&self, name: &str, volumes: bool) -> Result<Vec<String>, Error> {
+        let Some(existing) = self.inspect(name).await? else {
+            return Ok(Vec::new());
+        };
+        let options = RemoveContainerOptions { force: true, v: volumes, ..Default::default() };
         match self.docker.remove_container(name, Some(options)).await {
             // 409: a removal already in progress (e.g. by an earlier run).
-            Err(e) if !is_status(&e, &[404, 409]) => Err(Error::engine(format!("remove container {name}"))(e)),
-            _ => Ok(()),
+            Err(e) if !is_status(&e, &[404, 409]) => {
+                return Err(Error::engine(format!("remove container {name}"))(e));
+            }
+            _ => {}
         }
+        Ok(if volumes { Vec::new() } else { volume_mounts(&existing).into_iter().map(|(v, _)| v).collect() })
     }
 
     /// Whether container `name` exists, and if so whether it runs, and its id.
@@ -180,5 +207,67 @@ impl Engine {
             Err(e) if is_status(&e, &[404]) => Ok(None),
             Err(e) => Err(Error::engine(format!("inspect container {name}"))(e)),
         }
+    }
+}
+
+/// The volumes (not binds) mounted into a container: `(volume name, path in the container)`.
+fn volume_mounts(c: &ContainerInspectResponse) -> Vec<(String, String)> {
+    c.mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.typ == Some(MountPointTypeEnum::VOLUME))
+        .filter_map(|m| Some((m.name.clone()?, m.destination.clone()?)))
+        .collect()
+}
+
+/// Mount the volumes of `old` into `create` at the same paths, except where `create` binds
+/// something itself.
+fn carry_volumes(old: &ContainerInspectResponse, create: &mut bollard::models::ContainerCreateBody) {
+    let host = create.host_config.get_or_insert_default();
+    let binds = host.binds.get_or_insert_default();
+    for (volume, path) in volume_mounts(old) {
+        let taken = binds.iter().any(|b| b.split(':').nth(1) == Some(path.as_str()));
+        if !taken {
+            binds.push(format!("{volume}:{path}"));
+        }
+    }
+    if binds.is_empty() {
+        host.binds = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replacement_keeps_the_old_volumes_where_nothing_else_is_bound() {
+        use bollard::models::{ContainerCreateBody, HostConfig, MountPoint};
+        let mount = |typ, name: &str, dest: &str| MountPoint {
+            typ: Some(typ),
+            name: Some(name.to_owned()),
+            destination: Some(dest.to_owned()),
+            ..Default::default()
+        };
+        let old = ContainerInspectResponse {
+            mounts: Some(vec![
+                mount(MountPointTypeEnum::VOLUME, "abc123", "/var/lib/postgresql/data"),
+                mount(MountPointTypeEnum::VOLUME, "def456", "/cache"),
+                mount(MountPointTypeEnum::BIND, "", "/etc/app"),
+            ]),
+            ..Default::default()
+        };
+        let mut create = ContainerCreateBody {
+            host_config: Some(HostConfig {
+                binds: Some(vec!["/srv/cache:/cache:ro".to_owned()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        carry_volumes(&old, &mut create);
+        assert_eq!(
+            create.host_config.unwrap().binds.unwrap(),
+            ["/srv/cache:/cache:ro", "abc123:/var/lib/postgresql/data"]
+        );
     }
 }

@@ -89,8 +89,10 @@ impl ContainerSpec {
         })
     }
 
-    /// Record the id of the image the container will run (a label), so that a rebuilt or
-    /// re-pulled image changes the config hash and a persisted container is re-created.
+    /// Record the id of the image the container will run (a label, not hashed), so that a
+    /// rebuilt or re-pulled image changes the spec file and `tf create` restarts a running
+    /// service; its run re-creates a persisted container whose image is no longer the one the
+    /// reference names.
     pub fn with_image_id(mut self, id: &str) -> ContainerSpec {
         self.create.labels.get_or_insert_default().insert(IMAGE_LABEL.to_owned(), id.to_owned());
         self.config_hash = config_hash(&self.create);
