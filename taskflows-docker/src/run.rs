@@ -163,8 +163,7 @@ impl Engine {
     }
 
     async fn pull(&self, image: &str) -> Result<(), Error> {
-        let options = CreateImageOptions { from_image: Some(image.to_owned()), ..Default::default() };
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut stream = self.docker.create_image(Some(pull_options(image)), None, None);
         while let Some(item) = stream.next().await {
             item.map_err(Error::engine(format!("image {image} is not on the engine and pulling it failed")))?;
         }
@@ -236,9 +235,48 @@ fn carry_volumes(old: &ContainerInspectResponse, create: &mut bollard::models::C
     }
 }
 
+/// `repo[:tag][@digest]` (the repository may start with `host:port/`) → the repository and
+/// what to pull of it: the digest, else the tag, else `latest`.
+pub(crate) fn split_reference(reference: &str) -> (&str, &str) {
+    let (named, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    // A ':' after the last '/' starts the tag; one before it is a registry's port.
+    let (repo, tag) = match named.rfind(':') {
+        Some(i) if !named[i + 1..].contains('/') => (&named[..i], Some(&named[i + 1..])),
+        _ => (named, None),
+    };
+    (repo, digest.or(tag).unwrap_or("latest"))
+}
+
+/// The pull of `image`: one tag (or digest), never the repository's every tag.
+fn pull_options(image: &str) -> CreateImageOptions {
+    let (repo, tag) = split_reference(image);
+    CreateImageOptions { from_image: Some(repo.to_owned()), tag: Some(tag.to_owned()), ..Default::default() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_split_into_repository_and_tag_or_digest() {
+        for (reference, repo, tag) in [
+            ("redis", "redis", "latest"),
+            ("redis:7", "redis", "7"),
+            ("library/redis:7.2-alpine", "library/redis", "7.2-alpine"),
+            ("localhost:5000/redis", "localhost:5000/redis", "latest"),
+            ("localhost:5000/team/redis:7", "localhost:5000/team/redis", "7"),
+            ("redis@sha256:abcd", "redis", "sha256:abcd"),
+            ("redis:7@sha256:abcd", "redis", "sha256:abcd"),
+            ("reg.example:443/a/b:t@sha256:ef", "reg.example:443/a/b", "sha256:ef"),
+        ] {
+            assert_eq!(split_reference(reference), (repo, tag), "{reference}");
+        }
+        let pull = pull_options("redis");
+        assert_eq!((pull.from_image.as_deref(), pull.tag.as_deref()), (Some("redis"), Some("latest")));
+    }
 
     #[test]
     fn a_replacement_keeps_the_old_volumes_where_nothing_else_is_bound() {
