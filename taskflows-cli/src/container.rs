@@ -74,7 +74,7 @@ async fn stop_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure
         return Ok(ExitCode::SUCCESS);
     };
     let engine = Engine::connect(spec.docker_host.as_deref()).await?;
-    engine.stop(name, spec.create.stop_timeout).await?;
+    engine.stop(name, &spec.service, spec.create.stop_timeout).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -96,6 +96,7 @@ pub(crate) async fn prepare(
         }
         containers.push(mapped);
     }
+    check_names(specs, ctx, &containers)?;
     if build && !containers.is_empty() {
         let engine = Engine::connect(host.as_deref()).await?;
         for (service, b) in &builds {
@@ -113,6 +114,46 @@ pub(crate) async fn prepare(
         containers = with_ids;
     }
     Ok(containers)
+}
+
+/// Two services cannot share a container: neither two of `containers`, nor one of them and the
+/// spec on disk of a service that is not re-created with them.
+fn check_names(specs: &[ServiceSpec], ctx: &RenderContext, containers: &[ContainerSpec]) -> Result<(), Failure> {
+    let field = |service: &str| {
+        let spec = specs.iter().find(|s| s.name.as_str() == service);
+        match spec.and_then(|s| s.environment.as_ref()) {
+            Some(taskflows_core::Environment::Named(env)) => {
+                format!("service[{service}].environment (stored environment {:?}: docker.name)", env.to_string())
+            }
+            _ => format!("service[{service}].environment.docker.name"),
+        }
+    };
+    let on_disk = ContainerSpec::all(Path::new(ctx.data_dir.as_str()));
+    for (i, c) in containers.iter().enumerate() {
+        let other =
+            containers[..i].iter().find(|o| o.container == c.container).map(|o| o.service.clone()).or_else(|| {
+                on_disk
+                    .iter()
+                    .find(|o| {
+                        o.container == c.container
+                            && o.service != c.service
+                            && !specs.iter().any(|s| s.name.as_str() == o.service)
+                    })
+                    .map(|o| format!("{} (created earlier)", o.service))
+            });
+        if let Some(other) = other {
+            return Err(Failure::new(
+                EXIT_INVALID,
+                anyhow::anyhow!(
+                    "{}: container name {:?} is also the container of service {other}; two services cannot share a container",
+                    field(&c.service),
+                    c.container
+                ),
+            )
+            .hint("give each service its own container name (environment.docker.name)"));
+        }
+    }
+    Ok(())
 }
 
 fn invalid(e: taskflows_docker::Error) -> Failure {
@@ -171,7 +212,7 @@ async fn remove_containers(data_dir: &Path, gone: &[ContainerSpec]) -> Result<St
         let engine = Engine::connect(c.docker_host.as_deref()).await?;
         // A persisted container's anonymous volumes (e.g. a database's VOLUME) hold data: they
         // are kept, and named so the user can delete them.
-        match engine.remove(&c.container, !c.persisted).await {
+        match engine.remove(&c.container, &c.service, !c.persisted).await {
             Ok(kept) if kept.is_empty() => text.push_str(&format!("removed container {}\n", c.container)),
             Ok(kept) => text.push_str(&format!(
                 "removed container {}; kept its volumes {} (`docker volume rm {}` deletes them)\n",
@@ -179,6 +220,9 @@ async fn remove_containers(data_dir: &Path, gone: &[ContainerSpec]) -> Result<St
                 kept.join(", "),
                 kept.join(" ")
             )),
+            Err(e @ taskflows_docker::Error::NotOurs { .. }) => {
+                text.push_str(&format!("kept container {}: {e}\n", c.container))
+            }
             Err(e) => return Err(e.into()),
         }
         c.delete(data_dir)?;

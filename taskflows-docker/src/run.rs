@@ -15,7 +15,7 @@ use futures_util::StreamExt as _;
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::mapping::HASH_LABEL;
+use crate::mapping::{HASH_LABEL, SERVICE_LABEL};
 use crate::spec::ContainerSpec;
 
 /// How a run ended.
@@ -42,6 +42,9 @@ impl Engine {
     /// stopped (the engine kills it after the spec's stop timeout) and the run waits for its
     /// end. A non-persisted container is removed afterwards, with
     /// its anonymous volumes (as `docker run --rm`).
+    ///
+    /// A container with the spec's name that is not this service's (label `taskflows.service`)
+    /// is never touched: [`Error::NotOurs`].
     pub async fn run_attached(
         &self,
         spec: &ContainerSpec,
@@ -87,7 +90,7 @@ impl Engine {
                 code = &mut wait => break code?,
                 () = &mut stop, if !stop_requested => {
                     stop_requested = true;
-                    self.stop(name, spec.create.stop_timeout).await?;
+                    self.stop(name, &spec.service, spec.create.stop_timeout).await?;
                 }
             }
         };
@@ -96,7 +99,7 @@ impl Engine {
             let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
         }
         if !spec.persisted {
-            self.remove(name, true).await?;
+            self.remove(name, &spec.service, true).await?;
         }
         Ok(RunOutcome { exit_code, stop_requested })
     }
@@ -112,10 +115,17 @@ impl Engine {
         }
     }
 
-    /// Container `name` if it exists.
-    async fn inspect(&self, name: &str) -> Result<Option<ContainerInspectResponse>, Error> {
+    /// Container `name` if it exists; [`Error::NotOurs`] when it is not `service`'s.
+    async fn inspect_owned(&self, name: &str, service: &str) -> Result<Option<ContainerInspectResponse>, Error> {
         match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
-            Ok(c) => Ok(Some(c)),
+            Ok(c) => {
+                let owner =
+                    c.config.as_ref().and_then(|c| c.labels.as_ref()).and_then(|l| l.get(SERVICE_LABEL)).cloned();
+                if owner.as_deref() != Some(service) {
+                    return Err(Error::NotOurs { container: name.to_owned(), service: service.to_owned(), owner });
+                }
+                Ok(Some(c))
+            }
             Err(e) if is_status(&e, &[404]) => Ok(None),
             Err(e) => Err(Error::engine(format!("inspect container {name}"))(e)),
         }
@@ -130,7 +140,7 @@ impl Engine {
         let name = spec.container.as_str();
         let image = spec.create.image.clone().unwrap_or_default();
         let mut create = spec.create.clone();
-        if let Some(existing) = self.inspect(name).await? {
+        if let Some(existing) = self.inspect_owned(name, &spec.service).await? {
             if spec.persisted {
                 let labels = existing.config.as_ref().and_then(|c| c.labels.as_ref());
                 let hash = labels.and_then(|l| l.get(HASH_LABEL));
@@ -144,7 +154,7 @@ impl Engine {
                 }
                 carry_volumes(&existing, &mut create);
             }
-            self.remove(name, false).await?;
+            self.remove(name, &spec.service, false).await?;
         }
         let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
         match self.docker.create_container(Some(options.clone()), create.clone()).await {
@@ -170,9 +180,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Stop container `name` (SIGTERM, then SIGKILL after `timeout_secs`, default 10). A missing
-    /// or already stopped container is fine.
-    pub async fn stop(&self, name: &str, timeout_secs: Option<i64>) -> Result<(), Error> {
+    /// Stop `service`'s container `name` (SIGTERM, then SIGKILL after `timeout_secs`, default
+    /// 10). A missing or already stopped container is fine; one that is not `service`'s is
+    /// left alone.
+    pub async fn stop(&self, name: &str, service: &str, timeout_secs: Option<i64>) -> Result<(), Error> {
+        match self.inspect_owned(name, service).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(e @ Error::NotOurs { .. }) => {
+                tracing::warn!("{e}");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         let t = timeout_secs.unwrap_or(DEFAULT_STOP_SECS);
         let options = StopContainerOptions { t: Some(i32::try_from(t).unwrap_or(i32::MAX)), signal: None };
         match self.docker.stop_container(name, Some(options)).await {
@@ -181,11 +201,12 @@ impl Engine {
         }
     }
 
-    /// Remove container `name`, running or not; with `volumes`, its anonymous volumes too.
-    /// Returns the names of the volumes it had and that were kept (without `volumes`). A
-    /// missing container is fine.
-    pub async fn remove(&self, name: &str, volumes: bool) -> Result<Vec<String>, Error> {
-        let Some(existing) = self.inspect(name).await? else {
+    /// Remove `service`'s container `name`, running or not; with `volumes`, its anonymous
+    /// volumes too. Returns the names of the volumes it had and that were kept (without
+    /// `volumes`). A missing container is fine; one that is not `service`'s is
+    /// [`Error::NotOurs`] and stays.
+    pub async fn remove(&self, name: &str, service: &str, volumes: bool) -> Result<Vec<String>, Error> {
+        let Some(existing) = self.inspect_owned(name, service).await? else {
             return Ok(Vec::new());
         };
         let options = RemoveContainerOptions { force: true, v: volumes, ..Default::default() };

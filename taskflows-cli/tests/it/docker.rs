@@ -437,3 +437,51 @@ environment = {{ docker = {{ image = "{repo}:latest", persisted = true }} }}
             .await;
     });
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_leaves_a_container_it_did_not_create_alone() {
+    let image = image();
+    let svc = name("foreign");
+    let container = format!("tf-it-foreign-{}", std::process::id());
+    // The user's own container, with the name the service asks for.
+    let id = with_engine(async |e| {
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: Some(vec!["sleep".into(), "600".into()]),
+            ..Default::default()
+        };
+        let options =
+            bollard::query_parameters::CreateContainerOptions { name: Some(container.clone()), ..Default::default() };
+        let id = e.client().create_container(Some(options), body).await.expect("create").id;
+        e.client().start_container(&container, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+        id
+    });
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "echo never"
+environment = {{ docker = {{ image = "{image}", name = "{container}" }} }}
+"#
+    ));
+    ok(&tf(&["create", &path]), "create");
+    let out = tf(&["start", &svc, "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(
+        logs.contains(&format!(
+            "container {container} exists but is not service {svc}'s (it has no taskflows.service label: not created by taskflows)"
+        )),
+        "{logs}"
+    );
+    assert_eq!(engine_state(&container), Some((id.clone(), true)), "neither replaced nor stopped");
+    let text = ok(&tf(&["remove", &svc]), "remove");
+    assert!(text.contains(&format!("kept container {container}: ")), "{text}");
+    assert!(!spec_file(&container).exists());
+    assert_eq!(engine_state(&container), Some((id, true)), "remove leaves it alone too");
+    with_engine(async |e| {
+        let options = bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() };
+        e.client().remove_container(&container, Some(options)).await.unwrap();
+    });
+}

@@ -236,3 +236,62 @@ fn monitor_alert_settings_are_checked_before_anything_runs() {
         assert_eq!(stderr(&out), message, "{args:?}");
     }
 }
+
+#[test]
+fn two_services_cannot_share_a_container_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+            .arg("--user")
+            .args(args)
+            .env("TASKFLOWS_DATA_DIR", dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let env = write("wk.toml", "[docker]\nimage = \"busybox\"\nname = \"worker\"\n");
+    assert!(run(&["env", "create", "wk", &env]).status.success());
+    // One stored environment naming its container, used by two services.
+    let both = write(
+        "both.toml",
+        "[[service]]\nname = \"a\"\nstart_command = \"echo\"\nenvironment = \"wk\"\n\n[[service]]\nname = \"b\"\nstart_command = \"echo\"\nenvironment = \"wk\"\n",
+    );
+    let out = run(&["create", &both, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: service[b].environment (stored environment \"wk\": docker.name): container name \"worker\" is also the container of service a; two services cannot share a container\nhint: give each service its own container name (environment.docker.name)\n"
+    );
+    // A container spec another service wrote earlier counts too, unless that service is
+    // re-created with the batch.
+    let spec = serde_json::json!({
+        "version": 1, "service": "old", "container": "worker", "persisted": false,
+        "docker_host": null, "config_hash": "0", "create": {}
+    });
+    std::fs::create_dir_all(dir.path().join("data/containers")).unwrap();
+    std::fs::write(dir.path().join("data/containers/worker.json"), spec.to_string()).unwrap();
+    let inline = write(
+        "c.toml",
+        "[[service]]\nname = \"c\"\nstart_command = \"echo\"\nenvironment = { docker = { image = \"busybox\", name = \"worker\" } }\n",
+    );
+    let out = run(&["create", &inline, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "error: service[c].environment.docker.name: container name \"worker\" is also the container of service old (created earlier);"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let a_alone = write("a.toml", "[[service]]\nname = \"a\"\nstart_command = \"echo\"\nenvironment = \"wk\"\n");
+    assert_eq!(run(&["create", &a_alone, "--dry-run"]).status.code(), Some(3));
+    std::fs::remove_file(dir.path().join("data/containers/worker.json")).unwrap();
+    let out = run(&["create", &a_alone, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
