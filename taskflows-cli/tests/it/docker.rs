@@ -485,3 +485,35 @@ environment = {{ docker = {{ image = "{image}", name = "{container}" }} }}
         e.client().remove_container(&container, Some(options)).await.unwrap();
     });
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_remove_with_the_engine_down_can_be_retried() {
+    let image = image();
+    let svc = name("rmdown");
+    let container = format!("taskflows-{svc}");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "echo hi"
+environment = {{ docker = {{ image = "{image}" }} }}
+"#
+    ));
+    ok(&tf(&["create", &path]), "create");
+    // The engine the container was created on stops answering.
+    let spec = std::fs::read_to_string(spec_file(&container)).unwrap();
+    let mut down: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    down["docker_host"] = "unix:///run/no-such-docker.sock".into();
+    std::fs::write(spec_file(&container), down.to_string()).unwrap();
+    let out = tf(&["remove", &svc]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).starts_with("error: cannot reach the Docker engine at unix:///run/no-such-docker.sock: "));
+    assert!(tf(&["list", &svc]).status.success(), "the service is still there to retry");
+    // It answers again: the retry removes everything.
+    std::fs::write(spec_file(&container), spec).unwrap();
+    let text = ok(&tf(&["remove", &svc]), "remove again");
+    assert!(text.contains(&format!("removed container {container}")), "{text}");
+    assert!(!spec_file(&container).exists(), "the container spec is gone");
+    assert_eq!(tf(&["list", &svc]).status.code(), Some(4));
+}
