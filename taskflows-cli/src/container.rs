@@ -35,9 +35,11 @@ pub(crate) fn run(command: &ContainerCommand) -> Result<ExitCode, Failure> {
 }
 
 async fn run_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure> {
+    // Before anything slow (connect, pull, create): a stop asked for meanwhile is seen.
+    let stop = stop_signal();
     let spec = ContainerSpec::read(data_dir, name)?;
     let engine = Engine::connect(spec.docker_host.as_deref()).await?;
-    let outcome = engine.run_attached(&spec, stop_signal()).await?;
+    let outcome = engine.run_attached(&spec, stop).await?;
     let code = match outcome.exit_code {
         // Ended by the stop we asked for (SIGTERM, or SIGKILL after the timeout): a clean
         // stop for systemd, like a plain service's process ended by SIGTERM.
@@ -47,15 +49,19 @@ async fn run_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure>
     Ok(ExitCode::from(code))
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-async fn stop_signal() {
+/// Completes on the first SIGTERM or SIGINT. The handlers are installed now, not when the
+/// future is first polled: a signal that arrives before is not fatal, the future sees it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 

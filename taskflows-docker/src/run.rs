@@ -40,7 +40,8 @@ impl Engine {
     /// attach its stdout and stderr before starting it, forward them to this process's stdout
     /// and stderr, and wait for it to exit. When `stop` completes first, the container is
     /// stopped (the engine kills it after the spec's stop timeout) and the run waits for its
-    /// end. A non-persisted container is removed afterwards, with
+    /// end; when it completes while the container is being prepared (an image pull), the run
+    /// ends at once without starting it. A non-persisted container is removed afterwards, with
     /// its anonymous volumes (as `docker run --rm`).
     ///
     /// A container with the spec's name that is not this service's (label `taskflows.service`)
@@ -51,7 +52,14 @@ impl Engine {
         stop: impl Future<Output = ()>,
     ) -> Result<RunOutcome, Error> {
         let name = spec.container.as_str();
-        self.ensure_container(spec).await?;
+        tokio::pin!(stop);
+        tokio::select! {
+            ready = self.ensure_container(spec) => ready?,
+            () = &mut stop => {
+                tracing::debug!(container = name, "stop requested before the container started");
+                return Ok(RunOutcome { exit_code: 0, stop_requested: true });
+            }
+        }
         let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
         let mut output = self
             .docker
@@ -81,7 +89,7 @@ impl Engine {
             }
         };
         let wait = self.wait(name);
-        tokio::pin!(forward, wait, stop);
+        tokio::pin!(forward, wait);
         let mut forwarding = true;
         let mut stop_requested = false;
         let exit_code = loop {
@@ -195,7 +203,10 @@ impl Engine {
         }
         let t = timeout_secs.unwrap_or(DEFAULT_STOP_SECS);
         let options = StopContainerOptions { t: Some(i32::try_from(t).unwrap_or(i32::MAX)), signal: None };
-        match self.docker.stop_container(name, Some(options)).await {
+        // The engine answers once the container is gone, up to `t` seconds after SIGTERM: the
+        // request must outlive that (the client's usual timeout does not, for long timeouts).
+        let docker = self.docker.clone().with_timeout(stop_request_timeout(t));
+        match docker.stop_container(name, Some(options)).await {
             Err(e) if !is_status(&e, &[304, 404]) => Err(Error::engine(format!("stop container {name}"))(e)),
             _ => Ok(()),
         }
@@ -256,6 +267,11 @@ fn carry_volumes(old: &ContainerInspectResponse, create: &mut bollard::models::C
     }
 }
 
+/// How long to wait for the engine's answer to a stop with timeout `t` seconds.
+fn stop_request_timeout(t: i64) -> Duration {
+    Duration::from_secs(u64::try_from(t).unwrap_or(0).saturating_add(60).max(120))
+}
+
 /// `repo[:tag][@digest]` (the repository may start with `host:port/`) → the repository and
 /// what to pull of it: the digest, else the tag, else `latest`.
 pub(crate) fn split_reference(reference: &str) -> (&str, &str) {
@@ -297,6 +313,14 @@ mod tests {
         }
         let pull = pull_options("redis");
         assert_eq!((pull.from_image.as_deref(), pull.tag.as_deref()), (Some("redis"), Some("latest")));
+    }
+
+    #[test]
+    fn a_long_stop_timeout_outlives_the_request() {
+        assert_eq!(stop_request_timeout(10), Duration::from_secs(120));
+        assert!(stop_request_timeout(300) > Duration::from_secs(300));
+        assert!(stop_request_timeout(i64::MAX) > Duration::from_secs(3600));
+        assert_eq!(stop_request_timeout(-1), Duration::from_secs(120));
     }
 
     #[test]
