@@ -517,3 +517,44 @@ environment = {{ docker = {{ image = "{image}" }} }}
     assert!(!spec_file(&container).exists(), "the container spec is gone");
     assert_eq!(tf(&["list", &svc]).status.code(), Some(4));
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_build_context_honours_dockerignore() {
+    let image = image();
+    let svc = name("ignore");
+    let context = tempfile::tempdir().expect("temp dir");
+    let tag = format!("tf-it-ignore-{}:latest", std::process::id());
+    let write = |rel: &str, text: &str| {
+        let path = context.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Dockerfile",
+        &format!("FROM {image}\nCOPY . /ctx\nCMD find /ctx -type f | sort | tr '\\n' ' '; echo; sleep 0.3\n"),
+    );
+    write(".dockerignore", "secret.env\nlogs\n!logs/keep.log\n");
+    write("app.sh", "echo app\n");
+    write("secret.env", "TOKEN=hunter2\n");
+    write("logs/a.log", "noise\n");
+    write("logs/keep.log", "kept\n");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }} }} }}
+"#,
+        context.path().display()
+    ));
+    ok(&tf(&["create", &path]), "create");
+    let out = tf(&["start", &svc, "--wait"]);
+    assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(logs.contains("/ctx/.dockerignore /ctx/Dockerfile /ctx/app.sh /ctx/logs/keep.log"), "{logs}");
+    assert!(!logs.contains("secret.env") && !logs.contains("a.log"), "excluded files stay out: {logs}");
+    ok(&tf(&["remove", &svc]), "remove");
+    with_engine(async |e| {
+        let _ = e.client().remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    });
+}
