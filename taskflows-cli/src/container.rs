@@ -35,9 +35,11 @@ pub(crate) fn run(command: &ContainerCommand) -> Result<ExitCode, Failure> {
 }
 
 async fn run_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure> {
+    // Before anything slow (connect, pull, create): a stop asked for meanwhile is seen.
+    let stop = stop_signal();
     let spec = ContainerSpec::read(data_dir, name)?;
     let engine = Engine::connect(spec.docker_host.as_deref()).await?;
-    let outcome = engine.run_attached(&spec, stop_signal()).await?;
+    let outcome = engine.run_attached(&spec, stop).await?;
     let code = match outcome.exit_code {
         // Ended by the stop we asked for (SIGTERM, or SIGKILL after the timeout): a clean
         // stop for systemd, like a plain service's process ended by SIGTERM.
@@ -47,15 +49,19 @@ async fn run_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure>
     Ok(ExitCode::from(code))
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-async fn stop_signal() {
+/// Completes on the first SIGTERM or SIGINT. The handlers are installed now, not when the
+/// future is first polled: a signal that arrives before is not fatal, the future sees it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 
@@ -74,7 +80,7 @@ async fn stop_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure
         return Ok(ExitCode::SUCCESS);
     };
     let engine = Engine::connect(spec.docker_host.as_deref()).await?;
-    engine.stop(name, spec.create.stop_timeout).await?;
+    engine.stop(name, &spec.service, spec.create.stop_timeout).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -96,6 +102,7 @@ pub(crate) async fn prepare(
         }
         containers.push(mapped);
     }
+    check_names(specs, ctx, &containers)?;
     if build && !containers.is_empty() {
         let engine = Engine::connect(host.as_deref()).await?;
         for (service, b) in &builds {
@@ -113,6 +120,46 @@ pub(crate) async fn prepare(
         containers = with_ids;
     }
     Ok(containers)
+}
+
+/// Two services cannot share a container: neither two of `containers`, nor one of them and the
+/// spec on disk of a service that is not re-created with them.
+fn check_names(specs: &[ServiceSpec], ctx: &RenderContext, containers: &[ContainerSpec]) -> Result<(), Failure> {
+    let field = |service: &str| {
+        let spec = specs.iter().find(|s| s.name.as_str() == service);
+        match spec.and_then(|s| s.environment.as_ref()) {
+            Some(taskflows_core::Environment::Named(env)) => {
+                format!("service[{service}].environment (stored environment {:?}: docker.name)", env.to_string())
+            }
+            _ => format!("service[{service}].environment.docker.name"),
+        }
+    };
+    let on_disk = ContainerSpec::all(Path::new(ctx.data_dir.as_str()));
+    for (i, c) in containers.iter().enumerate() {
+        let other =
+            containers[..i].iter().find(|o| o.container == c.container).map(|o| o.service.clone()).or_else(|| {
+                on_disk
+                    .iter()
+                    .find(|o| {
+                        o.container == c.container
+                            && o.service != c.service
+                            && !specs.iter().any(|s| s.name.as_str() == o.service)
+                    })
+                    .map(|o| format!("{} (created earlier)", o.service))
+            });
+        if let Some(other) = other {
+            return Err(Failure::new(
+                EXIT_INVALID,
+                anyhow::anyhow!(
+                    "{}: container name {:?} is also the container of service {other}; two services cannot share a container",
+                    field(&c.service),
+                    c.container
+                ),
+            )
+            .hint("give each service its own container name (environment.docker.name)"));
+        }
+    }
+    Ok(())
 }
 
 fn invalid(e: taskflows_docker::Error) -> Failure {
@@ -169,9 +216,22 @@ async fn remove_containers(data_dir: &Path, gone: &[ContainerSpec]) -> Result<St
     let mut text = String::new();
     for c in gone {
         let engine = Engine::connect(c.docker_host.as_deref()).await?;
-        engine.remove(&c.container).await?;
+        // A persisted container's anonymous volumes (e.g. a database's VOLUME) hold data: they
+        // are kept, and named so the user can delete them.
+        match engine.remove(&c.container, &c.service, !c.persisted).await {
+            Ok(kept) if kept.is_empty() => text.push_str(&format!("removed container {}\n", c.container)),
+            Ok(kept) => text.push_str(&format!(
+                "removed container {}; kept its volumes {} (`docker volume rm {}` deletes them)\n",
+                c.container,
+                kept.join(", "),
+                kept.join(" ")
+            )),
+            Err(e @ taskflows_docker::Error::NotOurs { .. }) => {
+                text.push_str(&format!("kept container {}: {e}\n", c.container))
+            }
+            Err(e) => return Err(e.into()),
+        }
         c.delete(data_dir)?;
-        text.push_str(&format!("removed container {}\n", c.container));
     }
     Ok(text)
 }

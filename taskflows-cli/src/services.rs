@@ -362,12 +362,14 @@ pub(crate) async fn control(
             (systemd.disable(&names, targets).await?.iter().map(|u| format!("disabled {u}\n")).collect(), true)
         }
         Action::Remove => {
-            let mut text: String = systemd.remove(&names).await?.iter().map(|u| format!("removed {u}\n")).collect();
+            // Containers first: their specs are found through the services' names, so when the
+            // engine is down this fails before the units are gone and a retry still finds them.
+            let mut text = crate::container::remove_services(&crate::host::data_dir(scope), &names).await?;
+            text.extend(systemd.remove(&names).await?.iter().map(|u| format!("removed {u}\n")));
             let store = crate::env::store(scope);
             for name in &names {
                 store.remove_definition(name)?;
             }
-            text.push_str(&crate::container::remove_services(&crate::host::data_dir(scope), &names).await?);
             (text, true)
         }
     };

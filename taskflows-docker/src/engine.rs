@@ -1,7 +1,7 @@
 //! The connection to the engine, and image builds.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptions;
@@ -75,7 +75,7 @@ impl Engine {
         build: &DockerBuild,
         mut progress: impl FnMut(&str),
     ) -> Result<(), Error> {
-        let context = tar_folder(Path::new(build.path.as_str()))?;
+        let context = tar_folder(Path::new(build.path.as_str()), build.dockerfile.as_str())?;
         let options = BuildImageOptions {
             dockerfile: build.dockerfile.to_string(),
             t: Some(build.tag.to_string()),
@@ -114,11 +114,184 @@ impl Engine {
     }
 }
 
-/// The folder as an uncompressed tar stream, paths relative to it (symlinks kept as links).
-fn tar_folder(dir: &Path) -> Result<Vec<u8>, Error> {
-    let io = |source| Error::Io { what: "cannot read the build context", path: dir.to_owned(), source };
+/// The folder as an uncompressed tar stream, paths relative to it (symlinks kept as links),
+/// without what its `.dockerignore` excludes, as the `docker` CLI sends it: the Dockerfile and
+/// the `.dockerignore` itself always go. (A `DOCKERFILE.dockerignore` beside a custom
+/// Dockerfile, which BuildKit prefers, is not read.)
+fn tar_folder(dir: &Path, dockerfile: &str) -> Result<Vec<u8>, Error> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { what: "cannot read the build context", path, source }
+    };
+    let ignore_file = dir.join(".dockerignore");
+    let ignore = match std::fs::read_to_string(&ignore_file) {
+        Ok(text) => Ignore::parse(&text).map_err(|message| Error::Io {
+            what: "bad pattern in",
+            path: ignore_file.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ignore::default(),
+        Err(e) => return Err(io(&ignore_file)(e)),
+    };
+    let dockerfile = clean(dockerfile);
+    let keep = |rel: &str| rel == ".dockerignore" || rel == dockerfile || !ignore.excludes(rel);
     let mut archive = tar::Builder::new(Vec::new());
     archive.follow_symlinks(false);
-    archive.append_dir_all(".", dir).map_err(io)?;
-    archive.into_inner().map_err(io)
+    let mut pending = vec![PathBuf::new()];
+    while let Some(rel_dir) = pending.pop() {
+        let folder = dir.join(&rel_dir);
+        let mut entries: Vec<_> =
+            std::fs::read_dir(&folder).and_then(Iterator::collect::<Result<_, _>>).map_err(io(&folder))?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let rel = rel_dir.join(entry.file_name());
+            let rel_text = rel.to_string_lossy();
+            let kept = keep(&rel_text);
+            let kind = entry.file_type().map_err(io(&entry.path()))?;
+            if kind.is_dir() {
+                if kept {
+                    archive.append_dir(&rel, entry.path()).map_err(io(&entry.path()))?;
+                }
+                // An excluded folder may hold a file an exception (`!…`) brings back.
+                if kept || ignore.has_exceptions() || dockerfile.starts_with(&format!("{rel_text}/")) {
+                    pending.push(rel);
+                }
+            } else if kept {
+                archive.append_path_with_name(entry.path(), &rel).map_err(io(&entry.path()))?;
+            }
+        }
+    }
+    archive.into_inner().map_err(io(dir))
+}
+
+/// The patterns of a `.dockerignore`, read and matched as Docker does: one per line, `#`
+/// comments, `!` exceptions, each pattern cleaned and relative to the context's root, `*` and
+/// `?` not crossing `/`, `**` any number of folders; a path is excluded when it or one of its
+/// parent folders matches, the last matching pattern deciding.
+#[derive(Debug, Default)]
+struct Ignore {
+    patterns: Vec<(globset::GlobMatcher, bool)>,
+}
+
+impl Ignore {
+    fn parse(text: &str) -> Result<Ignore, String> {
+        let mut patterns = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (exception, pattern) = match line.strip_prefix('!') {
+                Some(p) => (true, p.trim()),
+                None => (false, line),
+            };
+            let pattern = clean(pattern);
+            if pattern.is_empty() {
+                continue;
+            }
+            let glob = globset::GlobBuilder::new(&pattern)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| format!("line {}: {e}", n + 1))?;
+            patterns.push((glob.compile_matcher(), exception));
+        }
+        Ok(Ignore { patterns })
+    }
+
+    fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|(_, exception)| *exception)
+    }
+
+    /// Whether `rel` (`/`-separated, relative to the context) stays out of the context.
+    fn excludes(&self, rel: &str) -> bool {
+        let parents: Vec<&str> = rel.match_indices('/').map(|(i, _)| &rel[..i]).collect();
+        let mut excluded = false;
+        for (glob, exception) in &self.patterns {
+            if glob.is_match(rel) || parents.iter().any(|p| glob.is_match(p)) {
+                excluded = !exception;
+            }
+        }
+        excluded
+    }
+}
+
+/// A path as Go's `filepath.Clean` leaves it, relative: no `.` or empty components, `..`
+/// resolved lexically, no leading or trailing `/`.
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_patterns_match_as_docker_does() {
+        let ignore = Ignore::parse(
+            "# comment\n\n/secret.env\n*.log\n!keep.log\nbuild/\ndocs/**/*.md\n./tmp\n!build/keep\n a?c \n",
+        )
+        .unwrap();
+        for (path, excluded) in [
+            ("secret.env", true),
+            ("sub/secret.env", false),
+            ("app.log", true),
+            ("sub/app.log", false),
+            ("keep.log", false),
+            ("build", true),
+            ("build/out/bin", true),
+            ("build/keep", false),
+            ("docs/a.md", true),
+            ("docs/x/y/a.md", true),
+            ("docs/a.txt", false),
+            ("tmp/x", true),
+            ("abc", true),
+            ("abbc", false),
+            ("src/main.rs", false),
+        ] {
+            assert_eq!(ignore.excludes(path), excluded, "{path}");
+        }
+        assert!(Ignore::parse("ok\n[z-a\n").unwrap_err().starts_with("line 2: "));
+        assert_eq!(clean("./a//b/../c/"), "a/c");
+    }
+
+    #[test]
+    fn the_build_context_leaves_out_what_dockerignore_excludes() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str| {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, rel).unwrap();
+        };
+        for rel in ["Dockerfile", "app.py", ".env", "logs/a.log", "logs/keep.log", "node_modules/x/y.js"] {
+            write(rel);
+        }
+        std::fs::write(dir.path().join(".dockerignore"), ".env\nlogs\n!logs/keep.log\nnode_modules\nDockerfile\n")
+            .unwrap();
+        let names = |dockerfile: &str| {
+            let tar = tar_folder(dir.path(), dockerfile).unwrap();
+            let mut archive = tar::Archive::new(tar.as_slice());
+            let mut names: Vec<String> =
+                archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("Dockerfile"), [".dockerignore", "Dockerfile", "app.py", "logs/keep.log"]);
+        // A Dockerfile in an excluded folder goes all the same.
+        write("node_modules/Dockerfile.dev");
+        assert_eq!(
+            names("./node_modules/Dockerfile.dev"),
+            [".dockerignore", "app.py", "logs/keep.log", "node_modules/Dockerfile.dev"]
+        );
+    }
 }

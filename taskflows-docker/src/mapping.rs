@@ -16,7 +16,9 @@ use crate::error::Error;
 pub const SERVICE_LABEL: &str = "taskflows.service";
 /// Label holding the hash of the configuration a container was created from.
 pub const HASH_LABEL: &str = "taskflows.config-hash";
-/// Label holding the id of the image when `tf create` ran (part of the hash).
+/// Label holding the id of the image when `tf create` ran. Not part of the hash: the image may
+/// be absent at the first `tf create` and pulled by the first run; `tf container run` compares
+/// a kept container's image with the one its reference names on the engine instead.
 pub const IMAGE_LABEL: &str = "taskflows.image-id";
 
 /// The create body for `container`, the environment of `service`. `env_file` holds the pairs
@@ -188,12 +190,13 @@ pub fn weight_to_shares(weight: u64) -> u64 {
     2 + (weight.saturating_sub(1) * 262_142).div_ceil(9999)
 }
 
-/// A stable hash of the body, without the hash label: FNV-1a (64 bit) over its JSON with keys
+/// A stable hash of the body, without the hash and image-id labels: FNV-1a (64 bit) over its JSON with keys
 /// in order (serde_json's map is sorted), in hex.
 pub fn config_hash(body: &ContainerCreateBody) -> String {
     let mut body = body.clone();
     if let Some(labels) = &mut body.labels {
         labels.remove(HASH_LABEL);
+        labels.remove(IMAGE_LABEL);
     }
     let canonical = serde_json::to_value(&body).map(|v| v.to_string()).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -89,8 +89,10 @@ impl ContainerSpec {
         })
     }
 
-    /// Record the id of the image the container will run (a label), so that a rebuilt or
-    /// re-pulled image changes the config hash and a persisted container is re-created.
+    /// Record the id of the image the container will run (a label, not hashed), so that a
+    /// rebuilt or re-pulled image changes the spec file and `tf create` restarts a running
+    /// service; its run re-creates a persisted container whose image is no longer the one the
+    /// reference names.
     pub fn with_image_id(mut self, id: &str) -> ContainerSpec {
         self.create.labels.get_or_insert_default().insert(IMAGE_LABEL.to_owned(), id.to_owned());
         self.config_hash = config_hash(&self.create);
@@ -141,26 +143,49 @@ impl ContainerSpec {
         serde_json::from_value(value).map_err(|e| bad(e.to_string()))
     }
 
-    /// Write atomically (temporary file, then rename), mode 0644. Returns `None` when the file
-    /// already holds this spec (nothing is written).
+    /// Write atomically (temporary file created with mode 0600, then rename) into the folder
+    /// `DATA_DIR/containers`, mode 0700: the spec holds the container's environment, env_file
+    /// values included, so only the owner may read it. Returns `None` when the file already
+    /// holds this spec (nothing is written; the modes are still made private).
     pub fn write(&self, data_dir: &Path) -> Result<Option<PathBuf>, Error> {
-        if Self::read(data_dir, &self.container).is_ok_and(|old| old == *self) {
-            return Ok(None);
-        }
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
         let dir = Self::dir(data_dir);
+        let path = Self::path(data_dir, &self.container);
         let io = |what, path: &Path| {
             let path = path.to_owned();
             move |source| Error::Io { what, path, source }
         };
-        std::fs::create_dir_all(&dir).map_err(io("cannot create folder", &dir))?;
-        let path = Self::path(data_dir, &self.container);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io("cannot create folder", &dir))?;
+        // A folder (or file) left by an older tf with mode 0755 (0644) is made private too.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("cannot make private", &dir))?;
+        if Self::read(data_dir, &self.container).is_ok_and(|old| old == *self) {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(io("cannot make private", &path))?;
+            return Ok(None);
+        }
         let tmp = dir.join(format!(".{}.json.tmp-{}", self.container, std::process::id()));
         // serde_json::Value keeps keys sorted: the file is deterministic although the body has
         // hash maps.
         let value = serde_json::to_value(self).expect("a container spec is JSON");
         let mut text = serde_json::to_string_pretty(&value).expect("a JSON value prints");
         text.push('\n');
-        std::fs::write(&tmp, text).map_err(io("cannot write container spec", &tmp))?;
+        let _ = std::fs::remove_file(&tmp);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("cannot write container spec", &tmp)(e));
+        }
         std::fs::rename(&tmp, &path).map_err(io("cannot write container spec", &path))?;
         Ok(Some(path))
     }
@@ -194,5 +219,43 @@ impl ContainerSpec {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn spec_file_and_folder_are_private() {
+        let data = tempfile::tempdir().unwrap();
+        let spec = ContainerSpec {
+            version: SPEC_VERSION,
+            service: "db".into(),
+            container: "taskflows-db".into(),
+            persisted: true,
+            docker_host: None,
+            config_hash: "0".into(),
+            create: ContainerCreateBody { env: Some(vec!["PGPASSWORD=secret".into()]), ..Default::default() },
+        };
+        // An older tf left a world-readable folder and file.
+        let dir = ContainerSpec::dir(data.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = spec.write(data.path()).unwrap().expect("written");
+        assert_eq!(mode(&path), 0o600, "the spec holds the environment");
+        assert_eq!(mode(&dir), 0o700);
+        assert!(std::fs::read_to_string(&path).unwrap().contains("PGPASSWORD=secret"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(spec.write(data.path()).unwrap(), None, "unchanged: not rewritten");
+        assert_eq!(mode(&path), 0o600, "an unchanged old file is made private too");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(ContainerSpec::read(data.path(), "taskflows-db").unwrap(), spec);
     }
 }

@@ -38,6 +38,15 @@ fn engine_state(container: &str) -> Option<(String, bool)> {
     })
 }
 
+/// Run `f` with a connection to the test engine.
+fn with_engine<T>(f: impl AsyncFnOnce(&Engine) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let engine = Engine::connect(None).await.expect("the test engine answers");
+        f(&engine).await
+    })
+}
+
 fn ok(out: &std::process::Output, what: &str) -> String {
     assert!(out.status.success(), "{what}: {}{}", stdout(out), stderr(out));
     stdout(out)
@@ -338,4 +347,214 @@ fn docker_stored_environment_update_reaches_the_container() {
     ok(&tf(&["remove", &svc]), "remove");
     assert!(!spec_file(&container).exists(), "remove deletes the container spec");
     ok(&tf(&["env", "delete", &env]), "env delete");
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_persisted_volume_survives_recreation_and_remove_keeps_it() {
+    let image = image();
+    let svc = name("vol");
+    let container = format!("taskflows-{svc}");
+    let context = tempfile::tempdir().expect("temp dir");
+    let tag = format!("tf-it-vol-{}:latest", std::process::id());
+    // Like a database image: its data lives in an anonymous volume declared by the image.
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {image}\nVOLUME /data\n")).unwrap();
+    let file = |word: &str| {
+        service_file(&format!(
+            r#"
+[[service]]
+name = "{svc}"
+start_command = "sh -c 'test -f /data/first || echo {word} > /data/first; echo data=$(cat /data/first); sleep 0.3'"
+environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }}, persisted = true }} }}
+"#,
+            context.path().display()
+        ))
+    };
+    let run = || {
+        let out = tf(&["start", &svc, "--wait"]);
+        assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+        engine_state(&container).expect("a persisted container stays").0
+    };
+    let (_d1, v1) = file("one");
+    ok(&tf(&["create", &v1]), "create");
+    let first = run();
+    // A changed configuration re-creates the container; the volume's data is still there.
+    let (_d2, v2) = file("two");
+    ok(&tf(&["create", &v2]), "create changed");
+    assert_ne!(run(), first, "a changed persisted container is re-created");
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(logs.contains("data=one") && !logs.contains("data=two"), "the new container sees the old data: {logs}");
+
+    let text = ok(&tf(&["remove", &svc]), "remove");
+    let line = text.lines().find(|l| l.starts_with(&format!("removed container {container}; kept its volumes ")));
+    let volume = line.and_then(|l| l.split("kept its volumes ").nth(1)).and_then(|l| l.split(' ').next());
+    let volume = volume.unwrap_or_else(|| panic!("remove names the kept volume: {text}")).to_owned();
+    assert_eq!(engine_state(&container), None);
+    with_engine(async |e| {
+        e.client().inspect_volume(&volume).await.expect("the persisted container's volume is kept");
+        e.client().remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await.unwrap();
+        let _ = e.client().remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    });
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_image_arriving_after_create_keeps_the_persisted_container() {
+    let image = image();
+    let svc = name("late");
+    let container = format!("taskflows-{svc}");
+    let repo = format!("tf-it-late-{}", std::process::id());
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "sh -c 'echo late; sleep 0.3'"
+environment = {{ docker = {{ image = "{repo}:latest", persisted = true }} }}
+"#
+    ));
+    // Not on the engine at the first create (it would be pulled by the first run).
+    ok(&tf(&["create", &path]), "create");
+    with_engine(async |e| {
+        let options =
+            bollard::query_parameters::TagImageOptions { repo: Some(repo.clone()), tag: Some("latest".into()) };
+        e.client().tag_image(&image, Some(options)).await.expect("tag");
+    });
+    let run = || {
+        let out = tf(&["start", &svc, "--wait"]);
+        assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+        engine_state(&container).expect("a persisted container stays").0
+    };
+    let first = run();
+    // The image's id is known now: the spec records it, the container is kept all the same.
+    let text = ok(&tf(&["create", &path]), "create again");
+    assert!(text.contains("containers/"), "the spec now has the image id: {text}");
+    assert_eq!(run(), first, "the persisted container is kept");
+    ok(&tf(&["remove", &svc]), "remove");
+    with_engine(async |e| {
+        let _ = e
+            .client()
+            .remove_image(&format!("{repo}:latest"), None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await;
+    });
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_leaves_a_container_it_did_not_create_alone() {
+    let image = image();
+    let svc = name("foreign");
+    let container = format!("tf-it-foreign-{}", std::process::id());
+    // The user's own container, with the name the service asks for.
+    let id = with_engine(async |e| {
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: Some(vec!["sleep".into(), "600".into()]),
+            ..Default::default()
+        };
+        let options =
+            bollard::query_parameters::CreateContainerOptions { name: Some(container.clone()), ..Default::default() };
+        let id = e.client().create_container(Some(options), body).await.expect("create").id;
+        e.client().start_container(&container, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+        id
+    });
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "echo never"
+environment = {{ docker = {{ image = "{image}", name = "{container}" }} }}
+"#
+    ));
+    ok(&tf(&["create", &path]), "create");
+    let out = tf(&["start", &svc, "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(
+        logs.contains(&format!(
+            "container {container} exists but is not service {svc}'s (it has no taskflows.service label: not created by taskflows)"
+        )),
+        "{logs}"
+    );
+    assert_eq!(engine_state(&container), Some((id.clone(), true)), "neither replaced nor stopped");
+    let text = ok(&tf(&["remove", &svc]), "remove");
+    assert!(text.contains(&format!("kept container {container}: ")), "{text}");
+    assert!(!spec_file(&container).exists());
+    assert_eq!(engine_state(&container), Some((id, true)), "remove leaves it alone too");
+    with_engine(async |e| {
+        let options = bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() };
+        e.client().remove_container(&container, Some(options)).await.unwrap();
+    });
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_remove_with_the_engine_down_can_be_retried() {
+    let image = image();
+    let svc = name("rmdown");
+    let container = format!("taskflows-{svc}");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+start_command = "echo hi"
+environment = {{ docker = {{ image = "{image}" }} }}
+"#
+    ));
+    ok(&tf(&["create", &path]), "create");
+    // The engine the container was created on stops answering.
+    let spec = std::fs::read_to_string(spec_file(&container)).unwrap();
+    let mut down: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    down["docker_host"] = "unix:///run/no-such-docker.sock".into();
+    std::fs::write(spec_file(&container), down.to_string()).unwrap();
+    let out = tf(&["remove", &svc]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).starts_with("error: cannot reach the Docker engine at unix:///run/no-such-docker.sock: "));
+    assert!(tf(&["list", &svc]).status.success(), "the service is still there to retry");
+    // It answers again: the retry removes everything.
+    std::fs::write(spec_file(&container), spec).unwrap();
+    let text = ok(&tf(&["remove", &svc]), "remove again");
+    assert!(text.contains(&format!("removed container {container}")), "{text}");
+    assert!(!spec_file(&container).exists(), "the container spec is gone");
+    assert_eq!(tf(&["list", &svc]).status.code(), Some(4));
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_build_context_honours_dockerignore() {
+    let image = image();
+    let svc = name("ignore");
+    let context = tempfile::tempdir().expect("temp dir");
+    let tag = format!("tf-it-ignore-{}:latest", std::process::id());
+    let write = |rel: &str, text: &str| {
+        let path = context.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Dockerfile",
+        &format!("FROM {image}\nCOPY . /ctx\nCMD find /ctx -type f | sort | tr '\\n' ' '; echo; sleep 0.3\n"),
+    );
+    write(".dockerignore", "secret.env\nlogs\n!logs/keep.log\n");
+    write("app.sh", "echo app\n");
+    write("secret.env", "TOKEN=hunter2\n");
+    write("logs/a.log", "noise\n");
+    write("logs/keep.log", "kept\n");
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{svc}"
+environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }} }} }}
+"#,
+        context.path().display()
+    ));
+    ok(&tf(&["create", &path]), "create");
+    let out = tf(&["start", &svc, "--wait"]);
+    assert!(stdout(&out).contains("success, exit status 0"), "{}{}", stdout(&out), stderr(&out));
+    let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
+    assert!(logs.contains("/ctx/.dockerignore /ctx/Dockerfile /ctx/app.sh /ctx/logs/keep.log"), "{logs}");
+    assert!(!logs.contains("secret.env") && !logs.contains("a.log"), "excluded files stay out: {logs}");
+    ok(&tf(&["remove", &svc]), "remove");
+    with_engine(async |e| {
+        let _ = e.client().remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    });
 }

@@ -239,3 +239,156 @@ fn monitor_alert_settings_are_checked_before_anything_runs() {
         assert_eq!(stderr(&out), message, "{args:?}");
     }
 }
+
+#[test]
+fn two_services_cannot_share_a_container_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+            .arg("--user")
+            .args(args)
+            .env("TASKFLOWS_DATA_DIR", dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let env = write("wk.toml", "[docker]\nimage = \"busybox\"\nname = \"worker\"\n");
+    assert!(run(&["env", "create", "wk", &env]).status.success());
+    // One stored environment naming its container, used by two services.
+    let both = write(
+        "both.toml",
+        "[[service]]\nname = \"a\"\nstart_command = \"echo\"\nenvironment = \"wk\"\n\n[[service]]\nname = \"b\"\nstart_command = \"echo\"\nenvironment = \"wk\"\n",
+    );
+    let out = run(&["create", &both, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: service[b].environment (stored environment \"wk\": docker.name): container name \"worker\" is also the container of service a; two services cannot share a container\nhint: give each service its own container name (environment.docker.name)\n"
+    );
+    // A container spec another service wrote earlier counts too, unless that service is
+    // re-created with the batch.
+    let spec = serde_json::json!({
+        "version": 1, "service": "old", "container": "worker", "persisted": false,
+        "docker_host": null, "config_hash": "0", "create": {}
+    });
+    std::fs::create_dir_all(dir.path().join("data/containers")).unwrap();
+    std::fs::write(dir.path().join("data/containers/worker.json"), spec.to_string()).unwrap();
+    let inline = write(
+        "c.toml",
+        "[[service]]\nname = \"c\"\nstart_command = \"echo\"\nenvironment = { docker = { image = \"busybox\", name = \"worker\" } }\n",
+    );
+    let out = run(&["create", &inline, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "error: service[c].environment.docker.name: container name \"worker\" is also the container of service old (created earlier);"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let a_alone = write("a.toml", "[[service]]\nname = \"a\"\nstart_command = \"echo\"\nenvironment = \"wk\"\n");
+    assert_eq!(run(&["create", &a_alone, "--dry-run"]).status.code(), Some(3));
+    std::fs::remove_file(dir.path().join("data/containers/worker.json")).unwrap();
+    let out = run(&["create", &a_alone, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A fake Docker engine on a unix socket: it answers the version, says the container and the
+/// image are missing, and never answers a pull. Returns the request lines it saw.
+fn stalling_engine(socket: &std::path::Path) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).unwrap();
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    reader.by_ref().take(length).read_to_end(&mut Vec::new()).unwrap();
+                    log.lock().unwrap().push(request.trim().to_owned());
+                    let path = request.split(' ').nth(1).unwrap_or("").to_owned();
+                    let (status, body) = if path.ends_with("/version") {
+                        ("200 OK", r#"{"ApiVersion":"1.41","MinAPIVersion":"1.12","Version":"20.10.24"}"#)
+                    } else if path.contains("/images/create") {
+                        std::thread::sleep(std::time::Duration::from_secs(3600));
+                        return;
+                    } else {
+                        ("404 Not Found", r#"{"message":"no such container or image"}"#)
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    out.write_all(response.as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    seen
+}
+
+#[test]
+fn container_run_stopped_during_a_pull_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let seen = stalling_engine(&socket);
+    let spec = serde_json::json!({
+        "version": 1, "service": "pg", "container": "taskflows-pg", "persisted": true,
+        "docker_host": format!("unix://{}", socket.display()), "config_hash": "0",
+        "create": { "Image": "postgres" }
+    });
+    std::fs::create_dir_all(dir.path().join("containers")).unwrap();
+    std::fs::write(dir.path().join("containers/taskflows-pg.json"), spec.to_string()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+        .args(["container", "run", "--data-dir"])
+        .arg(dir.path())
+        .arg("taskflows-pg")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let pull = loop {
+        if let Some(line) = seen.lock().unwrap().iter().find(|l| l.contains("/images/create")) {
+            break line.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no pull: {:?}", seen.lock().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // One tag, never the repository's every tag.
+    assert!(pull.contains("fromImage=postgres") && pull.contains("tag=latest"), "{pull}");
+    // systemd's stop, while the image is being pulled.
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "tf container run ignored the stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "a clean stop, not death by SIGTERM: {out:?}");
+}
