@@ -180,22 +180,11 @@ impl From<taskflows_docker::Error> for Failure {
     }
 }
 
-/// Write the specs, and drop the containers and specs `specs` no longer use (a service that is
-/// no longer a Docker service, or whose container was renamed). Returns the lines to print and
-/// the services whose container spec changed.
-pub(crate) async fn write(
-    data_dir: &Path,
-    specs: &[ServiceSpec],
-    containers: &[ContainerSpec],
-) -> Result<(String, Vec<String>), Failure> {
+/// Write the container specs that changed (before the units, so a unit restarted by `create`
+/// runs the new one). Returns the lines to print and the services whose spec changed.
+pub(crate) fn write(data_dir: &Path, containers: &[ContainerSpec]) -> Result<(String, Vec<String>), Failure> {
     let mut changed = Vec::new();
     let mut text = String::new();
-    let stale: Vec<ContainerSpec> = ContainerSpec::all(data_dir)
-        .into_iter()
-        .filter(|old| specs.iter().any(|s| s.name.as_str() == old.service))
-        .filter(|old| !containers.iter().any(|c| c.container == old.container))
-        .collect();
-    text.push_str(&remove_containers(data_dir, &stale).await?);
     for c in containers {
         if let Some(path) = c.write(data_dir)? {
             text.push_str(&format!("wrote {}\n", path.display()));
@@ -203,6 +192,21 @@ pub(crate) async fn write(
         }
     }
     Ok((text, changed))
+}
+
+/// After the units of `specs` are installed: remove the containers (and specs) these services no
+/// longer have (a service that is no longer Docker, or whose container was renamed).
+pub(crate) async fn remove_stale(
+    data_dir: &Path,
+    specs: &[ServiceSpec],
+    containers: &[ContainerSpec],
+) -> Result<String, Failure> {
+    let stale: Vec<ContainerSpec> = ContainerSpec::all(data_dir)
+        .into_iter()
+        .filter(|old| specs.iter().any(|s| s.name.as_str() == old.service))
+        .filter(|old| !containers.iter().any(|c| c.container == old.container))
+        .collect();
+    remove_containers(data_dir, &stale).await
 }
 
 /// After `tf remove`: remove the containers of the removed services and their specs.

@@ -70,15 +70,21 @@ pub(crate) fn run(args: &CreateArgs, scope: Scope) -> Result<ExitCode, Failure> 
     Ok(code)
 }
 
-pub(crate) async fn install(scope: Scope, specs: &[ServiceSpec], ctx: RenderContext) -> Result<ExitCode, Failure> {
+pub(crate) async fn install(scope: Scope, specs: &[ServiceSpec], mut ctx: RenderContext) -> Result<ExitCode, Failure> {
     let systemd = crate::services::connect(scope).await?;
+    // Checked against the manager's own version here, so that `create` below does not refuse a
+    // directive after the container specs were written.
+    if ctx.systemd_version.is_none() {
+        ctx.systemd_version = Some(systemd.version().await?);
+    }
     // Every spec renders and every container maps before anything is built or written.
     for spec in specs {
         taskflows_core::render(spec, &ctx)?;
     }
     let containers = crate::container::prepare(specs, &ctx, true).await?;
-    let (mut text, changed) = crate::container::write(Path::new(ctx.data_dir.as_str()), specs, &containers).await?;
+    let (mut text, changed) = crate::container::write(Path::new(ctx.data_dir.as_str()), &containers)?;
     let mut report = systemd.create(specs, &ctx).await?;
+    text.push_str(&crate::container::remove_stale(Path::new(ctx.data_dir.as_str()), specs, &containers).await?);
     // A running Docker service whose container changed but whose unit file did not (the unit
     // only names the container) is restarted too, like a running unit whose file changed.
     let restarted = |name: &str| report.jobs.iter().any(|j| j.unit == format!("taskflows-{name}.service"));

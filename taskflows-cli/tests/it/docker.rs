@@ -558,3 +558,27 @@ environment = {{ docker = {{ image = {{ tag = "{tag}", path = "{}" }} }} }}
         let _ = e.client().remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
     });
 }
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_create_the_manager_refuses_writes_no_container_spec() {
+    let image = image();
+    let svc = name("refused");
+    let container = format!("taskflows-{svc}");
+    let file = |extra: &str| {
+        service_file(&format!(
+            "[[service]]\nname = \"{svc}\"\nstart_command = \"echo hi\"\n{extra}environment = {{ docker = {{ image = \"{image}\", labels = {{ v = \"{}\" }} }} }}\n",
+            if extra.is_empty() { "1" } else { "2" }
+        ))
+    };
+    let (_d1, v1) = file("");
+    ok(&tf(&["create", &v1]), "create");
+    let before = std::fs::read_to_string(spec_file(&container)).unwrap();
+    // systemd 252 has no RestartSteps=: refused, and the changed container spec is not written.
+    let (_d2, v2) = file("restart_policy = { condition = \"on-failure\", steps = 3, max_delay = \"1min\" }\n");
+    let out = tf(&["create", &v2]);
+    assert_eq!(out.status.code(), Some(3), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains(&format!("service[{svc}].restart_policy: steps and max_delay")), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(spec_file(&container)).unwrap(), before, "the container spec is unchanged");
+    ok(&tf(&["remove", &svc]), "remove");
+}
