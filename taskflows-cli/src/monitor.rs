@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use taskflows_alerts::{Alert, Alerts, Table};
 use taskflows_core::{Periodic, RelativeTo, Scope, ServiceSpec, StartOn};
 use taskflows_systemd::monitor::Problem;
@@ -221,19 +220,9 @@ fn install(scope: Scope, every: taskflows_core::Duration, args: &CheckArgs) -> R
 
 /// `KEY='VALUE'` lines ([`env_file_quote`]), mode 0600, written atomically.
 fn write_private(path: &std::path::Path, vars: &[(&str, String)]) -> Result<(), Failure> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().context("the env file has a folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let temp = dir.join(format!(".monitor.env.{}.tmp", std::process::id()));
     let text: String = vars.iter().map(|(k, v)| format!("{k}={}\n", env_file_quote(v))).collect();
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, path)
-    };
-    write().with_context(|| format!("cannot write {}", path.display())).map_err(Failure::from)
+    taskflows_systemd::files::write_private(path, text.as_bytes())?;
+    Ok(())
 }
 
 /// A value for systemd's `EnvironmentFile=`, read back as is. Unquoted, systemd drops

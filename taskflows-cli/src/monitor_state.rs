@@ -3,7 +3,6 @@
 //! `tf monitor check` runs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -87,8 +86,6 @@ pub(crate) fn load(path: &Path, destinations: &BTreeSet<String>) -> anyhow::Resu
 
 /// Write the alerted problems atomically (a temporary file renamed over the old one).
 pub(crate) fn save(path: &Path, state: &State) -> anyhow::Result<()> {
-    let dir = path.parent().context("the state file has a folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let alerted = state
         .iter()
         .map(|(a, d)| Entry {
@@ -100,17 +97,8 @@ pub(crate) fn save(path: &Path, state: &State) -> anyhow::Result<()> {
         .collect();
     let mut text = serde_json::to_string_pretty(&File { version: VERSION, alerted })?;
     text.push('\n');
-    let temp = dir.join(format!(".state.json.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&temp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
-    })
+    taskflows_systemd::files::write_private(path, text.as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ impl ContainerSpec {
     /// holds this spec (nothing is written; the modes are still made private).
     pub fn write(&self, data_dir: &Path) -> Result<Option<PathBuf>, Error> {
         use std::io::Write as _;
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
         let dir = Self::dir(data_dir);
         let path = Self::path(data_dir, &self.container);
         let io = |what, path: &Path| {
@@ -169,24 +169,21 @@ impl ContainerSpec {
                 .map_err(io("cannot make private", &path))?;
             return Ok(None);
         }
-        let tmp = dir.join(format!(".{}.json.tmp-{}", self.container, std::process::id()));
         // serde_json::Value keeps keys sorted: the file is deterministic although the body has
         // hash maps.
         let value = serde_json::to_value(self).expect("a container spec is JSON");
         let mut text = serde_json::to_string_pretty(&value).expect("a JSON value prints");
         text.push('\n');
-        let _ = std::fs::remove_file(&tmp);
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io("cannot write container spec", &tmp)(e));
-        }
-        std::fs::rename(&tmp, &path).map_err(io("cannot write container spec", &path))?;
+        // tempfile creates the temporary file 0600 beside the target; it is removed on failure.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tf-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(io("cannot write container spec", &dir))?;
+        tmp.write_all(text.as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(io("cannot write container spec", tmp.path()))?;
+        tmp.persist(&path).map_err(|e| io("cannot write container spec", &path)(e.error))?;
         Ok(Some(path))
     }
 

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use taskflows_core::{EnvName, Environment, ServiceName, ServiceSpec};
 
-use crate::environments::{Replace, write_atomic};
 use crate::{Error, Result, Store};
 
 impl Store {
@@ -18,12 +17,7 @@ impl Store {
     /// changes.
     pub fn save_definition(&self, name: &ServiceName, text: &str) -> Result<PathBuf> {
         let path = self.definition_path(name);
-        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
-            crate::environments::private_dir(path.parent().expect("in the services folder"))?;
-            crate::environments::private_file(&path)?;
-            return Ok(path);
-        }
-        write_atomic(&path, text, Replace::Always)?;
+        crate::files::write_private(&path, text.as_bytes())?;
         Ok(path)
     }
 

@@ -132,7 +132,7 @@ impl Store {
     pub fn create(&self, name: &EnvName, file: &str, content: &str) -> Result<StoredEnvironment> {
         let (environment, text) = Store::check(file, content)?;
         let path = self.path(name);
-        write_atomic(&path, &text, Replace::Never).map_err(|e| match e {
+        crate::files::create_private(&path, text.as_bytes()).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 Error::EnvironmentExists { name: name.to_string() }
             }
@@ -147,7 +147,7 @@ impl Store {
     pub fn replace(&self, name: &EnvName, file: &str, content: &str) -> Result<StoredEnvironment> {
         let (environment, text) = Store::check(file, content)?;
         let path = self.require(name)?;
-        write_atomic(&path, &text, Replace::Always)?;
+        crate::files::write_private(&path, text.as_bytes())?;
         Ok(StoredEnvironment { name: name.clone(), environment, path, text })
     }
 
@@ -201,69 +201,4 @@ impl Store {
         users.values_mut().for_each(|v| v.sort());
         Ok(users)
     }
-}
-
-/// Whether [`write_atomic`] may replace an existing file.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Replace {
-    Always,
-    Never,
-}
-
-/// Write `content` to `path` through a temporary file in the same folder (mode 0600, in a folder
-/// of mode 0700: stored environments and definitions hold environment values, secrets
-/// included): renamed over the target, or with [`Replace::Never`] linked to it, which fails if it
-/// exists. The target is never seen half-written, and no temporary file is left behind.
-pub(crate) fn write_atomic(path: &Path, content: &str, replace: Replace) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    private_dir(dir)?;
-    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let temp = dir.join(format!(".{name}.tf-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(Error::io("write", &temp))?;
-        f.write_all(content.as_bytes()).map_err(Error::io("write", &temp))?;
-        f.sync_all().map_err(Error::io("write", &temp))?;
-        match replace {
-            Replace::Always => std::fs::rename(&temp, path).map_err(Error::io("replace", path)),
-            Replace::Never => std::fs::hard_link(&temp, path).map_err(Error::io("create", path)),
-        }
-    })();
-    let _ = std::fs::remove_file(&temp);
-    result
-}
-
-/// Create `dir` (and its missing parents) with mode 0700, and make it 0700 if an older `tf`
-/// created it readable by others.
-pub(crate) fn private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
-    }
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        other => other.map_err(Error::io("create", dir))?,
-    }
-    let meta = std::fs::metadata(dir).map_err(Error::io("read", dir))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(Error::io("chmod", dir))?;
-    }
-    Ok(())
-}
-
-/// Make an existing stored file 0600 if an older `tf` wrote it readable by others.
-pub(crate) fn private_file(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let meta = std::fs::metadata(path).map_err(Error::io("read", path))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(Error::io("chmod", path))?;
-    }
-    Ok(())
 }

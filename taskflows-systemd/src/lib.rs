@@ -13,6 +13,7 @@ mod control;
 mod definitions;
 mod environments;
 mod error;
+pub mod files;
 pub mod host;
 mod install;
 mod jobs;
