@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{stderr, stdout, tf};
+use crate::{stderr, stdout, tf, wait_for};
 
 fn in_sandbox() {
     assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
@@ -32,17 +32,12 @@ fn run(exe: &PathBuf, args: &[&str]) -> Output {
 
 /// The runs of `example-*` once `done` holds for them, within a minute.
 fn history_until(done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    wait_for(Duration::from_secs(60), Duration::from_millis(500), || {
         let out = tf(&["history", "-m", "example-*", "--json"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let runs: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
-        if done(&runs) {
-            return runs;
-        }
-        assert!(Instant::now() < deadline, "no such runs within a minute: {runs:#?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        if done(&runs) { Ok(runs) } else { Err(format!("no such runs within a minute: {runs:#?}")) }
+    })
 }
 
 fn task_run<'a>(runs: &'a [Value], name: &str, result: &str) -> Option<&'a Value> {

@@ -5,10 +5,11 @@
 //! the engine.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use taskflows_docker::Engine;
 
-use crate::{service_file, stderr, stdout, tf, tf_env};
+use crate::{ok, service_file, stderr, stdout, tf, tf_env, wait_for};
 
 fn image() -> String {
     assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
@@ -45,11 +46,6 @@ fn with_engine<T>(f: impl AsyncFnOnce(&Engine) -> T) -> T {
         let engine = Engine::connect(None).await.expect("the test engine answers");
         f(&engine).await
     })
-}
-
-fn ok(out: &std::process::Output, what: &str) -> String {
-    assert!(out.status.success(), "{what}: {}{}", stdout(out), stderr(out));
-    stdout(out)
 }
 
 #[test]
@@ -109,11 +105,9 @@ environment = {{ docker = {{ image = "{image}", name = "{container}", persisted 
     ));
     ok(&tf(&["create", &path]), "create");
     ok(&tf(&["start", &svc]), "start");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !engine_state(&container).is_some_and(|(_, running)| running) {
-        assert!(std::time::Instant::now() < deadline, "the container never ran");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+        engine_state(&container).filter(|(_, running)| *running).ok_or("the container never ran".to_owned())
+    });
     // A changed container of a running service: the service is restarted on a new container.
     let (first, _) = engine_state(&container).unwrap();
     let (_dir2, changed) = service_file(
@@ -121,14 +115,10 @@ environment = {{ docker = {{ image = "{image}", name = "{container}", persisted 
     );
     let text = ok(&tf(&["create", &changed]), "create changed");
     assert!(text.contains(&format!("restart taskflows-{svc}.service: done")), "{text}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match engine_state(&container) {
-            Some((id, true)) if id != first => break,
-            other => assert!(std::time::Instant::now() < deadline, "not re-created and running: {other:?}"),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for(Duration::from_secs(30), Duration::from_millis(200), || match engine_state(&container) {
+        Some((id, true)) if id != first => Ok(()),
+        other => Err(format!("not re-created and running: {other:?}")),
+    });
 
     let started = std::time::Instant::now();
     ok(&tf(&["stop", &svc]), "stop");
@@ -291,18 +281,13 @@ environment = {{ docker = {{ image = "{image}" }} }}
     ));
     ok(&tf(&["create", &path]), "create");
     ok(&tf(&["start", &svc]), "start");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let runs = loop {
+    let runs = wait_for(Duration::from_secs(30), Duration::from_millis(300), || {
         let runs: serde_json::Value =
             serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
         let ended: Vec<serde_json::Value> =
             runs.as_array().into_iter().flatten().filter(|r| r["result"] != "running").cloned().collect();
-        if ended.len() >= 3 {
-            break ended;
-        }
-        assert!(std::time::Instant::now() < deadline, "systemd did not restart the container: {runs}");
-        std::thread::sleep(std::time::Duration::from_millis(300));
-    };
+        if ended.len() >= 3 { Ok(ended) } else { Err(format!("systemd did not restart the container: {runs}")) }
+    });
     for run in &runs {
         assert_eq!(run["exit_status"], "4", "{runs:?}");
     }

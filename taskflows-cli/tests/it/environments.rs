@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::{stderr, stdout};
+use crate::{ok, stderr, stdout};
 
 fn in_sandbox() {
     assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
@@ -38,11 +38,6 @@ fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, content).expect("write file");
     path.display().to_string()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(out.status.success(), "{what}: {}{}", stdout(out), stderr(out));
-    stdout(out)
 }
 
 #[test]

@@ -37,6 +37,29 @@ pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The stdout of a command that must have succeeded (`what` names it in the failure).
+pub(crate) fn ok(out: &Output, what: &str) -> String {
+    assert!(out.status.success(), "{what}: {}{}", stdout(out), stderr(out));
+    stdout(out)
+}
+
+/// Poll `check` every `every` until it returns `Some`, failing after `limit` with `what` (which
+/// may describe the last state seen).
+pub(crate) fn wait_for<T>(
+    limit: std::time::Duration,
+    every: std::time::Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(what) => assert!(std::time::Instant::now() < deadline, "timed out after {limit:?}: {what}"),
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// A service file in a temp folder.
 pub(crate) fn service_file(content: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -372,14 +372,10 @@ fn container_run_stopped_during_a_pull_exits_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let pull = loop {
-        if let Some(line) = seen.lock().unwrap().iter().find(|l| l.contains("/images/create")) {
-            break line.clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "no pull: {:?}", seen.lock().unwrap());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let pull = crate::wait_for(std::time::Duration::from_secs(20), std::time::Duration::from_millis(20), || {
+        let seen = seen.lock().unwrap();
+        seen.iter().find(|l| l.contains("/images/create")).cloned().ok_or_else(|| format!("no pull: {seen:?}"))
+    });
     // One tag, never the repository's every tag.
     assert!(pull.contains("fromImage=postgres") && pull.contains("tag=latest"), "{pull}");
     // systemd's stop, while the image is being pulled.

@@ -229,18 +229,13 @@ fn write_journal_entry(fields: &[(&str, &str)], as_nobody: bool) {
 
 /// Wait until journalctl shows an entry with `TASKFLOWS_TASK_NAME=name`.
 fn wait_for_journal_entry(name: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    crate::wait_for(std::time::Duration::from_secs(10), std::time::Duration::from_millis(100), || {
         let out = std::process::Command::new("journalctl")
             .args(["--no-pager", "-o", "json", &format!("TASKFLOWS_TASK_NAME={name}")])
             .output()
             .expect("journalctl runs");
-        if !out.stdout.is_empty() {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "journald never stored task {name}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        if out.stdout.is_empty() { Err(format!("journald never stored task {name}")) } else { Ok(()) }
+    });
 }
 
 /// Whether systemd still has `unit` loaded (it garbage-collects an inactive unit nothing needs).
@@ -285,11 +280,9 @@ start_command = '''/bin/sh -c 'sleep 0.2; printf "TASKFLOWS_TASK_NAME=hist-side\
 
     // Once systemd forgot the unit, status reads its last run from the journal: the service
     // run, not the task in it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while loaded(unit) {
-        assert!(std::time::Instant::now() < deadline, "systemd never unloaded {unit}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    crate::wait_for(std::time::Duration::from_secs(20), std::time::Duration::from_millis(200), || {
+        if loaded(unit) { Err(format!("systemd never unloaded {unit}")) } else { Ok(()) }
+    });
     let out = tf(&["status", "-m", "hist-tasked", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
     assert_eq!(status[0]["result"], "success", "{status:#}");
