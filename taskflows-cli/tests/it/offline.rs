@@ -2,6 +2,18 @@
 
 use crate::{service_file, stderr, stdout, tf};
 
+/// `tf --user` with its data and config folders in `dir`, so nothing of the host is read or written.
+fn tf_user_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+        .arg("--user")
+        .args(args)
+        .env("TASKFLOWS_DATA_DIR", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("tf runs")
+}
+
 #[test]
 fn dry_run_prints_each_unit_with_its_name() {
     let (_dir, path) =
@@ -122,16 +134,7 @@ fn check_explains_each_requirement_and_fails_when_one_does_not_hold() {
 #[test]
 fn env_commands_need_no_systemd_except_update() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
-            .arg("--user")
-            .args(args)
-            .env("TASKFLOWS_DATA_DIR", dir.path().join("data"))
-            .env("XDG_CONFIG_HOME", dir.path().join("config"))
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| tf_user_in(dir.path(), args);
     let file = dir.path().join("ml.toml");
     std::fs::write(&file, "[venv]\nname = \"ml\"\nrunner = \"/opt/mm/micromamba\"\n").unwrap();
     let file = file.display().to_string();
@@ -243,16 +246,7 @@ fn monitor_alert_settings_are_checked_before_anything_runs() {
 #[test]
 fn two_services_cannot_share_a_container_name() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
-            .arg("--user")
-            .args(args)
-            .env("TASKFLOWS_DATA_DIR", dir.path().join("data"))
-            .env("XDG_CONFIG_HOME", dir.path().join("config"))
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| tf_user_in(dir.path(), args);
     let write = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
