@@ -34,6 +34,10 @@ async fn flaky(policy: &TaskPolicy, alerts: &Alerts, failures: u32) -> Option<u3
     .unwrap()
 }
 
+/// The requests of a message whose text is uploaded as a file into its thread.
+const UPLOADED: [&str; 4] =
+    ["/api/chat.postMessage", "/api/files.getUploadURLExternal", "/upload/v1/abc", "/api/files.completeUploadExternal"];
+
 #[tokio::test]
 async fn slack_messages_on_start_each_error_and_finish() {
     let server = HttpServer::start(Answer::Json(r#"{"ok":true,"channel":"C1","ts":"1.2"}"#));
@@ -78,15 +82,7 @@ async fn slack_truncates_long_errors_and_uploads_the_full_text() {
     assert!(matches!(result, Ok(None)));
     let requests = server.requests();
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "/api/chat.postMessage",
-            "/api/files.getUploadURLExternal",
-            "/upload/v1/abc",
-            "/api/files.completeUploadExternal"
-        ]
-    );
+    assert_eq!(paths, UPLOADED);
     let json = requests[0].json();
     for text in [&json["text"], &json["blocks"][0]["text"]["text"], &json["blocks"][1]["text"]["text"]] {
         let text = text.as_str().unwrap();
@@ -275,15 +271,7 @@ async fn slack_tables_over_the_row_limit_are_uploaded_as_a_file() {
     assert!(alerts.deliver(&alert).await);
     let requests = server.requests();
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "/api/chat.postMessage",
-            "/api/files.getUploadURLExternal",
-            "/upload/v1/abc",
-            "/api/files.completeUploadExternal"
-        ]
-    );
+    assert_eq!(paths, UPLOADED);
     let message = requests[0].json();
     assert!(!message.to_string().contains("job-0"), "not inlined: {message}");
     assert_eq!(
