@@ -96,7 +96,10 @@ async fn measure_status(systemd: &Systemd, scope: Scope, names: &[ServiceName], 
         let states = systemd.status(names).await.expect("status");
         ours.push(start.elapsed());
         assert_eq!(states.len(), N);
-        assert!(states.iter().all(|s| s.timer_active.as_deref() == Some("active")), "every timer runs");
+        assert!(
+            states.iter().all(|s| s.timer_active == Some(taskflows_systemd::ActiveState::Active)),
+            "every timer runs"
+        );
         baseline.push(systemctl(scope, &["list-units", "--all"]) + systemctl(scope, &["list-timers", "--all"]));
     }
     let (ours, baseline) = (median(ours), median(baseline));

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use taskflows_core::{ServiceName, glob_match};
 
+use crate::state::JobKind;
 use crate::{Error, JobOutcome, Result, Systemd};
 
 /// Which units of a service an action applies to.
@@ -79,22 +80,21 @@ impl Systemd {
 
     /// Start units and wait for their jobs.
     pub async fn start(&self, services: &[ServiceName], targets: Targets) -> Result<Vec<JobOutcome>> {
-        self.job_on(services, targets, "start").await
+        self.job_on(services, targets, JobKind::Start).await
     }
 
     /// Stop units and wait for their jobs.
     pub async fn stop(&self, services: &[ServiceName], targets: Targets) -> Result<Vec<JobOutcome>> {
-        self.job_on(services, targets, "stop").await
+        self.job_on(services, targets, JobKind::Stop).await
     }
 
     /// Restart units and wait for their jobs.
     pub async fn restart(&self, services: &[ServiceName], targets: Targets) -> Result<Vec<JobOutcome>> {
-        self.job_on(services, targets, "restart").await
+        self.job_on(services, targets, JobKind::Restart).await
     }
 
-    async fn job_on(&self, services: &[ServiceName], targets: Targets, job: &'static str) -> Result<Vec<JobOutcome>> {
-        let jobs: Vec<(&'static str, String)> =
-            self.target_units(services, targets).into_iter().map(|u| (job, u)).collect();
+    async fn job_on(&self, services: &[ServiceName], targets: Targets, job: JobKind) -> Result<Vec<JobOutcome>> {
+        let jobs: Vec<(JobKind, String)> = self.target_units(services, targets).into_iter().map(|u| (job, u)).collect();
         self.run_jobs(&jobs).await
     }
 
@@ -124,7 +124,7 @@ impl Systemd {
         }
         // Timers first, so none fires a unit that is being stopped.
         let (timers, others): (Vec<&String>, Vec<&String>) = units.iter().partition(|u| u.ends_with(".timer"));
-        let stops = |us: Vec<&String>| us.into_iter().map(|u| ("stop", u.clone())).collect::<Vec<_>>();
+        let stops = |us: Vec<&String>| us.into_iter().map(|u| (JobKind::Stop, u.clone())).collect::<Vec<_>>();
         self.run_jobs(&stops(timers)).await?;
         self.run_jobs(&stops(others)).await?;
         self.disable_files(&units).await?;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use taskflows_core::{RenderContext, ServiceSpec, UnitFile};
 
 use crate::control::units_of;
+use crate::state::{ActiveState, JobKind};
 use crate::{Error, JobOutcome, Result, Systemd};
 
 /// What `create` did.
@@ -66,7 +67,7 @@ impl Systemd {
 
         // Units that are going away: stop and disable them while systemd still knows them.
         if !stale.is_empty() {
-            let stops: Vec<(&'static str, String)> = stale.iter().map(|u| ("stop", u.clone())).collect();
+            let stops: Vec<(JobKind, String)> = stale.iter().map(|u| (JobKind::Stop, u.clone())).collect();
             self.run_jobs(&stops).await?;
             self.disable_files(&stale).await?;
         }
@@ -109,14 +110,14 @@ impl Systemd {
         let written: BTreeSet<&str> = report.written.iter().map(String::as_str).collect();
         let all: Vec<String> = rendered.iter().flat_map(|(_, us)| us.iter().map(|u| u.name.clone())).collect();
         let active = self.active_states().await?;
-        let mut jobs: Vec<(&'static str, String)> = Vec::new();
+        let mut jobs: Vec<(JobKind, String)> = Vec::new();
         for name in &all {
-            let running = active.get(name).is_some_and(|s| s == "active" || s == "activating" || s == "reloading");
+            let running = active.get(name).is_some_and(|s| ActiveState::from_word(s).is_running());
             let changed = written.contains(name.as_str());
             if name.ends_with(".timer") && (!running || changed) {
-                jobs.push((if running { "restart" } else { "start" }, name.clone()));
+                jobs.push((if running { JobKind::Restart } else { JobKind::Start }, name.clone()));
             } else if name.ends_with(".service") && running && changed {
-                jobs.push(("try-restart", name.clone()));
+                jobs.push((JobKind::TryRestart, name.clone()));
             }
         }
         report.jobs = self.run_jobs(&jobs).await?;

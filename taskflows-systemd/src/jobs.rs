@@ -5,24 +5,24 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 
+use crate::state::{JobKind, JobResult};
 use crate::{Error, Result, Systemd};
 
 /// What happened to one job.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct JobOutcome {
     /// The unit.
     pub unit: String,
-    /// start, stop, restart, try-restart.
-    pub job: &'static str,
-    /// systemd's result: done, failed, timeout, dependency, canceled, skipped, or
-    /// `not-loaded` when a stop found nothing to stop.
-    pub result: String,
+    /// What was asked.
+    pub job: JobKind,
+    /// How it ended.
+    pub result: JobResult,
 }
 
 impl JobOutcome {
     /// Whether the job did what was asked.
     pub fn ok(&self) -> bool {
-        matches!(self.result.as_str(), "done" | "not-loaded")
+        self.result.is_ok()
     }
 }
 
@@ -34,7 +34,7 @@ pub(crate) const JOB_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Systemd {
     /// Run `(job, unit)` pairs concurrently and wait until systemd removed every job.
-    pub(crate) async fn run_jobs(&self, jobs: &[(&'static str, String)]) -> Result<Vec<JobOutcome>> {
+    pub(crate) async fn run_jobs(&self, jobs: &[(JobKind, String)]) -> Result<Vec<JobOutcome>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
@@ -48,10 +48,10 @@ impl Systemd {
             let calls = batch.iter().map(|(job, unit)| async move {
                 let m = &self.manager;
                 let reply = match *job {
-                    "start" => m.start_unit(unit, "replace").await,
-                    "stop" => m.stop_unit(unit, "replace").await,
-                    "restart" => m.restart_unit(unit, "replace").await,
-                    _ => m.try_restart_unit(unit, "replace").await,
+                    JobKind::Start => m.start_unit(unit, "replace").await,
+                    JobKind::Stop => m.stop_unit(unit, "replace").await,
+                    JobKind::Restart => m.restart_unit(unit, "replace").await,
+                    JobKind::TryRestart | JobKind::Unknown => m.try_restart_unit(unit, "replace").await,
                 };
                 (*job, unit.clone(), reply)
             });
@@ -61,10 +61,10 @@ impl Systemd {
                 match reply {
                     Ok(path) => {
                         pending.insert(path.as_str().to_owned(), outcomes.len());
-                        outcomes.push(JobOutcome { unit, job, result: String::new() });
+                        outcomes.push(JobOutcome { unit, job, result: JobResult::Unknown });
                     }
-                    Err(e) if job == "stop" && is_no_such_unit(&e) => {
-                        outcomes.push(JobOutcome { unit, job, result: "not-loaded".to_owned() });
+                    Err(e) if job == JobKind::Stop && is_no_such_unit(&e) => {
+                        outcomes.push(JobOutcome { unit, job, result: JobResult::NotLoaded });
                     }
                     Err(e) => {
                         return Err(Error::Call { call: format!("{job} {unit}"), source: e });
@@ -77,7 +77,7 @@ impl Systemd {
                         break;
                     };
                     if let Some(i) = pending.remove(&removed.job) {
-                        outcomes[i].result = removed.result;
+                        outcomes[i].result = JobResult::from_word(&removed.result);
                     }
                 }
             };

@@ -13,13 +13,16 @@ use serde_json::Value;
 use taskflows_core::Scope;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
+use jiff::Timestamp;
+
+use crate::state::{RunResult, from_micros};
 use crate::{Error, Result, Systemd};
 
 /// One journal line of a unit.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct LogLine {
-    /// When it was logged (µs since the epoch).
-    pub timestamp: u64,
+    /// When it was logged.
+    pub timestamp: Timestamp,
     /// syslog priority, 0 (emerg) … 7 (debug).
     pub priority: Option<u8>,
     /// The logging process.
@@ -29,7 +32,7 @@ pub struct LogLine {
 }
 
 /// What ran: a service (a unit's run) or a task inside one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunKind {
     /// One run of a unit, from systemd's messages.
@@ -39,8 +42,60 @@ pub enum RunKind {
     Task,
 }
 
+/// How a run's main process ended, when it did not exit cleanly (or when systemd said).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "how", rename_all = "lowercase")]
+pub enum ProcessExit {
+    /// It exited with this status.
+    Exited {
+        /// The exit status.
+        status: i32,
+    },
+    /// A signal killed it.
+    Killed {
+        /// The signal's name, e.g. `TERM`.
+        signal: String,
+    },
+    /// A signal killed it and it dumped core.
+    Dumped {
+        /// The signal's name, e.g. `SEGV`.
+        signal: String,
+    },
+}
+
+impl ProcessExit {
+    /// From systemd's `EXIT_CODE` (exited, killed, dumped) and `EXIT_STATUS`.
+    fn from_fields(code: &str, status: &str) -> Option<ProcessExit> {
+        match code {
+            "exited" => Some(ProcessExit::Exited { status: status.parse().ok()? }),
+            "killed" => Some(ProcessExit::Killed { signal: status.to_owned() }),
+            "dumped" => Some(ProcessExit::Dumped { signal: status.to_owned() }),
+            _ => None,
+        }
+    }
+
+    /// The exit status, when it exited.
+    pub fn status(&self) -> Option<i32> {
+        match self {
+            ProcessExit::Exited { status } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessExit {
+    /// `3`, `SIGTERM`, `SIGSEGV (core dumped)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessExit::Exited { status } => write!(f, "{status}"),
+            ProcessExit::Killed { signal } => write!(f, "SIG{signal}"),
+            ProcessExit::Dumped { signal } => write!(f, "SIG{signal} (core dumped)"),
+        }
+    }
+}
+
 /// One run of a service or of a task in it, from the journal.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RunRecord {
     /// Service or task.
     pub kind: RunKind,
@@ -54,19 +109,16 @@ pub struct RunRecord {
     pub task_id: Option<String>,
     /// A task's attempts.
     pub attempts: Option<u32>,
-    /// When the run started (µs since the epoch).
-    pub start: Option<u64>,
-    /// When it ended (µs since the epoch); none while running.
-    pub end: Option<u64>,
-    /// success, exit-code, signal, timeout, core-dump, watchdog, start-limit-hit …, or running;
-    /// for a task: success, failed or timeout.
-    pub result: String,
+    /// When the run started.
+    pub start: Option<Timestamp>,
+    /// When it ended; none while running.
+    pub end: Option<Timestamp>,
+    /// How it ended (`running` while it runs); for a task: success, failed or timeout.
+    pub result: RunResult,
     /// A failed task's last error.
     pub error: Option<String>,
-    /// exited, killed or dumped, when the main process ended abnormally.
-    pub exit_code: Option<String>,
-    /// The exit status (or signal name), when known.
-    pub exit_status: Option<String>,
+    /// How the main process ended, when known.
+    pub exit: Option<ProcessExit>,
     /// CPU time used, in nanoseconds.
     pub cpu_nsec: Option<u64>,
     /// Bytes read from block devices.
@@ -129,8 +181,8 @@ impl Systemd {
 
     /// Runs of `units` recorded since `since_us` (µs since the epoch), newest first, at most
     /// `limit` of them.
-    pub async fn history(&self, units: &[String], since_us: Option<u64>, limit: usize) -> Result<Vec<RunRecord>> {
-        self.history_within(units, since_us, None, Runs::WithTasks, limit).await
+    pub async fn history(&self, units: &[String], since: Option<Timestamp>, limit: usize) -> Result<Vec<RunRecord>> {
+        self.history_within(units, since, None, Runs::WithTasks, limit).await
     }
 
     /// [`Systemd::history`], reading at most the last `entries` matching journal entries, with
@@ -143,7 +195,7 @@ impl Systemd {
     pub(crate) async fn history_within(
         &self,
         units: &[String],
-        since_us: Option<u64>,
+        since: Option<Timestamp>,
         entries: Option<usize>,
         runs_of: Runs,
         limit: usize,
@@ -158,8 +210,8 @@ impl Systemd {
         };
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
-        if let Some(since) = since_us {
-            cmd.arg(format!("--since=@{}", since / 1_000_000));
+        if let Some(since) = since {
+            cmd.arg(format!("--since=@{}", since.as_second()));
         }
         if let Some(n) = entries {
             cmd.arg(format!("--lines={n}"));
@@ -177,9 +229,8 @@ impl Systemd {
         self.settle_open_runs(&mut runs).await?;
         for r in &mut runs {
             // systemd logs the main process's exit only when it is not a clean one.
-            if r.result == "success" && r.exit_status.is_none() {
-                r.exit_code = Some("exited".to_owned());
-                r.exit_status = Some("0".to_owned());
+            if r.result == RunResult::Success && r.exit.is_none() {
+                r.exit = Some(ProcessExit::Exited { status: 0 });
             }
         }
         runs.append(&mut tasks);
@@ -225,7 +276,7 @@ impl Systemd {
     /// user manager logs successful ends only at debug level: a run followed by a later run of
     /// its unit ended without failure; the latest run is compared with the unit's live state.
     async fn settle_open_runs(&self, runs: &mut [RunRecord]) -> Result<()> {
-        let mut latest: HashMap<&str, (Option<u64>, usize)> = HashMap::new();
+        let mut latest: HashMap<&str, (Option<Timestamp>, usize)> = HashMap::new();
         for (i, r) in runs.iter().enumerate() {
             let e = latest.entry(r.unit.as_str()).or_insert((r.start, i));
             if r.start >= e.0 {
@@ -234,11 +285,11 @@ impl Systemd {
         }
         let latest: HashMap<String, usize> = latest.into_iter().map(|(u, (_, i))| (u.to_owned(), i)).collect();
         for (i, r) in runs.iter_mut().enumerate() {
-            if r.result != "running" {
+            if r.result != RunResult::Running {
                 continue;
             }
             if latest.get(&r.unit) != Some(&i) {
-                r.result = "success".to_owned();
+                r.result = RunResult::Success;
                 continue;
             }
             match self.live_run(&r.unit).await? {
@@ -247,10 +298,9 @@ impl Systemd {
                     r.result = live.result;
                     r.start = live.start.or(r.start);
                     r.end = live.end;
-                    r.exit_status = live.exit_status.map(|s| s.to_string());
-                    r.exit_code = live.exit_status.map(|_| "exited".to_owned());
+                    r.exit = live.exit_status.map(|status| ProcessExit::Exited { status });
                 }
-                _ => r.result = "success".to_owned(),
+                _ => r.result = RunResult::Success,
             }
         }
         Ok(())
@@ -297,12 +347,12 @@ fn parse_runs(
         if id.is_empty() {
             continue;
         }
-        let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok());
+        let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok()).and_then(from_micros);
         let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
             runs.push(RunRecord {
                 unit: unit.to_owned(),
                 invocation_id: id.to_owned(),
-                result: "running".to_owned(),
+                result: RunResult::Running,
                 ..RunRecord::default()
             });
             runs.len() - 1
@@ -314,28 +364,27 @@ fn parse_runs(
             UNIT_STARTED => {
                 r.start = r.start.or(ts);
                 // A oneshot's start job ends with its run: "Finished X."
-                if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == "running" {
+                if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == RunResult::Running {
                     r.end = ts;
-                    r.result = "success".to_owned();
+                    r.result = RunResult::Success;
                 }
             }
             UNIT_SUCCESS => {
                 r.end = ts;
-                r.result = "success".to_owned();
+                r.result = RunResult::Success;
             }
             UNIT_FAILURE_RESULT => {
                 r.end = ts;
-                r.result = field("UNIT_RESULT").unwrap_or("failed").to_owned();
+                r.result = field("UNIT_RESULT").map_or(RunResult::Failed, RunResult::from_word);
             }
             UNIT_FAILED => {
                 r.end = r.end.or(ts);
-                if r.result == "running" {
-                    r.result = "failed".to_owned();
+                if r.result == RunResult::Running {
+                    r.result = RunResult::Failed;
                 }
             }
             UNIT_PROCESS_EXIT => {
-                r.exit_code = field("EXIT_CODE").map(str::to_owned);
-                r.exit_status = field("EXIT_STATUS").map(str::to_owned);
+                r.exit = ProcessExit::from_fields(field("EXIT_CODE").unwrap_or(""), field("EXIT_STATUS").unwrap_or(""));
             }
             UNIT_RESOURCES => {
                 r.cpu_nsec = num("CPU_USAGE_NSEC");
@@ -356,7 +405,7 @@ fn task_run(v: &Value, unit_field: &str) -> Option<RunRecord> {
     let field = |k: &str| v.get(k).and_then(Value::as_str);
     let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
     let name = field("TASKFLOWS_TASK_NAME")?;
-    let start = num("TASKFLOWS_TASK_START_USEC");
+    let start_us = num("TASKFLOWS_TASK_START_USEC");
     Some(RunRecord {
         kind: RunKind::Task,
         unit: field(unit_field).unwrap_or_default().to_owned(),
@@ -364,9 +413,9 @@ fn task_run(v: &Value, unit_field: &str) -> Option<RunRecord> {
         task_name: Some(name.to_owned()),
         task_id: field("TASKFLOWS_TASK_ID").map(str::to_owned),
         attempts: num("TASKFLOWS_TASK_ATTEMPTS").and_then(|n| u32::try_from(n).ok()),
-        start,
-        end: start.zip(num("TASKFLOWS_TASK_DURATION_USEC")).map(|(s, d)| s.saturating_add(d)),
-        result: field("TASKFLOWS_TASK_STATUS").unwrap_or("failed").to_owned(),
+        start: start_us.and_then(from_micros),
+        end: start_us.zip(num("TASKFLOWS_TASK_DURATION_USEC")).and_then(|(s, d)| from_micros(s.saturating_add(d))),
+        result: field("TASKFLOWS_TASK_STATUS").map_or(RunResult::Failed, RunResult::from_word),
         error: field("TASKFLOWS_TASK_ERROR").map(str::to_owned),
         ..RunRecord::default()
     })
@@ -415,7 +464,10 @@ fn log_line(v: &Value) -> LogLine {
         _ => String::new(),
     };
     LogLine {
-        timestamp: field("__REALTIME_TIMESTAMP").and_then(|t| t.parse().ok()).unwrap_or(0),
+        timestamp: field("__REALTIME_TIMESTAMP")
+            .and_then(|t| t.parse::<u64>().ok())
+            .and_then(from_micros)
+            .unwrap_or(Timestamp::UNIX_EPOCH),
         priority: field("PRIORITY").and_then(|p| p.parse().ok()),
         pid: field("_PID").and_then(|p| p.parse().ok()),
         message,
@@ -445,9 +497,9 @@ mod tests {
                 task_name: Some("sync".into()),
                 task_id: Some("41-1".into()),
                 attempts: Some(2),
-                start: Some(1_000_000),
-                end: Some(1_001_500),
-                result: "failed".into(),
+                start: from_micros(1_000_000),
+                end: from_micros(1_001_500),
+                result: RunResult::Failed,
                 error: Some("disk full".into()),
                 ..RunRecord::default()
             }

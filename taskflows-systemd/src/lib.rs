@@ -21,6 +21,7 @@ mod journal;
 pub mod monitor;
 pub mod proxies;
 mod run;
+pub mod state;
 mod status;
 mod watch;
 
@@ -33,8 +34,9 @@ pub use environments::{Store, StoredEnvironment};
 pub use error::{Error, Result};
 pub use install::{InstallReport, check_env_file};
 pub use jobs::JobOutcome;
-pub use journal::{LogLine, RunKind, RunRecord};
+pub use journal::{LogLine, ProcessExit, RunKind, RunRecord};
 pub use run::{RunOutcome, TransientRun};
+pub use state::{ActiveState, JobKind, JobResult, LoadState, RunResult};
 pub use status::ServiceState;
 pub use watch::{Event, Watch};
 

@@ -23,11 +23,14 @@ use jiff::tz::TimeZone;
 use taskflows_core::ServiceName;
 use taskflows_core::calendar::CalendarEvent;
 
+use crate::state::{ActiveState, LoadState, RunResult};
 use crate::status::{get, text, timestamp};
 use crate::{Result, ServiceState, Systemd};
 
 /// What can be wrong with a scheduled service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     /// The timer's unit file is not loaded (not-found, bad-setting, masked …).
@@ -59,7 +62,7 @@ impl std::fmt::Display for ProblemKind {
 }
 
 /// One problem of one service.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// The service's name.
     pub service: String,
@@ -73,37 +76,44 @@ pub struct Problem {
 /// What the monitor needs to know about a service's timer besides [`ServiceState`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TimerFacts {
-    /// The timer unit's load state (`loaded`, `not-found`, `bad-setting`, `masked` …).
-    pub load_state: String,
-    /// Since when the timer is active (µs since the epoch), while it is.
-    pub active_since: Option<u64>,
+    /// The timer unit's load state.
+    pub load_state: LoadState,
+    /// Since when the timer is active, while it is.
+    pub active_since: Option<Timestamp>,
     /// How late systemd may start a run on purpose: `AccuracySec=` plus `RandomizedDelaySec=`.
     pub slack: Duration,
 }
 
-/// The problems of one service with a timer at `now` (µs since the epoch); schedules without a
-/// zone are in `local`. Empty when healthy or paused on purpose.
-pub fn check(state: &ServiceState, timer: &TimerFacts, now: u64, grace: Duration, local: &TimeZone) -> Vec<Problem> {
+/// The problems of one service with a timer at `now`; schedules without a zone are in `local`.
+/// Empty when healthy or paused on purpose.
+pub fn check(
+    state: &ServiceState,
+    timer: &TimerFacts,
+    now: Timestamp,
+    grace: Duration,
+    local: &TimeZone,
+) -> Vec<Problem> {
     let problem = |kind, detail: String| Problem { service: state.name.clone(), kind, detail };
-    let timer_active = state.timer_active.as_deref().unwrap_or("inactive");
-    let timer_enabled = state.timer_enabled.as_deref().unwrap_or("disabled");
+    let now = us(now);
+    let timer_active = state.timer_active.unwrap_or(ActiveState::Inactive);
+    let timer_enabled = state.timer_enabled.unwrap_or(false);
+    let enabled_word = if timer_enabled { "enabled" } else { "disabled" };
     let mut problems = Vec::new();
-    if timer.load_state != "loaded" {
-        let load = if timer.load_state.is_empty() { "unknown" } else { &timer.load_state };
-        problems.push(problem(ProblemKind::TimerNotLoaded, format!("the timer's load state is {load}")));
-    } else if timer_active != "active" {
-        if timer_enabled == "disabled" && timer_active == "inactive" {
+    if timer.load_state != LoadState::Loaded {
+        problems.push(problem(ProblemKind::TimerNotLoaded, format!("the timer's load state is {}", timer.load_state)));
+    } else if timer_active != ActiveState::Active {
+        if !timer_enabled && timer_active == ActiveState::Inactive {
             return Vec::new(); // paused on purpose
         }
         problems.push(problem(
             ProblemKind::TimerInactive,
-            format!("the timer is {timer_active} (enabled: {timer_enabled}); no runs will start"),
+            format!("the timer is {timer_active} (enabled: {enabled_word}); no runs will start"),
         ));
     } else if let Some(due) = due(state, timer, local) {
         let allowed = due.saturating_add(micros(grace)).saturating_add(micros(timer.slack));
         if now > allowed {
             let late = format!("{} late", human(now - due));
-            let detail = match state.last_start {
+            let detail = match last_start(state) {
                 Some(start) if running(state) => format!(
                     "the run started {} is still running; the run due {} could not start ({late})",
                     utc(start),
@@ -115,11 +125,14 @@ pub fn check(state: &ServiceState, timer: &TimerFacts, now: u64, grace: Duration
             problems.push(problem(ProblemKind::Overdue, detail));
         }
     }
-    if state.last_start.is_some() && !state.result.is_empty() && state.result != "success" && !running(state) {
+    if let (Some(start), Some(result)) = (last_start(state), state.result)
+        && result != RunResult::Success
+        && !running(state)
+    {
         let status = state.exit_status.map(|s| format!(", exit status {s}")).unwrap_or_default();
         problems.push(problem(
             ProblemKind::LastRunFailed,
-            format!("the run started {} ended with {}{status}", utc(state.last_start.unwrap_or(0)), state.result),
+            format!("the run started {} ended with {result}{status}", utc(start)),
         ));
     }
     problems
@@ -127,9 +140,9 @@ pub fn check(state: &ServiceState, timer: &TimerFacts, now: u64, grace: Duration
 
 /// When the next run after the last start (or the timer's activation) was due, in µs.
 fn due(state: &ServiceState, timer: &TimerFacts, local: &TimeZone) -> Option<u64> {
-    let since = timer.active_since?;
-    let base = state.last_start.map_or(since, |s| s.max(since));
-    let started_since_timer = state.last_start.is_some_and(|s| s >= since);
+    let since = us(timer.active_since?);
+    let base = last_start(state).map_or(since, |s| s.max(since));
+    let started_since_timer = last_start(state).is_some_and(|s| s >= since);
     state
         .schedules
         .iter()
@@ -142,9 +155,10 @@ fn due(state: &ServiceState, timer: &TimerFacts, local: &TimeZone) -> Option<u64
             }
             let period = micros(Duration::from_micros(taskflows_core::Duration::parse(value).ok()?.as_micros()));
             match kind {
-                "OnUnitActiveSec" => Some(state.last_start?.saturating_add(period).max(since)),
+                "OnUnitActiveSec" => Some(last_start(state)?.saturating_add(period).max(since)),
                 "OnUnitInactiveSec" => {
-                    let from = if running(state) { state.last_start } else { state.last_finish.or(state.last_start) };
+                    let from =
+                        if running(state) { last_start(state) } else { last_finish(state).or(last_start(state)) };
                     Some(from?.saturating_add(period).max(since))
                 }
                 // Once after boot, login or the timer's start; at once when that is past.
@@ -157,10 +171,22 @@ fn due(state: &ServiceState, timer: &TimerFacts, local: &TimeZone) -> Option<u64
         .min()
 }
 
+/// A run is under way: the unit is running and its last start is after its last finish.
 fn running(state: &ServiceState) -> bool {
-    matches!(state.active_state.as_str(), "active" | "activating" | "reloading" | "deactivating")
-        && state.last_start.is_some()
-        && state.last_finish.is_none_or(|f| Some(f) < state.last_start)
+    state.is_running() && state.last_start.is_some() && state.last_finish.is_none_or(|f| Some(f) < state.last_start)
+}
+
+/// µs since the epoch (0 before it).
+fn us(t: Timestamp) -> u64 {
+    u64::try_from(t.as_microsecond()).unwrap_or(0)
+}
+
+fn last_start(state: &ServiceState) -> Option<u64> {
+    state.last_start.map(us)
+}
+
+fn last_finish(state: &ServiceState) -> Option<u64> {
+    state.last_finish.map(us)
 }
 
 fn micros(d: Duration) -> u64 {
@@ -197,9 +223,13 @@ pub fn timer_slack(unit_file: &str) -> Duration {
 }
 
 impl Systemd {
-    /// The problems of `services` that have a timer at `now` (µs since the epoch), with the
-    /// number of services checked.
-    pub async fn monitor(&self, services: &[ServiceName], now: u64, grace: Duration) -> Result<(usize, Vec<Problem>)> {
+    /// The problems of `services` that have a timer at `now`, with the number of services checked.
+    pub async fn monitor(
+        &self,
+        services: &[ServiceName],
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<(usize, Vec<Problem>)> {
         let timed: Vec<ServiceName> = services
             .iter()
             .filter(|s| self.unit_dir.join(format!("{}.timer", s.unit_stem())).exists())
@@ -231,7 +261,7 @@ impl Systemd {
             [("LoadState".to_owned(), load?), ("ActiveEnterTimestamp".to_owned(), since?)].into_iter().collect();
         let content = std::fs::read_to_string(self.unit_dir.join(&unit)).unwrap_or_default();
         Ok(TimerFacts {
-            load_state: text(&props, "LoadState"),
+            load_state: LoadState::from_word(&text(&props, "LoadState")),
             active_since: timestamp(&props, "ActiveEnterTimestamp"),
             slack: timer_slack(&content),
         })

@@ -3,43 +3,44 @@
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{ProblemKind, TimerFacts, check, timer_slack};
 use crate::ServiceState;
+use crate::state::{ActiveState, LoadState, RunResult};
 
-/// µs since the epoch of a UTC time `2026-11-26T…`.
-fn at(time: &str) -> u64 {
-    let t: jiff::Timestamp = format!("2026-11-{time}Z").parse().unwrap();
-    t.as_microsecond() as u64
+/// A UTC time `2026-11-26T…`.
+fn at(time: &str) -> Timestamp {
+    format!("2026-11-{time}Z").parse().unwrap()
 }
 
-const SEC: u64 = 1_000_000;
+const SEC: SignedDuration = SignedDuration::from_secs(1);
 
 /// A healthy daily calendar job that last ran at 04:00 on the 26th, timer active since the 1st.
 fn daily() -> (ServiceState, TimerFacts) {
     let state = ServiceState {
         name: "nightly".into(),
-        load_state: "loaded".into(),
-        active_state: "inactive".into(),
+        load_state: LoadState::Loaded,
+        active_state: ActiveState::Inactive,
         sub_state: "dead".into(),
-        timer_enabled: Some("enabled".into()),
-        timer_active: Some("active".into()),
+        timer_enabled: Some(true),
+        timer_active: Some(ActiveState::Active),
         last_start: Some(at("26T04:00:00.2")),
         last_finish: Some(at("26T04:00:05")),
-        result: "success".into(),
+        result: Some(RunResult::Success),
         exit_status: Some(0),
         schedules: vec!["OnCalendar=*-*-* 04:00:00 UTC".into()],
         ..ServiceState::default()
     };
     let facts = TimerFacts {
-        load_state: "loaded".into(),
+        load_state: LoadState::Loaded,
         active_since: Some(at("01T00:00:00")),
         slack: Duration::from_millis(1),
     };
     (state, facts)
 }
 
-fn kinds(state: &ServiceState, facts: &TimerFacts, now: u64) -> Vec<ProblemKind> {
+fn kinds(state: &ServiceState, facts: &TimerFacts, now: Timestamp) -> Vec<ProblemKind> {
     check(state, facts, now, Duration::from_secs(600), &TimeZone::UTC).into_iter().map(|p| p.kind).collect()
 }
 
@@ -70,7 +71,7 @@ fn a_missed_run_is_overdue_after_the_grace() {
 #[test]
 fn a_run_hanging_from_before_is_overdue() {
     let (mut state, facts) = daily();
-    state.active_state = "activating".into();
+    state.active_state = ActiveState::Activating;
     state.last_start = Some(at("25T04:00:00"));
     state.last_finish = Some(at("24T04:00:03"));
     let problems = check(&state, &facts, at("26T05:00:00"), Duration::from_secs(600), &TimeZone::UTC);
@@ -81,7 +82,7 @@ fn a_run_hanging_from_before_is_overdue() {
 #[test]
 fn a_failed_last_run_is_reported_with_its_status() {
     let (mut state, facts) = daily();
-    state.result = "exit-code".into();
+    state.result = Some(RunResult::ExitCode);
     state.exit_status = Some(3);
     let problems = check(&state, &facts, at("26T12:00:00"), Duration::from_secs(600), &TimeZone::UTC);
     assert_eq!(problems.len(), 1);
@@ -92,21 +93,21 @@ fn a_failed_last_run_is_reported_with_its_status() {
 #[test]
 fn inactive_timers_are_problems_unless_paused_on_purpose() {
     let (mut state, facts) = daily();
-    state.timer_active = Some("inactive".into());
+    state.timer_active = Some(ActiveState::Inactive);
     assert_eq!(kinds(&state, &facts, at("26T12:00:00")), [ProblemKind::TimerInactive]);
-    state.timer_active = Some("failed".into());
+    state.timer_active = Some(ActiveState::Failed);
     assert_eq!(kinds(&state, &facts, at("26T12:00:00")), [ProblemKind::TimerInactive]);
     // disabled and stopped: paused on purpose, not checked
-    state.timer_active = Some("inactive".into());
-    state.timer_enabled = Some("disabled".into());
-    state.result = "exit-code".into();
+    state.timer_active = Some(ActiveState::Inactive);
+    state.timer_enabled = Some(false);
+    state.result = Some(RunResult::ExitCode);
     assert_eq!(kinds(&state, &facts, at("28T12:00:00")), []);
 }
 
 #[test]
 fn a_timer_that_is_not_loaded_is_reported() {
     let (state, mut facts) = daily();
-    facts.load_state = "bad-setting".into();
+    facts.load_state = LoadState::BadSetting;
     let problems = check(&state, &facts, at("26T12:00:00"), Duration::from_secs(600), &TimeZone::UTC);
     assert_eq!(problems[0].kind, ProblemKind::TimerNotLoaded);
     assert_eq!(problems[0].detail, "the timer's load state is bad-setting");

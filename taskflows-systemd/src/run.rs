@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use zbus::Variant;
 
+use crate::state::{ActiveState, RunResult, from_micros};
 use crate::{Error, Result, Systemd};
 
 /// A command to run once under systemd.
@@ -22,12 +23,12 @@ pub struct TransientRun {
 }
 
 /// How a transient run ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RunOutcome {
     /// The transient unit's name.
     pub unit: String,
-    /// systemd's result: success, exit-code, signal, timeout …
-    pub result: String,
+    /// How it ended.
+    pub result: RunResult,
     /// The exit status, when the process exited.
     pub exit_status: Option<i32>,
     /// The invocation id, to find the run's logs.
@@ -37,7 +38,7 @@ pub struct RunOutcome {
 impl RunOutcome {
     /// Whether the run succeeded.
     pub fn ok(&self) -> bool {
-        self.result == "success"
+        self.result == RunResult::Success
     }
 }
 
@@ -106,14 +107,13 @@ impl Systemd {
         let outcome = outcome_of(unit, &unit_proxy, &service).await.map_err(call)?;
         let read = |e| Error::Call { call: format!("read {unit}"), source: e };
         let active = unit_proxy.active_state().await.map_err(read)?;
-        let nonzero = |t: u64| (t != 0).then_some(t);
         Ok(Some(LiveRun {
             invocation_id: outcome.invocation_id,
-            running: matches!(active.as_str(), "active" | "activating" | "deactivating" | "reloading"),
+            running: ActiveState::from_word(&active).is_running(),
             result: outcome.result,
             exit_status: outcome.exit_status,
-            start: nonzero(service.exec_main_start_timestamp().await.map_err(read)?),
-            end: nonzero(service.exec_main_exit_timestamp().await.map_err(read)?),
+            start: from_micros(service.exec_main_start_timestamp().await.map_err(read)?),
+            end: from_micros(service.exec_main_exit_timestamp().await.map_err(read)?),
         }))
     }
 
@@ -129,10 +129,10 @@ impl Systemd {
 pub(crate) struct LiveRun {
     pub(crate) invocation_id: String,
     pub(crate) running: bool,
-    pub(crate) result: String,
+    pub(crate) result: RunResult,
     pub(crate) exit_status: Option<i32>,
-    pub(crate) start: Option<u64>,
-    pub(crate) end: Option<u64>,
+    pub(crate) start: Option<jiff::Timestamp>,
+    pub(crate) end: Option<jiff::Timestamp>,
 }
 
 async fn outcome_of(
@@ -146,5 +146,6 @@ async fn outcome_of(
         _ => None,
     };
     let invocation_id = unit_proxy.invocation_id().await?.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(RunOutcome { unit: unit.to_owned(), result: service.result().await?, exit_status, invocation_id })
+    let result = RunResult::from_word(&service.result().await?);
+    Ok(RunOutcome { unit: unit.to_owned(), result, exit_status, invocation_id })
 }

@@ -7,50 +7,66 @@ use futures_util::StreamExt as _;
 use taskflows_core::ServiceName;
 use zbus::{OwnedObjectPath, OwnedVariant, Variant};
 
+use jiff::Timestamp;
+
+use crate::state::{ActiveState, LoadState, RunResult, from_micros};
 use crate::{Error, Result, Systemd};
 
 /// How many property reads are in flight at once.
 pub(crate) const CONCURRENCY: usize = 64;
 
 /// What systemd says about one service and its timer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ServiceState {
     /// The service's name (without `taskflows-` and `.service`).
     pub name: String,
     /// The unit's description.
     pub description: String,
-    /// loaded, not-found, bad-setting, error, masked.
-    pub load_state: String,
-    /// active, reloading, inactive, failed, activating, deactivating.
-    pub active_state: String,
+    /// Whether systemd read the unit file.
+    pub load_state: LoadState,
+    /// Whether it runs.
+    pub active_state: ActiveState,
     /// The type-specific state: running, exited, dead, failed, auto-restart …
     pub sub_state: String,
-    /// The service's unit-file state: enabled, disabled, static …
-    pub enabled: String,
-    /// The timer's unit-file state, when the service has a timer.
-    pub timer_enabled: Option<String>,
+    /// Whether the service starts at boot (or login): its `[Install]` symlink is in place.
+    pub enabled: bool,
+    /// Whether the timer is enabled, when the service has a timer.
+    pub timer_enabled: Option<bool>,
     /// The timer's active state, when the service has a timer.
-    pub timer_active: Option<String>,
-    /// When the main process last started (µs since the epoch).
-    pub last_start: Option<u64>,
-    /// When the main process last exited (µs since the epoch).
-    pub last_finish: Option<u64>,
-    /// Since when the service is active, while it is (µs since the epoch).
-    pub active_since: Option<u64>,
+    pub timer_active: Option<ActiveState>,
+    /// When the main process last started.
+    pub last_start: Option<Timestamp>,
+    /// When the main process last exited.
+    pub last_finish: Option<Timestamp>,
+    /// Since when the service is active, while it is.
+    pub active_since: Option<Timestamp>,
     /// How often systemd restarted it automatically (NRestarts).
     pub restarts: u32,
-    /// The last run's result: success, exit-code, signal, timeout, core-dump, watchdog …
-    pub result: String,
+    /// How the last run ended; none before the first run.
+    pub result: Option<RunResult>,
     /// The main process's exit status, when it exited.
     pub exit_status: Option<i32>,
     /// The main process, while running.
     pub main_pid: Option<u32>,
-    /// When the timer next elapses (µs since the epoch).
-    pub next_elapse: Option<u64>,
-    /// When the timer last elapsed (µs since the epoch).
-    pub last_trigger: Option<u64>,
+    /// When the timer next elapses.
+    pub next_elapse: Option<Timestamp>,
+    /// When the timer last elapsed.
+    pub last_trigger: Option<Timestamp>,
     /// The timer's schedules as systemd normalized them, e.g. `OnCalendar=Mon..Fri *-*-* 09:00:00`.
     pub schedules: Vec<String>,
+}
+
+impl ServiceState {
+    /// Whether a run is under way ([`ActiveState::is_running`]).
+    pub fn is_running(&self) -> bool {
+        self.active_state.is_running()
+    }
+
+    /// Whether the last run failed: the unit is failed, or its last run ended with another result
+    /// than success.
+    pub fn last_run_failed(&self) -> bool {
+        self.active_state == ActiveState::Failed || self.result.is_some_and(|r| !r.is_success())
+    }
 }
 
 type Props = HashMap<String, OwnedVariant>;
@@ -179,7 +195,7 @@ impl Systemd {
             let listed = props
                 .get(unit.as_str())
                 .filter(|(u, _)| u.contains_key("ActiveState"))
-                .map(|(u, _)| text(u, "ActiveState"));
+                .map(|(u, _)| ActiveState::from_word(&text(u, "ActiveState")));
             if listed.is_none() {
                 requests.extend(UNIT_ALL.map(|p| (unit.as_str(), path, UNIT, p)));
             }
@@ -189,7 +205,7 @@ impl Systemd {
                 if content.contains("\nRestart=") {
                     requests.push((unit, path, SERVICE, "NRestarts"));
                 }
-                if listed.as_deref().is_none_or(|a| a != "inactive" && a != "failed") {
+                if listed.is_none_or(|a| !matches!(a, ActiveState::Inactive | ActiveState::Failed)) {
                     requests.extend(RUNNING_PROPS.map(|(iface, p)| (unit.as_str(), path, iface, p)));
                 }
             } else {
@@ -201,7 +217,7 @@ impl Systemd {
             .iter()
             .filter(|(unit, kind)| {
                 *kind == "Service"
-                    && props.get(unit).is_some_and(|(_, s)| timestamp(s, "ExecMainStartTimestamp").is_some())
+                    && props.get(unit).is_some_and(|(_, s)| micros(s, "ExecMainStartTimestamp").is_some())
             })
             .flat_map(|(unit, _)| RUN_END_PROPS.map(|p| (unit.as_str(), &paths[unit], SERVICE, p)))
             .collect();
@@ -232,18 +248,18 @@ impl Systemd {
                 if let Some((unit, service)) = props.get(&format!("{stem}.service")) {
                     fill_service(&mut state, unit, service);
                 }
-                state.enabled = enablement(self.is_enabled(&format!("{stem}.service")));
+                state.enabled = self.is_enabled(&format!("{stem}.service"));
                 if let Some((unit, timer)) = props.get(&format!("{stem}.timer")) {
                     fill_timer(&mut state, unit, timer);
-                    state.timer_enabled = Some(enablement(self.is_enabled(&format!("{stem}.timer"))));
+                    state.timer_enabled = Some(self.is_enabled(&format!("{stem}.timer")));
                 }
                 if let Some(run) = last_runs.get(&format!("{stem}.service")) {
                     state.last_start = state.last_start.or(run.start);
                     state.last_finish = state.last_finish.or(run.end);
-                    if state.result.is_empty() || state.last_start == run.start {
-                        state.result = run.result.clone();
+                    if state.result.is_none() || state.last_start == run.start {
+                        state.result = Some(run.result);
                     }
-                    state.exit_status = state.exit_status.or(run.exit_status.as_deref().and_then(|s| s.parse().ok()));
+                    state.exit_status = state.exit_status.or(run.exit.as_ref().and_then(|e| e.status()));
                 }
                 state
             })
@@ -278,20 +294,26 @@ fn number(p: &Props, key: &str) -> Option<u64> {
 }
 
 /// A timestamp in µs; systemd writes 0 for "never".
-pub(crate) fn timestamp(p: &Props, key: &str) -> Option<u64> {
+pub(crate) fn micros(p: &Props, key: &str) -> Option<u64> {
     number(p, key).filter(|t| *t != 0 && *t != u64::MAX)
+}
+
+/// A timestamp; systemd writes 0 for "never".
+pub(crate) fn timestamp(p: &Props, key: &str) -> Option<Timestamp> {
+    number(p, key).and_then(from_micros)
 }
 
 fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
     s.description = text(unit, "Description");
-    s.load_state = text(unit, "LoadState");
-    s.active_state = text(unit, "ActiveState");
+    s.load_state = LoadState::from_word(&text(unit, "LoadState"));
+    s.active_state = ActiveState::from_word(&text(unit, "ActiveState"));
     s.sub_state = text(unit, "SubState");
-    s.active_since = timestamp(unit, "ActiveEnterTimestamp").filter(|_| s.active_state == "active");
+    s.active_since = timestamp(unit, "ActiveEnterTimestamp").filter(|_| s.active_state == ActiveState::Active);
     s.last_start = timestamp(service, "ExecMainStartTimestamp").or_else(|| timestamp(unit, "ActiveEnterTimestamp"));
     s.last_finish = timestamp(service, "ExecMainExitTimestamp");
-    s.restarts = number(service, "NRestarts").unwrap_or(0) as u32;
-    s.result = text(service, "Result");
+    s.restarts = number(service, "NRestarts").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let result = text(service, "Result");
+    s.result = (!result.is_empty()).then(|| RunResult::from_word(&result));
     // ExecMainStatus is an exit status when the process exited, a signal number when it was
     // killed. The result tells which without another read: a non-zero status with result
     // "success" can only be the signal of a clean stop (taskflows sets no SuccessExitStatus=).
@@ -299,12 +321,12 @@ fn fill_service(s: &mut ServiceState, unit: &Props, service: &Props) {
         Some(Variant::I32(n)) => Some(*n),
         _ => None,
     };
-    s.exit_status = match (s.result.as_str(), status) {
-        ("exit-code", Some(n)) => Some(n),
-        ("success", Some(0)) if s.last_finish.is_some() => Some(0),
+    s.exit_status = match (s.result, status) {
+        (Some(RunResult::ExitCode), Some(n)) => Some(n),
+        (Some(RunResult::Success), Some(0)) if s.last_finish.is_some() => Some(0),
         _ => None,
     };
-    s.main_pid = number(service, "MainPID").filter(|p| *p != 0).map(|p| p as u32);
+    s.main_pid = number(service, "MainPID").filter(|p| *p != 0).and_then(|p| u32::try_from(p).ok());
 }
 
 /// Wall-clock minus monotonic time now, in µs; the monotonic clock from `/proc/uptime` (which
@@ -316,21 +338,17 @@ fn realtime_minus_monotonic() -> Option<u64> {
     now.checked_sub((secs * 1e6) as u64)
 }
 
-fn enablement(enabled: bool) -> String {
-    if enabled { "enabled" } else { "disabled" }.to_owned()
-}
-
 fn fill_timer(s: &mut ServiceState, unit: &Props, timer: &Props) {
-    s.timer_active = Some(text(unit, "ActiveState"));
+    s.timer_active = Some(ActiveState::from_word(&text(unit, "ActiveState")));
     // Periodic timers elapse on the monotonic clock: convert to wall time with the offset
     // between the two clocks at the last trigger, else now.
     s.next_elapse = timestamp(timer, "NextElapseUSecRealtime").or_else(|| {
-        let next = timestamp(timer, "NextElapseUSecMonotonic")?;
-        let offset = match (timestamp(timer, "LastTriggerUSec"), timestamp(timer, "LastTriggerUSecMonotonic")) {
+        let next = micros(timer, "NextElapseUSecMonotonic")?;
+        let offset = match (micros(timer, "LastTriggerUSec"), micros(timer, "LastTriggerUSecMonotonic")) {
             (Some(real), Some(mono)) => real.checked_sub(mono)?,
             _ => realtime_minus_monotonic()?,
         };
-        next.checked_add(offset)
+        from_micros(next.checked_add(offset)?)
     });
     s.last_trigger = timestamp(timer, "LastTriggerUSec");
     for key in ["TimersCalendar", "TimersMonotonic"] {

@@ -4,10 +4,11 @@ use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 use zbus::Variant;
 
+use crate::state::{ActiveState, JobResult};
 use crate::{Error, Result, Systemd};
 
 /// A change systemd reported.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A unit's state changed.
@@ -15,7 +16,7 @@ pub enum Event {
         /// The unit.
         unit: String,
         /// Its new active state, when reported.
-        active_state: Option<String>,
+        active_state: Option<ActiveState>,
         /// Its new sub state, when reported.
         sub_state: Option<String>,
     },
@@ -23,8 +24,8 @@ pub enum Event {
     Job {
         /// The unit.
         unit: String,
-        /// systemd's job result.
-        result: String,
+        /// How the job ended.
+        result: JobResult,
     },
 }
 
@@ -95,14 +96,14 @@ impl Systemd {
                 let (active_state, sub_state) = (get("ActiveState"), get("SubState"));
                 (active_state.is_some() || sub_state.is_some()).then_some(Event::State {
                     unit,
-                    active_state,
+                    active_state: active_state.map(|a| ActiveState::from_word(&a)),
                     sub_state,
                 })
             });
         let jobs = crate::proxies::job_removed(&self.conn)
             .await
             .map_err(Error::call("JobRemoved"))?
-            .map(|r| ours(&r.unit).then_some(Event::Job { unit: r.unit, result: r.result }));
+            .map(|r| ours(&r.unit).then_some(Event::Job { unit: r.unit, result: JobResult::from_word(&r.result) }));
         let events = futures_util::stream::select(changes.boxed(), jobs.boxed());
         Ok(Watch { events: events.boxed() })
     }

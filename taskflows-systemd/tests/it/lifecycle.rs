@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use taskflows_systemd::ActiveState;
+
 use crate::{create, names, setup, state, wait_for};
 
 const WORKER: &str = r#"
@@ -20,7 +22,7 @@ async fn same_spec_twice_changes_nothing_and_a_change_reaches_the_running_unit()
     let specs = create(&systemd, WORKER).await;
     let ctx = crate::context(systemd.version().await.unwrap());
     assert!(systemd.unit_dir().join("taskflows-lc-worker.service").exists());
-    assert_eq!(state(&systemd, "lc-worker").await.enabled, "enabled");
+    assert!(state(&systemd, "lc-worker").await.enabled);
 
     systemd.start(&names(&specs), taskflows_systemd::Targets::Services).await.unwrap();
     let first = wait_for("the worker to run", Duration::from_secs(10), || async {
@@ -74,7 +76,7 @@ restart_schedule = "*-*-* 05:00:00"
     .await;
     systemd.start(&names(&specs), taskflows_systemd::Targets::Services).await.unwrap();
     wait_for("the service to fail", Duration::from_secs(10), || async {
-        (state(&systemd, "rm-failing").await.active_state == "failed").then_some(())
+        (state(&systemd, "rm-failing").await.active_state == ActiveState::Failed).then_some(())
     })
     .await;
     let removed = systemd.remove(&names(&specs)).await.unwrap();

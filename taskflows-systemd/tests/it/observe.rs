@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use taskflows_systemd::{Event, Targets, TransientRun};
+use taskflows_systemd::{ActiveState, Event, JobResult, ProcessExit, RunResult, Targets, TransientRun};
 
 use crate::{create, names, now_us, setup, state, wait_for};
 
@@ -27,13 +27,13 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
     .await;
 
     let nightly = state(&systemd, "obs-nightly").await;
-    assert_eq!(nightly.timer_active.as_deref(), Some("active"));
-    assert_eq!(nightly.timer_enabled.as_deref(), Some("enabled"));
+    assert_eq!(nightly.timer_active, Some(ActiveState::Active));
+    assert_eq!(nightly.timer_enabled, Some(true));
     assert_eq!(nightly.schedules, ["OnCalendar=*-*-* 03:00:00 UTC"]);
     let day = 86_400_000_000u64;
     let expected = (now_us() / day) * day + 3 * 3_600_000_000;
     let expected = if expected <= now_us() { expected + day } else { expected };
-    assert_eq!(nightly.next_elapse, Some(expected), "next 03:00 UTC");
+    assert_eq!(nightly.next_elapse.map(|t| t.as_microsecond() as u64), Some(expected), "next 03:00 UTC");
     // The public typed proxies read the same from systemd.
     use taskflows_systemd::proxies::{ManagerProxy, TimerProxy};
     let no_cache = zbus::proxy::CacheProperties::No;
@@ -44,15 +44,16 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
 
     let runs = wait_for("two runs of the periodic service", Duration::from_secs(20), || async {
         let runs = systemd.history(&["taskflows-obs-tick.service".to_owned()], None, 10).await.unwrap();
-        (runs.iter().filter(|r| r.result == "success").count() >= 2).then_some(runs)
+        (runs.iter().filter(|r| r.result == RunResult::Success).count() >= 2).then_some(runs)
     })
     .await;
-    let run = runs.iter().find(|r| r.result == "success").unwrap();
-    assert_eq!(run.exit_status.as_deref(), Some("0"));
+    let run = runs.iter().find(|r| r.result == RunResult::Success).unwrap();
+    assert_eq!(run.exit, Some(ProcessExit::Exited { status: 0 }));
     assert!(run.start.is_some() && run.end >= run.start, "{run:?}");
     assert!(!run.invocation_id.is_empty());
     let tick = state(&systemd, "obs-tick").await;
-    let next = tick.next_elapse.expect("a periodic timer's next elapse, converted to wall time");
+    let next =
+        tick.next_elapse.expect("a periodic timer's next elapse, converted to wall time").as_microsecond() as u64;
     assert!(next > now_us() - 3_000_000 && next < now_us() + 3_000_000, "within a period of now: {tick:?}");
     let mut schedules = tick.schedules.clone();
     schedules.sort();
@@ -65,7 +66,7 @@ start_schedule = { period = "2s", start_on = "boot", relative_to = "finish" }
     let line = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let line = follow.next().await.unwrap().expect("journalctl keeps following");
-            if line.message == "tick from taskflows" && line.timestamp > started {
+            if line.message == "tick from taskflows" && line.timestamp.as_microsecond() as u64 > started {
                 return line;
             }
         }
@@ -87,11 +88,11 @@ async fn watch_reports_state_changes_and_jobs() {
     // Collect until the job's end and the unit's return to inactive were seen. (Its first
     // transition to active comes as systemd's UnitNew when the start loads the unit.)
     let unit = "taskflows-obs-watched.service";
-    let state = |e: &Event, want: &str| matches!(e, Event::State { unit: u, active_state: Some(a), .. } if u == unit && a == want);
+    let state = |e: &Event, want: ActiveState| matches!(e, Event::State { unit: u, active_state: Some(a), .. } if u == unit && *a == want);
     let mut seen = Vec::new();
     let all_seen = |seen: &[Event]| {
-        seen.iter().any(|e| matches!(e, Event::Job { unit: u, result } if u == unit && result == "done"))
-            && seen.iter().any(|e| state(e, "inactive"))
+        seen.iter().any(|e| matches!(e, Event::Job { unit: u, result } if u == unit && *result == JobResult::Done))
+            && seen.iter().any(|e| state(e, ActiveState::Inactive))
     };
     let done = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(event) = watch.next().await {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use taskflows_systemd::Targets;
+use taskflows_systemd::{ActiveState, JobResult, ProcessExit, RunResult, Targets};
 
 use crate::{create, names, setup, state, wait_for};
 
@@ -30,7 +30,7 @@ on_failure = { service = "pol-alert" }
     systemd.start(&flaky, Targets::Services).await.unwrap();
     let failed = wait_for("the flaky service to give up", Duration::from_secs(20), || async {
         let s = state(&systemd, "pol-flaky").await;
-        (s.active_state == "failed").then_some(s)
+        (s.active_state == ActiveState::Failed).then_some(s)
     })
     .await;
     assert!(failed.restarts >= 2, "systemd restarted it: {failed:?}");
@@ -42,7 +42,10 @@ on_failure = { service = "pol-alert" }
     .await;
     let runs = systemd.history(&["taskflows-pol-flaky.service".to_owned()], None, 10).await.unwrap();
     assert!(runs.len() >= 3, "one record per run: {runs:?}");
-    assert!(runs.iter().all(|r| r.result == "exit-code" && r.exit_status.as_deref() == Some("3")), "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r.result == RunResult::ExitCode && r.exit == Some(ProcessExit::Exited { status: 3 })),
+        "{runs:?}"
+    );
     systemd.remove(&names(&specs)).await.unwrap();
 }
 
@@ -78,7 +81,8 @@ stop_schedule = "*:*:0/4"
     .await;
     wait_for("the stop timer to stop the other", Duration::from_secs(10), || async {
         let s = state(&systemd, "pol-stopped").await;
-        (s.active_state == "inactive" && s.last_start.is_some() && s.result == "success").then_some(())
+        (s.active_state == ActiveState::Inactive && s.last_start.is_some() && s.result == Some(RunResult::Success))
+            .then_some(())
     })
     .await;
     systemd.remove(&names(&specs)).await.unwrap();
@@ -106,12 +110,12 @@ startup_requirements = [{ kind = "memory", amount = "1000T", constraint = ">=" }
     let outcomes = systemd.start(&names(&specs), Targets::Services).await.unwrap();
     let skipped = &outcomes[0];
     let asserted = &outcomes[1];
-    assert_eq!(skipped.result, "done", "a failed condition skips quietly: {skipped:?}");
-    assert_ne!(asserted.result, "done", "a failed assertion fails the start: {asserted:?}");
+    assert_eq!(skipped.result, JobResult::Done, "a failed condition skips quietly: {skipped:?}");
+    assert_ne!(asserted.result, JobResult::Done, "a failed assertion fails the start: {asserted:?}");
     let s = state(&systemd, "pol-skipped").await;
-    assert_eq!((s.active_state.as_str(), s.last_start), ("inactive", None), "{s:?}");
+    assert_eq!((s.active_state, s.last_start), (ActiveState::Inactive, None), "{s:?}");
     let a = state(&systemd, "pol-asserted").await;
-    assert_ne!(a.active_state, "active");
+    assert_ne!(a.active_state, ActiveState::Active);
     for unit in ["taskflows-pol-skipped.service", "taskflows-pol-asserted.service"] {
         let logs = systemd.logs(unit, 20).await.unwrap();
         assert!(!logs.iter().any(|l| l.message == "should not run"), "{unit} ran: {logs:?}");
