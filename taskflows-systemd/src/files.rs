@@ -19,6 +19,7 @@ pub fn write_private(path: &Path, content: &[u8]) -> Result<bool> {
         return Ok(false);
     }
     temp_with(path, content)?.persist(path).map_err(|e| Error::io("replace", path)(e.error))?;
+    sync_dir(parent(path))?;
     Ok(true)
 }
 
@@ -27,7 +28,30 @@ pub fn write_private(path: &Path, content: &[u8]) -> Result<bool> {
 pub fn create_private(path: &Path, content: &[u8]) -> Result<()> {
     private_dir(parent(path))?;
     temp_with(path, content)?.persist_noclobber(path).map_err(|e| Error::io("create", path)(e.error))?;
-    Ok(())
+    sync_dir(parent(path))
+}
+
+/// Make a folder's entries durable (after a rename into it): a crash after this keeps the new
+/// name.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("sync", dir))
+}
+
+/// Remove what an interrupted write left in `dir`: its temporary files (`.tf-*.tmp`). Call it
+/// only while holding the data folder's lock, when no other write can be under way there.
+pub fn sweep_temporary(dir: &Path) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(".tf-") && name.ends_with(".tmp") {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Create `dir` (and its missing parents) with mode 0700, and make it 0700 if an older `tf`

@@ -36,6 +36,20 @@ impl Systemd {
     /// `tf container run`; its container spec is the front end's to write (taskflows-docker). Without a systemd version in `ctx`, the manager's
     /// own is used, so directives it lacks are refused rather than silently ignored.
     pub async fn create(&self, specs: &[ServiceSpec], ctx: &RenderContext) -> Result<InstallReport> {
+        self.create_resuming(specs, ctx, false).await
+    }
+
+    /// [`Systemd::create`], finishing an earlier create that was interrupted (`resume`): systemd
+    /// is reloaded even when every file is already as rendered (the interrupted run may have
+    /// renamed them into place without reloading), and a running unit whose file changed after
+    /// it started is restarted (the interrupted run may have died before restarting it). Without
+    /// `resume` only the files written now count as changed.
+    pub async fn create_resuming(
+        &self,
+        specs: &[ServiceSpec],
+        ctx: &RenderContext,
+        resume: bool,
+    ) -> Result<InstallReport> {
         let mut ctx = ctx.clone();
         if ctx.systemd_version.is_none() {
             ctx.systemd_version = Some(self.version().await?);
@@ -46,6 +60,7 @@ impl Systemd {
             rendered.push((spec, taskflows_core::render(spec, &ctx)?));
         }
         std::fs::create_dir_all(&self.unit_dir).map_err(Error::io("create", &self.unit_dir))?;
+        sweep_unit_temporaries(&self.unit_dir);
 
         let mut report = InstallReport::default();
         let mut changes: Vec<(PathBuf, &UnitFile)> = Vec::new();
@@ -78,7 +93,7 @@ impl Systemd {
         }
         report.written = changes.iter().map(|(_, u)| u.name.clone()).collect();
         report.removed = stale;
-        if !report.written.is_empty() || !report.removed.is_empty() {
+        if !report.written.is_empty() || !report.removed.is_empty() || resume {
             self.reload().await?;
             report.reloaded = true;
         }
@@ -107,9 +122,11 @@ impl Systemd {
         self.disable_files(&disable).await?;
 
         // Start timers that are not running; restart running units whose files changed.
-        let written: BTreeSet<&str> = report.written.iter().map(String::as_str).collect();
+        let mut written: BTreeSet<&str> = report.written.iter().map(String::as_str).collect();
         let all: Vec<String> = rendered.iter().flat_map(|(_, us)| us.iter().map(|u| u.name.clone())).collect();
         let active = self.active_states().await?;
+        let stale_runs = if resume { self.changed_since_started(&all, &active).await? } else { Vec::new() };
+        written.extend(stale_runs.iter().map(String::as_str));
         let mut jobs: Vec<(JobKind, String)> = Vec::new();
         for name in &all {
             let running = active.get(name).is_some_and(|s| ActiveState::from_word(s).is_running());
@@ -145,6 +162,27 @@ impl Systemd {
         let rows =
             self.manager.list_units_by_patterns(&[], &OUR_UNITS).await.map_err(Error::call("ListUnitsByPatterns"))?;
         Ok(rows.into_iter().map(|r| (r.0, r.3)).collect())
+    }
+
+    /// Those of `units` that run and whose unit file was written after they became active.
+    async fn changed_since_started(&self, units: &[String], active: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        let mut changed = Vec::new();
+        for unit in units.iter().filter(|u| active.get(*u).is_some_and(|s| ActiveState::from_word(s).is_running())) {
+            let Ok(modified) = std::fs::metadata(self.unit_dir.join(unit)).and_then(|m| m.modified()) else {
+                continue;
+            };
+            let path = self.manager.load_unit(unit).await.map_err(Error::call(format!("LoadUnit {unit}")))?;
+            let since =
+                crate::status::get(&self.conn, &path, "org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp").await?;
+            let since = u64::try_from(&*since).ok().and_then(crate::state::from_micros);
+            let modified = jiff::Timestamp::try_from(modified).ok();
+            if let (Some(since), Some(modified)) = (since, modified)
+                && modified > since
+            {
+                changed.push(unit.clone());
+            }
+        }
+        Ok(changed)
     }
 }
 
@@ -185,6 +223,12 @@ fn write_all(changes: &[(PathBuf, &UnitFile)]) -> Result<()> {
         for (temp, path) in &temps {
             std::fs::rename(temp, path).map_err(Error::io("replace", *path))?;
         }
+        // The renames themselves are durable before systemd is told.
+        if let Some((_, path)) = temps.first()
+            && let Some(dir) = path.parent()
+        {
+            crate::files::sync_dir(dir)?;
+        }
         Ok(())
     })();
     if result.is_err() {
@@ -193,4 +237,24 @@ fn write_all(changes: &[(PathBuf, &UnitFile)]) -> Result<()> {
         }
     }
     result
+}
+
+/// Remove temporary unit files (`.NAME.tf-PID.tmp`) that a `tf` killed while writing left: those
+/// whose process is gone.
+fn sweep_unit_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix('.')?.strip_suffix(".tmp")?.rsplit_once(".tf-"))
+        else {
+            continue;
+        };
+        if pid
+            .1
+            .parse::<u32>()
+            .is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

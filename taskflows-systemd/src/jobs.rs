@@ -55,6 +55,9 @@ impl Systemd {
                 };
                 (*job, unit.clone(), reply)
             });
+            // Collected first: a stream over the closure's map would make this future not `Send`
+            // (rustc cannot prove the closure general over lifetimes).
+            let calls: Vec<_> = calls.collect();
             let replies: Vec<_> = futures_util::stream::iter(calls).buffered(IN_FLIGHT).collect().await;
             let mut pending: HashMap<String, usize> = HashMap::new();
             for (job, unit, reply) in replies {

@@ -236,10 +236,8 @@ impl Systemd {
             .cloned()
             .collect();
         let states = self.status(&timed).await?;
-        let facts = futures_util::stream::iter(timed.iter().map(|s| self.timer_facts(s)))
-            .buffered(crate::status::CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
+        let reads: Vec<_> = timed.iter().map(|s| self.timer_facts(s)).collect();
+        let facts = futures_util::stream::iter(reads).buffered(crate::status::CONCURRENCY).collect::<Vec<_>>().await;
         let local = TimeZone::system();
         let mut problems = Vec::new();
         for (state, facts) in states.iter().zip(facts) {

@@ -85,15 +85,28 @@ impl Systemd {
                 }
             }
         };
-        let limit = run.timeout.map_or(crate::jobs::JOB_TIMEOUT, |t| t + Duration::from_secs(30));
-        if tokio::time::timeout(limit, wait).await.is_err() {
-            return Err(Error::Timeout { what: format!("transient unit {unit}"), seconds: limit.as_secs() });
+        // Without a timeout the run may take as long as it takes; with one, systemd ends it
+        // (RuntimeMaxSec=) and this waits a little longer for its end.
+        match run.timeout {
+            None => wait.await,
+            Some(t) => {
+                let limit = t + Duration::from_secs(30);
+                if tokio::time::timeout(limit, wait).await.is_err() {
+                    self.stop_transient(unit).await?;
+                    return Err(Error::Timeout { what: format!("transient unit {unit}"), seconds: limit.as_secs() });
+                }
+            }
         }
         let state = self.unit_outcome(unit).await?;
-        // Clean up: stop the remaining unit and forget a failure.
+        self.stop_transient(unit).await?;
+        Ok(state)
+    }
+
+    /// Stop a transient unit and forget it (also its failed state), so nothing of it is left.
+    pub async fn stop_transient(&self, unit: &str) -> Result<()> {
         let _ = self.manager.stop_unit(unit, "replace").await;
         let _ = self.manager.reset_failed_unit(unit).await;
-        Ok(state)
+        Ok(())
     }
 
     /// The unit's current run: its invocation, whether it is running, and how it ended.

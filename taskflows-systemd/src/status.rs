@@ -90,17 +90,19 @@ impl Systemd {
     /// Read `requests` concurrently into `props` (unit → (Unit properties, Service or Timer ones)).
     async fn read(&self, requests: Vec<Request<'_>>, props: &mut HashMap<String, (Props, Props)>) -> Result<()> {
         let conn = &self.conn;
-        let replies = futures_util::stream::iter(requests.into_iter().map(|(unit, path, iface, prop)| async move {
-            let value = if prop.is_empty() {
-                get_all(conn, path, iface).await.map(PropsOrOne::All)
-            } else {
-                get(conn, path, iface, prop).await.map(PropsOrOne::One)
-            };
-            (unit, iface, prop, value)
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
+        // Collected first: a stream over the closure's map would make this future not `Send`.
+        let reads: Vec<_> = requests
+            .into_iter()
+            .map(|(unit, path, iface, prop)| async move {
+                let value = if prop.is_empty() {
+                    get_all(conn, path, iface).await.map(PropsOrOne::All)
+                } else {
+                    get(conn, path, iface, prop).await.map(PropsOrOne::One)
+                };
+                (unit, iface, prop, value)
+            })
+            .collect();
+        let replies = futures_util::stream::iter(reads).buffer_unordered(CONCURRENCY).collect::<Vec<_>>().await;
         for (unit, iface, prop, value) in replies {
             let entry = props.entry(unit.to_owned()).or_default();
             let target = if iface == UNIT { &mut entry.0 } else { &mut entry.1 };
