@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use taskflows_alerts::Alerts;
+use taskflows_api::Local;
 use taskflows_core::{
     AbsPath, CommandLine, EnvName, Environment, RenderContext, Schedule, Scope, ServiceName, ServiceSpec,
 };
-use taskflows_systemd::Systemd;
 
 use crate::{App, AppService, Error, RUN_SUBCOMMAND};
 
@@ -113,26 +113,29 @@ pub(crate) fn refuse_containers(specs: &[ServiceSpec], stored: &BTreeMap<EnvName
     Ok(())
 }
 
-async fn connect(scope: Option<Scope>) -> Result<Systemd, Error> {
-    Ok(Systemd::connect(scope.unwrap_or_else(taskflows_systemd::default_scope)).await?)
+/// The operations of `scope` (the default scope without one), rendering with this host's facts.
+fn local(scope: Option<Scope>, specs: &[ServiceSpec]) -> Result<(Local, RenderContext), Error> {
+    let scope = scope.unwrap_or_else(taskflows_systemd::default_scope);
+    let host = Host::find(scope);
+    let ctx = render_context(scope, specs, &host)?;
+    Ok((Local::new(ctx.clone()), ctx))
 }
 
-/// `install`: write the units, reload once, start the timers.
+/// `install`: write the units, reload once, start the timers (through the operations layer: the
+/// data folder's lock, convergence after an interrupted install).
 pub(crate) async fn install(app: &App, scope: Option<Scope>) -> Result<(), Error> {
     let specs = app.specs(&current_exe()?)?;
-    let systemd = connect(scope).await?;
-    let host = Host::find(systemd.scope());
+    let (local, _) = local(scope, &specs)?;
     let mut stored = BTreeMap::new();
     if specs.iter().any(|s| matches!(s.environment, Some(Environment::Named(_)))) {
-        stored = taskflows_systemd::Store::new(&host.data_dir, systemd.unit_dir()).named_environments()?;
+        stored = local.store().named_environments()?;
     }
     refuse_containers(&specs, &stored)?;
-    let mut ctx = render_context(systemd.scope(), &specs, &host)?;
-    ctx.named_environments = stored;
-    let report = systemd.create(&specs, &ctx).await?;
+    let count = specs.len();
+    let report = local.install(specs, None).await?;
     let mut out = String::new();
-    for unit in &report.written {
-        let _ = writeln!(out, "wrote {}", systemd.unit_dir().join(unit).display());
+    for path in &report.written {
+        let _ = writeln!(out, "wrote {path}");
     }
     if !report.unchanged.is_empty() {
         let _ = writeln!(out, "{} unit files unchanged", report.unchanged.len());
@@ -141,16 +144,16 @@ pub(crate) async fn install(app: &App, scope: Option<Scope>) -> Result<(), Error
         let _ = writeln!(out, "{} {}: {}", job.job, job.unit, job.result);
     }
     let failed: Vec<String> = report.jobs.iter().filter(|j| !j.ok()).map(|j| j.unit.clone()).collect();
-    let _ = writeln!(out, "{} service(s) of {} installed", specs.len(), app.name);
+    let _ = writeln!(out, "{count} service(s) of {} installed", app.name);
     print!("{out}");
     if failed.is_empty() { Ok(()) } else { Err(Error::JobsFailed(failed)) }
 }
 
 /// `remove`: stop and delete the units of the declared services that are installed.
 pub(crate) async fn remove(app: &App, scope: Option<Scope>) -> Result<(), Error> {
-    let systemd = connect(scope).await?;
+    let (local, _) = local(scope, &[])?;
     let names: Vec<ServiceName> = app.services.iter().map(|s| s.spec.name.clone()).collect();
-    let removed = systemd.remove(&names).await?;
+    let (_, removed) = local.remove(&names).await?;
     let mut out = String::new();
     for unit in &removed {
         let _ = writeln!(out, "removed {unit}");

@@ -36,6 +36,9 @@ pub enum Error {
     /// Talking to systemd failed.
     #[error(transparent)]
     Systemd(#[from] taskflows_systemd::Error),
+    /// An operation (install, remove) failed.
+    #[error(transparent)]
+    Operation(#[from] taskflows_api::Error),
     /// Installing started jobs that failed (e.g. a timer that could not start).
     #[error("jobs failed for {}", .0.join(", "))]
     JobsFailed(Vec<String>),
@@ -55,10 +58,13 @@ pub enum Error {
 impl Error {
     /// The exit code, as `tf` uses them: 1 failed, 2 wrong command line, 3 invalid definition.
     pub fn exit_code(&self) -> u8 {
+        use taskflows_api::exit;
         match self {
-            Error::Usage(_) | Error::UnknownTask { .. } => 2,
-            Error::Declaration(_) => 3,
-            _ => 1,
+            Error::Usage(_) | Error::UnknownTask { .. } => exit::USAGE,
+            Error::Declaration(_) => exit::INVALID,
+            Error::Operation(e) => e.exit_code(),
+            Error::Systemd(e) => taskflows_api::Error::exit_code_of_systemd(e),
+            _ => exit::FAILED,
         }
     }
 }

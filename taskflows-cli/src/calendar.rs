@@ -59,7 +59,12 @@ pub(crate) fn run(args: &CalendarArgs) -> anyhow::Result<ExitCode> {
         out.push('\n');
     }
     // A closed pipe is quiet: main knows it when it sees it.
-    crate::print(out.as_bytes()).map_err(|f| f.error)?;
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(out.as_bytes())?;
+        stdout.flush()?;
+    }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

@@ -1,42 +1,37 @@
-//! `tf`, the taskflows command: a thin front end over the taskflows crates.
+//! `tf`, the taskflows command: a thin front end over the operations of `taskflows-api`.
 //!
-//! It owns argument parsing, reading files, finding things on the host and printing; the model
-//! and rendering live in `taskflows-core`.
+//! It parses the command line, reads files, calls one operation of [`taskflows_api::Local`] and
+//! prints its answer: as a table or lines, or with `--json` as the answer itself (the JSON
+//! contract, `schema/taskflows-api.schema.json`). No model or orchestration logic lives here.
 //!
-//! Exit codes: 0 success; 1 the operation failed (a job or run failed, systemd unreachable); 2 the
-//! command line is wrong; 3 a service definition is invalid (the message names the file, line,
-//! column and field); 4 no installed service matches the pattern (the message names the nearest
-//! ones). A closed pipe (e.g. `tf … | head`) ends quietly with 0.
+//! Exit codes ([`taskflows_api::exit`]): 0 success; 1 the operation failed (a job or run failed,
+//! systemd unreachable, the data folder busy); 2 the command line is wrong; 3 a service
+//! definition is invalid (the message names the file, line, column and field); 4 no installed
+//! service matches the pattern (the message names the nearest ones). A closed pipe (e.g.
+//! `tf … | head`) ends quietly with 0.
 
 mod calendar;
-mod check;
 mod container;
 mod create;
 mod env;
 mod host;
 mod monitor;
 mod monitor_alerts;
-mod monitor_state;
 mod output;
 mod services;
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
-use taskflows_systemd::Targets;
-
-use services::{Action, block_on};
-
-/// Exit code for an invalid service definition.
-const EXIT_INVALID: u8 = 3;
-/// Exit code when no installed service matches a pattern.
-const EXIT_NO_MATCH: u8 = 4;
+use taskflows_api::{Local, SourceFile, Targets, exit};
 
 /// Manage scheduled jobs and long-running services as systemd units.
 ///
-/// Exit codes: 0 success; 1 the operation failed (a job or run failed, systemd unreachable);
-/// 2 wrong command line; 3 invalid service definition; 4 no service matches the pattern.
+/// Exit codes: 0 success; 1 the operation failed (a job or run failed, systemd unreachable, the
+/// data folder busy); 2 wrong command line; 3 invalid service definition; 4 no service matches
+/// the pattern.
 #[derive(Parser)]
 #[command(name = "tf", version, about, max_term_width = 100)]
 struct Cli {
@@ -46,6 +41,10 @@ struct Cli {
     /// Act on the system service manager (default for root).
     #[arg(long, global = true)]
     system: bool,
+    /// How long a change waits for another tf command changing the same data folder before it
+    /// gives up as busy.
+    #[arg(long, global = true, default_value = "60s", value_parser = parse_duration)]
+    lock_timeout: taskflows_core::Duration,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +82,7 @@ enum Command {
         /// Keep printing new lines.
         #[arg(short, long)]
         follow: bool,
+        /// One JSON object per line.
         #[arg(long)]
         json: bool,
     },
@@ -106,33 +106,47 @@ enum Command {
         /// With --wait: give up after this long (e.g. 10min); the services keep running.
         #[arg(long, requires = "wait", value_parser = parse_duration)]
         timeout: Option<taskflows_core::Duration>,
+        #[arg(long)]
+        json: bool,
     },
     /// Stop services (or, with -t, their timers).
     Stop {
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Restart services (or, with -t, their timers).
     Restart {
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Enable services (or, with -t, their timers) at boot or login.
     Enable {
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Disable services (or, with -t, their timers).
     Disable {
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Stop, disable and delete services and their timers.
-    Remove { pattern: String },
+    Remove {
+        pattern: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show upcoming runs.
     Next {
         /// A service name or glob (default: all).
@@ -143,7 +157,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show past runs, from the journal.
+    /// Show past runs, from the journal (newest first).
     History {
         /// A service name or glob (default: all).
         #[arg(short = 'm', long = "match")]
@@ -154,11 +168,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a command once under systemd and wait for it.
+    /// Run a command once under systemd and wait for it (Ctrl-C stops it).
     Run {
         /// A name for the run's unit (taskflows-run-NAME-…).
         #[arg(long)]
         name: Option<String>,
+        /// Stop the run after this long (e.g. 30min); default: no limit.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<taskflows_core::Duration>,
+        #[arg(long)]
+        json: bool,
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -168,9 +187,11 @@ enum Command {
         /// A service file, or an installed service's name or glob.
         target: String,
         /// Wait until the requirements hold (exit 0), or give up after this long (exit 1, or 255
-        /// when a requirement is not silent): for `ExecCondition=`.
+        /// when a requirement is not silent or could not be measured): for `ExecCondition=`.
         #[arg(long, value_parser = parse_duration)]
         wait: Option<taskflows_core::Duration>,
+        #[arg(long)]
+        json: bool,
     },
     /// Check calendar expressions and show their next elapses (like `systemd-analyze calendar`).
     Calendar(calendar::CalendarArgs),
@@ -179,8 +200,12 @@ enum Command {
         #[command(subcommand)]
         command: monitor::MonitorCommand,
     },
-    /// Print the JSON Schema of service files.
-    Schema,
+    /// Print the JSON Schema of service files (or, with --api, of every --json answer).
+    Schema {
+        /// The schema of the JSON answers (`tf … --json`, the API).
+        #[arg(long)]
+        api: bool,
+    },
     /// Manage named environments: stored Venv/Docker configurations services refer to by name.
     #[command(subcommand)]
     Env(env::EnvCommand),
@@ -219,95 +244,57 @@ impl TargetArgs {
 #[derive(Debug)]
 pub(crate) struct Failure {
     code: u8,
-    error: anyhow::Error,
+    message: String,
     hint: Option<String>,
+    broken_pipe: bool,
 }
 
 impl Failure {
-    pub(crate) fn new(code: u8, error: impl Into<anyhow::Error>) -> Failure {
-        Failure { code, error: error.into(), hint: None }
-    }
-
-    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Failure {
-        self.hint = Some(hint.into());
-        self
+    pub(crate) fn new(code: u8, error: impl std::fmt::Display) -> Failure {
+        Failure { code, message: error.to_string(), hint: None, broken_pipe: false }
     }
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(error: anyhow::Error) -> Failure {
-        Failure::new(1, error)
+impl From<taskflows_api::Error> for Failure {
+    fn from(e: taskflows_api::Error) -> Failure {
+        Failure { code: e.exit_code(), message: e.to_string(), hint: e.hint().map(str::to_owned), broken_pipe: false }
     }
 }
 
 impl From<std::io::Error> for Failure {
-    fn from(error: std::io::Error) -> Failure {
-        Failure::new(1, error)
+    fn from(e: std::io::Error) -> Failure {
+        Failure { broken_pipe: e.kind() == std::io::ErrorKind::BrokenPipe, ..Failure::new(exit::FAILED, e) }
     }
 }
 
 impl From<taskflows_core::Error> for Failure {
-    fn from(error: taskflows_core::Error) -> Failure {
-        Failure::new(EXIT_INVALID, error)
+    fn from(e: taskflows_core::Error) -> Failure {
+        taskflows_api::Error::from(e).into()
+    }
+}
+
+impl From<taskflows_systemd::Error> for Failure {
+    fn from(e: taskflows_systemd::Error) -> Failure {
+        taskflows_api::Error::from(e).into()
+    }
+}
+
+impl From<taskflows_docker::Error> for Failure {
+    fn from(e: taskflows_docker::Error) -> Failure {
+        taskflows_api::Error::from(e).into()
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let scope = host::scope(cli.user, cli.system);
-    let result = match cli.command {
-        Command::List { pattern, json } => block_on(services::list(scope, pattern.as_deref(), json)).map(done),
-        Command::Status { pattern, running, all, json } => {
-            block_on(services::status(scope, pattern.as_deref(), running, all, json)).map(done)
-        }
-        Command::Logs { name, lines, follow, json } => {
-            block_on(services::logs(scope, &name, lines, follow, json)).map(done)
-        }
-        Command::Show { pattern, json } => block_on(services::show(scope, &pattern, json)).map(done),
-        Command::Create(args) => create::run(&args, scope),
-        Command::Start { pattern, targets, wait, timeout } => {
-            block_on(services::control(scope, &pattern, Action::Start { wait, timeout }, targets.targets()))
-        }
-        Command::Stop { pattern, targets } => {
-            block_on(services::control(scope, &pattern, Action::Stop, targets.targets()))
-        }
-        Command::Restart { pattern, targets } => {
-            block_on(services::control(scope, &pattern, Action::Restart, targets.targets()))
-        }
-        Command::Enable { pattern, targets } => {
-            block_on(services::control(scope, &pattern, Action::Enable, targets.targets()))
-        }
-        Command::Disable { pattern, targets } => {
-            block_on(services::control(scope, &pattern, Action::Disable, targets.targets()))
-        }
-        Command::Remove { pattern } => block_on(services::control(scope, &pattern, Action::Remove, Targets::Both)),
-        Command::Next { pattern, count, json } => {
-            block_on(services::next(scope, pattern.as_deref(), count, json)).map(done)
-        }
-        Command::History { pattern, limit, json } => {
-            block_on(services::history(scope, pattern.as_deref(), limit, json)).map(done)
-        }
-        Command::Run { name, command } => block_on(services::run(scope, name.as_deref(), command)),
-        Command::Check { target, wait } => {
-            check::run(scope, &target, wait.map(|d| std::time::Duration::from_micros(d.as_micros())))
-        }
-        Command::Calendar(args) => calendar::run(&args).map_err(|e| Failure::new(1, e)),
-        Command::Env(command) => env::run(command, scope),
-        Command::Monitor { command } => monitor::run(command, scope),
-        Command::Schema => print(taskflows_core::file::json_schema().as_bytes()).map(done),
-        Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "tf", &mut script);
-            print(&script).map(done)
-        }
-        Command::Container(command) => container::run(&command),
-    };
+    let result = run(cli, scope);
     match result {
         Ok(code) => code,
-        Err(f) if is_broken_pipe(&f.error) => ExitCode::SUCCESS,
+        Err(f) if f.broken_pipe => ExitCode::SUCCESS,
         Err(f) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", message(&f.error));
+            let _ = writeln!(stderr, "error: {}", output::terminal_safe(&f.message));
             if let Some(hint) = f.hint {
                 let _ = writeln!(stderr, "hint: {hint}");
             }
@@ -316,20 +303,40 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes, each cause only if the message does not already say it (library
-/// errors spell out their source).
-fn message(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&cause);
+fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
+    let lock_timeout = std::time::Duration::from_micros(cli.lock_timeout.as_micros());
+    let local = || -> Result<Local, Failure> { Ok(host::local(scope)?.with_lock_timeout(lock_timeout)) };
+    match cli.command {
+        Command::Calendar(args) => calendar::run(&args).map_err(|e| {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            Failure { broken_pipe, ..Failure::new(exit::FAILED, format!("{e:#}")) }
+        }),
+        Command::Schema { api } => {
+            let schema = if api { taskflows_api::json_schema() } else { taskflows_core::file::json_schema() };
+            print(schema.as_bytes()).map(done)
         }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tf", &mut script);
+            print(&script).map(done)
+        }
+        Command::Container(command) => container::run(&command),
+        Command::Env(command) => block_on(env::run(&local()?, command)),
+        Command::Monitor { command } => block_on(monitor::run(&local()?, command)),
+        Command::Create(args) => block_on(create::run(&local()?, &args)),
+        Command::Check { target, wait, json } => {
+            let wait = wait.map(|d| std::time::Duration::from_micros(d.as_micros()));
+            block_on(services::check(&local()?, &target, wait, json))
+        }
+        command => block_on(services::run(&local()?, command)),
     }
-    text
+}
+
+/// A current-thread runtime: `tf` does one thing at a time, and starts fast.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime").block_on(f)
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<taskflows_core::Duration, String> {
@@ -340,6 +347,11 @@ fn done(_: ()) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Exit 0 when `ok`, else 1.
+pub(crate) fn exit_if(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
 /// Write all of `bytes` to stdout.
 pub(crate) fn print(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
@@ -348,6 +360,32 @@ pub(crate) fn print(bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+/// An answer as pretty JSON.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| Failure::new(exit::FAILED, e))?;
+    text.push('\n');
+    print(text.as_bytes())
+}
+
+/// Read service files: one file, or every `*.toml` in a folder (in name order).
+pub(crate) fn read_service_files(path: &Path) -> Result<Vec<SourceFile>, Failure> {
+    let files = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Failure::new(exit::FAILED, format!("cannot read folder {}: {e}", path.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    files.iter().map(|f| read_file(f)).collect()
+}
+
+/// One file's content, labelled with its path.
+pub(crate) fn read_file(file: &Path) -> Result<SourceFile, Failure> {
+    let content = std::fs::read_to_string(file)
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot read {}: {e}", file.display())))?;
+    Ok(SourceFile { label: file.display().to_string(), content })
 }

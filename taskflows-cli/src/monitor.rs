@@ -1,21 +1,15 @@
 //! `tf monitor check` and `tf monitor install`: the missed-run monitor (dead-man switch) and
-//! the alerts it sends, once per problem.
+//! the alerts it sends, once per problem (the operation is `taskflows_api`'s `monitor_check`).
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use taskflows_alerts::{Alert, Alerts, Table};
-use taskflows_core::{Periodic, RelativeTo, Scope, ServiceSpec, StartOn};
-use taskflows_systemd::monitor::Problem;
+use taskflows_alerts::Alerts;
+use taskflows_api::{Local, MONITOR_SERVICE, MonitorRequest, Operations, scope_name};
+use taskflows_core::{Periodic, RelativeTo, ServiceSpec, StartOn};
 
 use crate::monitor_alerts::{AlertArgs, WEBHOOKS_VAR, env, usage};
-use crate::monitor_state::{self, Alerted};
-use crate::output::Style;
-use crate::services::{connect, select};
-use crate::{Failure, host, parse_duration, print};
-
-/// The name `tf monitor install` installs the monitor as.
-pub(crate) const MONITOR_SERVICE: &str = "tf-monitor";
+use crate::output::{Style, Table, terminal_safe};
+use crate::{Failure, exit_if, parse_duration, print, print_json};
 
 /// Variables the installed monitor needs and the unit file must not show: written to a private
 /// env file (with the webhook URLs, [`WEBHOOKS_VAR`]).
@@ -33,6 +27,7 @@ pub(crate) enum MonitorCommand {
         /// How often to check.
         #[arg(long, default_value = "5min", value_parser = parse_duration)]
         every: taskflows_core::Duration,
+        /// (With --json: print what `create` did as JSON.)
         #[command(flatten)]
         check: CheckArgs,
     },
@@ -57,116 +52,39 @@ pub(crate) struct CheckArgs {
     alerts: AlertArgs,
 }
 
-pub(crate) fn run(command: MonitorCommand, scope: Scope) -> Result<ExitCode, Failure> {
+pub(crate) async fn run(local: &Local, command: MonitorCommand) -> Result<ExitCode, Failure> {
     match command {
-        MonitorCommand::Check(args) => crate::services::block_on(check(scope, &args)),
-        MonitorCommand::Install { every, check } => install(scope, every, &check),
+        MonitorCommand::Check(args) => check(local, &args).await,
+        MonitorCommand::Install { every, check } => install(local, every, &check).await,
     }
 }
 
 /// `tf monitor check`.
-async fn check(scope: Scope, args: &CheckArgs) -> Result<ExitCode, Failure> {
+async fn check(local: &Local, args: &CheckArgs) -> Result<ExitCode, Failure> {
     // one `Alerts` per destination: each records its own deliveries
     let destinations: Vec<(String, Alerts)> =
         args.alerts.destinations()?.into_iter().map(|(key, d)| (key, Alerts::new([d]))).collect();
-    let systemd = connect(scope).await?;
-    let services = select(&systemd, args.pattern.as_deref())?;
-    let now = jiff::Timestamp::now().as_microsecond() as u64;
-    let grace = std::time::Duration::from_micros(args.grace.as_micros());
-    let (checked, problems) = systemd.monitor(&services, now, grace).await?;
+    let request = MonitorRequest {
+        pattern: args.pattern.clone(),
+        grace: std::time::Duration::from_micros(args.grace.as_micros()),
+        destinations,
+    };
+    let report = local.monitor_check(&request).await?;
     if args.json {
-        let value = serde_json::json!({ "checked": checked, "problems": problems });
-        print(format!("{}\n", serde_json::to_string_pretty(&value).map_err(|e| Failure::new(1, e))?).as_bytes())?;
-    } else if problems.is_empty() {
-        print(format!("{checked} service(s) with timers checked: all healthy\n").as_bytes())?;
+        print_json(&report)?;
+    } else if report.problems.is_empty() {
+        print(format!("{} service(s) with timers checked: all healthy\n", report.checked).as_bytes())?;
     } else {
-        let mut table = crate::output::Table::new(&["SERVICE", "PROBLEM", "DETAIL"]);
-        for p in &problems {
-            table.row(vec![p.service.clone(), p.kind.to_string(), p.detail.clone()]);
+        let mut table = Table::new(&["SERVICE", "PROBLEM", "DETAIL"]);
+        for p in &report.problems {
+            table.row(vec![p.service.clone(), p.kind.to_string(), terminal_safe(&p.detail).into_owned()]);
         }
         print(table.render(&Style::detect()).as_bytes())?;
     }
-    // after printing: a state file that cannot be read must not hide the report
-    if !destinations.is_empty() {
-        let names: BTreeSet<&str> = services.iter().map(|s| s.as_str()).collect();
-        let installed = systemd.installed()?;
-        let installed: BTreeSet<&str> = installed.iter().map(|s| s.as_str()).collect();
-        alert_once(scope, &destinations, &problems, &names, &installed).await?;
+    for dest in &report.undelivered {
+        eprintln!("warning: the alert was not delivered to {}; the next check tries again", kind(dest));
     }
-    Ok(if problems.is_empty() || args.exit_zero { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// Alert each destination the problems it was not alerted yet and those resolved since, and
-/// remember what each one took: a destination that failed is tried again at the next check, the
-/// others are not alerted twice. Only the `checked` services' entries are resolved; the entries
-/// of services no longer `installed` are dropped (the service is gone: nothing to resolve, and a
-/// service created again under its name is alerted afresh).
-async fn alert_once(
-    scope: Scope,
-    destinations: &[(String, Alerts)],
-    problems: &[Problem],
-    checked: &BTreeSet<&str>,
-    installed: &BTreeSet<&str>,
-) -> Result<(), Failure> {
-    let path = monitor_state::path(&host::data_dir(scope));
-    let keys: BTreeSet<String> = destinations.iter().map(|(k, _)| k.clone()).collect();
-    let mut state = monitor_state::load(&path, &keys)?;
-    let before = state.clone();
-    let scope_name = scope_name(scope).to_owned();
-    state.retain(|a, _| a.scope != scope_name || installed.contains(a.service.as_str()));
-    let key = |p: &Problem| Alerted { scope: scope_name.clone(), service: p.service.clone(), problem: p.kind };
-    let current: BTreeSet<Alerted> = problems.iter().map(key).collect();
-    let resolved: Vec<Alerted> = state
-        .keys()
-        .filter(|a| a.scope == scope_name && checked.contains(a.service.as_str()) && !current.contains(a))
-        .cloned()
-        .collect();
-    let host = hostname();
-    for (dest, alerts) in destinations {
-        let new: Vec<&Problem> =
-            problems.iter().filter(|p| !state.get(&key(p)).is_some_and(|d| d.contains(dest))).collect();
-        if !new.is_empty() {
-            let mut table = Table::new(["SERVICE", "PROBLEM", "DETAIL"]);
-            for p in &new {
-                table.row([p.service.clone(), p.kind.to_string(), p.detail.clone()]);
-            }
-            let title = format!("tf monitor: {} new problem(s) on {host} ({scope_name} services)", new.len());
-            if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
-                for p in &new {
-                    state.entry(key(p)).or_default().insert(dest.clone());
-                }
-            } else {
-                eprintln!("warning: the alert was not delivered to {}; the next check tries again", kind(dest));
-            }
-        }
-        let gone: Vec<&Alerted> = resolved.iter().filter(|a| state.get(a).is_some_and(|d| d.contains(dest))).collect();
-        if !gone.is_empty() {
-            let mut table = Table::new(["SERVICE", "PROBLEM"]);
-            for a in &gone {
-                table.row([a.service.clone(), a.problem.to_string()]);
-            }
-            let title = format!("tf monitor: {} problem(s) resolved on {host} ({scope_name} services)", gone.len());
-            if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
-                for a in gone {
-                    if let Some(d) = state.get_mut(a) {
-                        d.remove(dest);
-                    }
-                }
-            }
-        }
-    }
-    // A resolved problem is forgotten once every destination here took its resolution (those not
-    // configured any more cannot be told).
-    for a in &resolved {
-        if let Some(d) = state.get_mut(a) {
-            d.retain(|k| keys.contains(k));
-        }
-    }
-    state.retain(|_, d| !d.is_empty());
-    if state != before {
-        monitor_state::save(&path, &state)?;
-    }
-    Ok(())
+    Ok(exit_if(report.problems.is_empty() || args.exit_zero))
 }
 
 /// `slack`, `webhook` or `email`: a destination's kind, from its key.
@@ -174,24 +92,13 @@ fn kind(key: &str) -> &str {
     key.split(':').next().unwrap_or(key)
 }
 
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::System => "system",
-        Scope::User => "user",
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "this host".to_owned(), |h| h.trim().into())
-}
-
 /// `tf monitor install`: the periodic service `tf-monitor` running `tf monitor check` with the
 /// same options.
-fn install(scope: Scope, every: taskflows_core::Duration, args: &CheckArgs) -> Result<ExitCode, Failure> {
+async fn install(local: &Local, every: taskflows_core::Duration, args: &CheckArgs) -> Result<ExitCode, Failure> {
     args.alerts.destinations()?; // refuse now what the service would refuse at each run
-    let ctx = host::render_context(scope)?;
+    let ctx = crate::host::render_context(local.scope())?;
     let tf = ctx.tf_binary.to_string();
-    let mut words = vec![tf, format!("--{}", scope_name(scope)), "monitor".into(), "check".into()];
+    let mut words = vec![tf, format!("--{}", scope_name(local.scope())), "monitor".into(), "check".into()];
     words.extend(args.pattern.clone());
     words.extend(["--grace".to_owned(), args.grace.to_string(), "--exit-zero".to_owned()]);
     words.extend(args.alerts.to_args()?);
@@ -210,12 +117,18 @@ fn install(scope: Scope, every: taskflows_core::Duration, args: &CheckArgs) -> R
         secrets.push((WEBHOOKS_VAR, webhooks.join(" ")));
     }
     if !secrets.is_empty() {
-        let file = host::data_dir(scope).join("monitor").join("monitor.env");
+        let file = local.data_dir().join("monitor").join("monitor.env");
         write_private(&file, &secrets)?;
         builder = builder.env_file(&file.display().to_string());
     }
     let spec = builder.build()?;
-    crate::services::block_on(crate::create::install(scope, &[spec], ctx))
+    let report = local.install(vec![spec], None).await?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print(crate::create::report_lines(&report).as_bytes())?;
+    }
+    Ok(exit_if(report.ok))
 }
 
 /// `KEY='VALUE'` lines ([`env_file_quote`]), mode 0600, written atomically.

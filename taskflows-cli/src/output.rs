@@ -52,20 +52,16 @@ impl Style {
         Style { colour: false, zone }
     }
 
-    /// `2026-11-26 14:00:00` in the display zone, from µs since the epoch.
-    pub(crate) fn time(&self, micros: Option<u64>) -> String {
-        let Some(t) = micros.and_then(|us| Timestamp::from_microsecond(us as i64).ok()) else {
-            return "-".to_owned();
-        };
+    /// `2026-11-26 14:00:00` in the display zone.
+    pub(crate) fn time(&self, t: Option<Timestamp>) -> String {
+        let Some(t) = t else { return "-".to_owned() };
         t.to_zoned(self.zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string()
     }
 }
 
-/// `3h 12min`, `45s`: the time between `from` (µs since the epoch) and now.
-pub(crate) fn since(from: Option<u64>) -> String {
-    let Some(from) = from else { return "-".to_owned() };
-    let now = Timestamp::now().as_microsecond() as u64;
-    short_duration(now.saturating_sub(from))
+/// `3h 12min`, `45s`: the time from `from` to `to` (none when `to` is before `from`).
+pub(crate) fn between(from: Timestamp, to: Timestamp) -> String {
+    short_duration(u64::try_from(to.duration_since(from).as_micros()).unwrap_or(0))
 }
 
 /// A duration in µs, to two units: `1d 3h`, `12min 5s`, `250ms`.
@@ -84,6 +80,22 @@ pub(crate) fn short_duration(micros: u64) -> String {
         }
     }
     if parts.is_empty() { "0s".to_owned() } else { parts.join(" ") }
+}
+
+/// `text` with control characters, escape sequences and bidirectional overrides shown as
+/// `\u{…}` escapes, so text from services (descriptions, errors, log lines) cannot move the
+/// cursor, recolour the terminal or reorder what is shown. Line breaks and tabs are kept.
+pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect(),
+    )
 }
 
 /// A table whose columns are padded to their widest cell (counting characters, not escape codes).

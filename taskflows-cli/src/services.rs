@@ -1,111 +1,212 @@
-//! The commands that talk to systemd: list, status, show, logs, history, next, start, stop,
-//! restart, enable, disable, remove, run.
+//! The commands about installed services: list, status, show, logs, history, next, start, stop,
+//! restart, enable, disable, remove, run, check — each one operation, and the printing of its
+//! answer (which a remote answer will share).
 
-use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use taskflows_core::{Scope, ServiceName};
-use taskflows_systemd::{JobOutcome, Systemd, Targets};
+use futures_util::StreamExt as _;
+use jiff::Timestamp;
+use taskflows_api::{
+    Action, CheckReport, CheckTarget, ControlReport, ControlRequest, History, Local, NextRuns, Operations, Progress,
+    RunKind, RunReport, RunRequest, ServiceList, ServiceState, UnitFiles, exit,
+};
 
-use crate::output::{Style, Table, short_duration, since};
-use crate::{EXIT_NO_MATCH, Failure, print};
+use crate::output::{Style, Table, between, short_duration, terminal_safe};
+use crate::{Command, Failure, exit_if, print, print_json};
 
-/// A current-thread runtime: `tf` does one thing at a time, and starts fast.
-pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime").block_on(f)
-}
-
-pub(crate) async fn connect(scope: Scope) -> Result<Systemd, Failure> {
-    // The error says which bus was tried and what to do.
-    let systemd = Systemd::connect(scope).await.map_err(|e| Failure::new(1, e))?;
-    // A progress line for bulk operations, on a terminal only.
-    if !std::io::stderr().is_terminal() {
-        return Ok(systemd);
-    }
-    Ok(systemd.with_progress(|done, total| {
-        if total > 64 {
-            let mut err = std::io::stderr().lock();
-            let width = 30 * done / total;
-            let _ = write!(err, "\r[{}{}] {done}/{total} jobs", "#".repeat(width), " ".repeat(30 - width));
-            if done == total {
-                let _ = writeln!(err);
-            }
-        }
-    }))
-}
-
-/// The services a pattern names (all installed services without one).
-pub(crate) fn select(systemd: &Systemd, pattern: Option<&str>) -> Result<Vec<ServiceName>, Failure> {
-    match pattern {
-        None => Ok(systemd.installed()?),
-        Some(p) => systemd.select(p).map_err(|e| match e {
-            taskflows_systemd::Error::NoMatch { .. } => {
-                Failure::new(EXIT_NO_MATCH, e).hint("`tf list` shows the installed services")
-            }
-            other => Failure::from(other),
-        }),
-    }
-}
-
-impl From<taskflows_systemd::Error> for Failure {
-    fn from(e: taskflows_systemd::Error) -> Failure {
-        match e {
-            taskflows_systemd::Error::Model(m) => Failure::new(crate::EXIT_INVALID, m),
-            other => Failure::new(1, other),
-        }
-    }
-}
-
-fn json(value: &impl serde::Serialize) -> Result<(), Failure> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Failure::new(1, e))?;
-    text.push('\n');
-    print(text.as_bytes())
-}
-
-/// `tf list [PATTERN]`.
-pub(crate) async fn list(scope: Scope, pattern: Option<&str>, as_json: bool) -> Result<(), Failure> {
-    let systemd = connect(scope).await?;
-    let names = select(&systemd, pattern)?;
-    let rows: Vec<serde_json::Value> = names
-        .iter()
-        .map(|n| serde_json::json!({ "name": n.as_str(), "units": taskflows_systemd::units_of(systemd.unit_dir(), n) }))
-        .collect();
-    if as_json {
-        return json(&rows);
-    }
+/// The commands that are one operation on installed services.
+pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Failure> {
     let style = Style::detect();
+    let control =
+        |pattern: String, action, targets: Targets, wait, timeout: Option<taskflows_core::Duration>| ControlRequest {
+            pattern,
+            action,
+            targets,
+            wait,
+            timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
+        };
+    use taskflows_api::Targets;
+    let (request, json) = match command {
+        Command::List { pattern, json } => {
+            let list = local.list(pattern.as_deref()).await?;
+            return if json { print_json(&list) } else { print(list_table(&list, &style).as_bytes()) }.map(ok);
+        }
+        Command::Status { pattern, running, all, json } => {
+            let report = local.status(pattern.as_deref(), running).await?;
+            if json {
+                return print_json(&report).map(ok);
+            }
+            return print(status_table(&report.services, all, &style, Timestamp::now()).as_bytes()).map(ok);
+        }
+        Command::Show { pattern, json } => {
+            let units = local.show(&pattern).await?;
+            return if json { print_json(&units) } else { print(unit_files(&units).as_bytes()) }.map(ok);
+        }
+        Command::Logs { name, lines, follow, json } => {
+            let line = |l: &taskflows_api::LogLine| {
+                if json {
+                    serde_json::to_string(l).unwrap_or_default() + "\n"
+                } else {
+                    format!("{}  {}\n", style.time(Some(l.timestamp)), terminal_safe(&l.message))
+                }
+            };
+            if follow {
+                let mut lines = local.follow(&name, lines).await?;
+                while let Some(l) = lines.next().await {
+                    print(line(&l?).as_bytes())?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let logs = local.logs(&name, lines).await?;
+            return print(logs.lines.iter().map(line).collect::<String>().as_bytes()).map(ok);
+        }
+        Command::History { pattern, limit, json } => {
+            let history = local.history(pattern.as_deref(), limit).await?;
+            return if json { print_json(&history) } else { print(history_table(&history, &style).as_bytes()) }.map(ok);
+        }
+        Command::Next { pattern, count, json } => {
+            let next = local.next(pattern.as_deref(), count).await?;
+            return if json { print_json(&next) } else { print(next_table(&next, &style).as_bytes()) }.map(ok);
+        }
+        Command::Run { name, timeout, json, command } => {
+            let request = RunRequest {
+                unit: RunRequest::unit_for(name.as_deref())?,
+                argv: command,
+                timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
+            };
+            return run_once(local, &request, json, &style).await;
+        }
+        Command::Start { pattern, targets, wait, timeout, json } => {
+            (control(pattern, Action::Start, targets.targets(), wait, timeout), json)
+        }
+        Command::Stop { pattern, targets, json } => {
+            (control(pattern, Action::Stop, targets.targets(), false, None), json)
+        }
+        Command::Restart { pattern, targets, json } => {
+            (control(pattern, Action::Restart, targets.targets(), false, None), json)
+        }
+        Command::Enable { pattern, targets, json } => {
+            (control(pattern, Action::Enable, targets.targets(), false, None), json)
+        }
+        Command::Disable { pattern, targets, json } => {
+            (control(pattern, Action::Disable, targets.targets(), false, None), json)
+        }
+        Command::Remove { pattern, json } => (control(pattern, Action::Remove, Targets::Both, false, None), json),
+        _ => unreachable!("main dispatches the other commands"),
+    };
+    let report = local.control(&request).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print(control_lines(&report, &style, request.timeout).as_bytes())?;
+    }
+    Ok(exit_if(report.ok))
+}
+
+fn ok(_: ()) -> ExitCode {
+    ExitCode::SUCCESS
+}
+
+/// `tf run`: Ctrl-C (or SIGTERM) stops the run and leaves no transient unit behind.
+async fn run_once(local: &Local, request: &RunRequest, json: bool, style: &Style) -> Result<ExitCode, Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return Err(Failure::new(exit::FAILED, "cannot handle signals"));
+    };
+    let report: RunReport = tokio::select! {
+        report = local.run(request) => report?,
+        _ = int.recv() => return interrupted(local, &request.unit).await,
+        _ = term.recv() => return interrupted(local, &request.unit).await,
+    };
+    let outcome = &report.outcome;
+    if json {
+        print_json(&report)?;
+    } else {
+        let exit = outcome.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
+        print(format!("{}: {}{exit}\n", outcome.unit, style.state(outcome.result.as_str())).as_bytes())?;
+    }
+    Ok(exit_if(outcome.ok()))
+}
+
+async fn interrupted(local: &Local, unit: &str) -> Result<ExitCode, Failure> {
+    local.abandon_run(unit).await?;
+    Err(Failure::new(130, format!("interrupted; stopped {unit}")))
+}
+
+/// `tf check`.
+pub(crate) async fn check(
+    local: &Local,
+    target: &str,
+    wait: Option<std::time::Duration>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let path = std::path::Path::new(target);
+    let target = if path.exists() {
+        CheckTarget::Files(crate::read_service_files(path)?)
+    } else {
+        CheckTarget::Installed(target.to_owned())
+    };
+    let report = match local.check(&target, wait).await {
+        Ok(report) => report,
+        // As an ExecCondition= command, exit 1 would skip the start quietly: a requirement that
+        // could not be measured fails it (255) instead.
+        Err(e) if wait.is_some() => {
+            let failure = Failure::from(e);
+            return Err(Failure { code: 255, ..failure });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        print_json(&report)?;
+    } else {
+        print(check_lines(&report).as_bytes())?;
+    }
+    // As an ExecCondition= command: 1 skips the start quietly, 255 fails it.
+    Ok(match (report.ok, report.fails_start) {
+        (true, _) => ExitCode::SUCCESS,
+        (false, true) => ExitCode::from(255),
+        (false, false) => ExitCode::FAILURE,
+    })
+}
+
+pub(crate) fn check_lines(report: &CheckReport) -> String {
+    let mut text = String::new();
+    for s in &report.services {
+        text.push_str(&format!("{}:\n", s.service));
+        if s.requirements.is_empty() {
+            text.push_str("  no startup requirements\n");
+        }
+        if let Some(admission) = &s.admission {
+            text.push_str(&format!("  {admission}\n"));
+        }
+        for r in &s.requirements {
+            text.push_str(&format!("  {}\n", r.detail));
+        }
+    }
+    text
+}
+
+pub(crate) fn list_table(list: &ServiceList, style: &Style) -> String {
     let mut table = Table::new(&["SERVICE", "UNITS"]);
-    for (n, row) in names.iter().zip(&rows) {
-        let units: Vec<&str> = row["units"].as_array().into_iter().flatten().filter_map(|u| u.as_str()).collect();
-        table.row(vec![n.to_string(), units.join(" ")]);
+    for s in &list.services {
+        table.row(vec![s.name.clone(), s.units.join(" ")]);
     }
-    print(table.render(&style).as_bytes())
+    table.render(style)
 }
 
-/// `tf status`.
-pub(crate) async fn status(
-    scope: Scope,
-    pattern: Option<&str>,
-    running: bool,
-    all: bool,
-    as_json: bool,
-) -> Result<(), Failure> {
-    let systemd = connect(scope).await?;
-    let names = select(&systemd, pattern)?;
-    let mut states = systemd.status(&names).await?;
-    if running {
-        states.retain(|s| s.active_state == "active" || s.active_state == "activating");
+pub(crate) fn unit_files(units: &UnitFiles) -> String {
+    let mut text = String::new();
+    for u in &units.units {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("# {}\n{}", u.path, u.content));
     }
-    if as_json {
-        return json(&states);
-    }
-    let now = jiff::Timestamp::now().as_microsecond() as u64;
-    print(status_table(&states, all, &Style::detect(), now).as_bytes())
+    text
 }
 
-/// The `tf status` table, from states read at `now` (µs since the epoch).
-pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool, style: &Style, now: u64) -> String {
+/// The `tf status` table, from states read at `now`.
+pub(crate) fn status_table(states: &[ServiceState], all: bool, style: &Style, now: Timestamp) -> String {
     let mut header = vec![
         "SERVICE",
         "DESCRIPTION",
@@ -123,29 +224,31 @@ pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool
     if all {
         header.extend(["RESTARTS", "MAIN PID"]);
     }
+    let enabled = |e: bool| style.state(if e { "enabled" } else { "disabled" });
     let mut table = Table::new(&header);
     for s in states {
-        let state = format!("{} ({})", style.state(&s.active_state), style.state(&s.sub_state));
-        let timer = s.timer_enabled.as_deref().map_or("-".to_owned(), |t| style.state(t));
-        let result = match (s.result.as_str(), s.exit_status) {
-            ("", _) => "-".to_owned(),
-            (r, Some(code)) if s.last_finish.is_some() => format!("{} ({code})", style.state(r)),
-            (r, _) => style.state(r),
+        let state = format!("{} ({})", style.state(s.active_state.as_str()), style.state(&s.sub_state));
+        let timer = s.timer_enabled.map_or("-".to_owned(), enabled);
+        let result = match (s.result, s.exit_status) {
+            (None, _) => "-".to_owned(),
+            (Some(r), Some(code)) if s.last_finish.is_some() => format!("{} ({code})", style.state(r.as_str())),
+            (Some(r), _) => style.state(r.as_str()),
         };
+        let description = terminal_safe(&s.description);
         // Long descriptions would push the table off the screen; --all shows them whole.
-        let description = match s.description.char_indices().nth(32) {
-            Some((i, _)) if !all => format!("{}…", &s.description[..i]),
-            _ => s.description.clone(),
+        let description = match description.char_indices().nth(32) {
+            Some((i, _)) if !all => format!("{}…", &description[..i]),
+            _ => description.into_owned(),
         };
         let mut row = vec![
             s.name.clone(),
             if description.is_empty() { "-".to_owned() } else { description },
-            style.state(&s.enabled),
+            enabled(s.enabled),
             timer,
-            s.load_state.clone(),
+            s.load_state.to_string(),
             state,
             style.time(s.last_start),
-            s.active_since.map_or("-".to_owned(), |t| short_duration(now.saturating_sub(t))),
+            s.active_since.map_or("-".to_owned(), |t| between(t, now)),
             style.time(s.last_finish),
             style.time(s.next_elapse),
             result,
@@ -160,297 +263,145 @@ pub(crate) fn status_table(states: &[taskflows_systemd::ServiceState], all: bool
     table.render(style)
 }
 
-/// `tf show PATTERN`: the installed unit files.
-pub(crate) async fn show(scope: Scope, pattern: &str, as_json: bool) -> Result<(), Failure> {
-    let systemd = connect(scope).await?;
-    let mut text = String::new();
-    let mut units = Vec::new();
-    for name in select(&systemd, Some(pattern))? {
-        for unit in taskflows_systemd::units_of(systemd.unit_dir(), &name) {
-            let path = systemd.unit_dir().join(&unit);
-            let content = std::fs::read_to_string(&path).map_err(|e| Failure::new(1, e))?;
-            if as_json {
-                units.push(serde_json::json!({ "name": unit, "path": path, "content": content }));
-                continue;
-            }
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&format!("# {}\n{content}", path.display()));
-        }
-    }
-    if as_json {
-        return json(&serde_json::json!({ "units": units }));
-    }
-    print(text.as_bytes())
-}
-
-/// `tf logs NAME`.
-pub(crate) async fn logs(scope: Scope, name: &str, lines: usize, follow: bool, as_json: bool) -> Result<(), Failure> {
-    let systemd = connect(scope).await?;
-    let service = exactly_one(&systemd, name)?;
-    let unit = format!("{}.service", service.unit_stem());
-    let style = Style::detect();
-    let line = |l: &taskflows_systemd::LogLine| {
-        if as_json {
-            serde_json::to_string(l).unwrap_or_default() + "\n"
-        } else {
-            format!("{}  {}\n", style.time(Some(l.timestamp)), l.message)
-        }
-    };
-    if follow {
-        let mut follower = systemd.follow(&unit, lines)?;
-        while let Some(l) = follower.next().await? {
-            print(line(&l).as_bytes())?;
-        }
-        return Ok(());
-    }
-    let text: String = systemd.logs(&unit, lines).await?.iter().map(line).collect();
-    print(text.as_bytes())
-}
-
-fn exactly_one(systemd: &Systemd, name: &str) -> Result<ServiceName, Failure> {
-    let mut names = select(systemd, Some(name))?;
-    if names.len() > 1 {
-        let listed: Vec<&str> = names.iter().map(ServiceName::as_str).collect();
-        return Err(Failure::new(
-            2,
-            anyhow::anyhow!("{name:?} matches {} services: {}", names.len(), listed.join(", ")),
-        )
-        .hint("name one service"));
-    }
-    Ok(names.remove(0))
-}
-
-/// `tf history`.
-pub(crate) async fn history(scope: Scope, pattern: Option<&str>, limit: usize, as_json: bool) -> Result<(), Failure> {
-    let systemd = connect(scope).await?;
-    let names = select(&systemd, pattern)?;
-    let units: Vec<String> = names.iter().map(|n| format!("{}.service", n.unit_stem())).collect();
-    let runs = systemd.history(&units, None, limit).await?;
-    if as_json {
-        return json(&runs);
-    }
-    let style = Style::detect();
+pub(crate) fn history_table(history: &History, style: &Style) -> String {
+    let now = Timestamp::now();
     let mut table = Table::new(&["SERVICE", "TASK", "STARTED", "DURATION", "RESULT", "EXIT", "CPU", "INVOCATION"]);
-    for r in &runs {
+    for r in &history.runs {
         let name =
             r.unit.strip_prefix("taskflows-").and_then(|u| u.strip_suffix(".service")).unwrap_or(&r.unit).to_owned();
         let duration = match (r.start, r.end) {
-            (Some(s), Some(e)) => short_duration(e.saturating_sub(s)),
-            (Some(_), None) if r.result == "running" => format!("{} so far", since(r.start)),
+            (Some(s), Some(e)) => between(s, e),
+            (Some(s), None) if r.result == taskflows_api::RunResult::Running => format!("{} so far", between(s, now)),
             _ => "-".to_owned(),
         };
         let task = match (&r.task_name, r.attempts) {
-            (Some(t), Some(1)) => format!("{t} (1 attempt)"),
-            (Some(t), Some(n)) => format!("{t} ({n} attempts)"),
-            (Some(t), None) => t.clone(),
+            (Some(t), Some(1)) => format!("{} (1 attempt)", terminal_safe(t)),
+            (Some(t), Some(n)) => format!("{} ({n} attempts)", terminal_safe(t)),
+            (Some(t), None) => terminal_safe(t).into_owned(),
             (None, _) => "-".to_owned(),
         };
+        debug_assert!(r.kind == RunKind::Task || r.task_name.is_none());
         table.row(vec![
             name,
             task,
             style.time(r.start),
             duration,
-            style.state(&r.result),
-            r.exit_status.clone().unwrap_or_else(|| "-".to_owned()),
+            style.state(r.result.as_str()),
+            r.exit.as_ref().map_or("-".to_owned(), ToString::to_string),
             r.cpu_nsec.map_or("-".to_owned(), |ns| short_duration(ns / 1_000)),
             r.invocation_id.chars().take(12).collect(),
         ]);
     }
-    print(table.render(&style).as_bytes())
+    table.render(style)
 }
 
-/// `tf next [PATTERN] [-n N]`: upcoming runs. The timer's next elapse comes from systemd; more
-/// of them from the native calendar engine.
-pub(crate) async fn next(scope: Scope, pattern: Option<&str>, count: usize, as_json: bool) -> Result<(), Failure> {
-    let systemd = connect(scope).await?;
-    let names = select(&systemd, pattern)?;
-    let states = systemd.status(&names).await?;
-    let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
-    let mut rows: Vec<(String, u64, String)> = Vec::new();
-    for s in states.iter().filter(|s| s.timer_active.is_some()) {
-        let mut upcoming: Vec<(u64, String)> = Vec::new();
-        for schedule in &s.schedules {
-            let Some(expr) = schedule.strip_prefix("OnCalendar=") else { continue };
-            let Ok(event) = taskflows_core::calendar::CalendarEvent::parse(expr) else { continue };
-            let after = jiff::Timestamp::now();
-            for t in event.elapses_after(after, &zone).take(count) {
-                upcoming.push((t.as_microsecond() as u64, schedule.clone()));
-            }
-        }
-        // systemd's own next elapse covers periodic schedules too (only the next one is known).
-        if let Some(t) = s.next_elapse
-            && !upcoming.iter().any(|(u, _)| u.abs_diff(t) < 1_000_000)
-        {
-            let periodic: Vec<&str> =
-                s.schedules.iter().filter(|x| !x.starts_with("OnCalendar=")).map(String::as_str).collect();
-            upcoming.push((t, if periodic.is_empty() { s.schedules.join("; ") } else { periodic.join("; ") }));
-        }
-        upcoming.sort();
-        upcoming.truncate(count);
-        rows.extend(upcoming.into_iter().map(|(t, sched)| (s.name.clone(), t, sched)));
-    }
-    rows.sort_by_key(|r| r.1);
-    if as_json {
-        let items: Vec<serde_json::Value> =
-            rows.iter().map(|(n, t, s)| serde_json::json!({ "service": n, "next_us": t, "schedule": s })).collect();
-        return json(&items);
-    }
-    let style = Style::detect();
+pub(crate) fn next_table(next: &NextRuns, style: &Style) -> String {
+    let now = Timestamp::now();
     let mut table = Table::new(&["SERVICE", "NEXT RUN", "IN", "SCHEDULE"]);
-    let now = jiff::Timestamp::now().as_microsecond() as u64;
-    for (n, t, sched) in &rows {
-        table.row(vec![n.clone(), style.time(Some(*t)), short_duration(t.saturating_sub(now)), sched.clone()]);
+    for r in &next.runs {
+        table.row(vec![r.service.clone(), style.time(Some(r.at)), between(now, r.at), r.schedule.clone()]);
     }
-    print(table.render(&style).as_bytes())
+    table.render(style)
 }
 
-/// What a control command acts on.
-pub(crate) enum Action {
-    Start { wait: bool, timeout: Option<taskflows_core::Duration> },
-    Stop,
-    Restart,
-    Enable,
-    Disable,
-    Remove,
-}
-
-/// `tf start|stop|restart|enable|disable|remove PATTERN`.
-pub(crate) async fn control(
-    scope: Scope,
-    pattern: &str,
-    action: Action,
-    targets: Targets,
-) -> Result<ExitCode, Failure> {
-    let systemd = connect(scope).await?;
-    let names = select(&systemd, Some(pattern))?;
-    let style = Style::detect();
-    let report_jobs = |outcomes: &[JobOutcome]| -> (String, bool) {
-        let mut text = String::new();
-        let mut ok = true;
-        for o in outcomes {
-            ok &= o.ok();
-            text.push_str(&format!("{} {}: {}\n", o.job, o.unit, style.state(&o.result)));
-        }
-        (text, ok)
-    };
-    let (text, ok) = match action {
-        Action::Start { wait, timeout } => {
-            let outcomes = systemd.start(&names, targets).await?;
-            let (mut text, mut ok) = report_jobs(&outcomes);
-            if wait && ok {
-                let waiting = wait_for_runs(&systemd, &names, &style);
-                let (waited, all_ok) = match timeout {
-                    None => waiting.await?,
-                    Some(t) => match tokio::time::timeout(Duration::from_micros(t.as_micros()), waiting).await {
-                        Ok(result) => result?,
-                        Err(_) => (format!("still running after {t}; not waiting any longer\n"), false),
-                    },
-                };
-                text.push_str(&waited);
-                ok = all_ok;
-            }
-            (text, ok)
-        }
-        Action::Stop => report_jobs(&systemd.stop(&names, targets).await?),
-        Action::Restart => report_jobs(&systemd.restart(&names, targets).await?),
-        Action::Enable => {
-            (systemd.enable(&names, targets).await?.iter().map(|u| format!("enabled {u}\n")).collect(), true)
-        }
-        Action::Disable => {
-            (systemd.disable(&names, targets).await?.iter().map(|u| format!("disabled {u}\n")).collect(), true)
-        }
-        Action::Remove => {
-            // Containers first: their specs are found through the services' names, so when the
-            // engine is down this fails before the units are gone and a retry still finds them.
-            let mut text = crate::container::remove_services(&crate::host::data_dir(scope), &names).await?;
-            text.extend(systemd.remove(&names).await?.iter().map(|u| format!("removed {u}\n")));
-            let store = crate::env::store(scope);
-            for name in &names {
-                store.remove_definition(name)?;
-            }
-            (text, true)
-        }
-    };
-    print(text.as_bytes())?;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// Wait until every started service finished its run; say how each ended.
-async fn wait_for_runs(systemd: &Systemd, names: &[ServiceName], style: &Style) -> Result<(String, bool), Failure> {
-    loop {
-        let states = systemd.status(names).await?;
-        if states
-            .iter()
-            .all(|s| !matches!(s.active_state.as_str(), "active" | "activating" | "deactivating" | "reloading"))
-        {
-            let mut text = String::new();
-            let mut ok = true;
-            for s in &states {
-                let success = s.active_state != "failed" && (s.result == "success" || s.result.is_empty());
-                ok &= success;
-                let exit = s.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
-                text.push_str(&format!("run of {}: {}{exit}\n", s.name, style.state(&s.result)));
-            }
-            return Ok((text, ok));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+/// One line per job, unit, container and waited-for run.
+pub(crate) fn control_lines(report: &ControlReport, style: &Style, timeout: Option<std::time::Duration>) -> String {
+    let mut text = String::new();
+    for c in &report.containers {
+        text.push_str(&crate::create::container_line(c));
     }
+    for o in &report.jobs {
+        text.push_str(&format!("{} {}: {}\n", o.job, o.unit, style.state(o.result.as_str())));
+    }
+    let verb = match report.action {
+        Action::Enable => "enabled",
+        Action::Disable => "disabled",
+        Action::Remove => "removed",
+        _ => "",
+    };
+    for u in &report.units {
+        text.push_str(&format!("{verb} {u}\n"));
+    }
+    for r in &report.runs {
+        let exit = r.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
+        let result = r.result.map_or("never ran", |r| r.as_str());
+        text.push_str(&format!("run of {}: {}{exit}\n", r.service, style.state(result)));
+    }
+    if report.wait_timed_out {
+        let t = timeout.map_or(String::new(), |t| {
+            format!(" after {}", taskflows_core::Duration::from_micros(t.as_micros() as u64))
+        });
+        text.push_str(&format!("still running{t}; not waiting any longer\n"));
+    }
+    text
 }
 
-/// `tf run -- COMMAND…`: once, as a transient unit; exits with the run's outcome.
-pub(crate) async fn run(scope: Scope, name: Option<&str>, argv: Vec<String>) -> Result<ExitCode, Failure> {
-    let systemd = connect(scope).await?;
-    let stem = name.unwrap_or("run");
-    let suffix = jiff::Timestamp::now().as_millisecond();
-    let unit = format!("taskflows-run-{stem}-{suffix}.service");
-    ServiceName::new(format!("run-{stem}")).map_err(|e| Failure::new(2, anyhow::anyhow!("--name: {e}")))?;
-    let run = taskflows_systemd::TransientRun { argv, ..Default::default() };
-    let outcome = systemd.run_transient(&unit, &run).await?;
-    let style = Style::detect();
-    let exit = outcome.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
-    print(format!("{unit}: {}{exit}\n", style.state(&outcome.result)).as_bytes())?;
-    Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+/// Progress lines on stderr, for a terminal (jobs) and always (waiting, builds, warnings).
+pub(crate) fn report_progress(event: Progress) {
+    use std::io::{IsTerminal as _, Write as _};
+    let mut err = std::io::stderr().lock();
+    match event {
+        Progress::Jobs { done, total } if total > 64 && std::io::stderr().is_terminal() => {
+            let width = 30 * done / total;
+            let _ = write!(err, "\r[{}{}] {done}/{total} jobs", "#".repeat(width), " ".repeat(30 - width));
+            if done == total {
+                let _ = writeln!(err);
+            }
+        }
+        Progress::Jobs { .. } => {}
+        Progress::WaitingForLock { data_dir } => {
+            let _ = writeln!(err, "waiting for another tf command to finish changing {}", data_dir.display());
+        }
+        Progress::Building { service, tag, path } => {
+            let _ = writeln!(err, "building image {tag} for {service} from {path}");
+        }
+        Progress::BuildOutput(line) => {
+            let _ = writeln!(err, "  {}", terminal_safe(&line));
+        }
+        Progress::Warning(w) => {
+            let _ = writeln!(err, "warning: {}", terminal_safe(&w));
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use taskflows_systemd::ServiceState;
+    use taskflows_api::{ActiveState, LoadState, RunResult, ServiceState};
 
     use super::status_table;
     use crate::output::Style;
 
     /// A recorded status: a running worker, a calendar job that failed, one never run.
     fn recorded() -> Vec<ServiceState> {
-        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_microsecond() as u64;
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
         vec![
             ServiceState {
                 name: "worker".into(),
                 description: "Queue worker".into(),
-                load_state: "loaded".into(),
-                active_state: "active".into(),
+                load_state: LoadState::Loaded,
+                active_state: ActiveState::Active,
                 sub_state: "running".into(),
-                enabled: "enabled".into(),
+                enabled: true,
                 last_start: Some(t("2026-11-26T08:00:00Z")),
                 active_since: Some(t("2026-11-26T08:00:00Z")),
                 restarts: 2,
-                result: "success".into(),
+                result: Some(RunResult::Success),
                 main_pid: Some(4242),
                 ..ServiceState::default()
             },
             ServiceState {
                 name: "nightly".into(),
                 description: "Nightly report".into(),
-                load_state: "loaded".into(),
-                active_state: "failed".into(),
+                load_state: LoadState::Loaded,
+                active_state: ActiveState::Failed,
                 sub_state: "failed".into(),
-                enabled: "disabled".into(),
-                timer_enabled: Some("enabled".into()),
-                timer_active: Some("active".into()),
+                enabled: false,
+                timer_enabled: Some(true),
+                timer_active: Some(ActiveState::Active),
                 last_start: Some(t("2026-11-26T02:30:00Z")),
                 last_finish: Some(t("2026-11-26T02:31:05Z")),
-                result: "exit-code".into(),
+                result: Some(RunResult::ExitCode),
                 exit_status: Some(3),
                 next_elapse: Some(t("2026-11-27T02:30:00Z")),
                 schedules: vec!["OnCalendar=*-*-* 02:30:00 UTC".into()],
@@ -458,10 +409,10 @@ mod tests {
             },
             ServiceState {
                 name: "fresh".into(),
-                load_state: "loaded".into(),
-                active_state: "inactive".into(),
+                load_state: LoadState::Loaded,
+                active_state: ActiveState::Inactive,
                 sub_state: "dead".into(),
-                enabled: "disabled".into(),
+                enabled: false,
                 ..ServiceState::default()
             },
         ]
@@ -469,7 +420,7 @@ mod tests {
 
     #[test]
     fn status_table_from_recorded_states() {
-        let now = "2026-11-26T11:30:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond() as u64;
+        let now = "2026-11-26T11:30:00Z".parse::<jiff::Timestamp>().unwrap();
         let style = Style::plain(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
         insta::assert_snapshot!("status", status_table(&recorded(), false, &style, now));
         insta::assert_snapshot!("status-all", status_table(&recorded(), true, &style, now));

@@ -35,7 +35,8 @@ fn history_until(done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     wait_for(Duration::from_secs(60), Duration::from_millis(500), || {
         let out = tf(&["history", "-m", "example-*", "--json"]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let runs: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
+        let history: Value = serde_json::from_slice(&out.stdout).expect("JSON history");
+        let runs: Vec<Value> = history["runs"].as_array().cloned().unwrap_or_default();
         if done(&runs) { Ok(runs) } else { Err(format!("no such runs within a minute: {runs:#?}")) }
     })
 }
@@ -104,7 +105,7 @@ fn app_example_installs_its_tasks_and_their_runs_reach_history() {
     assert_eq!(failing["error"], "input file /srv/in.csv not found");
     let failing_service = service_run(&runs, failing).unwrap();
     assert_eq!(failing_service["result"], "exit-code", "{failing_service}");
-    assert_eq!(failing_service["exit_status"], "1", "{failing_service}");
+    assert_eq!(failing_service["exit"]["status"], 1, "{failing_service}");
 
     let out = tf(&["history", "-m", "example-flaky"]);
     let text = stdout(&out);

@@ -76,8 +76,9 @@ environment = {{ docker = {{ image = "{image}", cgroup_config = {{ memory_limit 
 
     let runs: serde_json::Value =
         serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
+    let runs = &runs["runs"];
     assert_eq!(runs[0]["result"], "exit-code", "{runs}");
-    assert_eq!(runs[0]["exit_status"], "3", "{runs}");
+    assert_eq!(runs[0]["exit"]["status"], 3, "{runs}");
 
     let logs = stdout(&tf(&["logs", &svc, "-n", "50"]));
     assert!(logs.contains("hello from the container"), "{logs}");
@@ -127,6 +128,7 @@ environment = {{ docker = {{ image = "{image}", name = "{container}", persisted 
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "stopped by SIGTERM, not the kill timeout");
     let runs: serde_json::Value =
         serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
+    let runs = &runs["runs"];
     assert_eq!(runs[0]["result"], "success", "a requested stop is a clean end: {runs}");
 
     let text = ok(&tf(&["remove", &svc]), "remove");
@@ -285,11 +287,11 @@ environment = {{ docker = {{ image = "{image}" }} }}
         let runs: serde_json::Value =
             serde_json::from_slice(&tf(&["history", "-m", &svc, "--json"]).stdout).expect("JSON history");
         let ended: Vec<serde_json::Value> =
-            runs.as_array().into_iter().flatten().filter(|r| r["result"] != "running").cloned().collect();
+            runs["runs"].as_array().into_iter().flatten().filter(|r| r["result"] != "running").cloned().collect();
         if ended.len() >= 3 { Ok(ended) } else { Err(format!("systemd did not restart the container: {runs}")) }
     });
     for run in &runs {
-        assert_eq!(run["exit_status"], "4", "{runs:?}");
+        assert_eq!(run["exit"]["status"], 4, "{runs:?}");
     }
     ok(&tf(&["remove", &svc]), "remove");
 }

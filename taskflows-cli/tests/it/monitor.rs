@@ -73,7 +73,7 @@ fn monitor_healthy_timers_exit_0() {
     }
     let out = tf(&["monitor", "check", "mon-ok-*", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(json, serde_json::json!({ "checked": 2, "problems": [] }));
+    assert_eq!(json, serde_json::json!({ "version": 1, "checked": 2, "problems": [], "undelivered": [] }));
     assert!(tf(&["remove", "mon-ok-*"]).status.success());
 }
 

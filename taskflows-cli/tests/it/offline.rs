@@ -177,7 +177,7 @@ fn env_commands_need_no_systemd_except_update() {
     let bad_name = run(&["env", "create", "-x", &file]);
     assert_eq!(bad_name.status.code(), Some(2), "{}", stderr(&bad_name));
     assert!(run(&["env", "delete", "ml"]).status.success());
-    assert_eq!(stdout(&run(&["env", "list", "--json"])), "[]\n");
+    assert_eq!(stdout(&run(&["env", "list", "--json"])), "{\n  \"version\": 1,\n  \"environments\": []\n}\n");
 }
 
 #[test]

@@ -54,20 +54,22 @@ start_command = "/bin/sh -c 'exit 5'"
     assert!(stdout(&out).contains("run of cli-failing: exit-code, exit status 5"), "{}", stdout(&out));
 
     let out = tf(&["history", "-m", "cli-job", "--json"]);
-    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let runs = &history["runs"];
     assert_eq!(runs[0]["result"], "success", "{runs}");
-    assert_eq!(runs[0]["exit_status"], "0");
+    assert_eq!(runs[0]["exit"], serde_json::json!({ "how": "exited", "status": 0 }));
 
     let out = tf(&["logs", "cli-job", "-n", "20"]);
     assert!(stdout(&out).contains("job output line"), "{}", stdout(&out));
 
     let out = tf(&["next", "cli-job", "-n", "2", "--json"]);
     let next: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON next");
+    let next = &next["runs"];
     assert_eq!(next.as_array().unwrap().len(), 2, "{next}");
-    let day = 86_400_000_000u64;
-    let first = next[0]["next_us"].as_u64().unwrap();
-    assert_eq!(first % day, 4 * 3_600_000_000, "at 04:00 UTC: {next}");
-    assert_eq!(next[1]["next_us"].as_u64().unwrap() - first, day);
+    let at = |i: usize| next[i]["at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let day = 86_400;
+    assert_eq!(at(0).as_second() % day, 4 * 3_600, "at 04:00 UTC: {next}");
+    assert_eq!(at(1).as_second() - at(0).as_second(), day);
 
     let out = tf(&["status", "-m", "no-such-service"]);
     assert_eq!(out.status.code(), Some(4));
@@ -111,7 +113,7 @@ startup_requirements = [{ kind = "cpus", amount = 1, silent = true }]
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON list");
     assert_eq!(
         list,
-        serde_json::json!([{ "name": "ctl-worker", "units": ["taskflows-ctl-worker.service", "stop-taskflows-ctl-worker.service", "stop-taskflows-ctl-worker.timer"] }])
+        serde_json::json!({ "version": 1, "services": [{ "name": "ctl-worker", "units": ["taskflows-ctl-worker.service", "stop-taskflows-ctl-worker.service", "stop-taskflows-ctl-worker.timer"] }] })
     );
 
     let out = tf(&["show", "ctl-worker"]);
@@ -123,7 +125,7 @@ startup_requirements = [{ kind = "cpus", amount = 1, silent = true }]
     assert_eq!(stdout(&out), "enabled taskflows-ctl-worker.service\n");
     let status: serde_json::Value =
         serde_json::from_slice(&tf(&["status", "-m", "ctl-worker", "--json"]).stdout).unwrap();
-    assert_eq!(status[0]["enabled"], "enabled");
+    assert_eq!(status["services"][0]["enabled"], true);
     let out = tf(&["disable", "ctl-worker"]);
     assert_eq!(stdout(&out), "disabled taskflows-ctl-worker.service\n");
 
@@ -271,7 +273,8 @@ start_command = '''/bin/sh -c 'sleep 0.2; printf "TASKFLOWS_TASK_NAME=hist-side\
     wait_for_journal_entry("hist-side");
 
     let out = tf(&["history", "-m", "hist-tasked", "--json"]);
-    let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let runs: Vec<serde_json::Value> = history["runs"].as_array().unwrap().clone();
     let task = runs.iter().find(|r| r["kind"] == "task").unwrap_or_else(|| panic!("the task's record: {runs:#?}"));
     assert_eq!((&task["task_name"], &task["result"]), (&"hist-side".into(), &"failed".into()), "{task:#}");
     let service = runs.iter().find(|r| r["kind"] == "service").expect("the service run");
@@ -285,6 +288,7 @@ start_command = '''/bin/sh -c 'sleep 0.2; printf "TASKFLOWS_TASK_NAME=hist-side\
     });
     let out = tf(&["status", "-m", "hist-tasked", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    let status = &status["services"];
     assert_eq!(status[0]["result"], "success", "{status:#}");
     assert_eq!(status[0]["last_start"], service["start"], "{status:#}");
     assert_eq!(status[0]["last_finish"], service["end"], "{status:#}");
@@ -326,13 +330,14 @@ start_command = '''/bin/sh -c 'sleep 0.2; printf "TASKFLOWS_TASK_NAME=hist-side\
         wait_for_journal_entry(name);
     }
     let out = tf(&["history", "-m", "hist-tasked", "--json"]);
-    let after: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let after: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON history");
+    let after: Vec<serde_json::Value> = after["runs"].as_array().unwrap().clone();
     assert_eq!(after, runs, "forged entries are not runs");
     let out = tf(&["history", "-m", "hist-tasked"]);
     assert!(!stdout(&out).contains("forged"), "{}", stdout(&out));
     let out = tf(&["status", "-m", "hist-tasked", "--json"]);
     let again: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
-    assert_eq!(again, status);
+    assert_eq!(&again["services"], status);
 
     assert!(tf(&["remove", "hist-*"]).status.success());
 }

@@ -1,0 +1,104 @@
+//! Start, stop, restart, enable, disable, remove; `start --wait`; one-off runs.
+
+use std::time::Duration;
+
+use taskflows_core::ServiceName;
+use taskflows_systemd::ServiceState;
+
+use crate::{Action, ControlReport, ControlRequest, Error, Local, Result, RunEnd, RunReport, RunRequest, VERSION};
+
+impl Local {
+    pub(crate) async fn control_services(&self, request: &ControlRequest) -> Result<ControlReport> {
+        let names = self.select(Some(&request.pattern)).await?;
+        let systemd = self.systemd().await?;
+        let targets = request.targets.into();
+        let mut report = ControlReport {
+            version: VERSION,
+            action: request.action,
+            services: names.iter().map(ToString::to_string).collect(),
+            jobs: Vec::new(),
+            units: Vec::new(),
+            containers: Vec::new(),
+            runs: Vec::new(),
+            wait_timed_out: false,
+            ok: true,
+        };
+        match request.action {
+            Action::Start => {
+                report.jobs = systemd.start(&names, targets).await?;
+                if request.wait && report.jobs.iter().all(|j| j.ok()) {
+                    let waiting = self.wait_for_runs(&names);
+                    match request.timeout {
+                        None => report.runs = waiting.await?,
+                        Some(t) => match tokio::time::timeout(t, waiting).await {
+                            Ok(runs) => report.runs = runs?,
+                            Err(_) => report.wait_timed_out = true,
+                        },
+                    }
+                }
+            }
+            Action::Stop => report.jobs = systemd.stop(&names, targets).await?,
+            Action::Restart => report.jobs = systemd.restart(&names, targets).await?,
+            Action::Enable => report.units = systemd.enable(&names, targets).await?,
+            Action::Disable => report.units = systemd.disable(&names, targets).await?,
+            Action::Remove => (report.containers, report.units) = self.remove(&names).await?,
+        }
+        report.ok = report.jobs.iter().all(|j| j.ok()) && report.runs.iter().all(|r| r.ok) && !report.wait_timed_out;
+        Ok(report)
+    }
+
+    /// Remove installed services: their containers, units and saved definitions, under the data
+    /// folder's lock. Returns the container changes and the unit files removed.
+    pub async fn remove(&self, names: &[ServiceName]) -> Result<(Vec<crate::ContainerChange>, Vec<String>)> {
+        let _lock = self.lock().await?;
+        // Containers first: their specs are found through the services' names, so when the
+        // engine is down this fails before the units are gone and a retry still finds them.
+        let containers = crate::create::remove_containers_of(&self.data_dir(), names).await?;
+        let units = self.systemd().await?.remove(names).await?;
+        let store = self.store();
+        for name in names {
+            store.remove_definition(name)?;
+        }
+        Ok((containers, units))
+    }
+
+    /// Wait until no started service is running any more; say how each run ended.
+    async fn wait_for_runs(&self, names: &[ServiceName]) -> Result<Vec<RunEnd>> {
+        let systemd = self.systemd().await?;
+        loop {
+            let states = systemd.status(names).await?;
+            if !states.iter().any(ServiceState::is_running) {
+                return Ok(states
+                    .iter()
+                    .map(|s| RunEnd {
+                        service: s.name.clone(),
+                        result: s.result,
+                        exit_status: s.exit_status,
+                        ok: !s.last_run_failed(),
+                    })
+                    .collect());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub(crate) async fn run_once(&self, request: &RunRequest) -> Result<RunReport> {
+        let systemd = self.systemd().await?;
+        if request.argv.is_empty() {
+            return Err(Error::usage("a run needs a command", Some("tf run -- COMMAND [ARG…]")));
+        }
+        let run = taskflows_systemd::TransientRun {
+            argv: request.argv.clone(),
+            timeout: request.timeout,
+            ..Default::default()
+        };
+        let outcome = systemd.run_transient(&request.unit, &run).await?;
+        Ok(RunReport { version: VERSION, outcome })
+    }
+
+    /// Stop a transient run and forget it (a front end interrupted while it waited).
+    pub async fn abandon_run(&self, unit: &str) -> Result<()> {
+        self.systemd().await?.stop_transient(unit).await?;
+        Ok(())
+    }
+}
