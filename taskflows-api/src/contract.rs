@@ -176,7 +176,8 @@ pub struct ContainerChange {
     pub service: String,
     /// What happened.
     pub change: ContainerChangeKind,
-    /// Anonymous volumes kept (a removed persisted container's data), or why it was kept.
+    /// The spec's file (spec written), the anonymous volumes kept (a removed persisted
+    /// container's data, separated by spaces), or why it was kept.
     pub detail: Option<String>,
 }
 
@@ -333,6 +334,8 @@ pub struct EnvironmentDetail {
     pub summary: EnvironmentSummary,
     /// The stored file's text.
     pub text: String,
+    /// The stored file's content as data (its TOML as JSON).
+    pub definition: serde_json::Value,
 }
 
 /// `tf env create|update|delete`.

@@ -149,13 +149,13 @@ impl Local {
         let mut report = CreateReport { version: VERSION, resumed, ..CreateReport::default() };
         let mut changed: Vec<String> = Vec::new();
         for c in &containers {
-            if c.write(&data_dir)?.is_some() {
+            if let Some(path) = c.write(&data_dir)? {
                 changed.push(c.service.clone());
                 report.containers.push(ContainerChange {
                     container: c.container.clone(),
                     service: c.service.clone(),
                     change: ContainerChangeKind::SpecWritten,
-                    detail: None,
+                    detail: Some(path.display().to_string()),
                 });
             }
         }

@@ -27,7 +27,8 @@ impl Local {
         let store = self.store();
         let stored = store.get(name)?;
         let used = store.users(name)?.iter().map(ToString::to_string).collect();
-        Ok(EnvironmentDetail { version: VERSION, summary: summary(&stored, used), text: stored.text })
+        let definition = toml::from_str(&stored.text).unwrap_or(serde_json::Value::Null);
+        Ok(EnvironmentDetail { version: VERSION, summary: summary(&stored, used), text: stored.text, definition })
     }
 
     pub(crate) async fn create_environment(&self, file: &EnvironmentFile) -> Result<EnvironmentChange> {

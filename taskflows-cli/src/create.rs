@@ -99,7 +99,7 @@ pub(crate) fn report_lines(report: &CreateReport) -> String {
 pub(crate) fn container_line(c: &ContainerChange) -> String {
     let detail = c.detail.as_deref().unwrap_or_default();
     match c.change {
-        ContainerChangeKind::SpecWritten => format!("wrote the container spec of {} ({})\n", c.service, c.container),
+        ContainerChangeKind::SpecWritten => format!("wrote {detail}\n"),
         ContainerChangeKind::Removed => format!("removed container {}\n", c.container),
         ContainerChangeKind::RemovedKeptVolumes => format!(
             "removed container {}; kept its volumes {} (`docker volume rm {detail}` deletes them)\n",

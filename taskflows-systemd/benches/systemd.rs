@@ -4,7 +4,9 @@
 //! - re-creating the same specs (target: nothing written, no reload);
 //! - bulk status of all 1,000 against `systemctl list-units --all` plus
 //!   `systemctl list-timers --all` for the same units, measured in the same run (target: at most
-//!   2x that baseline);
+//!   1.0x that baseline through `tf status`, with every service run once);
+//! - through `tf` (with `TF_BIN`): `tf create` again with nothing changed (target under 0.5 s),
+//!   then with every file changed (target under 5 s);
 //! - removing them all.
 
 use std::time::{Duration, Instant};
@@ -54,14 +56,24 @@ fn bench_tf(tf: &std::ffi::OsStr, scope: Scope, text: &str) {
     let (ours, baseline) = (median(ours), median(baseline));
     let ratio = ours.as_secs_f64() / baseline.as_secs_f64();
     println!(
-        "tf status: {:>6.1} ms  (systemctl pair {:.1} ms; ratio {ratio:.2}x, target at most 2x: {})",
+        "tf status: {:>6.1} ms  (systemctl pair {:.1} ms; ratio {ratio:.2}x, target at most 1.0x: {})",
         ours.as_secs_f64() * 1e3,
         baseline.as_secs_f64() * 1e3,
-        if ratio <= 2.0 { "met" } else { "MISSED" }
+        if ratio <= 1.0 { "met" } else { "MISSED" }
     );
     let dir = std::env::temp_dir().join("tf-bench");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("services.toml");
+    std::fs::write(&file, text).unwrap();
+    // The first create through tf records the definitions; the second is the one to measure.
+    let _ = run(&["create", file.to_str().unwrap()]);
+    let (t, out) = run(&["create", file.to_str().unwrap()]);
+    println!(
+        "tf create (1,000 unchanged): {:>6.2} s  ({}; target under 0.5 s: {})",
+        t.as_secs_f64(),
+        out.lines().last().unwrap_or(""),
+        if t.as_secs_f64() < 0.5 { "met" } else { "MISSED" }
+    );
     std::fs::write(&file, text.replace("/bin/true", "/bin/true --changed")).unwrap();
     let (t, out) = run(&["create", file.to_str().unwrap()]);
     println!(
@@ -105,10 +117,10 @@ async fn measure_status(systemd: &Systemd, scope: Scope, names: &[ServiceName], 
     let (ours, baseline) = (median(ours), median(baseline));
     let ratio = ours.as_secs_f64() / baseline.as_secs_f64();
     println!(
-        "status ({case}): {:>6.1} ms  (systemctl list-units --all + list-timers --all: {:.1} ms; ratio {ratio:.2}x, target at most 2x: {})",
+        "status ({case}): {:>6.1} ms  (systemctl list-units --all + list-timers --all: {:.1} ms; ratio {ratio:.2}x, target at most 1.0x: {})",
         ours.as_secs_f64() * 1e3,
         baseline.as_secs_f64() * 1e3,
-        if ratio <= 2.0 { "met" } else { "MISSED" }
+        if ratio <= 1.0 { "met" } else { "MISSED" }
     );
 }
 

@@ -80,13 +80,14 @@ impl Systemd {
             }
         }
 
-        // Units that are going away: stop and disable them while systemd still knows them.
+        write_all(&changes)?;
+        // Units that are going away, once the new files are in (a run killed before this left the
+        // old configuration whole): stop and disable them while systemd still knows them.
         if !stale.is_empty() {
             let stops: Vec<(JobKind, String)> = stale.iter().map(|u| (JobKind::Stop, u.clone())).collect();
             self.run_jobs(&stops).await?;
             self.disable_files(&stale).await?;
         }
-        write_all(&changes)?;
         for name in &stale {
             let path = self.unit_dir.join(name);
             std::fs::remove_file(&path).map_err(Error::io("remove", &path))?;

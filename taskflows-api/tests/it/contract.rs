@@ -86,7 +86,7 @@ fn every_answer_has_a_pinned_shape() {
             container: "web".into(),
             service: "web".into(),
             change: ContainerChangeKind::SpecWritten,
-            detail: None,
+            detail: Some("/var/lib/taskflows/containers/web.json".into()),
         }],
         ok: true,
     };
@@ -103,7 +103,7 @@ fn every_answer_has_a_pinned_shape() {
         "run": RunReport { version: VERSION, outcome: RunOutcome { unit: "taskflows-run-x-1.service".into(), result: RunResult::ExitCode, exit_status: Some(2), invocation_id: "ab".into() } },
         "check": CheckReport { version: VERSION, services: vec![ServiceCheck { service: "gpu".into(), requirements: vec![RequirementCheck { holds: false, detail: "memory >= 1000T: 23.4G available".into() }], admission: None }], ok: false, fails_start: false },
         "env_list": EnvironmentList { version: VERSION, environments: vec![env.clone()] },
-        "env_show": EnvironmentDetail { version: VERSION, summary: env, text: "version = 1\n".into() },
+        "env_show": EnvironmentDetail { version: VERSION, summary: env, text: "version = 1\n\n[venv]\nname = \"ml\"\n".into(), definition: serde_json::json!({ "version": 1, "venv": { "name": "ml" } }) },
         "env_update": EnvironmentChange { version: VERSION, change: "updated".into(), name: "ml".into(), path: "/var/lib/taskflows/environments/ml.toml".into(), updated: vec!["train".into()], not_updated: vec![], create: Some(create) },
         "monitor": MonitorReport { version: VERSION, checked: 1, problems: vec![Problem { service: "nightly".into(), kind: ProblemKind::LastRunFailed, detail: "the run started … ended with exit-code".into() }], undelivered: vec!["slack:#ops".into()] },
     });

@@ -82,7 +82,7 @@ fn stored_environment_create_use_update_delete() {
     let list: serde_json::Value = serde_json::from_slice(&tf(&data, &["env", "list", "--json"]).stdout).unwrap();
     assert_eq!(
         list,
-        serde_json::json!([{ "name": "envit-ml", "kind": "venv", "path": env_file, "used_by": ["envit-train"] }])
+        serde_json::json!({ "version": 1, "environments": [{ "name": "envit-ml", "kind": "venv", "what": "-n env-one", "path": env_file, "used_by": ["envit-train"] }] })
     );
     let shown = ok(&tf(&data, &["env", "show", "envit-ml"]), "env show");
     assert_eq!(
@@ -127,7 +127,10 @@ fn stored_environment_create_use_update_delete() {
     let out = ok(&tf(&data, &["env", "delete", "envit-ml"]), "env delete");
     assert_eq!(out, format!("deleted environment envit-ml ({})\n", env_file.display()));
     assert!(!env_file.exists());
-    assert_eq!(ok(&tf(&data, &["env", "list", "--json"]), "env list"), "[]\n");
+    assert_eq!(
+        ok(&tf(&data, &["env", "list", "--json"]), "env list"),
+        "{\n  \"version\": 1,\n  \"environments\": []\n}\n"
+    );
 }
 
 #[test]
@@ -180,7 +183,7 @@ fn bad_and_corrupt_environment_files_are_refused_and_nothing_is_written() {
     let out = ok(&tf(&data, &["env", "update", "envit-corrupt", &good]), "env update corrupt");
     assert_eq!(out, format!("updated environment envit-corrupt ({})\n", corrupt.display()));
     let list: serde_json::Value = serde_json::from_slice(&tf(&data, &["env", "list", "--json"]).stdout).unwrap();
-    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(list["environments"].as_array().map(Vec::len), Some(2), "{list}");
     ok(&tf(&data, &["env", "delete", "envit-corrupt"]), "env delete");
     ok(&tf(&data, &["env", "delete", "envit-docker"]), "env delete docker");
 }

@@ -306,7 +306,8 @@ fn monitor_install_creates_an_active_periodic_service_that_alerts() {
     let status = loop {
         let out = tf(&["status", "-m", "tf-monitor", "--json"]);
         let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
-        if status[0]["last_finish"].is_u64() || Instant::now() > deadline {
+        let status = status["services"].clone();
+        if status[0]["last_finish"].is_string() || Instant::now() > deadline {
             break status;
         }
         std::thread::sleep(Duration::from_millis(200));
