@@ -12,7 +12,9 @@
 //! 6. the marker is removed.
 //!
 //! A run that finds the marker resumes: it reloads even when no file differs, and restarts the
-//! running units and containers whose files changed after they started.
+//! running units and containers whose files changed after they started. The marker names the
+//! services of the interrupted run; those this run does not create are re-created from their
+//! saved definitions (the interrupted run's intent), so their restarts are not lost either.
 
 use std::path::{Path, PathBuf};
 
@@ -95,9 +97,32 @@ impl Local {
     pub(crate) async fn create_services(&self, request: &CreateRequest) -> Result<CreateReport> {
         let (specs, definitions): (Vec<ServiceSpec>, Vec<String>) = selected(request)?.into_iter().unzip();
         let _lock = self.lock().await?;
+        let specs = self.with_interrupted(specs)?;
         let ctx = self.context_for(&specs)?;
         let prepared = self.prepare(specs, ctx).await?;
         self.apply(prepared, Some(&definitions)).await
+    }
+
+    /// `specs`, and after them the services an interrupted create was creating that are not
+    /// among them, from their saved definitions (those that have one and still render).
+    fn with_interrupted(&self, mut specs: Vec<ServiceSpec>) -> Result<Vec<ServiceSpec>> {
+        let Ok(text) = std::fs::read_to_string(self.data_dir().join(PENDING)) else { return Ok(specs) };
+        let store = self.store();
+        let missing: Vec<ServiceName> = text
+            .lines()
+            .filter_map(|l| ServiceName::new(l.trim()).ok())
+            .filter(|n| !specs.iter().any(|s| s.name == *n))
+            .collect();
+        for name in &missing {
+            match store.definition(name) {
+                Ok(Some(spec)) => specs.push(spec),
+                Ok(None) => {}
+                Err(e) => self.say(Progress::Warning(format!(
+                    "an interrupted create of {name} is not finished: its saved definition cannot be read ({e})"
+                ))),
+            }
+        }
+        Ok(specs)
     }
 
     /// Create (or update) `specs` built in code (`taskflows-app`, the monitor): the same checks,
@@ -138,7 +163,9 @@ impl Local {
         sweep(&data_dir)?;
         let marker = data_dir.join(PENDING);
         let resumed = marker.exists();
-        taskflows_systemd::files::write_private(&marker, b"a tf create is under way; the next one finishes it\n")?;
+        // The services under way, a name a line: a run that finds them finishes them.
+        let names: String = specs.iter().map(|s| format!("{}\n", s.name)).collect();
+        taskflows_systemd::files::write_private(&marker, names.as_bytes())?;
 
         if let Some(definitions) = definitions {
             let store = self.store();

@@ -125,7 +125,8 @@ start_schedule = "*-*-* 07:00:00 UTC"
 /// `tf create` of a change set (a running service changed, a timer changed, a helper removed, a
 /// service added) killed at each kill point, then run again without faults: every unit file is
 /// the old or the new rendering after the kill and the new one after the rerun, no unit needs a
-/// daemon-reload, the running worker runs the new configuration, nothing temporary is left.
+/// daemon-reload, the running worker runs the new configuration, nothing temporary is left. An
+/// unrelated create in between already finishes the interrupted one (from its saved definitions).
 #[test]
 #[ignore = "needs real systemd: cargo xtask test-systemd"]
 fn create_killed_at_any_point_is_finished_by_the_next_run() {
@@ -133,6 +134,7 @@ fn create_killed_at_any_point_is_finished_by_the_next_run() {
     let data = tempfile::tempdir().unwrap();
     let (_old_dir, old) = service_file(OLD);
     let (_new_dir, new) = service_file(NEW);
+    let (_other_dir, other_file) = service_file("[[service]]\nname = \"conv-other\"\nstart_command = \"/bin/true\"\n");
     let old_units = rendered(data.path(), &old);
     let new_units = rendered(data.path(), &new);
     let dir = unit_dir();
@@ -161,6 +163,23 @@ fn create_killed_at_any_point_is_finished_by_the_next_run() {
                 let old_content = old_units.iter().find(|(o, _)| o == name).map(|(_, c)| c.clone());
                 if on_disk.is_some() && on_disk != Some(content.clone()) && on_disk != old_content {
                     failures.push(format!("{point}: {name} is neither the old nor the new rendering"));
+                }
+            }
+            // Any later create finishes the interrupted one: the worker runs what its installed
+            // unit says, and no unit needs a reload.
+            let other = tf_in(data.path(), &["create", &other_file], None);
+            if !other.status.success() {
+                failures.push(format!("{point}: an unrelated create failed: {}{}", stdout(&other), stderr(&other)));
+            }
+            let installed = std::fs::read_to_string(dir.join(worker)).unwrap_or_default();
+            let wanted = if installed.contains("VERSION=new") { "new" } else { "old" };
+            if worker_version(worker).as_deref() != Some(wanted) {
+                failures
+                    .push(format!("{point}: after an unrelated create the worker does not run its unit ({wanted})"));
+            }
+            for (name, _) in new_units.iter().chain(&old_units) {
+                if dir.join(name).exists() && systemctl_show(name, "NeedDaemonReload") != "no" {
+                    failures.push(format!("{point}: {name} needs a daemon-reload after an unrelated create"));
                 }
             }
             let rerun = tf_in(data.path(), &["create", &new], None);
