@@ -4,6 +4,7 @@
 //! journal) and removes them again. The tests in `stall` need no systemd and run with plain
 //! `cargo test`.
 
+mod history;
 mod lifecycle;
 mod observe;
 mod policies;
