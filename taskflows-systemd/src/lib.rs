@@ -140,6 +140,12 @@ impl Systemd {
         self.scope
     }
 
+    /// The bus to the manager, with its address (`system bus unix:path=…`), e.g. to say which
+    /// bus a failed call went over.
+    pub fn bus(&self) -> &str {
+        &self.bus
+    }
+
     /// Where this backend writes unit files.
     pub fn unit_dir(&self) -> &Path {
         &self.unit_dir

@@ -94,3 +94,45 @@ async fn a_long_call_is_bounded_by_its_own_limit_not_the_method_timeout() {
     assert!(long.is_err(), "waited past the method timeout for the caller's bound: {long:?}");
     assert!(took >= Duration::from_secs(2), "{took:?}");
 }
+
+/// A bus that stops answering after the manager was reached: status and create are errors
+/// within the call timeout.
+#[tokio::test]
+async fn calls_on_a_stopped_bus_are_errors() {
+    let bus = Bus::start();
+    // A stand-in for systemd that answers Subscribe, the one call connecting makes.
+    let manager = zbus::conn::Builder::address(bus.address.as_str()).build().await.unwrap();
+    manager.request_name("org.freedesktop.systemd1").await.unwrap();
+    let mut calls = zbus::MessageStream::from(&manager);
+    let answering = manager.clone();
+    tokio::spawn(async move {
+        use futures_util::StreamExt as _;
+        while let Some(Ok(msg)) = calls.next().await {
+            let header = msg.header();
+            if header.message_type() == zbus::message::Type::MethodCall
+                && header.member().is_some_and(|m| m.as_str() == "Subscribe")
+            {
+                let _ = answering.reply(&header, &()).await;
+            }
+        }
+    });
+    let units = tempfile::tempdir().unwrap();
+    let systemd =
+        Systemd::connect_to(Scope::User, &bus.address).await.expect("the stand-in answers").with_unit_dir(units.path());
+    bus.signal("-STOP");
+
+    let start = Instant::now();
+    let name = taskflows_core::ServiceName::new("stall").unwrap();
+    let specs = crate::specs("[[service]]\nname = \"stall\"\nstart_command = \"/bin/true\"\n");
+    let ctx = taskflows_core::RenderContext::new(Scope::User);
+    let (status, create) = tokio::join!(systemd.status(std::slice::from_ref(&name)), systemd.create(&specs, &ctx));
+    let took = start.elapsed();
+    let status = status.expect_err("status on a stopped bus fails").to_string();
+    let create = create.expect_err("create on a stopped bus fails").to_string();
+    eprintln!("status and create on a stopped bus: {took:.1?}:\n  {status}\n  {create}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    for error in [status, create] {
+        assert!(error.starts_with("systemd ") && error.contains("no answer within 25s"), "{error}");
+        assert!(!error.contains('\n'), "one line: {error}");
+    }
+}
