@@ -77,6 +77,55 @@ async fn history_of_a_unit_with_a_million_journal_entries_reads_only_what_it_sho
     assert!(peak_kb.is_none_or(|k| k <= 100 * 1024), "{peak_kb:?} KiB");
 }
 
+#[tokio::test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+async fn history_of_a_unit_with_thousands_of_runs_reads_only_the_newest() {
+    let (systemd, _guard) = setup().await;
+    let unit = format!("tf-it-many-runs-{}.service", std::process::id());
+    let user = scope() == Scope::User;
+    journald_without_rate_limit();
+
+    // A service restarted as fast as systemd can, for a few seconds.
+    let mut run = Command::new("systemd-run");
+    if user {
+        run.arg("--user");
+    }
+    run.args(["--quiet", "--collect", &format!("--unit={unit}")]).args([
+        "-p",
+        "Restart=always",
+        "-p",
+        "RestartSec=0",
+        "-p",
+        "StartLimitIntervalSec=0",
+        "/bin/true",
+    ]);
+    assert!(run.status().unwrap().success());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut stop = Command::new("systemctl");
+    if user {
+        stop.arg("--user");
+    }
+    assert!(stop.args(["stop", &unit]).status().unwrap().success());
+
+    let start = Instant::now();
+    let runs = systemd.history(std::slice::from_ref(&unit), None, 20).await.unwrap();
+    let took = start.elapsed();
+    let start = Instant::now();
+    let all = systemd.history(std::slice::from_ref(&unit), None, usize::MAX).await.unwrap();
+    let took_all = start.elapsed();
+    eprintln!(
+        "{} runs of {unit}: history -l 20 {took:.1?}, all {took_all:.1?} ({:.0}x)",
+        all.len(),
+        took_all.as_secs_f64() / took.as_secs_f64()
+    );
+    assert!(all.len() >= 500, "only {} runs", all.len());
+    assert_eq!(runs.len(), 20);
+    assert_eq!(all[..20], runs[..], "the first 20 of a whole read");
+    assert!(runs.iter().all(|r| r.result == RunResult::Success && r.start.is_some()), "{runs:#?}");
+    assert!(runs.windows(2).all(|w| w[0].start > w[1].start), "newest first: {runs:#?}");
+    assert!(took <= Duration::from_secs(2), "{took:?}");
+}
+
 /// journald drops a unit's lines past its rate limit (10,000 per 30 s, scaled up with free disk
 /// space); the sandbox's does not honour `LogRateLimitIntervalSec=` (no cgroup xattrs), so turn
 /// the limit off for the whole (throwaway) sandbox. journald keeps its streams over a restart.
