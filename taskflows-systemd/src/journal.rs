@@ -6,7 +6,8 @@
 //! a service's process) log one structured entry each (`TASKFLOWS_TASK_*` fields) naming their
 //! unit and its invocation id; they come back as records of kind `task`, merged by time.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::process::Stdio;
 
 use serde_json::Value;
@@ -227,8 +228,8 @@ impl Systemd {
             cmd.args(units.iter().map(|u| format!("{}={u}", fields.task_unit)));
             cmd.arg(format!("_UID={trusted_uid}"));
         }
-        let mut reader = RunsReader::new(units, &fields, trusted_uid, runs_of);
-        let stopped_early = read_newest_first(cmd, &mut reader, limit).await?;
+        let mut reader = RunsReader::new(units, &fields, trusted_uid, runs_of, limit);
+        let stopped_early = read_newest_first(cmd, &mut reader).await?;
         let (mut runs, mut tasks) = reader.finish(stopped_early);
         self.settle_open_runs(&mut runs).await?;
         for r in &mut runs {
@@ -281,17 +282,13 @@ const HISTORY_FIELDS: &[&str] = &[
 
 /// History's order: newest first; a task starts after its service run, so it comes first among
 /// equals.
-fn newest_first(r: &RunRecord) -> std::cmp::Reverse<(Option<Timestamp>, bool)> {
-    std::cmp::Reverse((r.start.or(r.end), r.kind == RunKind::Task))
+fn newest_first(r: &RunRecord) -> Reverse<(Option<Timestamp>, bool)> {
+    Reverse((sort_key(r), r.kind == RunKind::Task))
 }
 
-/// Feed `cmd`'s JSON lines (newest first) to `reader` until the newest `limit` runs are known;
+/// Feed `cmd`'s JSON lines (newest first) to `reader` until it knows the newest runs;
 /// true when it stopped before journalctl's end (journalctl is then killed).
-async fn read_newest_first(
-    mut cmd: tokio::process::Command,
-    reader: &mut RunsReader<'_>,
-    limit: usize,
-) -> Result<bool> {
+async fn read_newest_first(mut cmd: tokio::process::Command, reader: &mut RunsReader<'_>) -> Result<bool> {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
     let stdout = child.stdout.take().ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
@@ -300,7 +297,7 @@ async fn read_newest_first(
         let mut lines = BufReader::new(stdout).lines();
         while let Some(line) = lines.next_line().await.map_err(|e| Error::Journal(e.to_string()))? {
             reader.push(&line);
-            if reader.known(limit) {
+            if reader.known() {
                 return Ok(true);
             }
         }
@@ -400,12 +397,19 @@ struct RunsReader<'a> {
     fields: &'a Fields,
     trusted_uid: u32,
     runs_of: Runs,
+    limit: usize,
     runs: Vec<ReadRun>,
     by_id: HashMap<String, usize>,
     /// Per unit, its earliest run read so far.
     earliest: HashMap<String, usize>,
-    complete: usize,
     tasks: Vec<RunRecord>,
+    /// Tasks whose service run is not read yet, by its invocation id: their unit and sort key.
+    waiting: HashMap<String, Vec<(String, Option<Timestamp>)>>,
+    /// The sort keys of the waiting tasks, counted.
+    waiting_keys: BTreeMap<Option<Timestamp>, usize>,
+    /// The newest `limit` sort keys of the records that are final: whole runs, tasks with
+    /// their run.
+    newest: BinaryHeap<Reverse<Option<Timestamp>>>,
     /// The time of the oldest entry read: everything not read yet is older.
     position: Option<Timestamp>,
 }
@@ -417,7 +421,7 @@ struct ReadRun {
     /// Its entries, newest first.
     entries: Vec<Value>,
     complete: bool,
-    /// Its record, once complete.
+    /// Its record, once complete (until another entry of it is read).
     record: Option<RunRecord>,
 }
 
@@ -437,18 +441,27 @@ impl ReadRun {
     }
 }
 
+/// Where a record goes in history's order (see [`newest_first`]).
+fn sort_key(r: &RunRecord) -> Option<Timestamp> {
+    r.start.or(r.end)
+}
+
 impl<'a> RunsReader<'a> {
-    fn new(units: &'a [String], fields: &'a Fields, trusted_uid: u32, runs_of: Runs) -> RunsReader<'a> {
+    /// A reader that knows when the newest `limit` records are read.
+    fn new(units: &'a [String], fields: &'a Fields, trusted_uid: u32, runs_of: Runs, limit: usize) -> RunsReader<'a> {
         RunsReader {
             units,
             fields,
             trusted_uid,
             runs_of,
+            limit,
             runs: Vec::new(),
             by_id: HashMap::new(),
             earliest: HashMap::new(),
-            complete: 0,
             tasks: Vec::new(),
+            waiting: HashMap::new(),
+            waiting_keys: BTreeMap::new(),
+            newest: BinaryHeap::new(),
             position: None,
         }
     }
@@ -468,7 +481,7 @@ impl<'a> RunsReader<'a> {
         }
         if let Some(task) = task_run(&v, self.fields.task_unit) {
             if self.runs_of == Runs::WithTasks {
-                self.tasks.push(task);
+                self.push_task(task);
             }
             return;
         }
@@ -482,24 +495,10 @@ impl<'a> RunsReader<'a> {
             return;
         }
         let starts = message_id == UNIT_STARTING;
-        let i = match self.by_id.get(id) {
+        let (id, unit) = (id.to_owned(), unit.to_owned());
+        let i = match self.by_id.get(&id) {
             Some(&i) => i,
-            None => {
-                let i = self.runs.len();
-                self.by_id.insert(id.to_owned(), i);
-                self.runs.push(ReadRun {
-                    unit: unit.to_owned(),
-                    invocation_id: id.to_owned(),
-                    entries: Vec::new(),
-                    complete: false,
-                    record: None,
-                });
-                // An entry of an earlier run: the later one is read whole.
-                if let Some(later) = self.earliest.insert(unit.to_owned(), i) {
-                    self.mark_complete(later);
-                }
-                i
-            }
+            None => self.new_run(id, unit),
         };
         let run = &mut self.runs[i];
         run.entries.push(v);
@@ -509,10 +508,58 @@ impl<'a> RunsReader<'a> {
         }
     }
 
+    fn push_task(&mut self, task: RunRecord) {
+        let key = sort_key(&task);
+        match self.by_id.get(&task.invocation_id) {
+            Some(&i) if self.runs[i].unit == task.unit => self.count(key),
+            // Its invocation id is another unit's run: it is no run.
+            Some(_) => {}
+            None => {
+                self.waiting.entry(task.invocation_id.clone()).or_default().push((task.unit.clone(), key));
+                *self.waiting_keys.entry(key).or_default() += 1;
+            }
+        }
+        self.tasks.push(task);
+    }
+
+    fn new_run(&mut self, id: String, unit: String) -> usize {
+        let i = self.runs.len();
+        // An entry of an earlier run: the later one is read whole.
+        if let Some(later) = self.earliest.insert(unit.clone(), i) {
+            self.mark_complete(later);
+        }
+        for (task_unit, key) in self.waiting.remove(&id).unwrap_or_default() {
+            if let Some(n) = self.waiting_keys.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.waiting_keys.remove(&key);
+                }
+            }
+            if task_unit == unit {
+                self.count(key);
+            }
+        }
+        self.by_id.insert(id.clone(), i);
+        self.runs.push(ReadRun { unit, invocation_id: id, entries: Vec::new(), complete: false, record: None });
+        i
+    }
+
     fn mark_complete(&mut self, i: usize) {
-        if !self.runs[i].complete {
-            self.runs[i].complete = true;
-            self.complete += 1;
+        let run = &mut self.runs[i];
+        if !run.complete {
+            run.complete = true;
+            let record = run.record();
+            let key = sort_key(&record);
+            run.record = Some(record);
+            self.count(key);
+        }
+    }
+
+    /// Count a final record with this sort key among the newest.
+    fn count(&mut self, key: Option<Timestamp>) {
+        self.newest.push(Reverse(key));
+        if self.newest.len() > self.limit {
+            self.newest.pop();
         }
     }
 
@@ -520,36 +567,15 @@ impl<'a> RunsReader<'a> {
     ///
     /// Everything not read yet is older than the read position, and so is the start of every
     /// run read only in part; a task counts once its service run is read.
-    fn known(&mut self, limit: usize) -> bool {
-        if self.complete + self.tasks.len() < limit {
+    fn known(&self) -> bool {
+        if self.newest.len() < self.limit {
             return false;
         }
-        let Some(position) = self.position else {
-            return false;
-        };
-        for run in &mut self.runs {
-            if run.complete && run.record.is_none() {
-                run.record = Some(run.record());
-            }
-        }
-        let by_id = &self.by_id;
-        let runs = &self.runs;
-        let has_run = |t: &RunRecord| by_id.get(&t.invocation_id).is_some_and(|&i| runs[i].unit == t.unit);
-        let mut keys: Vec<Option<Timestamp>> = runs
-            .iter()
-            .filter_map(|r| r.record.as_ref().filter(|_| r.complete))
-            .chain(self.tasks.iter().filter(|t| has_run(t)))
-            .map(|r| r.start.or(r.end))
-            .collect();
-        if keys.len() < limit {
-            return false;
-        }
-        keys.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(cutoff) = keys[limit - 1] else {
+        let (Some(position), Some(Reverse(Some(cutoff)))) = (self.position, self.newest.peek()) else {
             return false;
         };
         // A task whose run is not read yet may still count, and rank before the cutoff.
-        cutoff >= position && !self.tasks.iter().any(|t| !has_run(t) && t.start.or(t.end) >= Some(cutoff))
+        *cutoff >= position && self.waiting_keys.last_key_value().is_none_or(|(key, _)| *key < Some(*cutoff))
     }
 
     /// The service runs (unsettled) and the task runs read. `partial`: reading stopped before
@@ -734,7 +760,7 @@ mod tests {
         trusted_uid: u32,
         runs_of: Runs,
     ) -> (Vec<RunRecord>, Vec<RunRecord>) {
-        let mut reader = RunsReader::new(units, fields, trusted_uid, runs_of);
+        let mut reader = RunsReader::new(units, fields, trusted_uid, runs_of, usize::MAX);
         for line in lines.iter().rev() {
             reader.push(line);
         }
@@ -824,10 +850,10 @@ mod tests {
     /// were read, and the runs.
     fn read_until_known(lines: &[String], units: &[String], limit: usize) -> (usize, Vec<RunRecord>, Vec<RunRecord>) {
         let fields = Fields::of(Scope::System);
-        let mut reader = RunsReader::new(units, &fields, 0, Runs::WithTasks);
+        let mut reader = RunsReader::new(units, &fields, 0, Runs::WithTasks, limit);
         for (n, line) in lines.iter().rev().enumerate() {
             reader.push(line);
-            if reader.known(limit) {
+            if reader.known() {
                 let (runs, tasks) = reader.finish(true);
                 return (n + 1, runs, tasks);
             }
@@ -915,6 +941,29 @@ mod tests {
         assert_eq!((read, ids(&runs), ids(&tasks)), (2, vec![], vec!["r2"]));
         let (read, runs, tasks) = read_until_known(&lines, &units, 2);
         assert_eq!((read, ids(&runs), ids(&tasks)), (3, vec!["r2"], vec!["r2"]));
+    }
+
+    #[test]
+    fn a_task_without_its_run_keeps_reading_only_while_it_could_rank() {
+        let unit = "taskflows-a.service";
+        let units = [unit.to_owned()];
+        let task = |invocation: &str, start: u64| {
+            line(serde_json::json!({
+                "TASKFLOWS_TASK_NAME": "sync", "TASKFLOWS_TASK_STATUS": "success", "TASKFLOWS_UNIT": unit,
+                "TASKFLOWS_INVOCATION_ID": invocation, "TASKFLOWS_TASK_START_USEC": start.to_string(),
+                "_UID": "0", "__REALTIME_TIMESTAMP": (start + 1).to_string(),
+            }))
+        };
+        let mut lines: Vec<String> = (1..=4).flat_map(|n| run_lines(unit, &format!("r{n}"), n * 1000)).collect();
+        // Newer than every run, naming none read: it might belong to an older run, so all is read.
+        lines.push(task("gone", 9000));
+        let (read, runs, tasks) = read_until_known(&lines, &units, 2);
+        assert_eq!((read, runs.len(), tasks.len()), (lines.len(), 4, 0));
+        // Logged after r3 but started before it: it cannot rank, reading stops once r3 is whole.
+        lines.pop();
+        lines.insert(12, task("gone", 1500).replace("\"1501\"", "\"3500\""));
+        let (read, runs, tasks) = read_until_known(&lines, &units, 2);
+        assert_eq!((read, ids(&runs), tasks.len()), (9, vec!["r4", "r3"], 0));
     }
 
     #[test]
