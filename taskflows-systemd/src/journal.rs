@@ -5,6 +5,11 @@
 //! grouping them by that id gives one record per run. Task runs (`taskflows-alerts`' runner, in
 //! a service's process) log one structured entry each (`TASKFLOWS_TASK_*` fields) naming their
 //! unit and its invocation id; they come back as records of kind `task`, merged by time.
+//!
+//! History reads newest first (`journalctl --reverse`, only the fields it parses) and kills
+//! journalctl as soon as the newest runs asked for cannot change, so `tf history -l 20` costs
+//! the same on a unit with a year of runs. Every journalctl run is bounded in time
+//! ([`JOURNAL_TIMEOUT`]) and in entries.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
