@@ -127,7 +127,7 @@ async fn history_of_a_unit_with_thousands_of_runs_reads_only_the_newest() {
 }
 
 /// journald drops a unit's lines past its rate limit (10,000 per 30 s, scaled up with free disk
-/// space); the sandbox's does not honour `LogRateLimitIntervalSec=` (no cgroup xattrs), so turn
+/// space); the sandbox's ignores `LogRateLimitIntervalSec=` (measured; cgroup xattrs, probably), so turn
 /// the limit off for the whole (throwaway) sandbox. journald keeps its streams over a restart.
 fn journald_without_rate_limit() {
     let dir = std::path::Path::new("/etc/systemd/journald.conf.d");
