@@ -19,8 +19,18 @@ pub enum Error {
         #[source]
         source: zbus::Error,
     },
+    /// systemd, or the bus on the way to it, did not answer in time.
+    #[error("systemd ({bus}) did not answer within {seconds}s: {what}")]
+    NoAnswer {
+        /// Which bus, with its address: `system bus unix:path=…`.
+        bus: String,
+        /// How long was waited.
+        seconds: u64,
+        /// What was asked: connecting, `Subscribe`, `Reload` …
+        what: String,
+    },
     /// A D-Bus call failed.
-    #[error("systemd {call} failed: {source}")]
+    #[error("systemd {call} failed: {}", call_failure(.source))]
     Call {
         /// The call, e.g. `StartUnit taskflows-web.service`.
         call: String,
@@ -103,6 +113,16 @@ pub enum Error {
         /// How long.
         seconds: u64,
     },
+}
+
+/// A call's error; a method timeout says so plainly.
+fn call_failure(source: &zbus::Error) -> String {
+    match source {
+        zbus::Error::InputOutput(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            format!("no answer within {}s (the D-Bus method timeout)", crate::CALL_TIMEOUT.as_secs())
+        }
+        _ => source.to_string(),
+    }
 }
 
 fn stored_list(stored: &[String]) -> String {

@@ -5,8 +5,14 @@
 //! grouping them by that id gives one record per run. Task runs (`taskflows-alerts`' runner, in
 //! a service's process) log one structured entry each (`TASKFLOWS_TASK_*` fields) naming their
 //! unit and its invocation id; they come back as records of kind `task`, merged by time.
+//!
+//! History reads newest first (`journalctl --reverse`, only the fields it parses) and kills
+//! journalctl as soon as the newest runs asked for cannot change, so `tf history -l 20` costs
+//! the same on a unit with a year of runs. Every journalctl run is bounded in time
+//! ([`JOURNAL_TIMEOUT`]) and in entries.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::process::Stdio;
 
 use serde_json::Value;
@@ -179,14 +185,16 @@ impl Systemd {
         Ok(LogFollower { _child: child, lines: BufReader::new(stdout).lines() })
     }
 
-    /// Runs of `units` recorded since `since_us` (µs since the epoch), newest first, at most
-    /// `limit` of them.
+    /// Runs of `units` recorded since `since`, newest first, at most `limit` of them.
+    ///
+    /// Reads the journal newest first and stops as soon as the newest `limit` runs are known, so
+    /// the time spent depends on what is shown, not on how long the units' journal is.
     pub async fn history(&self, units: &[String], since: Option<Timestamp>, limit: usize) -> Result<Vec<RunRecord>> {
         self.history_within(units, since, None, Runs::WithTasks, limit).await
     }
 
-    /// [`Systemd::history`], reading at most the last `entries` matching journal entries, with
-    /// or without the task runs.
+    /// [`Systemd::history`], reading at most the last `entries` matching journal entries
+    /// (default [`MAX_HISTORY_ENTRIES`]), with or without the task runs.
     ///
     /// Only entries written by the manager's user (`_UID`, which journald sets from the sender's
     /// credentials) count: root for system units (taskflows renders no `User=`), the caller for
@@ -200,7 +208,7 @@ impl Systemd {
         runs_of: Runs,
         limit: usize,
     ) -> Result<Vec<RunRecord>> {
-        if units.is_empty() {
+        if units.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
         let fields = Fields::of(self.scope);
@@ -209,13 +217,14 @@ impl Systemd {
             Scope::User => crate::current_uid(),
         };
         let mut cmd = tokio::process::Command::new("journalctl");
-        cmd.args(["--no-pager", "--output=json", "--quiet"]).stdin(Stdio::null());
+        cmd.args(["--no-pager", "--output=json", "--quiet", "--reverse"]);
+        cmd.arg(format!("--output-fields={}", HISTORY_FIELDS.join(",")));
+        // With --reverse, journalctl stops at the first entry older than --since, and --lines
+        // counts from the newest entry.
         if let Some(since) = since {
             cmd.arg(format!("--since=@{}", since.as_second()));
         }
-        if let Some(n) = entries {
-            cmd.arg(format!("--lines={n}"));
-        }
+        cmd.arg(format!("--lines={}", entries.unwrap_or(MAX_HISTORY_ENTRIES)));
         // Same field: any of them; another field: all of them; `+`: or.
         cmd.args(units.iter().map(|u| format!("{}={u}", fields.unit)));
         cmd.arg(format!("_UID={trusted_uid}"));
@@ -224,8 +233,9 @@ impl Systemd {
             cmd.args(units.iter().map(|u| format!("{}={u}", fields.task_unit)));
             cmd.arg(format!("_UID={trusted_uid}"));
         }
-        let out = run(cmd).await?;
-        let (mut runs, mut tasks) = parse_runs(&out, units, &fields, trusted_uid, runs_of);
+        let mut reader = RunsReader::new(units, &fields, trusted_uid, runs_of, limit);
+        let stopped_early = read_newest_first(cmd, &mut reader).await?;
+        let (mut runs, mut tasks) = reader.finish(stopped_early);
         self.settle_open_runs(&mut runs).await?;
         for r in &mut runs {
             // systemd logs the main process's exit only when it is not a clean one.
@@ -234,11 +244,86 @@ impl Systemd {
             }
         }
         runs.append(&mut tasks);
-        // Newest first; a task starts after its service run, so it comes first among equals.
-        runs.sort_by_key(|r| std::cmp::Reverse((r.start.or(r.end), r.kind == RunKind::Task)));
+        runs.sort_by_key(newest_first);
         runs.truncate(limit);
         Ok(runs)
     }
+}
+
+/// How long one `journalctl` run may take.
+pub(crate) const JOURNAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The most journal entries one history read looks at (about 100,000 runs).
+pub(crate) const MAX_HISTORY_ENTRIES: usize = 1_000_000;
+
+/// The fields history parses (journalctl adds `__CURSOR`, `__REALTIME_TIMESTAMP`,
+/// `__MONOTONIC_TIMESTAMP` and `_BOOT_ID` anyway).
+const HISTORY_FIELDS: &[&str] = &[
+    "_UID",
+    "MESSAGE_ID",
+    "MESSAGE",
+    "UNIT",
+    "USER_UNIT",
+    "INVOCATION_ID",
+    "USER_INVOCATION_ID",
+    "UNIT_RESULT",
+    "EXIT_CODE",
+    "EXIT_STATUS",
+    "CPU_USAGE_NSEC",
+    "IO_METRIC_READ_BYTES",
+    "IO_METRIC_WRITE_BYTES",
+    "MEMORY_PEAK",
+    "TASKFLOWS_TASK_NAME",
+    "TASKFLOWS_TASK_ID",
+    "TASKFLOWS_TASK_STATUS",
+    "TASKFLOWS_TASK_ATTEMPTS",
+    "TASKFLOWS_TASK_START_USEC",
+    "TASKFLOWS_TASK_DURATION_USEC",
+    "TASKFLOWS_TASK_ERROR",
+    "TASKFLOWS_UNIT",
+    "TASKFLOWS_USER_UNIT",
+    "TASKFLOWS_INVOCATION_ID",
+];
+
+/// History's order: newest first; a task starts after its service run, so it comes first among
+/// equals.
+fn newest_first(r: &RunRecord) -> Reverse<(Option<Timestamp>, bool)> {
+    Reverse((sort_key(r), r.kind == RunKind::Task))
+}
+
+/// Feed `cmd`'s JSON lines (newest first) to `reader` until it knows the newest runs;
+/// true when it stopped before journalctl's end (journalctl is then killed).
+async fn read_newest_first(mut cmd: tokio::process::Command, reader: &mut RunsReader<'_>) -> Result<bool> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
+    let stdout = child.stdout.take().ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
+    let mut stderr = child.stderr.take().ok_or_else(|| Error::Journal("journalctl has no error output".to_owned()))?;
+    let read = async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await.map_err(|e| Error::Journal(e.to_string()))? {
+            reader.push(&line);
+            if reader.known() {
+                return Ok(true);
+            }
+        }
+        let mut message = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut message).await;
+        let status = child.wait().await.map_err(|e| Error::Journal(e.to_string()))?;
+        if !status.success() {
+            return Err(Error::Journal(format!("journalctl exited with {status}: {}", message.trim())));
+        }
+        Ok(false)
+    };
+    let stopped_early = tokio::time::timeout(JOURNAL_TIMEOUT, read).await.map_err(|_| journal_timeout());
+    if !matches!(stopped_early, Ok(Ok(false))) {
+        // Done early, failed or too slow: stop journalctl and reap it.
+        let _ = child.kill().await;
+    }
+    stopped_early?
+}
+
+fn journal_timeout() -> Error {
+    Error::Timeout { what: "journalctl".to_owned(), seconds: JOURNAL_TIMEOUT.as_secs() }
 }
 
 /// Which runs a history read returns.
@@ -307,97 +392,256 @@ impl Systemd {
     }
 }
 
-/// The service runs and task runs in `out` (journalctl's JSON lines), unsettled, in journal
-/// order. Entries not written by `trusted_uid` are skipped; a task run is kept only when a service
-/// run of its unit with its invocation id is among them.
-fn parse_runs(
-    out: &str,
-    units: &[String],
-    fields: &Fields,
+/// Service and task runs from journal entries read newest first.
+///
+/// A service run is complete once its start message was read, or an entry of an earlier run of
+/// its unit: nothing older belongs to it. Entries not written by `trusted_uid` are skipped; a
+/// task run is kept only when a service run of its unit with its invocation id is read too.
+struct RunsReader<'a> {
+    units: &'a [String],
+    fields: &'a Fields,
     trusted_uid: u32,
     runs_of: Runs,
-) -> (Vec<RunRecord>, Vec<RunRecord>) {
-    let mut runs: Vec<RunRecord> = Vec::new();
-    let mut tasks: Vec<RunRecord> = Vec::new();
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    for line in out.lines() {
+    limit: usize,
+    runs: Vec<ReadRun>,
+    by_id: HashMap<String, usize>,
+    /// Per unit, its earliest run read so far.
+    earliest: HashMap<String, usize>,
+    tasks: Vec<RunRecord>,
+    /// Tasks whose service run is not read yet, by its invocation id: their unit and sort key.
+    waiting: HashMap<String, Vec<(String, Option<Timestamp>)>>,
+    /// The sort keys of the waiting tasks, counted.
+    waiting_keys: BTreeMap<Option<Timestamp>, usize>,
+    /// The newest `limit` sort keys of the records that are final: whole runs, tasks with
+    /// their run.
+    newest: BinaryHeap<Reverse<Option<Timestamp>>>,
+    /// The time of the oldest entry read: everything not read yet is older.
+    position: Option<Timestamp>,
+}
+
+/// A service run being read.
+struct ReadRun {
+    unit: String,
+    invocation_id: String,
+    /// Its entries, newest first.
+    entries: Vec<Value>,
+    complete: bool,
+    /// Its record, once complete (until another entry of it is read).
+    record: Option<RunRecord>,
+}
+
+impl ReadRun {
+    /// The run's record, unsettled: its entries replayed oldest first.
+    fn record(&self) -> RunRecord {
+        let mut r = RunRecord {
+            unit: self.unit.clone(),
+            invocation_id: self.invocation_id.clone(),
+            result: RunResult::Running,
+            ..RunRecord::default()
+        };
+        for v in self.entries.iter().rev() {
+            apply(&mut r, v);
+        }
+        r
+    }
+}
+
+/// Where a record goes in history's order (see [`newest_first`]).
+fn sort_key(r: &RunRecord) -> Option<Timestamp> {
+    r.start.or(r.end)
+}
+
+impl<'a> RunsReader<'a> {
+    /// A reader that knows when the newest `limit` records are read.
+    fn new(units: &'a [String], fields: &'a Fields, trusted_uid: u32, runs_of: Runs, limit: usize) -> RunsReader<'a> {
+        RunsReader {
+            units,
+            fields,
+            trusted_uid,
+            runs_of,
+            limit,
+            runs: Vec::new(),
+            by_id: HashMap::new(),
+            earliest: HashMap::new(),
+            tasks: Vec::new(),
+            waiting: HashMap::new(),
+            waiting_keys: BTreeMap::new(),
+            newest: BinaryHeap::new(),
+            position: None,
+        }
+    }
+
+    /// Read the next (older) JSON line of journalctl.
+    fn push(&mut self, line: &str) {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
+            return;
         };
         let field = |k: &str| v.get(k).and_then(Value::as_str);
-        // journalctl filtered on it already; an entry of anyone else is never a run.
-        if field("_UID").and_then(|u| u.parse::<u32>().ok()) != Some(trusted_uid) {
-            continue;
+        if let Some(ts) = timestamp(&v) {
+            self.position = Some(ts);
         }
-        if let Some(task) = task_run(&v, fields.task_unit) {
-            if runs_of == Runs::WithTasks {
-                tasks.push(task);
+        // journalctl filtered on it already; an entry of anyone else is never a run.
+        if field("_UID").and_then(|u| u.parse::<u32>().ok()) != Some(self.trusted_uid) {
+            return;
+        }
+        if let Some(task) = task_run(&v, self.fields.task_unit) {
+            if self.runs_of == Runs::WithTasks {
+                self.push_task(task);
             }
-            continue;
+            return;
         }
         let (Some(id), Some(unit), Some(message_id)) =
-            (field(fields.invocation).or(field("INVOCATION_ID")), field(fields.unit), field("MESSAGE_ID"))
+            (field(self.fields.invocation).or(field("INVOCATION_ID")), field(self.fields.unit), field("MESSAGE_ID"))
         else {
-            continue;
+            return;
         };
-        if !units.iter().any(|u| u == unit) {
-            continue;
-        }
         // A start skipped by a failed condition has no invocation: it is not a run.
-        if id.is_empty() {
-            continue;
+        if id.is_empty() || !self.units.iter().any(|u| u == unit) {
+            return;
         }
-        let ts = field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok()).and_then(from_micros);
-        let i = *by_id.entry(id.to_owned()).or_insert_with(|| {
-            runs.push(RunRecord {
-                unit: unit.to_owned(),
-                invocation_id: id.to_owned(),
-                result: RunResult::Running,
-                ..RunRecord::default()
-            });
-            runs.len() - 1
-        });
-        let r = &mut runs[i];
-        let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
-        match message_id {
-            UNIT_STARTING => r.start = r.start.or(ts),
-            UNIT_STARTED => {
-                r.start = r.start.or(ts);
-                // A oneshot's start job ends with its run: "Finished X."
-                if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == RunResult::Running {
-                    r.end = ts;
-                    r.result = RunResult::Success;
+        let starts = message_id == UNIT_STARTING;
+        let (id, unit) = (id.to_owned(), unit.to_owned());
+        let i = match self.by_id.get(&id) {
+            Some(&i) => i,
+            None => self.new_run(id, unit),
+        };
+        let run = &mut self.runs[i];
+        run.entries.push(v);
+        run.record = None;
+        if starts {
+            self.mark_complete(i);
+        }
+    }
+
+    fn push_task(&mut self, task: RunRecord) {
+        let key = sort_key(&task);
+        match self.by_id.get(&task.invocation_id) {
+            Some(&i) if self.runs[i].unit == task.unit => self.count(key),
+            // Its invocation id is another unit's run: it is no run.
+            Some(_) => {}
+            None => {
+                self.waiting.entry(task.invocation_id.clone()).or_default().push((task.unit.clone(), key));
+                *self.waiting_keys.entry(key).or_default() += 1;
+            }
+        }
+        self.tasks.push(task);
+    }
+
+    fn new_run(&mut self, id: String, unit: String) -> usize {
+        let i = self.runs.len();
+        // An entry of an earlier run: the later one is read whole.
+        if let Some(later) = self.earliest.insert(unit.clone(), i) {
+            self.mark_complete(later);
+        }
+        for (task_unit, key) in self.waiting.remove(&id).unwrap_or_default() {
+            if let Some(n) = self.waiting_keys.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.waiting_keys.remove(&key);
                 }
             }
-            UNIT_SUCCESS => {
+            if task_unit == unit {
+                self.count(key);
+            }
+        }
+        self.by_id.insert(id.clone(), i);
+        self.runs.push(ReadRun { unit, invocation_id: id, entries: Vec::new(), complete: false, record: None });
+        i
+    }
+
+    fn mark_complete(&mut self, i: usize) {
+        let run = &mut self.runs[i];
+        if !run.complete {
+            run.complete = true;
+            let record = run.record();
+            let key = sort_key(&record);
+            run.record = Some(record);
+            self.count(key);
+        }
+    }
+
+    /// Count a final record with this sort key among the newest.
+    fn count(&mut self, key: Option<Timestamp>) {
+        self.newest.push(Reverse(key));
+        if self.newest.len() > self.limit {
+            self.newest.pop();
+        }
+    }
+
+    /// Whether the newest `limit` records are known: reading further cannot change them.
+    ///
+    /// Everything not read yet is older than the read position, and so is the start of every
+    /// run read only in part; a task counts once its service run is read.
+    fn known(&self) -> bool {
+        if self.newest.len() < self.limit {
+            return false;
+        }
+        let (Some(position), Some(Reverse(Some(cutoff)))) = (self.position, self.newest.peek()) else {
+            return false;
+        };
+        // A task whose run is not read yet may still count, and rank before the cutoff.
+        *cutoff >= position && self.waiting_keys.last_key_value().is_none_or(|(key, _)| *key < Some(*cutoff))
+    }
+
+    /// The service runs (unsettled) and the task runs read. `partial`: reading stopped before
+    /// the end, so runs read only in part are left out (they are older than those `known`).
+    fn finish(self, partial: bool) -> (Vec<RunRecord>, Vec<RunRecord>) {
+        let RunsReader { runs, by_id, mut tasks, .. } = self;
+        // A task run belongs to a service run of its unit read here; anything else is not one.
+        tasks.retain(|t| by_id.get(&t.invocation_id).is_some_and(|&i| runs[i].unit == t.unit));
+        let runs = runs
+            .into_iter()
+            .filter(|r| r.complete || !partial)
+            .map(|r| r.record.clone().unwrap_or_else(|| r.record()))
+            .collect();
+        (runs, tasks)
+    }
+}
+
+fn timestamp(v: &Value) -> Option<Timestamp> {
+    v.get("__REALTIME_TIMESTAMP").and_then(Value::as_str).and_then(|t| t.parse::<u64>().ok()).and_then(from_micros)
+}
+
+/// Apply one of systemd's messages about a run to its record (messages oldest first).
+fn apply(r: &mut RunRecord, v: &Value) {
+    let field = |k: &str| v.get(k).and_then(Value::as_str);
+    let num = |k: &str| field(k).and_then(|n| n.parse::<u64>().ok());
+    let ts = timestamp(v);
+    match field("MESSAGE_ID").unwrap_or_default() {
+        UNIT_STARTING => r.start = r.start.or(ts),
+        UNIT_STARTED => {
+            r.start = r.start.or(ts);
+            // A oneshot's start job ends with its run: "Finished X."
+            if field("MESSAGE").is_some_and(|m| m.starts_with("Finished ")) && r.result == RunResult::Running {
                 r.end = ts;
                 r.result = RunResult::Success;
             }
-            UNIT_FAILURE_RESULT => {
-                r.end = ts;
-                r.result = field("UNIT_RESULT").map_or(RunResult::Failed, RunResult::from_word);
-            }
-            UNIT_FAILED => {
-                r.end = r.end.or(ts);
-                if r.result == RunResult::Running {
-                    r.result = RunResult::Failed;
-                }
-            }
-            UNIT_PROCESS_EXIT => {
-                r.exit = ProcessExit::from_fields(field("EXIT_CODE").unwrap_or(""), field("EXIT_STATUS").unwrap_or(""));
-            }
-            UNIT_RESOURCES => {
-                r.cpu_nsec = num("CPU_USAGE_NSEC");
-                r.io_read_bytes = num("IO_METRIC_READ_BYTES");
-                r.io_write_bytes = num("IO_METRIC_WRITE_BYTES");
-                r.memory_peak = num("MEMORY_PEAK");
-            }
-            _ => {}
         }
+        UNIT_SUCCESS => {
+            r.end = ts;
+            r.result = RunResult::Success;
+        }
+        UNIT_FAILURE_RESULT => {
+            r.end = ts;
+            r.result = field("UNIT_RESULT").map_or(RunResult::Failed, RunResult::from_word);
+        }
+        UNIT_FAILED => {
+            r.end = r.end.or(ts);
+            if r.result == RunResult::Running {
+                r.result = RunResult::Failed;
+            }
+        }
+        UNIT_PROCESS_EXIT => {
+            r.exit = ProcessExit::from_fields(field("EXIT_CODE").unwrap_or(""), field("EXIT_STATUS").unwrap_or(""));
+        }
+        UNIT_RESOURCES => {
+            r.cpu_nsec = num("CPU_USAGE_NSEC");
+            r.io_read_bytes = num("IO_METRIC_READ_BYTES");
+            r.io_write_bytes = num("IO_METRIC_WRITE_BYTES");
+            r.memory_peak = num("MEMORY_PEAK");
+        }
+        _ => {}
     }
-    // A task run belongs to a service run of its unit read here; anything else is not one.
-    tasks.retain(|t| by_id.get(&t.invocation_id).is_some_and(|&i| runs[i].unit == t.unit));
-    (runs, tasks)
 }
 
 /// A task run's record, when `v` is one (it has `TASKFLOWS_TASK_NAME`).
@@ -441,7 +685,11 @@ impl LogFollower {
 }
 
 async fn run(mut cmd: tokio::process::Command) -> Result<String> {
-    let out = cmd.output().await.map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(JOURNAL_TIMEOUT, cmd.output())
+        .await
+        .map_err(|_| journal_timeout())?
+        .map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
     if !out.status.success() {
         return Err(Error::Journal(format!(
             "journalctl exited with {}: {}",
@@ -509,6 +757,21 @@ mod tests {
         assert_eq!(task_run(&serde_json::json!({ "MESSAGE": "Started x." }), "TASKFLOWS_UNIT"), None);
     }
 
+    /// The runs in `lines` (journal order, oldest first), read newest first to the end.
+    fn parse_runs(
+        lines: &[String],
+        units: &[String],
+        fields: &Fields,
+        trusted_uid: u32,
+        runs_of: Runs,
+    ) -> (Vec<RunRecord>, Vec<RunRecord>) {
+        let mut reader = RunsReader::new(units, fields, trusted_uid, runs_of, usize::MAX);
+        for line in lines.iter().rev() {
+            reader.push(line);
+        }
+        reader.finish(false)
+    }
+
     #[test]
     fn status_reads_no_task_runs() {
         let unit = "taskflows-sync.service";
@@ -521,8 +784,7 @@ mod tests {
                 "TASKFLOWS_INVOCATION_ID": "abc", "TASKFLOWS_TASK_START_USEC": "2000", "_UID": "0",
             }),
         ]
-        .map(|v| v.to_string())
-        .join("\n");
+        .map(|v| v.to_string());
         let fields = Fields::of(Scope::System);
         let (runs, tasks) = parse_runs(&out, &[unit.to_owned()], &fields, 0, Runs::WithTasks);
         assert_eq!((runs.len(), tasks.len()), (1, 1), "{runs:?} {tasks:?}");
@@ -560,8 +822,7 @@ mod tests {
             task("no-such-run", "forged", "0"),
             service("forged", "65534", "1500"),
             task("in-a-forged-run", "forged", "0"),
-        ]
-        .join("\n");
+        ];
         let fields = Fields::of(Scope::System);
         let (runs, tasks) = parse_runs(&out, &units, &fields, 0, Runs::WithTasks);
         let ids: Vec<&str> = runs.iter().map(|r| r.invocation_id.as_str()).collect();
@@ -571,5 +832,177 @@ mod tests {
 
         let (runs, tasks) = parse_runs(&out, &units, &fields, 0, Runs::ServicesOnly);
         assert_eq!((runs.len(), tasks.len()), (1, 0), "status reads service runs only: {tasks:?}");
+    }
+
+    /// systemd's messages about one run of `unit` that starts at `t` (µs) and succeeds at `t + 10`.
+    fn run_lines(unit: &str, id: &str, t: u64) -> Vec<String> {
+        let msg = |message_id: &str, ts: u64, message: &str| {
+            line(serde_json::json!({
+                "MESSAGE_ID": message_id, "UNIT": unit, "INVOCATION_ID": id, "_UID": "0",
+                "__REALTIME_TIMESTAMP": ts.to_string(), "MESSAGE": message,
+                "__CURSOR": format!("s=1;i={ts}"), "_HOSTNAME": "not-asked-for",
+            }))
+        };
+        vec![
+            msg(UNIT_STARTING, t, "Starting x..."),
+            msg(UNIT_STARTED, t + 1, "Started x."),
+            msg(UNIT_RESOURCES, t + 10, "x: Consumed 1ms CPU time."),
+            msg(UNIT_SUCCESS, t + 10, "x: Deactivated successfully."),
+        ]
+    }
+
+    /// Feed `lines` (oldest first) newest first until `limit` runs are known: how many lines
+    /// were read, and the runs.
+    fn read_until_known(lines: &[String], units: &[String], limit: usize) -> (usize, Vec<RunRecord>, Vec<RunRecord>) {
+        let fields = Fields::of(Scope::System);
+        let mut reader = RunsReader::new(units, &fields, 0, Runs::WithTasks, limit);
+        for (n, line) in lines.iter().rev().enumerate() {
+            reader.push(line);
+            if reader.known() {
+                let (runs, tasks) = reader.finish(true);
+                return (n + 1, runs, tasks);
+            }
+        }
+        let (runs, tasks) = reader.finish(false);
+        (lines.len(), runs, tasks)
+    }
+
+    fn ids(runs: &[RunRecord]) -> Vec<&str> {
+        runs.iter().map(|r| r.invocation_id.as_str()).collect()
+    }
+
+    #[test]
+    fn reading_stops_once_the_newest_runs_are_known() {
+        let unit = "taskflows-a.service";
+        let units = [unit.to_owned()];
+        let lines: Vec<String> = (1..=5).flat_map(|n| run_lines(unit, &format!("r{n}"), n * 1000)).collect();
+        let (read, runs, tasks) = read_until_known(&lines, &units, 2);
+        // r5 and r4 whole, nothing of r3.
+        assert_eq!(read, 8, "{runs:?}");
+        assert_eq!(ids(&runs), ["r5", "r4"]);
+        assert!(tasks.is_empty());
+        let r4 = &runs[1];
+        assert_eq!((r4.start, r4.end, r4.result), (from_micros(4000), from_micros(4010), RunResult::Success));
+        assert_eq!(r4.cpu_nsec, None);
+
+        // Asked for more runs than there are: everything is read, the same records as before.
+        let (read, runs, _) = read_until_known(&lines, &units, 20);
+        assert_eq!((read, ids(&runs)), (20, vec!["r5", "r4", "r3", "r2", "r1"]));
+    }
+
+    #[test]
+    fn a_run_read_in_part_is_left_out_only_when_reading_stopped_early() {
+        let unit = "taskflows-a.service";
+        let units = [unit.to_owned()];
+        // The oldest run's start is beyond what was read (--since, --lines): only its end.
+        let mut lines = run_lines(unit, "old", 1000).split_off(2);
+        lines.extend(run_lines(unit, "new", 2000));
+        let fields = Fields::of(Scope::System);
+        let (runs, _) = parse_runs(&lines, &units, &fields, 0, Runs::WithTasks);
+        assert_eq!(ids(&runs), ["new", "old"]);
+        assert_eq!((runs[1].start, runs[1].end), (None, from_micros(1010)));
+        let (_, runs, _) = read_until_known(&lines, &units, 1);
+        assert_eq!(ids(&runs), ["new"]);
+    }
+
+    #[test]
+    fn runs_of_other_units_interleave() {
+        let (a, b) = ("taskflows-a.service", "taskflows-b.service");
+        let units = [a.to_owned(), b.to_owned()];
+        let mut lines: Vec<String> =
+            [run_lines(a, "a1", 1000), run_lines(b, "b1", 1005), run_lines(a, "a2", 3000)].concat();
+        lines.sort_by_key(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["__REALTIME_TIMESTAMP"].as_str().unwrap().parse::<u64>().unwrap()
+        });
+        let (_, runs, _) = read_until_known(&lines, &units, 2);
+        let mut runs = runs;
+        runs.sort_by_key(newest_first);
+        assert_eq!(ids(&runs)[..2], ["a2", "b1"]);
+        assert_eq!(runs[1].start, from_micros(1005));
+    }
+
+    #[test]
+    fn a_task_waits_for_its_service_run() {
+        let unit = "taskflows-a.service";
+        let units = [unit.to_owned()];
+        // A long run, still running (no end yet), with a task that ended after the older run.
+        let task = line(serde_json::json!({
+            "TASKFLOWS_TASK_NAME": "sync", "TASKFLOWS_TASK_STATUS": "success", "TASKFLOWS_UNIT": unit,
+            "TASKFLOWS_INVOCATION_ID": "r2", "TASKFLOWS_TASK_START_USEC": "2500",
+            "TASKFLOWS_TASK_DURATION_USEC": "10", "_UID": "0", "__REALTIME_TIMESTAMP": "2510",
+        }));
+        // A long run, still running (only its start message so far), with a task in it.
+        let mut lines = run_lines(unit, "r1", 1000);
+        lines.extend(run_lines(unit, "r2", 2000).into_iter().take(1));
+        lines.push(task.clone());
+        // The task alone is not enough: its service run must be read with it.
+        let (read, runs, tasks) = read_until_known(&lines, &units, 1);
+        assert_eq!((read, ids(&runs), ids(&tasks)), (2, vec!["r2"], vec!["r2"]));
+        assert_eq!((runs[0].start, runs[0].result), (from_micros(2000), RunResult::Running));
+
+        // Once an entry of its run is read, the task is the newest record, whatever the run's start.
+        lines.insert(lines.len() - 1, run_lines(unit, "r2", 2000).remove(1));
+        let (read, runs, tasks) = read_until_known(&lines, &units, 1);
+        assert_eq!((read, ids(&runs), ids(&tasks)), (2, vec![], vec!["r2"]));
+        let (read, runs, tasks) = read_until_known(&lines, &units, 2);
+        assert_eq!((read, ids(&runs), ids(&tasks)), (3, vec!["r2"], vec!["r2"]));
+    }
+
+    #[test]
+    fn a_task_without_its_run_keeps_reading_only_while_it_could_rank() {
+        let unit = "taskflows-a.service";
+        let units = [unit.to_owned()];
+        let task = |invocation: &str, start: u64| {
+            line(serde_json::json!({
+                "TASKFLOWS_TASK_NAME": "sync", "TASKFLOWS_TASK_STATUS": "success", "TASKFLOWS_UNIT": unit,
+                "TASKFLOWS_INVOCATION_ID": invocation, "TASKFLOWS_TASK_START_USEC": start.to_string(),
+                "_UID": "0", "__REALTIME_TIMESTAMP": (start + 1).to_string(),
+            }))
+        };
+        let mut lines: Vec<String> = (1..=4).flat_map(|n| run_lines(unit, &format!("r{n}"), n * 1000)).collect();
+        // Newer than every run, naming none read: it might belong to an older run, so all is read.
+        lines.push(task("gone", 9000));
+        let (read, runs, tasks) = read_until_known(&lines, &units, 2);
+        assert_eq!((read, runs.len(), tasks.len()), (lines.len(), 4, 0));
+        // Logged after r3 but started before it: it cannot rank, reading stops once r3 is whole.
+        lines.pop();
+        lines.insert(12, task("gone", 1500).replace("\"1501\"", "\"3500\""));
+        let (read, runs, tasks) = read_until_known(&lines, &units, 2);
+        assert_eq!((read, ids(&runs), tasks.len()), (9, vec!["r4", "r3"], 0));
+    }
+
+    #[test]
+    fn the_fields_asked_for_are_all_the_parser_reads() {
+        let unit = "taskflows-a.service";
+        let units = [unit.to_owned()];
+        let mut lines = run_lines(unit, "r1", 1000);
+        lines.push(line(serde_json::json!({
+            "MESSAGE_ID": UNIT_PROCESS_EXIT, "UNIT": unit, "INVOCATION_ID": "r1", "_UID": "0",
+            "__REALTIME_TIMESTAMP": "1005", "EXIT_CODE": "exited", "EXIT_STATUS": "3",
+        })));
+        lines.push(line(serde_json::json!({
+            "MESSAGE_ID": UNIT_FAILURE_RESULT, "UNIT": unit, "INVOCATION_ID": "r1", "_UID": "0",
+            "__REALTIME_TIMESTAMP": "1006", "UNIT_RESULT": "exit-code",
+        })));
+        lines.push(line(serde_json::json!({
+            "TASKFLOWS_TASK_NAME": "sync", "TASKFLOWS_TASK_STATUS": "failed", "TASKFLOWS_UNIT": unit,
+            "TASKFLOWS_INVOCATION_ID": "r1", "TASKFLOWS_TASK_START_USEC": "1002", "TASKFLOWS_TASK_ID": "1-1",
+            "TASKFLOWS_TASK_ATTEMPTS": "2", "TASKFLOWS_TASK_DURATION_USEC": "1", "TASKFLOWS_TASK_ERROR": "no",
+            "_UID": "0", "__REALTIME_TIMESTAMP": "1004",
+        })));
+        // What `--output-fields=HISTORY_FIELDS` leaves of each entry.
+        let asked: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                let Value::Object(map) = serde_json::from_str::<Value>(l).unwrap() else { unreachable!() };
+                let kept = map.into_iter().filter(|(k, _)| k.starts_with("__") || HISTORY_FIELDS.contains(&k.as_str()));
+                Value::Object(kept.collect()).to_string()
+            })
+            .collect();
+        let fields = Fields::of(Scope::System);
+        let whole = parse_runs(&lines, &units, &fields, 0, Runs::WithTasks);
+        assert_eq!(parse_runs(&asked, &units, &fields, 0, Runs::WithTasks), whole);
+        assert_eq!((whole.0.len(), whole.1.len()), (1, 1));
+        assert_eq!(whole.0[0].exit, Some(ProcessExit::Exited { status: 3 }));
     }
 }

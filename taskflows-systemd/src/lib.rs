@@ -26,6 +26,7 @@ mod status;
 mod watch;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use taskflows_core::Scope;
 
@@ -42,12 +43,20 @@ pub use watch::{Event, Watch};
 
 use proxies::ManagerProxy;
 
+/// How long systemd may take to answer one D-Bus call, and to accept a connection.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// How long a daemon reload may take: it re-reads every unit file (1,000 units take seconds).
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// A connection to one systemd service manager and the unit folder taskflows writes for it.
 #[derive(Clone)]
 pub struct Systemd {
     conn: zbus::Connection,
     manager: ManagerProxy<'static>,
     scope: Scope,
+    /// The bus, for messages: `system bus unix:path=…`.
+    bus: String,
     unit_dir: PathBuf,
     progress: Option<std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>>,
 }
@@ -55,36 +64,61 @@ pub struct Systemd {
 impl Systemd {
     /// Connect to the manager of `scope`: the session bus for user units, the system bus for
     /// system units.
+    ///
+    /// Every call on the connection waits at most [`CALL_TIMEOUT`] for its answer (a daemon
+    /// reload [`RELOAD_TIMEOUT`]), and so does connecting: a stopped bus or manager is an error,
+    /// never a hang.
     pub async fn connect(scope: Scope) -> Result<Systemd> {
-        let conn = match scope {
-            Scope::User => zbus::Connection::session().await,
-            Scope::System => zbus::Connection::system().await,
+        let builder = match scope {
+            Scope::User => zbus::conn::Builder::session(),
+            Scope::System => zbus::conn::Builder::system(),
         };
-        let conn = conn.map_err(|source| connect_error(scope, None, source))?;
-        Systemd::with_connection(conn, scope).await
+        Systemd::connect_with(builder, scope, None).await
     }
 
     /// Connect to the manager of `scope` through the bus at `address`
-    /// (e.g. `unix:path=/run/user/1000/bus`).
+    /// (e.g. `unix:path=/run/user/1000/bus`), bounded in time as [`Systemd::connect`] is.
     pub async fn connect_to(scope: Scope, address: &str) -> Result<Systemd> {
-        let conn = zbus::conn::Builder::address(address)
-            .build()
-            .await
-            .map_err(|source| connect_error(scope, Some(address), source))?;
-        Systemd::with_connection(conn, scope).await
+        Systemd::connect_with(zbus::conn::Builder::address(address), scope, Some(address)).await
     }
 
-    /// Use an existing bus connection for the manager of `scope`.
-    pub async fn with_connection(conn: zbus::Connection, scope: Scope) -> Result<Systemd> {
-        // No property cache: it would add a bus match and a name lookup we never use.
-        let manager = ManagerProxy::builder(&conn)
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
+    async fn connect_with(builder: zbus::conn::Builder<'_>, scope: Scope, address: Option<&str>) -> Result<Systemd> {
+        let bus = bus_name(scope, address);
+        let conn = tokio::time::timeout(CALL_TIMEOUT, builder.method_timeout(CALL_TIMEOUT).build())
             .await
-            .map_err(|source| connect_error(scope, None, source))?;
-        // Without a subscriber systemd may not broadcast JobRemoved and friends.
-        manager.subscribe().await.map_err(|source| connect_error(scope, None, source))?;
-        Ok(Systemd { conn, manager, scope, unit_dir: default_unit_dir(scope), progress: None })
+            .map_err(|_| no_answer(&bus, CALL_TIMEOUT, "connecting (is the bus stopped?)"))?
+            .map_err(|source| connect_error(scope, address, source))?;
+        Systemd::setup(conn, scope, bus).await
+    }
+
+    /// Use an existing bus connection for the manager of `scope`. Its calls are bounded by the
+    /// connection's own method timeout, if it has one; setting up is bounded by [`CALL_TIMEOUT`].
+    pub async fn with_connection(conn: zbus::Connection, scope: Scope) -> Result<Systemd> {
+        Systemd::setup(conn, scope, bus_name(scope, None)).await
+    }
+
+    async fn setup(conn: zbus::Connection, scope: Scope, bus: String) -> Result<Systemd> {
+        let setup = async {
+            // No property cache: it would add a bus match and a name lookup we never use.
+            let manager = ManagerProxy::builder(&conn)
+                .cache_properties(zbus::proxy::CacheProperties::No)
+                .build()
+                .await
+                .map_err(|source| connect_error(scope, None, source))?;
+            // Without a subscriber systemd may not broadcast JobRemoved and friends.
+            manager.subscribe().await.map_err(|source| {
+                if timed_out(&source) {
+                    no_answer(&bus, CALL_TIMEOUT, "Subscribe (is systemd or the bus stopped?)")
+                } else {
+                    connect_error(scope, None, source)
+                }
+            })?;
+            Ok::<_, Error>(manager)
+        };
+        let manager = tokio::time::timeout(CALL_TIMEOUT, setup)
+            .await
+            .map_err(|_| no_answer(&bus, CALL_TIMEOUT, "Subscribe (is systemd or the bus stopped?)"))??;
+        Ok(Systemd { conn, manager, scope, bus, unit_dir: default_unit_dir(scope), progress: None })
     }
 
     /// Write units into `dir` instead of the scope's usual folder (it must be on the manager's
@@ -104,6 +138,12 @@ impl Systemd {
     /// User or system.
     pub fn scope(&self) -> Scope {
         self.scope
+    }
+
+    /// The bus to the manager, with its address (`system bus unix:path=…`), e.g. to say which
+    /// bus a failed call went over.
+    pub fn bus(&self) -> &str {
+        &self.bus
     }
 
     /// Where this backend writes unit files.
@@ -150,10 +190,36 @@ impl Systemd {
         Ok((count, out))
     }
 
-    /// Reload the manager's configuration (daemon-reload).
+    /// Reload the manager's configuration (daemon-reload), waiting at most [`RELOAD_TIMEOUT`].
     pub async fn reload(&self) -> Result<()> {
-        self.manager.reload().await.map_err(Error::call("Reload"))
+        // Not `self.manager.reload()`: a proxy's plain call is cut at the connection's method
+        // timeout, while `call_with_flags` awaits the reply without it (zbus 6); the bound here
+        // is the only one (tests/it/stall.rs checks both).
+        let call = self.manager.inner().call_with_flags::<_, _, ()>("Reload", zbus::proxy::MethodFlags::empty(), &());
+        match tokio::time::timeout(RELOAD_TIMEOUT, call).await {
+            Ok(reply) => reply.map(drop).map_err(Error::call("Reload")),
+            Err(_) => Err(no_answer(&self.bus, RELOAD_TIMEOUT, "Reload")),
+        }
     }
+}
+
+/// `system bus unix:path=/run/dbus/system_bus_socket`, `session bus unix:path=/run/user/1000/bus`.
+fn bus_name(scope: Scope, address: Option<&str>) -> String {
+    let (kind, var, default) = match scope {
+        Scope::User => ("session bus", "DBUS_SESSION_BUS_ADDRESS", "DBUS_SESSION_BUS_ADDRESS is not set"),
+        Scope::System => ("system bus", "DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket"),
+    };
+    let address = address.map_or_else(|| std::env::var(var).unwrap_or_else(|_| default.to_owned()), str::to_owned);
+    format!("{kind} {address}")
+}
+
+fn no_answer(bus: &str, limit: Duration, what: &str) -> Error {
+    Error::NoAnswer { bus: bus.to_owned(), seconds: limit.as_secs(), what: what.to_owned() }
+}
+
+/// Whether a call ended at the connection's method timeout.
+fn timed_out(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::InputOutput(io) if io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 fn connect_error(scope: Scope, address: Option<&str>, source: zbus::Error) -> Error {

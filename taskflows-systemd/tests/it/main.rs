@@ -1,11 +1,14 @@
 //! Real-systemd tests of the backend. They are `#[ignore]`d: `cargo xtask test-systemd` runs
 //! them inside a private systemd, once for each scope (`TF_TEST_SCOPE=system|user`). Each test
 //! creates services with its own names, asserts what systemd reports (unit state, timers, the
-//! journal) and removes them again.
+//! journal) and removes them again. The tests in `stall` need no systemd and run with plain
+//! `cargo test`.
 
+mod history;
 mod lifecycle;
 mod observe;
 mod policies;
+mod stall;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
