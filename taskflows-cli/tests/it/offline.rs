@@ -382,3 +382,58 @@ fn container_run_stopped_during_a_pull_exits_cleanly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "a clean stop, not death by SIGTERM: {out:?}");
 }
+
+/// A bus that stops answering (a private `dbus-daemon`, SIGSTOPped) ends `tf status`, `tf
+/// create` and `tf logs` with one error naming systemd within 30 s, exit 1. No systemd needed.
+#[test]
+fn a_stalled_bus_ends_tf_with_an_error_naming_systemd() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("unix:path={}", dir.path().join("bus").display());
+    let mut daemon = std::process::Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--nopidfile", &format!("--address={address}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dbus-daemon runs (apt-get install dbus)");
+    let kill = |signal: &str| {
+        std::process::Command::new("kill").args([signal, &daemon.id().to_string()]).status().unwrap();
+    };
+    crate::wait_for(std::time::Duration::from_secs(10), std::time::Duration::from_millis(10), || {
+        if dir.path().join("bus").exists() { Ok(()) } else { Err("dbus-daemon made no socket".to_owned()) }
+    });
+    kill("-STOP");
+    let (_files, path) = service_file("[[service]]\nname = \"stalled\"\nstart_command = \"/bin/true\"\n");
+    let runs: Vec<_> = [vec!["status"], vec!["create", path.as_str()], vec!["logs", "stalled"]]
+        .into_iter()
+        .map(|args| {
+            let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+            let (home, address) = (dir.path().to_owned(), address.clone());
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+                    .arg("--user")
+                    .args(&args)
+                    .env("TASKFLOWS_DATA_DIR", home.join("data"))
+                    .env("XDG_CONFIG_HOME", home.join("config"))
+                    .env("DBUS_SESSION_BUS_ADDRESS", &address)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .expect("tf runs");
+                (args, start.elapsed(), out)
+            })
+        })
+        .collect();
+    let results: Vec<_> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+    kill("-CONT");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    for (args, took, out) in results {
+        let error = stderr(&out);
+        eprintln!("tf {args:?} on a stalled bus: {took:.1?}: {error}");
+        assert!(took < std::time::Duration::from_secs(30), "tf {args:?} took {took:?}");
+        assert_eq!(out.status.code(), Some(1), "tf {args:?}: {error}");
+        assert!(error.starts_with("error: systemd (session bus unix:path="), "tf {args:?}: {error}");
+        assert!(error.contains("did not answer within 25s"), "tf {args:?}: {error}");
+    }
+}
