@@ -98,6 +98,45 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A Docker service whose container's environment changes (`VERSION`), when the test engine is
+/// there: its container must run the new spec after the rerun (the config-hash label). `init`:
+/// `sleep` as the container's PID 1 would ignore the stop's SIGTERM and wait out the timeout.
+fn docker_service(version: &str) -> String {
+    let Ok(image) = std::env::var("TF_TEST_DOCKER_IMAGE") else { return String::new() };
+    let container = container();
+    format!(
+        "\n[[service]]\nname = \"conv-box\"\nstart_command = \"sleep 3600\"\nenvironment = {{ docker = {{ image = \"{image}\", name = \"{container}\", init = true, environment = {{ VERSION = \"{version}\" }} }} }}\n"
+    )
+}
+
+/// The container's name: both scopes share the engine.
+fn container() -> String {
+    format!("conv-box-{}", std::process::id())
+}
+
+/// The `taskflows.config-hash` of the running container, and that of its spec on disk.
+fn container_hashes(data: &Path) -> (Option<String>, Option<String>) {
+    let spec: Option<serde_json::Value> =
+        std::fs::read_to_string(data.join("containers").join(format!("{}.json", container())))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    let on_disk = spec.and_then(|s| s["config_hash"].as_str().map(str::to_owned));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let running = rt.block_on(async {
+        let engine = taskflows_docker::Engine::connect(None).await.ok()?;
+        let inspect = engine
+            .client()
+            .inspect_container(&container(), None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .ok()?;
+        if !inspect.state.as_ref()?.running? {
+            return None;
+        }
+        inspect.config?.labels?.get("taskflows.config-hash").cloned()
+    });
+    (running, on_disk)
+}
+
 const OLD: &str = r#"
 [[service]]
 name = "conv-worker"
@@ -140,8 +179,9 @@ start_schedule = "*-*-* 07:00:00 UTC"
 fn create_killed_at_any_point_is_finished_by_the_next_run() {
     in_sandbox();
     let data = tempfile::tempdir().unwrap();
-    let (_old_dir, old) = service_file(OLD);
-    let (_new_dir, new) = service_file(NEW);
+    let docker = std::env::var_os("TF_TEST_DOCKER_IMAGE").is_some();
+    let (_old_dir, old) = service_file(&format!("{OLD}{}", docker_service("old")));
+    let (_new_dir, new) = service_file(&format!("{NEW}{}", docker_service("new")));
     let (_other_dir, other_file) = service_file("[[service]]\nname = \"conv-other\"\nstart_command = \"/bin/true\"\n");
     let old_units = rendered(data.path(), &old);
     let new_units = rendered(data.path(), &new);
@@ -155,8 +195,18 @@ fn create_killed_at_any_point_is_finished_by_the_next_run() {
             let _ = tf_in(data.path(), &["remove", "conv-added"], None);
             let reset = tf_in(data.path(), &["create", &old], None);
             assert!(reset.status.success(), "{}{}", stdout(&reset), stderr(&reset));
-            let start = tf_in(data.path(), &["start", "conv-worker"], None);
+            let start = tf_in(data.path(), &["start", "conv-*"], None);
             assert!(start.status.success(), "{}", stderr(&start));
+            if docker {
+                crate::wait_for(std::time::Duration::from_secs(20), std::time::Duration::from_millis(100), || {
+                    let (running, spec) = container_hashes(data.path());
+                    if running.is_some() && running == spec {
+                        Ok(())
+                    } else {
+                        Err(format!("the old container: {running:?} {spec:?}"))
+                    }
+                });
+            }
             assert_eq!(worker_version(worker).as_deref(), Some("old"));
 
             let inject = format!("inject={syscall}:signal=KILL:when={n}");
@@ -208,6 +258,23 @@ fn create_killed_at_any_point_is_finished_by_the_next_run() {
             }
             if worker_version(worker).as_deref() != Some("new") {
                 failures.push(format!("{point}: the running worker was not restarted with its new unit"));
+            }
+            if docker {
+                // The restarted unit re-creates its container from the new spec.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                let matches = loop {
+                    let (running, spec) = container_hashes(data.path());
+                    if running.is_some() && running == spec {
+                        break true;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        break false;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                };
+                if !matches {
+                    failures.push(format!("{point}: the running container's config hash is not its spec's"));
+                }
             }
             let left = temporaries(&[&dir, data.path()]);
             if !left.is_empty() {
