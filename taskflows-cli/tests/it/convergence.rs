@@ -137,6 +137,21 @@ fn container_hashes(data: &Path) -> (Option<String>, Option<String>) {
     (running, on_disk)
 }
 
+/// Whether, within 20 s, the container runs with its spec's config hash.
+fn container_runs_its_spec(data: &Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (running, spec) = container_hashes(data);
+        if running.is_some() && running == spec {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 const OLD: &str = r#"
 [[service]]
 name = "conv-worker"
@@ -197,16 +212,7 @@ fn create_killed_at_any_point_is_finished_by_the_next_run() {
             assert!(reset.status.success(), "{}{}", stdout(&reset), stderr(&reset));
             let start = tf_in(data.path(), &["start", "conv-*"], None);
             assert!(start.status.success(), "{}", stderr(&start));
-            if docker {
-                crate::wait_for(std::time::Duration::from_secs(20), std::time::Duration::from_millis(100), || {
-                    let (running, spec) = container_hashes(data.path());
-                    if running.is_some() && running == spec {
-                        Ok(())
-                    } else {
-                        Err(format!("the old container: {running:?} {spec:?}"))
-                    }
-                });
-            }
+            assert!(!docker || container_runs_its_spec(data.path()), "the old container runs");
             assert_eq!(worker_version(worker).as_deref(), Some("old"));
 
             let inject = format!("inject={syscall}:signal=KILL:when={n}");
@@ -259,22 +265,9 @@ fn create_killed_at_any_point_is_finished_by_the_next_run() {
             if worker_version(worker).as_deref() != Some("new") {
                 failures.push(format!("{point}: the running worker was not restarted with its new unit"));
             }
-            if docker {
-                // The restarted unit re-creates its container from the new spec.
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-                let matches = loop {
-                    let (running, spec) = container_hashes(data.path());
-                    if running.is_some() && running == spec {
-                        break true;
-                    }
-                    if std::time::Instant::now() > deadline {
-                        break false;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                };
-                if !matches {
-                    failures.push(format!("{point}: the running container's config hash is not its spec's"));
-                }
+            // The restarted unit re-creates its container from the new spec.
+            if docker && !container_runs_its_spec(data.path()) {
+                failures.push(format!("{point}: the running container's config hash is not its spec's"));
             }
             let left = temporaries(&[&dir, data.path()]);
             if !left.is_empty() {
