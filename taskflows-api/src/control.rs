@@ -58,6 +58,11 @@ impl Local {
         let store = self.store();
         for name in names {
             store.remove_definition(name)?;
+            let values = self.data_dir().join("env").join(format!("{name}.env"));
+            match std::fs::remove_file(&values) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", &values)(e)),
+                _ => {}
+            }
         }
         Ok((containers, units))
     }

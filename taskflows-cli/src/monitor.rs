@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use taskflows_alerts::Alerts;
 use taskflows_api::{Local, MONITOR_SERVICE, MonitorRequest, Operations, scope_name};
-use taskflows_core::{Periodic, RelativeTo, ServiceSpec, StartOn};
+use taskflows_core::{Periodic, RelativeTo, ServiceSpec, StartOn, env_file_quote};
 
 use crate::monitor_alerts::{AlertArgs, WEBHOOKS_VAR, env, usage};
 use crate::output::{Style, Table, terminal_safe};
@@ -138,15 +138,6 @@ fn write_private(path: &std::path::Path, vars: &[(&str, String)]) -> Result<(), 
     Ok(())
 }
 
-/// A value for systemd's `EnvironmentFile=`, read back as is. Unquoted, systemd drops
-/// backslashes, and quotes start quoting; inside double quotes `\` escapes some characters and
-/// not others. Inside single quotes every character but `'` is literal, line breaks included, and
-/// quoted parts next to each other join: `'` itself is written as `"'"` between single-quoted
-/// parts (`it's` is `'it'"'"'s'`).
-fn env_file_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\"'\"'"))
-}
-
 /// One word for systemd's `ExecStart=`: as is when plain, else double-quoted with `\` and `"`
 /// escaped; `$` doubled so systemd does not expand it.
 fn exec_quote(word: &str) -> String {
@@ -188,7 +179,7 @@ mod tests {
 
     #[test]
     fn env_file_values_are_single_quoted() {
-        use super::env_file_quote;
+        use taskflows_core::env_file_quote;
         assert_eq!(env_file_quote("p\\ss"), "'p\\ss'");
         assert_eq!(env_file_quote("\"abc"), "'\"abc'");
         assert_eq!(env_file_quote("it's"), "'it'\"'\"'s'");

@@ -37,12 +37,12 @@ pub use environment::{
 pub use error::{Error, ValueError};
 pub use name::{MAX_SERVICE_NAME_LEN, ServiceName, UnitName, glob_match};
 pub use policy::{NotifyAccess, RestartCondition, RestartPolicy, Watchdog};
-pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, render, runs_tf};
+pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, env_values, env_values_path, render, runs_tf};
 pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Schedules, StartOn};
 pub use service::{IntoUnitName, RELATION_DIRECTIVES, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;
 pub use task::{Backoff, TaskPolicy};
-pub use value::Text;
+pub use value::{Text, env_file_quote};
 
 #[cfg(test)]
 mod tests;

@@ -75,6 +75,21 @@ impl RenderContext {
     }
 }
 
+/// Where a service's `env` values are kept: `DATA_DIR/env/NAME.env` (mode 0600, in a 0700
+/// folder: they may be secrets).
+pub fn env_values_path(spec: &ServiceSpec, ctx: &RenderContext) -> String {
+    format!("{}/env/{}.env", ctx.data_dir.as_str().trim_end_matches('/'), spec.name)
+}
+
+/// The content of a service's env values file (`KEY='value'` lines, quoted so systemd reads each
+/// value back exactly), or `None` when it has no `env`.
+pub fn env_values(spec: &ServiceSpec) -> Option<String> {
+    if spec.env.is_empty() {
+        return None;
+    }
+    Some(spec.env.iter().map(|(k, v)| format!("{k}={}\n", crate::value::env_file_quote(v.as_str()))).collect())
+}
+
 /// The `[Unit]` key that names the stored environment a service uses: `X-TaskflowsEnvironment=NAME`.
 pub const ENVIRONMENT_KEY: &str = "X-TaskflowsEnvironment";
 
@@ -283,8 +298,12 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     if let Some(dir) = &spec.working_directory {
         u.set("WorkingDirectory", escape_specifiers(dir.as_str()));
     }
-    for (k, v) in &spec.env {
-        u.set("Environment", quote(&escape_specifiers(&format!("{k}={v}"))));
+    // The values stay out of the unit (systemd shows a unit's Environment= to every local user
+    // over D-Bus): they go in a private file of their own, which the front end writes
+    // ([`env_values`]). It comes before the user's env file, which overrides it, as the
+    // user's file overrode Environment= lines.
+    if !spec.env.is_empty() {
+        u.set("EnvironmentFile", escape_specifiers(&env_values_path(spec, ctx)));
     }
     if let Some(path) = &spec.env_file {
         u.set("EnvironmentFile", escape_specifiers(path.as_str()));

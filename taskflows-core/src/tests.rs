@@ -209,3 +209,24 @@ fn policy_defaults_and_config() {
     let err = serde_json::from_str::<TaskPolicy>(r#"{"name":"x","retry":2}"#).unwrap_err();
     assert!(err.to_string().starts_with("unknown field `retry`"), "{err}");
 }
+
+#[test]
+fn env_values_are_a_private_file_the_unit_names() {
+    let spec = crate::ServiceSpec::builder("env-values", "/usr/bin/env")
+        .env("GREETING", "say \"hi\" with 100% \\ backslash and it's $HOME")
+        .env("EMPTY", "")
+        .build()
+        .unwrap();
+    let ctx = crate::RenderContext::new(crate::Scope::System);
+    assert_eq!(crate::env_values_path(&spec, &ctx), "/var/lib/taskflows/env/env-values.env");
+    assert_eq!(
+        crate::env_values(&spec).unwrap(),
+        "EMPTY=''\nGREETING='say \"hi\" with 100% \\ backslash and it'\"'\"'s $HOME'\n"
+    );
+    let units = crate::render(&spec, &ctx).unwrap();
+    let service = &units[0].content;
+    assert!(service.contains("\nEnvironmentFile=/var/lib/taskflows/env/env-values.env\n"), "{service}");
+    assert!(!service.contains("GREETING") && !service.contains("Environment="), "{service}");
+    let none = crate::ServiceSpec::builder("plain", "/bin/true").build().unwrap();
+    assert_eq!(crate::env_values(&none), None);
+}

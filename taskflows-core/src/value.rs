@@ -27,6 +27,15 @@ pub(crate) fn escape_specifiers(s: &str) -> String {
     s.replace('%', "%%")
 }
 
+/// A value for systemd's `EnvironmentFile=`, read back as is. Unquoted, systemd drops
+/// backslashes, and quotes start quoting; inside double quotes `\` escapes some characters and
+/// not others, and `$` expands earlier variables. Inside single quotes every character but `'` is
+/// literal, and quoted parts next to each other join: `'` itself is written as `"'"` between
+/// single-quoted parts (`it's` is `'it'"'"'s'`).
+pub fn env_file_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\"'\"'"))
+}
+
 /// Write `s` inside double quotes (`\"` and `\\` escaped), as `Environment="K=V"` and command words
 /// with blanks want. `%` is left to [`escape_specifiers`], applied once to the whole value.
 pub(crate) fn quote(s: &str) -> String {

@@ -80,6 +80,25 @@ impl Systemd {
             }
         }
 
+        // The services' env values, in their private files (see `taskflows_core::env_values`):
+        // before the units that read them. A service whose values changed counts as changed.
+        let mut values_changed: Vec<String> = Vec::new();
+        for (spec, _) in &rendered {
+            let path = PathBuf::from(taskflows_core::env_values_path(spec, &ctx));
+            let unit = format!("{}.service", spec.name.unit_stem());
+            match taskflows_core::env_values(spec) {
+                Some(text) => {
+                    if crate::files::write_private(&path, text.as_bytes())? {
+                        values_changed.push(unit);
+                    }
+                }
+                None => match std::fs::remove_file(&path) {
+                    Ok(()) => values_changed.push(unit),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &path)(e)),
+                },
+            }
+        }
         write_all(&changes)?;
         // Units that are going away, once the new files are in (a run killed before this left the
         // old configuration whole): stop and disable them while systemd still knows them.
@@ -126,8 +145,9 @@ impl Systemd {
         let mut written: BTreeSet<&str> = report.written.iter().map(String::as_str).collect();
         let all: Vec<String> = rendered.iter().flat_map(|(_, us)| us.iter().map(|u| u.name.clone())).collect();
         let active = self.active_states().await?;
-        let stale_runs = if resume { self.changed_since_started(&all, &active).await? } else { Vec::new() };
+        let stale_runs = if resume { self.changed_since_started(&all, &active, &ctx).await? } else { Vec::new() };
         written.extend(stale_runs.iter().map(String::as_str));
+        written.extend(values_changed.iter().map(String::as_str));
         let mut jobs: Vec<(JobKind, String)> = Vec::new();
         for name in &all {
             let running = active.get(name).is_some_and(|s| ActiveState::from_word(s).is_running());
@@ -165,11 +185,22 @@ impl Systemd {
         Ok(rows.into_iter().map(|r| (r.0, r.3)).collect())
     }
 
-    /// Those of `units` that run and whose unit file was written after they became active.
-    async fn changed_since_started(&self, units: &[String], active: &BTreeMap<String, String>) -> Result<Vec<String>> {
+    /// Those of `units` that run and whose unit file (or env values file) was written after they
+    /// became active.
+    async fn changed_since_started(
+        &self,
+        units: &[String],
+        active: &BTreeMap<String, String>,
+        ctx: &RenderContext,
+    ) -> Result<Vec<String>> {
         let mut changed = Vec::new();
+        let mtime = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
         for unit in units.iter().filter(|u| active.get(*u).is_some_and(|s| ActiveState::from_word(s).is_running())) {
-            let Ok(modified) = std::fs::metadata(self.unit_dir.join(unit)).and_then(|m| m.modified()) else {
+            let values = unit
+                .strip_prefix("taskflows-")
+                .and_then(|u| u.strip_suffix(".service"))
+                .map(|name| PathBuf::from(ctx.data_dir.as_str()).join("env").join(format!("{name}.env")));
+            let Some(modified) = mtime(&self.unit_dir.join(unit)).max(values.as_deref().and_then(mtime)) else {
                 continue;
             };
             let path = self.manager.load_unit(unit).await.map_err(Error::call(format!("LoadUnit {unit}")))?;

@@ -235,8 +235,8 @@ fn create_killed_at_any_point_is_finished_by_the_next_run() {
             if !other.status.success() {
                 failures.push(format!("{point}: an unrelated create failed: {}{}", stdout(&other), stderr(&other)));
             }
-            let installed = std::fs::read_to_string(dir.join(worker)).unwrap_or_default();
-            let wanted = if installed.contains("VERSION=new") { "new" } else { "old" };
+            let installed = std::fs::read_to_string(data.path().join("env/conv-worker.env")).unwrap_or_default();
+            let wanted = if installed.contains("VERSION='new'") { "new" } else { "old" };
             if worker_version(worker).as_deref() != Some(wanted) {
                 failures
                     .push(format!("{point}: after an unrelated create the worker does not run its unit ({wanted})"));

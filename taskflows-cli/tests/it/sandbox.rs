@@ -341,3 +341,49 @@ start_command = '''/bin/sh -c 'sleep 0.2; printf "TASKFLOWS_TASK_NAME=hist-side\
 
     assert!(tf(&["remove", "hist-*"]).status.success());
 }
+
+/// A service's `env` values stay out of its unit (which systemd shows every local user over
+/// D-Bus): they are in a private file the unit reads, and reach the service exactly.
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn env_values_stay_out_of_the_unit_and_reach_the_service() {
+    in_sandbox();
+    let data = tempfile::tempdir().unwrap();
+    let canary = format!("canary-{}-%h-$HOME-\"q\"-'s'", std::process::id());
+    let (_dir, path) = service_file(&format!(
+        "[[service]]\nname = \"secret-env\"\nstart_command = \"/bin/sh -c 'printf %s \\\"$TOKEN\\\"; sleep 0.5'\"\nenv = {{ TOKEN = {} }}\n",
+        toml_string(&canary)
+    ));
+    let env = [("TASKFLOWS_DATA_DIR", data.path().to_str().unwrap())];
+    let out = crate::tf_env(&["create", &path], &env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    for args in
+        [&["show", "secret-env"][..], &["show", "secret-env", "--json"], &["create", &path, "--dry-run", "--json"]]
+    {
+        let out = crate::tf_env(args, &env);
+        assert!(!stdout(&out).contains("canary-"), "tf {args:?} shows the value: {}", stdout(&out));
+    }
+    let user = std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user");
+    let show = std::process::Command::new("systemctl")
+        .args(if user { &["--user"][..] } else { &[][..] })
+        .args(["show", "-p", "Environment", "-p", "EnvironmentFiles", "taskflows-secret-env.service"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&show).contains("canary-"), "systemctl show has it: {}", stdout(&show));
+    let file = data.path().join("env/secret-env.env");
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(&file).expect("the values file");
+    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, 0), "private and root's");
+    assert_eq!(std::fs::metadata(file.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+    let out = crate::tf_env(&["start", "secret-env", "--wait"], &env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let logs = stdout(&crate::tf_env(&["logs", "secret-env"], &env));
+    assert!(logs.contains(&canary), "the service saw exactly the value: {logs}");
+    assert!(crate::tf_env(&["remove", "secret-env"], &env).status.success());
+    assert!(!file.exists(), "removed with the service");
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
