@@ -43,6 +43,9 @@ pub struct EmailConfig {
     pub receivers: Vec<String>,
     /// A CA certificate (PEM) to trust besides the system's, for a private relay.
     pub root_certificate: Option<String>,
+    /// Send the password over a [`SmtpSecurity::Plain`] connection anyway (a relay on the same
+    /// host); without it, a login over cleartext is refused.
+    pub allow_cleartext_login: bool,
 }
 
 impl fmt::Debug for EmailConfig {
@@ -56,6 +59,7 @@ impl fmt::Debug for EmailConfig {
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("receivers", &self.receivers)
             .field("root_certificate", &self.root_certificate.as_ref().map(|_| "…"))
+            .field("allow_cleartext_login", &self.allow_cleartext_login)
             .finish()
     }
 }
@@ -97,6 +101,9 @@ impl Email {
         }
         if receivers.is_empty() {
             return Err(Error::NoReceivers);
+        }
+        if config.security == SmtpSecurity::Plain && config.password.is_some() && !config.allow_cleartext_login {
+            return Err(Error::CleartextLogin { host: config.host });
         }
         let (mut builder, default_port) = match config.security {
             SmtpSecurity::ImplicitTls => {

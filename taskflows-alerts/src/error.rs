@@ -78,6 +78,14 @@ pub enum Error {
     /// An email destination has no receivers.
     #[error("email.receivers: at least one receiver is needed")]
     NoReceivers,
+    /// A password would cross the network unencrypted.
+    #[error(
+        "email: refusing to log in to {host} over a plain (unencrypted) connection: the password would cross the network in clear text; use tls or starttls, or allow it explicitly for a relay on this host"
+    )]
+    CleartextLogin {
+        /// The SMTP server.
+        host: String,
+    },
     /// The SMTP transport could not be set up (TLS parameters).
     #[error("email: failed to set up the SMTP transport: {0}")]
     Smtp(#[source] lettre::transport::smtp::Error),

@@ -214,7 +214,7 @@ impl Slack {
             .body(text)
             .send()
             .await
-            .map_err(|e| format!("slack: upload: {e}"))?;
+            .map_err(|e| format!("slack: upload: {}", e.without_url()))?;
         if !response.status().is_success() {
             return Err(format!("slack: upload: HTTP {}", response.status()));
         }
@@ -241,9 +241,9 @@ impl Slack {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("slack: {method}: {e}"))?;
+            .map_err(|e| format!("slack: {method}: {}", e.without_url()))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| format!("slack: {method}: {e}"))?;
+        let bytes = response.bytes().await.map_err(|e| format!("slack: {method}: {}", e.without_url()))?;
         if !status.is_success() {
             return Err(format!("slack: {method}: HTTP {status}"));
         }

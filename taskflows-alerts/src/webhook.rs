@@ -30,7 +30,8 @@ impl Webhook {
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| format!("webhook: {e}"))?;
+            // A webhook's URL is its secret: reqwest's errors name it, so it is cut out.
+            .map_err(|e| format!("webhook: {}", e.without_url()))?;
         let status = response.status();
         if status.is_success() { Ok(()) } else { Err(format!("webhook: HTTP {status}")) }
     }

@@ -34,6 +34,10 @@ pub(crate) struct AlertArgs {
     /// The sender address [env: TF_EMAIL_FROM].
     #[arg(long, value_name = "ADDRESS")]
     email_from: Option<String>,
+    /// With --smtp-security plain: log in all the same (a relay on this host); otherwise a
+    /// password over an unencrypted connection is refused.
+    #[arg(long)]
+    smtp_allow_cleartext_login: bool,
 }
 
 /// More webhook URLs, separated by white space; where `tf monitor install` puts `--webhook`.
@@ -132,6 +136,7 @@ impl AlertArgs {
                 password: env("TF_SMTP_PASSWORD"),
                 receivers: self.email_to.clone(),
                 root_certificate: None,
+                allow_cleartext_login: self.smtp_allow_cleartext_login,
             };
             let key = format!("email:{}", self.email_to.join(","));
             all.push((key, Email::new(config).map_err(|e| usage(format!("--email-to: {e}")))?.into()));
@@ -159,6 +164,9 @@ impl AlertArgs {
             flag("smtp-security", self.smtp_security());
             flag("smtp-user", self.smtp_user());
             flag("email-from", self.email_from());
+            if self.smtp_allow_cleartext_login {
+                args.push("--smtp-allow-cleartext-login".to_owned());
+            }
         }
         Ok(args)
     }

@@ -322,3 +322,20 @@ async fn slack_text_is_escaped_so_it_cannot_mention_or_link() {
     assert_eq!(table.matches("```").count(), 2, "only the block's own fences: {table}");
     assert_eq!(json["blocks"][2]["elements"][0]["text"], "&lt;!channel&gt;");
 }
+
+/// A webhook's URL is its secret: a failed delivery's log lines do not carry it (reqwest's
+/// errors name the URL they failed for).
+#[tokio::test]
+async fn a_failing_webhook_logs_no_url() {
+    let logs = Logs::capture();
+    // A port nothing listens on: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/api/webhooks/1234/SECRET-WEBHOOK-TOKEN");
+    let alerts = Alerts::new([Webhook::new(url).unwrap().into()])
+        .events(AlertEvents { start: true, error: false, finish: false })
+        .delivery(quick_delivery());
+    assert_eq!(flaky(&TaskPolicy::new("hook"), &alerts, 0).await, Some(7));
+    let text = logs.text();
+    assert!(text.contains("failed to send an alert") && text.contains("webhook: error sending request"), "{text}");
+    assert!(!text.contains("SECRET-WEBHOOK-TOKEN") && !text.contains("/api/webhooks"), "{text}");
+}

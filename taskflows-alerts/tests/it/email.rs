@@ -18,7 +18,19 @@ fn config(port: u16, receivers: &[&str]) -> EmailConfig {
         password: None,
         receivers: receivers.iter().map(|r| (*r).to_owned()).collect(),
         root_certificate: None,
+        allow_cleartext_login: false,
     }
+}
+
+#[test]
+fn a_login_over_a_plain_connection_is_refused_unless_allowed() {
+    let mut plain = config(2525, &["ops@example.com"]);
+    plain.password = Some("hunter2".into());
+    let err = Email::new(plain.clone()).unwrap_err().to_string();
+    assert!(err.starts_with("email: refusing to log in to 127.0.0.1 over a plain (unencrypted) connection"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    plain.allow_cleartext_login = true;
+    assert!(Email::new(plain).is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
