@@ -23,12 +23,18 @@ pub struct Engine {
 impl Engine {
     /// Connect to `host` (`unix://PATH`, `tcp://…`, `http://…`), or to `DOCKER_HOST`, or to the
     /// default socket, and negotiate the API version (the engine may be older than the client).
-    /// An engine that does not answer is [`Error::Unreachable`].
+    /// An engine that does not answer is [`Error::Unreachable`]. A TCP address is refused
+    /// ([`Error::Plaintext`]) unless `TASKFLOWS_DOCKER_ALLOW_PLAINTEXT=1`: this client speaks no
+    /// TLS, and the Engine API in clear text lets anyone on the path run containers as root.
     pub async fn connect(host: Option<&str>) -> Result<Engine, Error> {
         let host = match host {
             Some(h) => h.to_owned(),
             None => std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or(DEFAULT_HOST.to_owned()),
         };
+        let plaintext = host.starts_with("tcp://") || host.starts_with("http://");
+        if plaintext && std::env::var("TASKFLOWS_DOCKER_ALLOW_PLAINTEXT").as_deref() != Ok("1") {
+            return Err(Error::Plaintext { host });
+        }
         let unreachable = |source| Error::Unreachable { host: host.clone(), source };
         // Requests other than attach/wait answer at once; a stuck engine is an error, not a hang.
         const TIMEOUT: u64 = 120;
@@ -234,6 +240,18 @@ fn clean(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A TCP engine is refused before any connection (this client speaks no TLS).
+    #[tokio::test]
+    async fn a_plaintext_engine_is_refused() {
+        for host in ["tcp://10.0.0.1:2375", "http://docker.example:2375"] {
+            match Engine::connect(Some(host)).await {
+                Err(Error::Plaintext { host: h }) => assert_eq!(h, host),
+                Err(other) => panic!("{host}: {other}"),
+                Ok(_) => panic!("{host}: connected"),
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

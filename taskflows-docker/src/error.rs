@@ -15,6 +15,14 @@ pub enum Error {
         #[source]
         source: bollard::errors::Error,
     },
+    /// The engine's address is TCP without TLS.
+    #[error(
+        "refusing to reach the Docker engine at {host} without TLS: anyone on the network path could run containers as root; use a unix socket (over SSH if remote), or set TASKFLOWS_DOCKER_ALLOW_PLAINTEXT=1 for a network you trust"
+    )]
+    Plaintext {
+        /// The address.
+        host: String,
+    },
     /// A field of a container spec cannot be given to Docker.
     #[error("{field}: {message}")]
     Field {
