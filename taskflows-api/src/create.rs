@@ -246,7 +246,7 @@ fn selected(request: &CreateRequest) -> Result<Vec<(ServiceSpec, String)>> {
 
 /// Temporary files a killed run left in the data folder's stores.
 fn sweep(data_dir: &Path) -> Result<()> {
-    for dir in ["services", "environments", "containers", "monitor"] {
+    for dir in ["services", "environments", "containers", "monitor", "env"] {
         taskflows_systemd::files::sweep_temporary(&data_dir.join(dir))?;
     }
     taskflows_systemd::files::sweep_temporary(data_dir)?;

@@ -39,7 +39,18 @@ async fn same_spec_twice_changes_nothing_and_a_change_reaches_the_running_unit()
     assert_eq!(report.unchanged.len(), 2);
     assert_eq!(state(&systemd, "lc-worker").await.main_pid, first.main_pid, "the running unit was left alone");
 
+    // A changed env value is in the service's values file, not its unit: no unit is rewritten and
+    // systemd is not reloaded, but the running service restarts with it.
     let changed = crate::specs(&WORKER.replace("V = \"1\"", "V = \"2\""));
+    let (reloads, report) =
+        systemd.reloads_during(Duration::from_millis(500), systemd.create(&changed, &ctx)).await.unwrap();
+    let report = report.unwrap();
+    assert_eq!(reloads, 0, "only the values changed: {report:?}");
+    assert!(report.written.is_empty(), "{report:?}");
+    assert_eq!(report.jobs.len(), 1, "the running service is restarted: {report:?}");
+
+    // A changed command rewrites the unit and reloads exactly once.
+    let changed = crate::specs(&WORKER.replace("V = \"1\"", "V = \"2\"").replace("echo version", "echo Version"));
     let (reloads, report) =
         systemd.reloads_during(Duration::from_millis(500), systemd.create(&changed, &ctx)).await.unwrap();
     let report = report.unwrap();
@@ -47,7 +58,7 @@ async fn same_spec_twice_changes_nothing_and_a_change_reaches_the_running_unit()
     assert_eq!(report.written, ["taskflows-lc-worker.service"], "only the changed file is rewritten");
     wait_for("the new version in the logs", Duration::from_secs(10), || async {
         let logs = systemd.logs("taskflows-lc-worker.service", 20).await.unwrap();
-        logs.iter().any(|l| l.message == "version=2").then_some(())
+        logs.iter().any(|l| l.message == "Version=2").then_some(())
     })
     .await;
     let now = state(&systemd, "lc-worker").await;
