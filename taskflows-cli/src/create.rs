@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use taskflows_api::{ContainerChange, ContainerChangeKind, CreateReport, CreateRequest, Local, Operations, Plan};
 
+use crate::output::terminal_safe;
 use crate::{Failure, exit_if, print, print_json};
 
 #[derive(clap::Args)]
@@ -58,9 +59,9 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
         if i > 0 {
             text.push('\n');
         }
-        text.push_str(&format!("# {}\n{}", unit.name, unit.content));
+        text.push_str(&format!("# {}\n{}", unit.name, terminal_safe(&unit.content)));
         if let Some(diff) = unit.diff() {
-            text.push_str(&format!("\n{diff}"));
+            text.push_str(&format!("\n{}", terminal_safe(&diff)));
         }
     }
     text

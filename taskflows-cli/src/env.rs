@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use taskflows_api::{EnvironmentChange, EnvironmentFile, Local, Operations};
 use taskflows_core::EnvName;
 
-use crate::output::{Style, Table};
+use crate::output::{Style, Table, terminal_safe};
 use crate::{Failure, exit_if, print, print_json};
 
 #[derive(clap::Subcommand)]
@@ -75,7 +75,8 @@ pub(crate) async fn run(local: &Local, command: EnvCommand) -> Result<ExitCode, 
             }
             let used = &detail.summary.used_by;
             let used = if used.is_empty() { "no installed service".to_owned() } else { used.join(", ") };
-            let text = format!("# {}\n{}\n# used by: {used}\n", detail.summary.path, detail.text.trim_end());
+            let text =
+                format!("# {}\n{}\n# used by: {used}\n", detail.summary.path, terminal_safe(detail.text.trim_end()));
             return print(text.as_bytes()).map(|()| ExitCode::SUCCESS);
         }
         EnvCommand::Create { name, file, json } => {

@@ -200,7 +200,7 @@ pub(crate) fn unit_files(units: &UnitFiles) -> String {
         if !text.is_empty() {
             text.push('\n');
         }
-        text.push_str(&format!("# {}\n{}", u.path, u.content));
+        text.push_str(&format!("# {}\n{}", u.path, terminal_safe(&u.content)));
     }
     text
 }

@@ -251,7 +251,11 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
         let cgroup_start_timeout = spec.cgroup_config.as_ref().is_some_and(|c| c.timeout_start.is_some());
         if !cgroup_start_timeout {
             // The start job must outlive the wait.
-            u.set("TimeoutStartSec", crate::duration::Duration::from_micros(wait.as_micros() + 60_000_000));
+            // A wait too long to add a minute to cannot end before systemd's own "never".
+            match wait.as_micros().checked_add(60_000_000) {
+                Some(us) => u.set("TimeoutStartSec", crate::duration::Duration::from_micros(us)),
+                None => u.set("TimeoutStartSec", "infinity"),
+            }
         }
     }
     match environment {

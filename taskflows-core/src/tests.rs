@@ -230,3 +230,13 @@ fn env_values_are_a_private_file_the_unit_names() {
     let none = crate::ServiceSpec::builder("plain", "/bin/true").build().unwrap();
     assert_eq!(crate::env_values(&none), None);
 }
+
+/// A wait too long to add the start job's minute to is "never" to systemd, not an overflow (it
+/// panicked in debug builds and wrapped to `59s` in release ones).
+#[test]
+fn a_huge_wait_renders_an_infinite_start_timeout() {
+    let file = "version = 1\n[[service]]\nname = \"patient\"\nstart_command = \"/bin/true\"\nstartup_requirements = [{ kind = \"cpu_pressure\", max_percent = 50, wait = \"18446744073709.5s\" }]\n";
+    let specs = crate::file::parse_service_file("patient.toml", file).unwrap();
+    let units = crate::render(&specs[0], &crate::RenderContext::new(crate::Scope::System)).unwrap();
+    assert!(units[0].content.contains("\nTimeoutStartSec=infinity\n"), "{}", units[0].content);
+}

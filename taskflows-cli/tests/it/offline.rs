@@ -437,3 +437,17 @@ fn a_stalled_bus_ends_tf_with_an_error_naming_systemd() {
         assert!(error.contains("did not answer within 25s"), "tf {args:?}: {error}");
     }
 }
+
+/// Escape sequences and bidi overrides in a description cannot reach the terminal through
+/// `tf create --dry-run` (or `tf show`): they are shown as `\u{…}` escapes.
+#[test]
+fn control_characters_in_definitions_are_escaped_on_the_terminal() {
+    let (_dir, path) = service_file(
+        "[[service]]\nname = \"sneaky\"\ndescription = \"ok \\u001b[2J\\u001b]0;pwned\\u0007 \\u202egnp.exe\"\nstart_command = \"/bin/true\"\n",
+    );
+    let out = tf(&["create", &path, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{202e}'), "{text:?}");
+    assert!(text.contains("Description=ok \\u{1b}[2J\\u{1b}]0;pwned\\u{7} \\u{202e}gnp.exe\n"), "{text}");
+}
