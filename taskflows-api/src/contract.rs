@@ -193,6 +193,8 @@ pub enum ContainerChangeKind {
     RemovedKeptVolumes,
     /// Not ours: left alone, its spec removed.
     KeptNotOurs,
+    /// The engine could not be reached (`remove --force`): the container may still be there.
+    LeftInEngine,
 }
 
 /// `tf create`.

@@ -41,19 +41,24 @@ impl Local {
             Action::Restart => report.jobs = systemd.restart(&names, targets).await?,
             Action::Enable => report.units = systemd.enable(&names, targets).await?,
             Action::Disable => report.units = systemd.disable(&names, targets).await?,
-            Action::Remove => (report.containers, report.units) = self.remove(&names).await?,
+            Action::Remove => (report.containers, report.units) = self.remove(&names, request.force).await?,
         }
         report.ok = report.jobs.iter().all(|j| j.ok()) && report.runs.iter().all(|r| r.ok) && !report.wait_timed_out;
         Ok(report)
     }
 
     /// Remove installed services: their containers, units and saved definitions, under the data
-    /// folder's lock. Returns the container changes and the unit files removed.
-    pub async fn remove(&self, names: &[ServiceName]) -> Result<(Vec<crate::ContainerChange>, Vec<String>)> {
+    /// folder's lock. Returns the container changes and the unit files removed. With `force`, a
+    /// Docker engine that cannot be reached does not stop it (the containers left are reported).
+    pub async fn remove(
+        &self,
+        names: &[ServiceName],
+        force: bool,
+    ) -> Result<(Vec<crate::ContainerChange>, Vec<String>)> {
         let _lock = self.lock().await?;
         // Containers first: their specs are found through the services' names, so when the
         // engine is down this fails before the units are gone and a retry still finds them.
-        let containers = crate::create::remove_containers_of(&self.data_dir(), names).await?;
+        let containers = crate::create::remove_containers_of(&self.data_dir(), names, force).await?;
         let units = self.systemd().await?.remove(names).await?;
         let store = self.store();
         for name in names {

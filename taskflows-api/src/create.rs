@@ -273,7 +273,8 @@ async fn prepare_containers(
     let mut builds = Vec::new();
     for spec in specs {
         let Some(container) = taskflows_docker::docker_environment(spec, ctx) else { continue };
-        let mapped = ContainerSpec::new(spec, container, host.clone())?;
+        let uid = rustix::process::geteuid().as_raw();
+        let mapped = ContainerSpec::new(spec, container, host.clone())?.owned_by(crate::scope_name(ctx.scope), uid);
         if let Some(b) = ContainerSpec::build_of(container) {
             builds.push((spec.name.to_string(), b.clone()));
         }
@@ -315,7 +316,7 @@ fn check_names(specs: &[ServiceSpec], ctx: &RenderContext, containers: &[Contain
             _ => format!("service[{service}].environment.docker.name"),
         }
     };
-    let on_disk = ContainerSpec::all(Path::new(ctx.data_dir.as_str()));
+    let on_disk = ContainerSpec::all(Path::new(ctx.data_dir.as_str()))?;
     for (i, c) in containers.iter().enumerate() {
         let other =
             containers[..i].iter().find(|o| o.container == c.container).map(|o| o.service.clone()).or_else(|| {
@@ -349,34 +350,47 @@ async fn remove_stale(
     specs: &[ServiceSpec],
     containers: &[ContainerSpec],
 ) -> Result<Vec<ContainerChange>> {
-    let stale: Vec<ContainerSpec> = ContainerSpec::all(data_dir)
+    let stale: Vec<ContainerSpec> = ContainerSpec::all(data_dir)?
         .into_iter()
         .filter(|old| specs.iter().any(|s| s.name.as_str() == old.service))
         .filter(|old| !containers.iter().any(|c| c.container == old.container))
         .collect();
-    remove_containers(data_dir, &stale).await
+    remove_containers(data_dir, &stale, false).await
 }
 
-/// Remove the containers of removed services and their specs.
-pub(crate) async fn remove_containers_of(data_dir: &Path, removed: &[ServiceName]) -> Result<Vec<ContainerChange>> {
+/// Remove the containers of removed services and their specs. With `force`, an engine that
+/// cannot be reached does not stop the removal: its containers are reported as left there.
+pub(crate) async fn remove_containers_of(
+    data_dir: &Path,
+    removed: &[ServiceName],
+    force: bool,
+) -> Result<Vec<ContainerChange>> {
     let gone: Vec<ContainerSpec> =
-        ContainerSpec::all(data_dir).into_iter().filter(|c| removed.iter().any(|s| s.as_str() == c.service)).collect();
-    remove_containers(data_dir, &gone).await
+        ContainerSpec::all(data_dir)?.into_iter().filter(|c| removed.iter().any(|s| s.as_str() == c.service)).collect();
+    remove_containers(data_dir, &gone, force).await
 }
 
-async fn remove_containers(data_dir: &Path, gone: &[ContainerSpec]) -> Result<Vec<ContainerChange>> {
+async fn remove_containers(data_dir: &Path, gone: &[ContainerSpec], force: bool) -> Result<Vec<ContainerChange>> {
     let mut changes = Vec::new();
     for c in gone {
-        let engine = Engine::connect(c.docker_host.as_deref()).await?;
         let change = |change, detail| ContainerChange {
             container: c.container.clone(),
             service: c.service.clone(),
             change,
             detail,
         };
+        let engine = match Engine::connect(c.docker_host.as_deref()).await {
+            Ok(engine) => engine,
+            Err(e) if force => {
+                changes.push(change(ContainerChangeKind::LeftInEngine, Some(e.to_string())));
+                c.delete(data_dir)?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         // A persisted container's anonymous volumes (e.g. a database's VOLUME) hold data: they
         // are kept, and named so the user can delete them.
-        match engine.remove(&c.container, &c.service, !c.persisted).await {
+        match engine.remove(c, !c.persisted).await {
             Ok(kept) if kept.is_empty() => changes.push(change(ContainerChangeKind::Removed, None)),
             Ok(kept) => changes.push(change(ContainerChangeKind::RemovedKeptVolumes, Some(kept.join(" ")))),
             Err(e @ taskflows_docker::Error::NotOurs { .. }) => {

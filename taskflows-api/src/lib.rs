@@ -93,6 +93,9 @@ pub struct ControlRequest {
     pub wait: bool,
     /// Start with wait: stop waiting after this long (the services keep running).
     pub timeout: Option<Duration>,
+    /// Remove: go on when the Docker engine cannot be reached, reporting the containers left.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// `tf run -- COMMAND…`.

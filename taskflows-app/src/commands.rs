@@ -153,7 +153,7 @@ pub(crate) async fn install(app: &App, scope: Option<Scope>) -> Result<(), Error
 pub(crate) async fn remove(app: &App, scope: Option<Scope>) -> Result<(), Error> {
     let (local, _) = local(scope, &[])?;
     let names: Vec<ServiceName> = app.services.iter().map(|s| s.spec.name.clone()).collect();
-    let (_, removed) = local.remove(&names).await?;
+    let (_, removed) = local.remove(&names, false).await?;
     let mut out = String::new();
     for unit in &removed {
         let _ = writeln!(out, "removed {unit}");

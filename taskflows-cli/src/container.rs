@@ -79,6 +79,6 @@ async fn stop_container(data_dir: &Path, name: &str) -> Result<ExitCode, Failure
         return Ok(ExitCode::SUCCESS);
     };
     let engine = Engine::connect(spec.docker_host.as_deref()).await?;
-    engine.stop(name, &spec.service, spec.create.stop_timeout).await?;
+    engine.stop(&spec).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -108,5 +108,9 @@ pub(crate) fn container_line(c: &ContainerChange) -> String {
             detail.replace(' ', ", ")
         ),
         ContainerChangeKind::KeptNotOurs => format!("kept container {}: {detail}\n", c.container),
+        ContainerChangeKind::LeftInEngine => format!(
+            "left container {} in the engine ({detail}); `docker rm -f {}` removes it once the engine answers\n",
+            c.container, c.container
+        ),
     }
 }

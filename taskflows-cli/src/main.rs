@@ -144,6 +144,10 @@ enum Command {
     /// Stop, disable and delete services and their timers.
     Remove {
         pattern: String,
+        /// Remove the units even when the Docker engine cannot be reached (the containers left
+        /// in it are listed).
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         json: bool,
     },

@@ -24,6 +24,7 @@ pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Fai
             targets,
             wait,
             timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
+            force: false,
         };
     use taskflows_api::Targets;
     let (request, json) = match command {
@@ -91,7 +92,9 @@ pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Fai
         Command::Disable { pattern, targets, json } => {
             (control(pattern, Action::Disable, targets.targets(), false, None), json)
         }
-        Command::Remove { pattern, json } => (control(pattern, Action::Remove, Targets::Both, false, None), json),
+        Command::Remove { pattern, force, json } => {
+            (ControlRequest { force, ..control(pattern, Action::Remove, Targets::Both, false, None) }, json)
+        }
         _ => unreachable!("main dispatches the other commands"),
     };
     let report = local.control(&request).await?;

@@ -61,19 +61,20 @@ pub enum Error {
         message: String,
     },
     /// A container with the service's container name exists but is not this service's (its
-    /// `taskflows.service` label names another service, or it has none): taskflows leaves it
-    /// alone.
+    /// `taskflows.service`, `taskflows.scope` or `taskflows.uid` label says another service,
+    /// scope or user, or it has none): taskflows leaves it alone.
     #[error(
         "container {container} exists but is not service {service}'s ({}); taskflows does not touch it: \
          remove or rename it, or give the service another environment.docker.name",
-        match owner { Some(o) => format!("its taskflows.service label is {o:?}"), None => "it has no taskflows.service label: not created by taskflows".to_owned() }
+        match owner { Some(o) => format!("its labels say {o}"), None => "it has no taskflows.service label: not created by taskflows".to_owned() }
     )]
     NotOurs {
         /// The container's name.
         container: String,
         /// The service that wanted it.
         service: String,
-        /// Its `taskflows.service` label, if any.
+        /// Whose its labels say it is (`service "web", scope user, uid 1000`), when it has a
+        /// `taskflows.service` label.
         owner: Option<String>,
     },
     /// The engine refused or failed a request.

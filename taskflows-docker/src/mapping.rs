@@ -14,6 +14,12 @@ use crate::error::Error;
 
 /// Label naming the service a container belongs to.
 pub const SERVICE_LABEL: &str = "taskflows.service";
+/// Label naming the service manager (`system` or `user`) whose service owns a container.
+pub const SCOPE_LABEL: &str = "taskflows.scope";
+/// Label holding the uid of the user whose taskflows created a container.
+pub const UID_LABEL: &str = "taskflows.uid";
+/// The labels that together say whose a container is.
+pub const OWNER_LABELS: [&str; 3] = [SERVICE_LABEL, SCOPE_LABEL, UID_LABEL];
 /// Label holding the hash of the configuration a container was created from.
 pub const HASH_LABEL: &str = "taskflows.config-hash";
 /// Label holding the id of the image when `tf create` ran. Not part of the hash: the image may

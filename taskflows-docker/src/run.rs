@@ -15,7 +15,7 @@ use futures_util::StreamExt as _;
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::mapping::{HASH_LABEL, SERVICE_LABEL};
+use crate::mapping::{HASH_LABEL, SCOPE_LABEL, SERVICE_LABEL, UID_LABEL};
 use crate::spec::ContainerSpec;
 
 /// How a run ended.
@@ -98,7 +98,7 @@ impl Engine {
                 code = &mut wait => break code?,
                 () = &mut stop, if !stop_requested => {
                     stop_requested = true;
-                    self.stop(name, &spec.service, spec.create.stop_timeout).await?;
+                    self.stop(spec).await?;
                 }
             }
         };
@@ -107,7 +107,7 @@ impl Engine {
             let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
         }
         if !spec.persisted {
-            self.remove(name, &spec.service, true).await?;
+            self.remove(spec, true).await?;
         }
         Ok(RunOutcome { exit_code, stop_requested })
     }
@@ -123,14 +123,24 @@ impl Engine {
         }
     }
 
-    /// Container `name` if it exists; [`Error::NotOurs`] when it is not `service`'s.
-    async fn inspect_owned(&self, name: &str, service: &str) -> Result<Option<ContainerInspectResponse>, Error> {
+    /// `spec`'s container if it exists; [`Error::NotOurs`] when its owner labels (service, scope,
+    /// user) are not the spec's.
+    async fn inspect_owned(&self, spec: &ContainerSpec) -> Result<Option<ContainerInspectResponse>, Error> {
+        let name = spec.container.as_str();
         match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
             Ok(c) => {
-                let owner =
-                    c.config.as_ref().and_then(|c| c.labels.as_ref()).and_then(|l| l.get(SERVICE_LABEL)).cloned();
-                if owner.as_deref() != Some(service) {
-                    return Err(Error::NotOurs { container: name.to_owned(), service: service.to_owned(), owner });
+                let labels = c.config.as_ref().and_then(|c| c.labels.as_ref());
+                let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+                if spec.owner_labels().iter().any(|(key, value)| label(key) != Some(*value)) {
+                    let owner = label(SERVICE_LABEL).map(|service| {
+                        let or_none = |v: Option<&str>| v.unwrap_or("none").to_owned();
+                        format!(
+                            "service {service:?}, scope {}, uid {}",
+                            or_none(label(SCOPE_LABEL)),
+                            or_none(label(UID_LABEL))
+                        )
+                    });
+                    return Err(Error::NotOurs { container: name.to_owned(), service: spec.service.clone(), owner });
                 }
                 Ok(Some(c))
             }
@@ -148,7 +158,7 @@ impl Engine {
         let name = spec.container.as_str();
         let image = spec.create.image.clone().unwrap_or_default();
         let mut create = spec.create.clone();
-        if let Some(existing) = self.inspect_owned(name, &spec.service).await? {
+        if let Some(existing) = self.inspect_owned(spec).await? {
             if spec.persisted {
                 let labels = existing.config.as_ref().and_then(|c| c.labels.as_ref());
                 let hash = labels.and_then(|l| l.get(HASH_LABEL));
@@ -162,7 +172,7 @@ impl Engine {
                 }
                 carry_volumes(&existing, &mut create);
             }
-            self.remove(name, &spec.service, false).await?;
+            self.remove(spec, false).await?;
         }
         let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
         match self.docker.create_container(Some(options.clone()), create.clone()).await {
@@ -188,11 +198,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Stop `service`'s container `name` (SIGTERM, then SIGKILL after `timeout_secs`, default
-    /// 10). A missing or already stopped container is fine; one that is not `service`'s is
-    /// left alone.
-    pub async fn stop(&self, name: &str, service: &str, timeout_secs: Option<i64>) -> Result<(), Error> {
-        match self.inspect_owned(name, service).await {
+    /// Stop `spec`'s container (SIGTERM, then SIGKILL after its stop timeout, default 10 s). A
+    /// missing or already stopped container is fine; one that is not the spec's is left alone.
+    pub async fn stop(&self, spec: &ContainerSpec) -> Result<(), Error> {
+        let (name, timeout_secs) = (spec.container.as_str(), spec.create.stop_timeout);
+        match self.inspect_owned(spec).await {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(()),
             Err(e @ Error::NotOurs { .. }) => {
@@ -212,12 +222,12 @@ impl Engine {
         }
     }
 
-    /// Remove `service`'s container `name`, running or not; with `volumes`, its anonymous
-    /// volumes too. Returns the names of the volumes it had and that were kept (without
-    /// `volumes`). A missing container is fine; one that is not `service`'s is
-    /// [`Error::NotOurs`] and stays.
-    pub async fn remove(&self, name: &str, service: &str, volumes: bool) -> Result<Vec<String>, Error> {
-        let Some(existing) = self.inspect_owned(name, service).await? else {
+    /// Remove `spec`'s container, running or not; with `volumes`, its anonymous volumes too.
+    /// Returns the names of the volumes it had and that were kept (without `volumes`). A missing
+    /// container is fine; one that is not the spec's is [`Error::NotOurs`] and stays.
+    pub async fn remove(&self, spec: &ContainerSpec, volumes: bool) -> Result<Vec<String>, Error> {
+        let name = spec.container.as_str();
+        let Some(existing) = self.inspect_owned(spec).await? else {
             return Ok(Vec::new());
         };
         let options = RemoveContainerOptions { force: true, v: volumes, ..Default::default() };

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use taskflows_core::{DockerContainer, DockerImage, Environment, RenderContext, ServiceSpec};
 
 use crate::error::Error;
-use crate::mapping::{HASH_LABEL, IMAGE_LABEL, config_hash, create_body};
+use crate::mapping::{HASH_LABEL, IMAGE_LABEL, OWNER_LABELS, SCOPE_LABEL, UID_LABEL, config_hash, create_body};
 
 /// The format version written into every spec file.
 pub const SPEC_VERSION: u32 = 1;
@@ -87,6 +87,28 @@ impl ContainerSpec {
             config_hash: hash,
             create,
         })
+    }
+
+    /// Name the container's owner in its labels: the scope's manager and the user (with the
+    /// service, which it always names). A container is this spec's only when all three match,
+    /// so another user's or scope's same-named container is never stopped or removed.
+    pub fn owned_by(mut self, scope: &str, uid: u32) -> ContainerSpec {
+        let labels = self.create.labels.get_or_insert_default();
+        labels.insert(SCOPE_LABEL.to_owned(), scope.to_owned());
+        labels.insert(UID_LABEL.to_owned(), uid.to_string());
+        self.config_hash = config_hash(&self.create);
+        self.create.labels.get_or_insert_default().insert(HASH_LABEL.to_owned(), self.config_hash.clone());
+        self
+    }
+
+    /// The owner labels this spec's container must carry (those it has: a spec written before
+    /// the scope and uid labels existed names the service alone).
+    pub fn owner_labels(&self) -> Vec<(&'static str, &str)> {
+        let labels = self.create.labels.as_ref();
+        OWNER_LABELS
+            .iter()
+            .filter_map(|key| Some((*key, labels.and_then(|l| l.get(*key)).map(String::as_str)?)))
+            .collect()
     }
 
     /// Record the id of the image the container will run (a label, not hashed), so that a
@@ -187,24 +209,32 @@ impl ContainerSpec {
         Ok(Some(path))
     }
 
-    /// Every readable spec in `DATA_DIR/containers` (unreadable ones are skipped).
-    pub fn all(data_dir: &Path) -> Vec<ContainerSpec> {
-        let Ok(entries) = std::fs::read_dir(Self::dir(data_dir)) else {
-            return Vec::new();
+    /// Every spec in `DATA_DIR/containers`. One that cannot be read or parsed is an error naming
+    /// its file (fail closed: skipping it would orphan its container).
+    pub fn all(data_dir: &Path) -> Result<Vec<ContainerSpec>, Error> {
+        let dir = Self::dir(data_dir);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(Error::Io { what: "cannot read the container specs in", path: dir, source }),
         };
-        let mut specs: Vec<ContainerSpec> = entries
-            .filter_map(|e| {
-                let path = e.ok()?.path();
-                let name = path.file_name()?.to_str()?;
-                if name.starts_with('.') || !name.ends_with(".json") {
-                    return None;
-                }
-                let text = std::fs::read_to_string(&path).ok()?;
-                Self::parse(&path, &text).ok()
-            })
-            .collect();
+        let mut specs: Vec<ContainerSpec> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Io { what: "cannot read", path: dir.clone(), source })?;
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+                what: "cannot read container spec",
+                path: path.clone(),
+                source,
+            })?;
+            specs.push(Self::parse(&path, &text)?);
+        }
         specs.sort_by(|a, b| a.container.cmp(&b.container));
-        specs
+        Ok(specs)
     }
 
     /// Delete this spec's file (a missing file is fine).

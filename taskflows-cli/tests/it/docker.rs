@@ -428,14 +428,35 @@ environment = {{ docker = {{ image = "{repo}:latest", persisted = true }} }}
 #[test]
 #[ignore = "needs real systemd: cargo xtask test-systemd"]
 fn docker_leaves_a_container_it_did_not_create_alone() {
+    leaves_alone("foreign", &[], "it has no taskflows.service label: not created by taskflows");
+}
+
+/// The same service's container name in the other scope's manager (both scopes share the test
+/// engine): neither run, stopped nor removed by this one.
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_leaves_another_scopes_container_alone() {
+    let other = if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") { "system" } else { "user" };
+    let svc = name("scoped");
+    leaves_alone(
+        "scoped",
+        &[("taskflows.service", &svc), ("taskflows.scope", other), ("taskflows.uid", "0")],
+        &format!("its labels say service \"{svc}\", scope {other}, uid 0"),
+    );
+}
+
+/// A running container named as service `what`'s, with `labels`, that the service must not touch:
+/// its run fails saying `reason`, and `tf remove` keeps it.
+fn leaves_alone(what: &str, labels: &[(&str, &str)], reason: &str) {
     let image = image();
-    let svc = name("foreign");
-    let container = format!("tf-it-foreign-{}", std::process::id());
+    let svc = name(what);
+    let container = format!("tf-it-{what}-{}", std::process::id());
     // The user's own container, with the name the service asks for.
     let id = with_engine(async |e| {
         let body = bollard::models::ContainerCreateBody {
             image: Some(image.clone()),
             cmd: Some(vec!["sleep".into(), "600".into()]),
+            labels: Some(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
             ..Default::default()
         };
         let options =
@@ -456,12 +477,7 @@ environment = {{ docker = {{ image = "{image}", name = "{container}" }} }}
     let out = tf(&["start", &svc, "--wait"]);
     assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
     let logs = stdout(&tf(&["logs", &svc, "-n", "20"]));
-    assert!(
-        logs.contains(&format!(
-            "container {container} exists but is not service {svc}'s (it has no taskflows.service label: not created by taskflows)"
-        )),
-        "{logs}"
-    );
+    assert!(logs.contains(&format!("container {container} exists but is not service {svc}'s ({reason})")), "{logs}");
     assert_eq!(engine_state(&container), Some((id.clone(), true)), "neither replaced nor stopped");
     let text = ok(&tf(&["remove", &svc]), "remove");
     assert!(text.contains(&format!("kept container {container}: ")), "{text}");
@@ -471,6 +487,33 @@ environment = {{ docker = {{ image = "{image}", name = "{container}" }} }}
         let options = bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() };
         e.client().remove_container(&container, Some(options)).await.unwrap();
     });
+}
+
+/// With the engine down, `tf remove --force` removes the units and says which containers may be
+/// left in the engine.
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn docker_remove_force_with_the_engine_down_removes_the_units() {
+    let image = image();
+    let svc = name("rmforce");
+    let container = format!("taskflows-{svc}");
+    let (_dir, path) = service_file(&format!(
+        "[[service]]\nname = \"{svc}\"\nstart_command = \"echo hi\"\nenvironment = {{ docker = {{ image = \"{image}\" }} }}\n"
+    ));
+    ok(&tf(&["create", &path]), "create");
+    let spec = std::fs::read_to_string(spec_file(&container)).unwrap();
+    let mut down: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    down["docker_host"] = "unix:///run/no-such-docker.sock".into();
+    std::fs::write(spec_file(&container), down.to_string()).unwrap();
+    let text = ok(&tf(&["remove", &svc, "--force"]), "remove --force");
+    assert!(
+        text.contains(&format!("left container {container} in the engine (cannot reach the Docker engine at unix:///run/no-such-docker.sock: "))
+            && text.contains(&format!("`docker rm -f {container}` removes it once the engine answers")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("removed taskflows-{svc}.service")), "{text}");
+    assert_eq!(tf(&["list", &svc]).status.code(), Some(4), "the units are gone");
+    assert!(!spec_file(&container).exists());
 }
 
 #[test]

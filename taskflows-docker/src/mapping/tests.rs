@@ -157,7 +157,7 @@ fn spec_files_are_versioned_and_written_atomically() {
     assert_eq!(path, dir.path().join("containers/taskflows-w.json"));
     assert_eq!(s.write(dir.path()).unwrap(), None, "an unchanged spec is not rewritten");
     assert_eq!(ContainerSpec::read(dir.path(), "taskflows-w").unwrap(), s);
-    assert_eq!(ContainerSpec::all(dir.path()), vec![s.clone()]);
+    assert_eq!(ContainerSpec::all(dir.path()).unwrap(), vec![s.clone()]);
     let text = std::fs::read_to_string(&path).unwrap().replace("\"version\": 1", "\"version\": 9");
     std::fs::write(&path, text).unwrap();
     let err = ContainerSpec::read(dir.path(), "taskflows-w").unwrap_err().to_string();
@@ -165,9 +165,22 @@ fn spec_files_are_versioned_and_written_atomically() {
         err.ends_with("version Some(9) is not supported (this tf writes version 1); run `tf create` again"),
         "{err}"
     );
+    // Listing fails closed, naming the file: skipping it would orphan its container.
+    let err = ContainerSpec::all(dir.path()).unwrap_err().to_string();
+    assert!(err.starts_with(&path.display().to_string()), "{err}");
     s.delete(dir.path()).unwrap();
     s.delete(dir.path()).unwrap();
-    assert!(ContainerSpec::all(dir.path()).is_empty());
+    assert!(ContainerSpec::all(dir.path()).unwrap().is_empty());
+
+    // The owner labels: service, scope and user, all hashed (a container of another scope or
+    // user is another container).
+    let owned = s.clone().owned_by("user", 1000);
+    assert_eq!(
+        owned.owner_labels(),
+        [("taskflows.service", "w"), ("taskflows.scope", "user"), ("taskflows.uid", "1000")]
+    );
+    assert_ne!(owned.config_hash, s.config_hash);
+    assert_eq!(s.owner_labels(), [("taskflows.service", "w")], "an older spec names the service alone");
 }
 
 #[test]
