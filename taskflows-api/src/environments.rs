@@ -27,8 +27,18 @@ impl Local {
         let store = self.store();
         let stored = store.get(name)?;
         let used = store.users(name)?.iter().map(ToString::to_string).collect();
-        let definition = toml::from_str(&stored.text).unwrap_or(serde_json::Value::Null);
-        Ok(EnvironmentDetail { version: VERSION, summary: summary(&stored, used), text: stored.text, definition })
+        // A container's environment values may be secrets: shown as keys only.
+        let mut table: toml::Table = toml::from_str(&stored.text).unwrap_or_default();
+        if let Some(toml::Value::Table(values)) =
+            table.get_mut("docker").and_then(|d| d.as_table_mut()).and_then(|d| d.get_mut("environment"))
+        {
+            for (_, value) in values.iter_mut() {
+                *value = toml::Value::String(REDACTED.to_owned());
+            }
+        }
+        let text = toml::to_string(&table).unwrap_or_default();
+        let definition = serde_json::to_value(&table).unwrap_or(serde_json::Value::Null);
+        Ok(EnvironmentDetail { version: VERSION, summary: summary(&stored, used), text, definition })
     }
 
     pub(crate) async fn create_environment(&self, file: &EnvironmentFile) -> Result<EnvironmentChange> {
@@ -72,6 +82,9 @@ impl Local {
         Ok(change("deleted", name, &path))
     }
 }
+
+/// What a secret value is shown as.
+pub(crate) const REDACTED: &str = "<redacted>";
 
 fn change(what: &str, name: &EnvName, path: &std::path::Path) -> EnvironmentChange {
     EnvironmentChange {

@@ -8,6 +8,7 @@ mod environments;
 mod monitor;
 mod offline;
 mod sandbox;
+mod secrets;
 
 use std::process::{Command, Output};
 
