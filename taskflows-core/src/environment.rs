@@ -61,7 +61,7 @@ pub struct Venv {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VenvTable {
-    /// The environment's name (`-n NAME`), without blanks.
+    /// The environment's name (`-n NAME`): letters, digits, `.`, `_`, `-`, `+` (not `-` first).
     name: String,
     /// The conda/mamba/micromamba program; found on PATH or in the usual folders when absent.
     runner: Option<AbsPath>,
@@ -78,9 +78,12 @@ impl Venv {
     /// The environment `name`, with the runner found at install time.
     pub fn new(name: impl Into<String>) -> Result<Venv, ValueError> {
         let name = Text::new(name)?;
-        if name.as_str().is_empty() || name.as_str().starts_with('-') || name.as_str().contains(char::is_whitespace) {
+        // The name is one word of an `ExecStart=` line: quotes, `$` (systemd expands it),
+        // `;` or blanks would change the command systemd runs.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+');
+        if name.as_str().is_empty() || name.as_str().starts_with('-') || !name.as_str().chars().all(allowed) {
             return Err(ValueError::new(format!(
-                "{:?} is not an environment name; use a name without blanks",
+                "{:?} is not an environment name; use letters, digits, '.', '_', '-' and '+' (not first)",
                 name.as_str()
             )));
         }

@@ -388,9 +388,11 @@ fn compact(d: crate::duration::Duration) -> String {
     d.to_string().replace(' ', "")
 }
 
-/// Quote a path for an `Exec…=` line if it has blanks or quotes.
+/// A path as one word of an `Exec…=` line: `$` doubled (systemd would expand a variable),
+/// quoted when it has blanks, quotes or backslashes.
 fn exec_word(s: &str) -> String {
-    if s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') { quote(s) } else { s.to_owned() }
+    let s = s.replace('$', "$$");
+    if s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') { quote(&s) } else { s }
 }
 
 fn render_timer(name: &str, schedules: &[Schedule]) -> String {

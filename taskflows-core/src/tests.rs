@@ -240,3 +240,23 @@ fn a_huge_wait_renders_an_infinite_start_timeout() {
     let units = crate::render(&specs[0], &crate::RenderContext::new(crate::Scope::System)).unwrap();
     assert!(units[0].content.contains("\nTimeoutStartSec=infinity\n"), "{}", units[0].content);
 }
+
+/// What reaches `ExecStart=` as a word is what systemd runs: an environment name that would
+/// change the command is refused, and a `$` in a runner's path is doubled (systemd would expand
+/// it as a variable).
+#[test]
+fn venv_names_and_runner_paths_stay_one_word() {
+    for bad in ["my env", "a\"b", "x;rm", "$HOME", "it's", "-n", "a/b"] {
+        let err = crate::Venv::new(bad).unwrap_err().to_string();
+        assert!(err.contains("is not an environment name; use letters, digits"), "{bad}: {err}");
+    }
+    assert!(crate::Venv::new("py3.11_ml-gpu+cuda").is_ok());
+    let file = "version = 1\n[[service]]\nname = \"v\"\nstart_command = \"/bin/true\"\nenvironment = { venv = { name = \"ml\", runner = \"/opt/$x/mamba bin/micromamba\" } }\n";
+    let specs = crate::file::parse_service_file("v.toml", file).unwrap();
+    let units = crate::render(&specs[0], &crate::RenderContext::new(crate::Scope::System)).unwrap();
+    assert!(
+        units[0].content.contains("\nExecStart=\"/opt/$$x/mamba bin/micromamba\" run -n ml -- /bin/true\n"),
+        "{}",
+        units[0].content
+    );
+}

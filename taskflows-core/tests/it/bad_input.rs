@@ -95,11 +95,11 @@ const FIELD_ROWS: &[(&str, &str)] = &[
     ),
     (
         "environment = { venv = { name = \"x -- /bin/evil ;\" } }",
-        "bad.toml:4:24: service[0].environment.venv: \"x -- /bin/evil ;\" is not an environment name; use a name without blanks",
+        "bad.toml:4:24: service[0].environment.venv: \"x -- /bin/evil ;\" is not an environment name; use letters, digits, '.', '_', '-' and '+' (not first)",
     ),
     (
         "environment = { venv = { name = \"\" } }",
-        "bad.toml:4:24: service[0].environment.venv: \"\" is not an environment name; use a name without blanks",
+        "bad.toml:4:24: service[0].environment.venv: \"\" is not an environment name; use letters, digits, '.', '_', '-' and '+' (not first)",
     ),
     (
         "stop_command = \"./run.sh\"",

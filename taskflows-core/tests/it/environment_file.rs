@@ -86,7 +86,10 @@ const ROWS: &[(&str, &str)] = &[
         "[conda]\nname = \"a\"\n",
         "env.toml:1:2: conda: unknown field `conda`, expected one of `version`, `venv`, `docker`",
     ),
-    ("[venv]\nname = \"a b\"\n", "env.toml:1:1: venv: \"a b\" is not an environment name; use a name without blanks"),
+    (
+        "[venv]\nname = \"a b\"\n",
+        "env.toml:1:1: venv: \"a b\" is not an environment name; use letters, digits, '.', '_', '-' and '+' (not first)",
+    ),
     ("[venv]\nrunner = \"/bin/conda\"\n", "env.toml:1:1: venv: missing field `name`"),
     (
         "[venv]\nname = \"a\"\nrunner = \"conda\"\n",
