@@ -85,6 +85,11 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     let env =
         [("DOCKER_HOST".to_owned(), dockerd.host()), ("TF_TEST_DOCKER_IMAGE".to_owned(), dockerd::IMAGE.to_owned())];
     let sandbox = Sandbox::boot(&meta.sandbox_config())?;
+    // Tests append lines of figures here (kill points, canaries …); printed at the end.
+    let figures = figures_path(&meta);
+    let _ = std::fs::remove_file(&figures);
+    let mut env = env.to_vec();
+    env.push(("TF_FIGURES".to_owned(), figures.display().to_string()));
     let tests_started = Instant::now();
     let mut total = Tally::default();
     let mut summaries = Vec::new();
@@ -125,10 +130,20 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
             Err(_) => "failed".to_owned(),
         }
     );
+    let figures = std::fs::read_to_string(&figures).unwrap_or_default();
+    if !figures.is_empty() {
+        println!("figures:");
+        print!("{figures}");
+    }
     println!("{} passed, {} failed", total.passed, total.failed);
     teardown?;
     docker_teardown?;
     Ok(if total.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Where tests write their figures (`TF_FIGURES`): in the target dir, which the sandbox shares.
+pub(crate) fn figures_path(meta: &Metadata) -> PathBuf {
+    meta.target_dir.join("xtask-sandbox").join("figures.txt")
 }
 
 fn cargo() -> String {

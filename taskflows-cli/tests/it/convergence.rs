@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::{service_file, stderr, stdout};
+use crate::{figure, service_file, stderr, stdout};
 
 fn in_sandbox() {
     assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
@@ -29,14 +29,6 @@ fn tf_in(data: &Path, args: &[&str], strace: Option<&str>) -> Output {
         None => Command::new(tf),
     };
     cmd.arg(scope).args(args).env("NO_COLOR", "1").env("TASKFLOWS_DATA_DIR", data).output().expect("tf runs")
-}
-
-/// A line for the run's output even when the test passes (written to the stderr descriptor, past
-/// the test harness's capture).
-fn figure(line: &str) {
-    use std::io::Write as _;
-    let scope = if user() { "user" } else { "system" };
-    let _ = writeln!(std::io::stderr(), "figure [{scope}]: {line}");
 }
 
 fn unit_dir() -> PathBuf {

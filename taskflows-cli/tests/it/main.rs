@@ -62,6 +62,23 @@ pub(crate) fn wait_for<T>(
     }
 }
 
+/// A line of figures for the run's output even when the test passes: written to the stderr
+/// descriptor (past the test harness's capture), and appended to `TF_FIGURES` when set
+/// (`cargo xtask test-systemd` collects them there and prints them at the end).
+pub(crate) fn figure(line: &str) {
+    use std::io::Write as _;
+    // In the sandbox: the scope tested; a plain test runs on the host.
+    let scope = std::env::var("TF_TEST_SCOPE").unwrap_or_else(|_| "host".to_owned());
+    let line = format!("figure [{scope}]: {line}");
+    let _ = writeln!(std::io::stderr(), "{line}");
+    if let Some(path) = std::env::var_os("TF_FIGURES") {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+        if let Ok(mut file) = file {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+}
+
 /// A service file in a temp folder.
 pub(crate) fn service_file(content: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");

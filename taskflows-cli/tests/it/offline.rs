@@ -428,6 +428,8 @@ fn a_stalled_bus_ends_tf_with_an_error_naming_systemd() {
     kill("-CONT");
     let _ = daemon.kill();
     let _ = daemon.wait();
+    let slowest = results.iter().map(|(_, took, _)| *took).max().unwrap_or_default();
+    crate::figure(&format!("stalled bus: tf status, create and logs failed within {:.1}s", slowest.as_secs_f64()));
     for (args, took, out) in results {
         let error = stderr(&out);
         eprintln!("tf {args:?} on a stalled bus: {took:.1?}: {error}");

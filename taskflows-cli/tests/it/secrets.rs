@@ -182,14 +182,11 @@ environment = "{svc}-env"
         .unwrap();
     let journal = stdout(&journal);
     hits.extend(canaries.iter().filter(|c| journal.contains(c.as_str())).map(|c| format!("the journal: {c}")));
-    use std::io::Write as _;
-    let scope = if user() { "user" } else { "system" };
-    let _ = writeln!(
-        std::io::stderr(),
-        "figure [{scope}]: secrets: {} canaries, {} commands, {} public hits",
+    crate::figure(&format!(
+        "secrets: {} canaries, {} commands, {} public hits",
         canaries.len(),
         outputs.len(),
         hits.len()
-    );
+    ));
     assert!(hits.is_empty(), "secrets found in public places:\n{}", hits.join("\n"));
 }
