@@ -179,39 +179,3 @@ string_newtype!(
     "An environment variable name.",
     { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" }
 );
-
-/// Read an env file (`KEY=VALUE` lines, `export KEY=VALUE`, `#` comments, blank lines, values
-/// optionally in single or double quotes) into checked pairs, in file order.
-///
-/// The caller reads the file; this checks every line so a bad one is reported before anything
-/// is installed.
-pub fn parse_env_file(content: &str) -> Result<Vec<(EnvKey, String)>, ValueError> {
-    let mut vars = Vec::new();
-    for (i, line) in content.lines().enumerate() {
-        let at = |msg: String| ValueError::new(format!("line {}: {msg}", i + 1));
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(at(format!("{:?} is not KEY=VALUE", crate::name::truncate(line, 40))));
-        };
-        let key = EnvKey::new(key.trim()).map_err(|e| at(e.0))?;
-        let value = value.trim();
-        let value = match value.as_bytes().first() {
-            Some(q @ (b'"' | b'\'')) => {
-                let q = *q as char;
-                let inner = &value[1..];
-                match inner.strip_suffix(q) {
-                    Some(v) if !v.is_empty() || inner.len() == 1 => v.to_owned(),
-                    _ => return Err(at(format!("value of {key} has an unterminated {q} quote"))),
-                }
-            }
-            _ => value.to_owned(),
-        };
-        check_line(&value).map_err(|e| at(format!("value of {key} {}", e.0)))?;
-        vars.push((key, value));
-    }
-    Ok(vars)
-}

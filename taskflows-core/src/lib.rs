@@ -15,6 +15,7 @@ mod cgroup;
 mod command;
 mod constraints;
 mod duration;
+mod envfile;
 mod environment;
 mod error;
 pub mod file;
@@ -28,9 +29,10 @@ mod task;
 mod value;
 
 pub use cgroup::{CgroupConfig, Device, ManagedOom, ManagedOomPreference, OomPolicy, shares_to_weight};
-pub use command::{AbsPath, CommandLine, EnvKey, parse_env_file};
+pub use command::{AbsPath, CommandLine, EnvKey};
 pub use constraints::{Comparison, PressureKind, Requirement, Timespan};
 pub use duration::Duration;
+pub use envfile::parse_env_file;
 pub use environment::{
     DockerBuild, DockerContainer, DockerImage, EnvName, Environment, PortBinding, Venv, Volume, split_shell,
 };

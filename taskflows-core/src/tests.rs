@@ -114,19 +114,40 @@ fn paths() {
 
 #[test]
 fn env_files() {
-    let vars =
-        parse_env_file("# comment\n\nA=1\nexport B = two words\nC=\"quoted # not comment\"\nD='single'\nE=\n").unwrap();
+    let vars = parse_env_file(
+        "# comment\n; also\n\nA=1\nB = two words  \nC=\"quoted # not comment\"\nD='single'\nE=\nF=a\\\nb\nG='x'\"y\"z\nH=\"\\$\\q\"\nA=again\r\n",
+    )
+    .unwrap();
     let got: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(got, [("A", "1"), ("B", "two words"), ("C", "quoted # not comment"), ("D", "single"), ("E", "")]);
+    assert_eq!(
+        got,
+        [
+            ("B", "two words"),
+            ("C", "quoted # not comment"),
+            ("D", "single"),
+            ("E", ""),
+            ("F", "ab"),
+            ("G", "xyz"),
+            ("H", "$\\q"),
+            ("A", "again")
+        ]
+    );
     fn check(input: &str, expected: &str) {
         assert_eq!(parse_env_file(input).unwrap_err().to_string(), expected, "{input}");
     }
-    check("A=1\nnot a pair\n", "line 2: \"not a pair\" is not KEY=VALUE");
+    check("A=1\nnot a pair\n", "line 2: no '=' (systemd ignores a line without one); write KEY=VALUE");
     check(
         "1A=x",
-        "line 1: \"1A\" is not a valid variable name; use letters, digits and '_', not starting with a digit",
+        "line 1: not a variable name systemd accepts; use letters, digits and '_', not starting with a digit",
     );
-    check("A=\"open", "line 1: value of A has an unterminated \" quote");
+    check("export B=1", "line 1: systemd ignores `export KEY=VALUE` lines; write KEY=VALUE");
+    check("A=\"open\nB=2\n", "line 1: a quote is not closed before the end of the file");
+    check(
+        "# note \\\nA=1\n",
+        "line 1: a comment ends in a backslash, so systemd 252 ignores line 2 too; remove the backslash",
+    );
+    check("A=x\u{1b}[2J", "line 1: the value of A has a control character (systemd drops such a variable)");
+    check("A=1\nB=secret\0", "line 2: a NUL byte (systemd stops reading the file there)");
 }
 
 #[test]

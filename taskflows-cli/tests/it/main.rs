@@ -4,6 +4,7 @@
 mod app;
 mod convergence;
 mod docker;
+mod envfile;
 mod environments;
 mod monitor;
 mod offline;
