@@ -195,9 +195,13 @@ pub fn parse_env_file(content: &str) -> Result<Vec<(EnvKey, String)>, ValueError
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
         let Some((key, value)) = line.split_once('=') else {
-            return Err(at(format!("{:?} is not KEY=VALUE", crate::name::truncate(line, 40))));
+            // The line may hold a secret: say what is wrong, never what it holds.
+            return Err(at("not a KEY=VALUE line (it has no '=')".to_owned()));
         };
-        let key = EnvKey::new(key.trim()).map_err(|e| at(e.0))?;
+        let key = EnvKey::new(key.trim()).map_err(|_| {
+            at("the name before '=' is not a valid variable name; use letters, digits and '_', not starting with a digit"
+                .to_owned())
+        })?;
         let value = value.trim();
         let value = match value.as_bytes().first() {
             Some(q @ (b'"' | b'\'')) => {

@@ -18,6 +18,7 @@ mod duration;
 mod environment;
 mod error;
 pub mod file;
+mod image;
 mod name;
 mod policy;
 mod render;
@@ -35,6 +36,7 @@ pub use environment::{
     DockerBuild, DockerContainer, DockerImage, EnvName, Environment, PortBinding, Venv, Volume, split_shell,
 };
 pub use error::{Error, ValueError};
+pub use image::check_image_reference;
 pub use name::{MAX_SERVICE_NAME_LEN, ServiceName, UnitName, glob_match};
 pub use policy::{NotifyAccess, RestartCondition, RestartPolicy, Watchdog};
 pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, render, runs_tf};

@@ -121,12 +121,18 @@ fn env_files() {
     fn check(input: &str, expected: &str) {
         assert_eq!(parse_env_file(input).unwrap_err().to_string(), expected, "{input}");
     }
-    check("A=1\nnot a pair\n", "line 2: \"not a pair\" is not KEY=VALUE");
+    check("A=1\nnot a pair\n", "line 2: not a KEY=VALUE line (it has no '=')");
     check(
         "1A=x",
-        "line 1: \"1A\" is not a valid variable name; use letters, digits and '_', not starting with a digit",
+        "line 1: the name before '=' is not a valid variable name; use letters, digits and '_', not starting with a digit",
     );
     check("A=\"open", "line 1: value of A has an unterminated \" quote");
+    // A file's content never appears in an error: it may be any file, or hold a secret.
+    check("s3cr3t-token\n", "line 1: not a KEY=VALUE line (it has no '=')");
+    check(
+        "s3cr3t token=x\n",
+        "line 1: the name before '=' is not a valid variable name; use letters, digits and '_', not starting with a digit",
+    );
 }
 
 #[test]
