@@ -7,6 +7,7 @@ mod docker;
 mod environments;
 mod monitor;
 mod offline;
+mod paths;
 mod sandbox;
 
 use std::process::{Command, Output};
