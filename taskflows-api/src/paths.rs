@@ -30,7 +30,7 @@ mod files;
 mod specs;
 
 pub use files::ENV_FILE_MAX;
-pub(crate) use specs::check_specs;
+pub(crate) use specs::{check_environment, check_specs};
 
 /// The variable whose folders are added to the allowed roots.
 pub const ALLOWED_PATHS_VAR: &str = "TASKFLOWS_ALLOWED_PATHS";

@@ -56,6 +56,22 @@ pub(crate) fn check_specs(policy: &PathPolicy, specs: &[ServiceSpec], ctx: &Rend
     Ok(())
 }
 
+/// A stored environment about to be created or replaced (`tf env create|update NAME FILE`):
+/// its paths and, for system units, its runner, so a bad one is refused before it is stored.
+pub(crate) fn check_environment(policy: &PathPolicy, name: &str, env: &Environment) -> Result<()> {
+    let field = |key: &str| format!("environment[{name}].{key}");
+    match env {
+        Environment::Venv(v) if policy.strict() => match &v.runner {
+            Some(r) => {
+                policy.program(&field("venv.runner"), Path::new(r.as_str()), "a program a system unit runs", RUNNER_FIX)
+            }
+            None => Ok(()),
+        },
+        Environment::Docker(c) => check_container(policy, c, &field),
+        _ => Ok(()),
+    }
+}
+
 /// A container's image reference, build context, volumes and env file.
 fn check_container(policy: &PathPolicy, c: &DockerContainer, field: &dyn Fn(&str) -> String) -> Result<()> {
     let reference = |key: &str, r: &str| {

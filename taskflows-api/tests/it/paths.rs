@@ -281,3 +281,23 @@ fn roots_are_the_defaults_the_config_and_the_variable_never_the_current_folder()
     let policy = PathPolicy::load(Scope::User, &host.data(), &only).unwrap();
     assert_eq!(policy.roots().len(), 1);
 }
+
+#[tokio::test]
+async fn a_stored_environment_is_checked_before_it_is_stored() {
+    let host = Host::new();
+    let file = |content: &str| taskflows_api::EnvironmentFile {
+        name: taskflows_core::EnvName::new("box").unwrap(),
+        file: SourceFile { label: "box.toml".into(), content: content.into() },
+    };
+    let local = host.local(None);
+    let err = local
+        .env_create(&file(
+            "version = 1\n[docker]\nimage = \"busybox\"\nvolumes = [{ host_path = \"/\", container_path = \"/h\" }]\n",
+        ))
+        .await
+        .unwrap_err();
+    check(&err, "environment[box].docker.volumes[0].host_path", "the host's whole file system");
+    let err = local.env_update(&file("version = 1\n[docker]\nimage = \"BusyBox\"\n")).await.unwrap_err();
+    check(&err, "environment[box].docker.image", "is not an image reference");
+    assert!(!host.data().join("environments").exists(), "nothing stored");
+}
