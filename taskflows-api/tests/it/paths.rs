@@ -301,3 +301,30 @@ async fn a_stored_environment_is_checked_before_it_is_stored() {
     check(&err, "environment[box].docker.image", "is not an image reference");
     assert!(!host.data().join("environments").exists(), "nothing stored");
 }
+
+#[tokio::test]
+async fn paths_inside_the_roots_pass_links_included_and_loops_are_refused() {
+    let host = Host::new();
+    let real = host.allowed().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join("app.env"), "# comment\nA=1\nexport B=\"two words\"\n").unwrap();
+    // A link that stays inside: an absolute one to a folder, a relative one to the file.
+    std::os::unix::fs::symlink(&real, host.allowed().join("current")).unwrap();
+    std::os::unix::fs::symlink("real/app.env", host.allowed().join("app.env")).unwrap();
+    let service = format!(
+        "version = 1\n[[service]]\nname = \"web\"\nstart_command = \"/bin/true\"\nenv_file = \"{}\"\nworking_directory = \"{}\"\n\
+         [[service]]\nname = \"api\"\nstart_command = \"/bin/true\"\nenv_file = \"{}\"\n",
+        host.allowed().join("current/app.env").display(),
+        host.allowed().join("current").display(),
+        host.allowed().join("app.env").display(),
+    );
+    let request =
+        CreateRequest { files: vec![SourceFile { label: "jobs.toml".into(), content: service }], ..Default::default() };
+    let plan = host.local(None).plan(&request).await.expect("allowed");
+    assert!(plan.units.iter().any(|u| u.content.contains("EnvironmentFile=")), "{:?}", plan.units);
+
+    std::os::unix::fs::symlink("loop-b", host.allowed().join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", host.allowed().join("loop-b")).unwrap();
+    let err = host.refused(&env_file(&host.allowed().join("loop-a"))).await;
+    check(&err, "service[web].env_file", "too many levels of symbolic links");
+}
