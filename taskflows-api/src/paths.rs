@@ -356,14 +356,22 @@ fn read_config(scope: Scope, file: &Path) -> Result<Option<ConfigFile>> {
         }
     }
     let config: ConfigFile = toml::from_str(&text).map_err(|e| {
-        let at = e.span().map_or_else(String::new, |span| {
+        let message = e.message().trim_end();
+        let mut at = String::new();
+        if let Some(span) = e.span() {
             let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!(":{line}:{column}")
-        });
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            at = format!(":{}:{}", before.matches('\n').count() + 1, before.len() - line_start + 1);
+            // A wrong value's message does not say whose: the key of its line does.
+            let line = text[line_start..].lines().next().unwrap_or_default();
+            if let Some((key, _)) = line.split_once('=')
+                && !message.contains('`')
+            {
+                at = format!("{at}: {}", key.trim());
+            }
+        }
         Error::Invalid {
-            message: format!("{}{at}: {}", file.display(), e.message().trim_end()),
+            message: format!("{}{at}: {message}", file.display()),
             hint: Some(format!(
                 "the config file holds version = {CONFIG_VERSION}, allowed_paths = [...], default_paths = true|false and docker_host_paths = [...]"
             )),

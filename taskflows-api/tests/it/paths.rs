@@ -234,6 +234,13 @@ fn a_bad_config_file_names_the_file_the_line_and_the_field() {
     assert_eq!(err.exit_code(), exit::INVALID);
     let message = err.to_string();
     assert!(message.starts_with(&format!("{}:2:1: unknown field `allowed_path`", file.display())), "{message}");
+    let err = load("version = 1\nallowed_paths = \"/srv\"\n");
+    assert_eq!(
+        err.to_string(),
+        format!("{}:2:17: allowed_paths: invalid type: string \"/srv\", expected a sequence", file.display())
+    );
+    let err = load("allowed_paths = []\n");
+    assert_eq!(err.to_string(), format!("{}:1:1: missing field `version`", file.display()));
     let err = load("version = 2\n");
     assert_eq!(err.to_string(), format!("{}: version 2 is not supported; this tf reads version 1", file.display()));
     let err = load("version = 1\nallowed_paths = [\"srv\"]\n");
