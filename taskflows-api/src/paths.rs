@@ -198,16 +198,17 @@ impl PathPolicy {
 
     /// `path` resolved, refused when it (or a link on the way) leaves the allowed roots.
     fn under_roots(&self, field: &str, path: &Path) -> Result<Walked> {
-        let walked = self.walk(field, path)?;
+        let walked = self.walk(field, path, true)?;
         if !self.allows(&walked.resolved) {
             return Err(self.outside(field, path, &walked));
         }
         Ok(walked)
     }
 
-    /// Resolve `path` one component at a time, following symbolic links by hand so a link that
-    /// leaves the roots can be named. What does not exist is appended as written.
-    fn walk(&self, field: &str, path: &Path) -> Result<Walked> {
+    /// Resolve `path` one component at a time, following symbolic links by hand so that (with
+    /// `contain`) a link that leaves the roots can be named. What does not exist is appended as
+    /// written.
+    fn walk(&self, field: &str, path: &Path, contain: bool) -> Result<Walked> {
         let invalid = |message: String| Error::Invalid { message, hint: None };
         if !path.is_absolute() {
             return Err(invalid(format!("{field}: {} is not an absolute path", path.display())));
@@ -270,7 +271,7 @@ impl PathPolicy {
                     return Err(invalid(format!("{field}: {} has too many levels of symbolic links", path.display())));
                 }
                 let target = std::fs::read_link(&candidate).map_err(Error::io("read the link", &candidate))?;
-                if self.allows(&candidate) {
+                if contain && self.allows(&candidate) {
                     queue.push_front(Next::LinkEnd { link: candidate.clone(), target: target.clone() });
                 }
                 for c in target.components().rev() {

@@ -107,7 +107,8 @@ impl PathPolicy {
     /// A program a system unit runs: an executable file that no one but root can replace (the
     /// file and every folder above it root's, not writable by group or others).
     pub(crate) fn program(&self, field: &str, path: &Path, what: &str, fix: &str) -> Result<()> {
-        let walked = self.walk(field, path)?;
+        // Programs need not be under the roots (tf is in /usr/local/bin), only root's.
+        let walked = self.walk(field, path, false)?;
         let meta = std::fs::symlink_metadata(&walked.resolved).ok().filter(|_| walked.exists);
         if !meta.is_some_and(|m| m.is_file() && m.mode() & 0o111 != 0) {
             return Err(invalid(
@@ -129,7 +130,7 @@ impl PathPolicy {
                 Some("name a path without ':' or ',' (mount a folder above it, or link to it from one)".to_owned()),
             ));
         }
-        let walked = self.walk(field, path)?;
+        let walked = self.walk(field, path, true)?;
         let resolved = &walked.resolved;
         let listed = self.docker_host_paths.iter().any(|p| resolved.starts_with(p) || path.starts_with(p));
         if !listed {

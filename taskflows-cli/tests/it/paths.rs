@@ -101,4 +101,9 @@ fn a_system_unit_never_runs_a_program_another_user_can_replace() {
     chmod(&bin, 0o755);
     let out = tf(&["create", &path, "--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // A program need not be under the allowed folders: a link from one to /bin/true is fine.
+    std::fs::remove_file(&runner).unwrap();
+    std::os::unix::fs::symlink("/bin/true", &runner).unwrap();
+    let out = tf(&["create", &path, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
