@@ -68,10 +68,8 @@ impl Local {
 
     pub(crate) async fn plan_create(&self, request: &CreateRequest) -> Result<Plan> {
         let specs: Vec<ServiceSpec> = selected(request)?.into_iter().map(|(s, _)| s).collect();
-        for spec in &specs {
-            taskflows_systemd::check_env_file(spec)?;
-        }
         let mut ctx = self.context_for(&specs)?;
+        crate::paths::check_specs(&*self.path_policy()?, &specs, &ctx)?;
         // Installing asks systemd itself; a plan asks it when it can, else `systemctl --version`.
         ctx.systemd_version = match self.systemd().await {
             Ok(systemd) => Some(systemd.version().await?),
@@ -135,13 +133,13 @@ impl Local {
         self.apply(prepared, definitions).await
     }
 
-    /// Check everything against this host before anything is written: env files, rendering with
+    /// Check everything against this host before anything is written: the path policy, rendering with
     /// the manager's own version (so systemd refuses nothing later), containers mapped, images
     /// built and their ids read.
     pub(crate) async fn prepare(&self, specs: Vec<ServiceSpec>, mut ctx: RenderContext) -> Result<Prepared> {
-        for spec in &specs {
-            taskflows_systemd::check_env_file(spec)?;
-        }
+        // The path policy (env files read from their descriptor, folders, programs, Docker
+        // host paths) before systemd or the engine is asked anything.
+        crate::paths::check_specs(&*self.path_policy()?, &specs, &ctx)?;
         let systemd = self.systemd().await?;
         if ctx.systemd_version.is_none() {
             ctx.systemd_version = Some(systemd.version().await?);

@@ -42,6 +42,8 @@ impl Local {
     }
 
     pub(crate) async fn create_environment(&self, file: &EnvironmentFile) -> Result<EnvironmentChange> {
+        let (environment, _) = Store::check(&file.file.label, &file.file.content)?;
+        crate::paths::check_environment(&*self.path_policy()?, file.name.as_str(), &environment)?;
         let _lock = self.lock().await?;
         let stored = self.store().create(&file.name, &file.file.label, &file.file.content)?;
         Ok(change("created", &stored.name, &stored.path))
@@ -55,6 +57,7 @@ impl Local {
         let EnvironmentFile { name, file } = file;
         // Check the file before connecting: a bad file is an error even without systemd.
         let (environment, _) = Store::check(&file.label, &file.content)?;
+        crate::paths::check_environment(&*self.path_policy()?, name.as_str(), &environment)?;
         let _lock = self.lock().await?;
         let store = self.store();
         store.require(name)?;

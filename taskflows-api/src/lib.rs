@@ -21,6 +21,7 @@ mod lock;
 mod monitor;
 mod monitor_state;
 mod observe;
+pub mod paths;
 mod requirements;
 
 use std::future::Future;
@@ -36,6 +37,7 @@ pub use create::pending_marker;
 pub use error::{Error, Result, exit};
 pub use lock::DataLock;
 pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_name};
+pub use paths::PathPolicy;
 
 /// A service file's content, and the name its errors give it (a path, `<stdin>` …).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -222,6 +224,7 @@ pub struct Local {
     lock_timeout: Duration,
     systemd: Arc<tokio::sync::OnceCell<Systemd>>,
     progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    paths: Option<Arc<PathPolicy>>,
 }
 
 impl Local {
@@ -236,6 +239,21 @@ impl Local {
             lock_timeout: Duration::from_secs(60),
             systemd: Arc::new(tokio::sync::OnceCell::new()),
             progress: None,
+            paths: None,
+        }
+    }
+
+    /// Check paths with `policy` rather than the one of this process's environment and the
+    /// scope's config file ([`PathPolicy::from_env`], read at each create).
+    pub fn with_path_policy(self, policy: PathPolicy) -> Local {
+        Local { paths: Some(Arc::new(policy)), ..self }
+    }
+
+    /// The path policy creates are checked with.
+    pub fn path_policy(&self) -> Result<Arc<PathPolicy>> {
+        match &self.paths {
+            Some(policy) => Ok(policy.clone()),
+            None => Ok(Arc::new(PathPolicy::from_env(self.scope, &self.data_dir())?)),
         }
     }
 

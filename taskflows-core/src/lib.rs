@@ -19,6 +19,7 @@ mod envfile;
 mod environment;
 mod error;
 pub mod file;
+mod image;
 mod name;
 mod policy;
 mod render;
@@ -37,6 +38,7 @@ pub use environment::{
     DockerBuild, DockerContainer, DockerImage, EnvName, Environment, PortBinding, Venv, Volume, split_shell,
 };
 pub use error::{Error, ValueError};
+pub use image::check_image_reference;
 pub use name::{MAX_SERVICE_NAME_LEN, ServiceName, UnitName, glob_match};
 pub use policy::{NotifyAccess, RestartCondition, RestartPolicy, Watchdog};
 pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, env_values, env_values_path, render, runs_tf};

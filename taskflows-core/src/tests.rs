@@ -148,6 +148,12 @@ fn env_files() {
     );
     check("A=x\u{1b}[2J", "line 1: the value of A has a control character (systemd drops such a variable)");
     check("A=1\nB=secret\0", "line 2: a NUL byte (systemd stops reading the file there)");
+    // A file's content never appears in an error: it may be any file, or hold a secret.
+    check("s3cr3t-token\n", "line 1: no '=' (systemd ignores a line without one); write KEY=VALUE");
+    check(
+        "s3cr3t token=x\n",
+        "line 1: not a variable name systemd accepts; use letters, digits and '_', not starting with a digit",
+    );
 }
 
 #[test]

@@ -215,6 +215,9 @@ fn run_binary(
         .env("TF_TEST_SCOPE", scope)
         .env("CARGO_MANIFEST_DIR", &binary.package_dir)
         .env("RUST_BACKTRACE", "1")
+        // Tests keep env files, working folders and build contexts in temp folders, outside
+        // the default allowed roots of the path policy.
+        .env("TASKFLOWS_ALLOWED_PATHS", "/tmp")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

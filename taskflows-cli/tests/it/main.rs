@@ -8,6 +8,7 @@ mod envfile;
 mod environments;
 mod monitor;
 mod offline;
+mod paths;
 mod sandbox;
 mod secrets;
 
@@ -27,6 +28,8 @@ pub(crate) fn tf_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("NO_COLOR", "1")
         .env("TASKFLOWS_DISPLAY_TIMEZONE", "UTC")
         .env("TZ", "UTC")
+        // Tests keep their files in temp folders, outside the default allowed roots.
+        .env("TASKFLOWS_ALLOWED_PATHS", std::env::temp_dir())
         .envs(env.iter().copied())
         .output()
         .expect("tf runs")

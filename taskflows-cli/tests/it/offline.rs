@@ -69,14 +69,104 @@ fn a_bad_file_is_one_line_with_its_place_and_exit_3() {
 
 #[test]
 fn a_missing_env_file_is_refused_before_anything_is_installed() {
-    let (_dir, path) =
-        service_file("[[service]]\nname = \"x\"\nstart_command = \"/bin/true\"\nenv_file = \"/nonexistent/app.env\"\n");
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("app.env");
+    let (_dir, path) = service_file(&format!(
+        "[[service]]\nname = \"x\"\nstart_command = \"/bin/true\"\nenv_file = \"{}\"\n",
+        env.display()
+    ));
     let out = tf(&["create", &path, "--dry-run"]);
     assert_eq!(out.status.code(), Some(3));
-    assert_eq!(
-        stderr(&out),
-        "error: service[x].env_file: cannot read /nonexistent/app.env: No such file or directory (os error 2)\n"
+    assert_eq!(stderr(&out), format!("error: service[x].env_file: {} does not exist\n", env.display()));
+}
+
+/// `tf --user create --dry-run` of one service with `lines`, its files in `dir` (allowed root
+/// `dir/allowed`, config folder `dir/config`): exit code and stderr.
+fn create_in(dir: &std::path::Path, lines: &str) -> (Option<i32>, String) {
+    let file = dir.join("services.toml");
+    std::fs::write(&file, format!("[[service]]\nname = \"web\"\nstart_command = \"/bin/true\"\n{lines}\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+        .args(["--user", "create", "--dry-run"])
+        .arg(&file)
+        .env("TASKFLOWS_DATA_DIR", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("HOME", dir.join("home"))
+        .env("TASKFLOWS_ALLOWED_PATHS", dir.join("allowed"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("tf runs");
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn the_path_policy_refuses_with_the_field_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed");
+    std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+    std::fs::create_dir_all(&allowed).unwrap();
+    std::fs::write(dir.path().join("outside/app.env"), "A=1\n").unwrap();
+
+    // A link inside the allowed folder that leaves it is named.
+    let link = allowed.join("conf");
+    std::os::unix::fs::symlink(dir.path().join("outside"), &link).unwrap();
+    let (code, err) = create_in(dir.path(), &format!("env_file = \"{}/app.env\"", link.display()));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: service[web].env_file: {} is a symbolic link to {}, which is outside the allowed folders",
+            link.display(),
+            dir.path().join("outside").display()
+        )),
+        "{err}"
     );
+    assert!(err.contains("hint: allowed folders: "), "{err}");
+
+    // A FIFO is refused at once, not waited on.
+    let fifo = allowed.join("app.env");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let (code, err) = create_in(dir.path(), &format!("env_file = \"{}\"", fifo.display()));
+    let took = started.elapsed();
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: service[web].env_file: {} is a named pipe (FIFO); an env file must be a regular file\n",
+            fifo.display()
+        )
+    );
+    assert!(took < std::time::Duration::from_secs(5), "tf create with a FIFO env file took {took:?}");
+    println!("tf create --dry-run refused a FIFO env file in {took:?}");
+
+    // The Docker socket.
+    let (code, err) = create_in(
+        dir.path(),
+        "environment = { docker = { image = \"busybox\", volumes = [{ host_path = \"/var/run/docker.sock\", container_path = \"/s\" }] } }",
+    );
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.starts_with("error: service[web].environment.docker.volumes[0].host_path: /var/run/docker.sock would give the container the Docker socket"),
+        "{err}"
+    );
+    assert!(err.contains("hint: if it must, allow it explicitly: docker_host_paths = ["), "{err}");
+}
+
+#[test]
+fn a_config_file_with_a_typo_is_one_error_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config/taskflows/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "version = 1\nallowed_path = [\"/srv\"]\n").unwrap();
+    let (code, err) = create_in(dir.path(), "");
+    assert_eq!(code, Some(3), "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with(&format!("error: {}:2:1: unknown field `allowed_path`", config.display())), "{err}");
+    // The config's folders are allowed roots.
+    std::fs::write(&config, format!("version = 1\nallowed_paths = [\"{}\"]\n", dir.path().join("srv").display()))
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("srv")).unwrap();
+    let (code, err) = create_in(dir.path(), &format!("working_directory = \"{}\"", dir.path().join("srv").display()));
+    assert!(!err.contains("working_directory"), "{code:?} {err}");
 }
 
 #[test]
