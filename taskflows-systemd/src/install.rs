@@ -222,12 +222,32 @@ impl Systemd {
 pub(crate) const OUR_UNITS: [&str; 3] = ["taskflows-*", "stop-taskflows-*", "restart-taskflows-*"];
 
 /// An env file must exist and every line must be `KEY=VALUE`, before anything is installed.
+///
+/// The file is opened without blocking (a FIFO cannot hang this) and must be a regular file of at
+/// most 1 MiB (`/dev/zero` is not read); front ends check it against their path policy first.
 pub fn check_env_file(spec: &ServiceSpec) -> Result<()> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    const MAX: u64 = 1 << 20;
     let Some(path) = &spec.env_file else { return Ok(()) };
     let field = format!("service[{}].env_file", spec.name);
-    let content = std::fs::read_to_string(path.as_str())
-        .map_err(|e| Error::Invalid(format!("{field}: cannot read {path}: {e}")))?;
-    taskflows_core::parse_env_file(&content).map_err(|e| Error::Invalid(format!("{field}: {path}: {e}")))?;
+    let bad = |what: String| Error::Invalid(format!("{field}: {path}: {what}"));
+    // O_NONBLOCK (0o4000 on Linux): opening a FIFO with no writer returns at once.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o4000)
+        .open(path.as_str())
+        .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let meta = file.metadata().map_err(|e| bad(format!("cannot read it: {e}")))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".to_owned()));
+    }
+    if meta.len() > MAX {
+        return Err(bad("larger than 1 MiB".to_owned()));
+    }
+    let mut content = String::new();
+    file.take(MAX + 1).read_to_string(&mut content).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    taskflows_core::parse_env_file(&content).map_err(|e| bad(e.to_string()))?;
     Ok(())
 }
 
