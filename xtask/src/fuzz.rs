@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
-/// The cargo-fuzz release `.ci/run` installs; it builds with Rust 1.95.
+/// The cargo-fuzz release `.ci/run` installs (keep the two equal); it builds with Rust 1.95.
 pub(crate) const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 /// What one target's run gave.
@@ -64,8 +64,10 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let execs: u64 = outcomes.iter().map(|o| o.execs).sum();
     let crashes = outcomes.iter().filter(|o| !o.ok).count();
     println!(
-        "fuzz: {} targets × {execs} execs, {crashes} crashes ({} s build, {} s total)",
+        "fuzz: {} target{} × {execs} execs, {crashes} crash{} ({} s build, {} s total)",
         outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "s" },
+        if crashes == 1 { "" } else { "es" },
         built.as_secs(),
         started.elapsed().as_secs()
     );
