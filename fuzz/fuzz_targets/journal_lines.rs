@@ -32,10 +32,10 @@ fuzz_target!(|data: &[u8]| {
 
     for line in &lines {
         let Some(log) = log_line(line) else { continue };
-        if let Ok(Value::Object(v)) = serde_json::from_str::<Value>(line) {
-            if let Some(Value::String(message)) = v.get("MESSAGE") {
-                assert_eq!(&log.message, message);
-            }
+        if let Ok(Value::Object(v)) = serde_json::from_str::<Value>(line)
+            && let Some(Value::String(message)) = v.get("MESSAGE")
+        {
+            assert_eq!(&log.message, message);
         }
     }
 
@@ -123,10 +123,10 @@ fn in_journal_order(lines: &[&str], units: &[String], scope: Scope) -> bool {
             return false;
         }
         seen.insert(id.to_owned());
-        if let Some(before) = current.insert(unit.to_owned(), id.to_owned()) {
-            if before != id {
-                done.insert(before);
-            }
+        if let Some(before) = current.insert(unit.to_owned(), id.to_owned())
+            && before != id
+        {
+            done.insert(before);
         }
         if message_id == STARTING {
             done.insert(id.to_owned());
