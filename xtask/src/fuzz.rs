@@ -5,7 +5,8 @@
 //! sanitizer: the workspace forbids `unsafe`, and what the targets look for are panics and
 //! broken round trips, which need no AddressSanitizer (it doubles the build and halves the
 //! executions). Each target's working corpus is `fuzz/corpus/TARGET` (not committed), seeded
-//! from the committed `fuzz/seeds/TARGET`; crash inputs go to `fuzz/artifacts/TARGET/`.
+//! from the committed `fuzz/seeds/TARGET`, with the tokens of `fuzz/dicts/TARGET.dict` when there
+//! is one; crash inputs go to `fuzz/artifacts/TARGET/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -144,11 +145,13 @@ fn run_target(root: &Path, target: &str, seconds: u64) -> Result<Outcome> {
     let log_path = fuzz.join("target").join(format!("xtask-{target}.log"));
     let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
     eprintln!("fuzz: running {target} for {seconds} s");
-    let status = cargo_fuzz(root)
-        .args(["run", "--sanitizer=none", target])
-        .arg(&corpus)
-        .arg(fuzz.join("seeds").join(target))
-        .arg("--")
+    let mut cmd = cargo_fuzz(root);
+    cmd.args(["run", "--sanitizer=none", target]).arg(&corpus).arg(fuzz.join("seeds").join(target)).arg("--");
+    let dict = fuzz.join("dicts").join(format!("{target}.dict"));
+    if dict.exists() {
+        cmd.arg(format!("-dict={}", dict.display()));
+    }
+    let status = cmd
         .arg(format!("-max_total_time={seconds}"))
         // One input may take this long before it counts as a hang.
         .arg("-timeout=30")
