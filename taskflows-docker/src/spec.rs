@@ -151,7 +151,10 @@ impl ContainerSpec {
         Self::parse(&path, &text)
     }
 
-    fn parse(path: &Path, text: &str) -> Result<ContainerSpec, Error> {
+    /// Parse the text of a spec file; `path` names it in errors. A version other than
+    /// [`SPEC_VERSION`], an unknown field or a malformed body is refused. What [`ContainerSpec::read`]
+    /// does after reading the file; public for the fuzz targets (`fuzz/`).
+    pub fn parse(path: &Path, text: &str) -> Result<ContainerSpec, Error> {
         let bad = |message: String| Error::SpecFile { path: path.to_owned(), message };
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
         match value.get("version").and_then(serde_json::Value::as_u64) {
@@ -191,11 +194,7 @@ impl ContainerSpec {
                 .map_err(io("cannot make private", &path))?;
             return Ok(None);
         }
-        // serde_json::Value keeps keys sorted: the file is deterministic although the body has
-        // hash maps.
-        let value = serde_json::to_value(self).expect("a container spec is JSON");
-        let mut text = serde_json::to_string_pretty(&value).expect("a JSON value prints");
-        text.push('\n');
+        let text = self.to_json();
         // tempfile creates the temporary file 0600 beside the target; it is removed on failure.
         let mut tmp = tempfile::Builder::new()
             .prefix(".tf-")
@@ -207,6 +206,17 @@ impl ContainerSpec {
             .map_err(io("cannot write container spec", tmp.path()))?;
         tmp.persist(&path).map_err(|e| io("cannot write container spec", &path)(e.error))?;
         Ok(Some(path))
+    }
+
+    /// The text of this spec's file (what [`ContainerSpec::write`] writes): pretty JSON with
+    /// sorted keys, ending in a newline. [`ContainerSpec::parse`] reads it back to the same spec.
+    pub fn to_json(&self) -> String {
+        // serde_json::Value keeps keys sorted: the file is deterministic although the body has
+        // hash maps.
+        let value = serde_json::to_value(self).expect("a container spec is JSON");
+        let mut text = serde_json::to_string_pretty(&value).expect("a JSON value prints");
+        text.push('\n');
+        text
     }
 
     /// Every spec in `DATA_DIR/containers`. One that cannot be read or parsed is an error naming

@@ -722,6 +722,57 @@ fn log_line(v: &Value) -> LogLine {
     }
 }
 
+/// The journal parsers without journalctl, for the fuzz targets (`fuzz/`); not part of the API.
+pub mod fuzzing {
+    use jiff::Timestamp;
+    use serde_json::Value;
+    use taskflows_core::Scope;
+
+    use super::{Fields, LogLine, RunRecord, Runs, RunsReader, newest_first};
+
+    /// What history reads from `lines` (journalctl's JSON lines, newest first) for `units` in
+    /// `scope`, trusting entries of `trusted_uid`: the service runs (unsettled) and task runs,
+    /// newest first and at most `limit` of them, and the number of lines read before the newest
+    /// `limit` were known (history stops journalctl there).
+    pub fn history<'l>(
+        lines: impl IntoIterator<Item = &'l str>,
+        units: &[String],
+        scope: Scope,
+        trusted_uid: u32,
+        with_tasks: bool,
+        limit: usize,
+    ) -> (Vec<RunRecord>, usize) {
+        let fields = Fields::of(scope);
+        let runs_of = if with_tasks { Runs::WithTasks } else { Runs::ServicesOnly };
+        let mut reader = RunsReader::new(units, &fields, trusted_uid, runs_of, limit);
+        let (mut read, mut stopped_early) = (0, false);
+        for line in lines {
+            reader.push(line);
+            read += 1;
+            if reader.known() {
+                stopped_early = true;
+                break;
+            }
+        }
+        let (mut runs, mut tasks) = reader.finish(stopped_early);
+        runs.append(&mut tasks);
+        runs.sort_by_key(newest_first);
+        runs.truncate(limit);
+        (runs, read)
+    }
+
+    /// History's sort key of a record: when it started, or else ended.
+    pub fn sort_key(record: &RunRecord) -> Option<Timestamp> {
+        super::sort_key(record)
+    }
+
+    /// The log line `tf logs` shows for one line of `journalctl --output=json`; `None` when it
+    /// is not JSON (such lines are skipped).
+    pub fn log_line(line: &str) -> Option<LogLine> {
+        serde_json::from_str::<Value>(line).ok().map(|v| super::log_line(&v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

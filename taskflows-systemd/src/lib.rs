@@ -35,6 +35,8 @@ pub use environments::{Store, StoredEnvironment};
 pub use error::{Error, Result};
 pub use install::{InstallReport, check_env_file};
 pub use jobs::JobOutcome;
+#[doc(hidden)]
+pub use journal::fuzzing;
 pub use journal::{LogLine, ProcessExit, RunKind, RunRecord};
 pub use run::{RunOutcome, TransientRun};
 pub use state::{ActiveState, JobKind, JobResult, LoadState, RunResult};

@@ -8,6 +8,7 @@
 mod bench_systemd;
 mod demo;
 mod dockerd;
+mod fuzz;
 mod proc;
 mod sandbox;
 mod test_systemd;
@@ -26,6 +27,10 @@ tasks:
   demo                          build tf and run the sample services in a private systemd
   bench-systemd [--user]        install 1,000 services in a private systemd and time create,
                                 status and remove against systemctl as the baseline
+  fuzz [--seconds N] [TARGET...]
+                                build the cargo-fuzz targets of fuzz/ and run each for N
+                                seconds (default 20; a long run: --seconds 3600); exits
+                                non-zero on a crash and names the crash input
   sandbox [--user] [-- CMD...]  boot the same sandbox and run CMD in it (default: an
                                 interactive shell); --user sets the user-bus environment
 ";
@@ -59,6 +64,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             test_systemd::run(filters)
         }
         "demo" => demo::run(),
+        "fuzz" => fuzz::run(rest),
         "bench-systemd" => bench_systemd::run(rest.iter().any(|a| a == "--user")),
         "sandbox" => {
             let (user, rest) = match rest.split_first() {

@@ -1,7 +1,7 @@
 //! The calendar parser (and, for what it accepts, normalization and the next-elapse
 //! search) must never panic on any input.
 //!
-//! `RUSTC_BOOTSTRAP=1 cargo fuzz run calendar_parse` from `taskflows-core/`.
+//! `cargo xtask fuzz calendar_parse` (docs/testing.md).
 
 #![no_main]
 
@@ -17,8 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let local = TimeZone::get("America/New_York").unwrap_or(TimeZone::UTC);
     if let Ok(event) = CalendarEvent::parse_with_local(expr, &local) {
         let normalized = event.normalized();
-        let again =
-            CalendarEvent::parse_with_local(&normalized, &local).expect("normalized form parses");
+        let again = CalendarEvent::parse_with_local(&normalized, &local).expect("normalized form parses");
         assert_eq!(again.normalized(), normalized);
         let base = Timestamp::from_second(1_772_953_200).unwrap(); // around a DST change
         let _ = event.elapses_after(base, &local).take(3).count();
