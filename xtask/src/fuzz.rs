@@ -27,6 +27,11 @@ struct Outcome {
 }
 
 pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    run_with(args, None)
+}
+
+/// [`run`], appending the summary as a figure line to `figures` (`cargo xtask test-robustness`).
+pub(crate) fn run_with(args: &[String], figures: Option<&Path>) -> Result<ExitCode> {
     let (seconds, mut targets) = parse_args(args)?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().context("cannot find the workspace root")?;
@@ -74,6 +79,14 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     );
     for o in outcomes.iter().filter(|o| !o.ok) {
         println!("fuzz: crashed: {} {}", o.target, o.crash.as_deref().unwrap_or("(no input written)"));
+    }
+    // For `cargo xtask test-robustness`'s line of figures.
+    if let Some(path) = figures {
+        use std::io::Write as _;
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ =
+                writeln!(file, "figure [host]: fuzz: {} targets × {execs} execs, {crashes} crashes", outcomes.len());
+        }
     }
     Ok(if crashes == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

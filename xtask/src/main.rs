@@ -11,6 +11,7 @@ mod dockerd;
 mod fuzz;
 mod proc;
 mod sandbox;
+mod test_robustness;
 mod test_systemd;
 
 use std::process::ExitCode;
@@ -24,6 +25,11 @@ tasks:
   test-systemd [-- FILTER...]   build the workspace's tests, boot a private systemd and run
                                 every #[ignore]d (real-systemd) test inside it, in system and
                                 user scope; FILTERs are passed to the test binaries
+  test-robustness [--fuzz-seconds N]
+                                the tests that try to break taskflows (create killed at every
+                                step, concurrent creates, secret canaries, env files against
+                                systemd, path escapes, a stalled bus) and the fuzz targets (N s
+                                each, default 15); ends with one line of their figures
   demo                          build tf and run the sample services in a private systemd
   bench-systemd [--user]        install 1,000 services in a private systemd and time create,
                                 status and remove against systemctl as the baseline
@@ -58,10 +64,26 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
     match task.as_str() {
         "test-systemd" => {
             let filters = strip_separator(rest);
-            if let Some(flag) = filters.iter().find(|f| f.starts_with('-')) {
-                bail!("test-systemd: unexpected option {flag:?}; filters go after `--`");
+            // `--skip NAME` passes through to the test binaries; other options are mistakes.
+            let mut words = filters.iter();
+            while let Some(word) = words.next() {
+                if word == "--skip" {
+                    words.next();
+                } else if word.starts_with('-') {
+                    bail!("test-systemd: unexpected option {word:?}; filters (and --skip NAME) go after `--`");
+                }
             }
             test_systemd::run(filters)
+        }
+        "test-robustness" => {
+            let seconds = match rest {
+                [] => 15,
+                [flag, n] if flag == "--fuzz-seconds" => {
+                    n.parse().map_err(|_| anyhow::anyhow!("--fuzz-seconds {n:?}: a number of seconds"))?
+                }
+                _ => bail!("test-robustness: usage: cargo xtask test-robustness [--fuzz-seconds N]"),
+            };
+            test_robustness::run(seconds)
         }
         "demo" => demo::run(),
         "fuzz" => fuzz::run(rest),
