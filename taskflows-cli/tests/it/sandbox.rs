@@ -94,6 +94,48 @@ fn run_once_reports_the_exit() {
     assert!(stdout(&failed).contains(": exit-code, exit status 9"), "{}", stdout(&failed));
 }
 
+/// `tf run --timeout` ends a run that takes too long; Ctrl-C (SIGINT) stops a run and leaves no
+/// transient unit behind.
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn run_has_a_timeout_and_ctrl_c_leaves_no_unit() {
+    in_sandbox();
+    let started = std::time::Instant::now();
+    let timed = tf(&["run", "--name", "slow", "--timeout", "1s", "--", "/bin/sleep", "30"]);
+    assert_eq!(timed.status.code(), Some(1), "{}{}", stdout(&timed), stderr(&timed));
+    assert!(stdout(&timed).contains(": timeout"), "{}", stdout(&timed));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+
+    let user = std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user");
+    let scope = if user { "--user" } else { "--system" };
+    let units = || {
+        let out = std::process::Command::new("systemctl")
+            .args(if user { &["--user"][..] } else { &[][..] })
+            .args(["list-units", "--all", "--no-legend", "taskflows-run-ctrlc-*"])
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tf"))
+        .args([scope, "run", "--name", "ctrlc", "--", "/bin/sleep", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::wait_for(std::time::Duration::from_secs(10), std::time::Duration::from_millis(50), || {
+        if units().contains("taskflows-run-ctrlc-") { Ok(()) } else { Err("the run's unit never appeared".into()) }
+    });
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("interrupted; stopped taskflows-run-ctrlc-"), "{}", stderr(&out));
+    crate::wait_for(std::time::Duration::from_secs(10), std::time::Duration::from_millis(100), || {
+        let left = units();
+        if left.trim().is_empty() { Ok(()) } else { Err(format!("left behind: {left}")) }
+    });
+}
+
 #[test]
 #[ignore = "needs real systemd: cargo xtask test-systemd"]
 fn show_list_enable_disable_stop_restart_check_and_diff() {
