@@ -68,7 +68,9 @@ impl Systemd {
             props.push(("WorkingDirectory", Variant::from(dir.clone())));
         }
         if let Some(t) = run.timeout {
-            props.push(("RuntimeMaxUSec", Variant::from(t.as_micros() as u64)));
+            // A oneshot's run is its start job: RuntimeMaxSec= does not apply to it, the start
+            // timeout does (its end is then result "timeout").
+            props.push(("TimeoutStartUSec", Variant::from(u64::try_from(t.as_micros()).unwrap_or(u64::MAX))));
         }
         let mut removed = crate::proxies::job_removed(&self.conn).await.map_err(Error::call("JobRemoved"))?;
         let job = self
