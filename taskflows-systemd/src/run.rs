@@ -106,7 +106,9 @@ impl Systemd {
 
     /// Stop a transient unit and forget it (also its failed state), so nothing of it is left.
     pub async fn stop_transient(&self, unit: &str) -> Result<()> {
-        let _ = self.manager.stop_unit(unit, "replace").await;
+        // The stop is waited for: a process killed by it leaves the unit failed, and only then
+        // can the failure be forgotten (a transient unit is gone once it is inactive).
+        self.run_jobs(&[(crate::state::JobKind::Stop, unit.to_owned())]).await?;
         let _ = self.manager.reset_failed_unit(unit).await;
         Ok(())
     }
