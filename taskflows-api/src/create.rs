@@ -95,16 +95,18 @@ impl Local {
     pub(crate) async fn create_services(&self, request: &CreateRequest) -> Result<CreateReport> {
         let (specs, definitions): (Vec<ServiceSpec>, Vec<String>) = selected(request)?.into_iter().unzip();
         let _lock = self.lock().await?;
-        let specs = self.with_interrupted(specs)?;
         let ctx = self.context_for(&specs)?;
         let prepared = self.prepare(specs, ctx).await?;
         self.apply(prepared, Some(&definitions)).await
     }
 
-    /// `specs`, and after them the services an interrupted create was creating that are not
-    /// among them, from their saved definitions (those that have one and still render).
-    fn with_interrupted(&self, mut specs: Vec<ServiceSpec>) -> Result<Vec<ServiceSpec>> {
-        let Ok(text) = std::fs::read_to_string(self.data_dir().join(PENDING)) else { return Ok(specs) };
+    /// `specs`, and after them the services an interrupted create (of any kind: `tf create`,
+    /// `env update`, an app's or the monitor's install) was creating that are not among them,
+    /// from their saved definitions: those that have one and still pass the checks and render
+    /// (their stored environments added to `ctx`). One that does not is a warning, never a
+    /// reason to refuse this create.
+    fn with_interrupted(&self, mut specs: Vec<ServiceSpec>, ctx: &mut RenderContext) -> Vec<ServiceSpec> {
+        let Ok(text) = std::fs::read_to_string(self.data_dir().join(PENDING)) else { return specs };
         let store = self.store();
         let missing: Vec<ServiceName> = text
             .lines()
@@ -112,15 +114,27 @@ impl Local {
             .filter(|n| !specs.iter().any(|s| s.name == *n))
             .collect();
         for name in &missing {
-            match store.definition(name) {
-                Ok(Some(spec)) => specs.push(spec),
+            let recovered = store.definition(name).map_err(Error::from).and_then(|spec| {
+                let Some(spec) = spec else { return Ok(None) };
+                let own = self.context_for(std::slice::from_ref(&spec))?;
+                crate::paths::check_specs(&*self.path_policy()?, std::slice::from_ref(&spec), &own)?;
+                taskflows_core::render(&spec, &own)?;
+                Ok(Some((spec, own.named_environments)))
+            });
+            match recovered {
+                Ok(Some((spec, environments))) => {
+                    for (env, value) in environments {
+                        ctx.named_environments.entry(env).or_insert(value);
+                    }
+                    specs.push(spec);
+                }
                 Ok(None) => {}
                 Err(e) => self.say(Progress::Warning(format!(
-                    "an interrupted create of {name} is not finished: its saved definition cannot be read ({e})"
+                    "an interrupted create of {name} is not finished: its saved definition does not pass ({e}); run `tf create` for it again"
                 ))),
             }
         }
-        Ok(specs)
+        specs
     }
 
     /// Create (or update) `specs` built in code (`taskflows-app`, the monitor): the same checks,
@@ -137,6 +151,7 @@ impl Local {
     /// the manager's own version (so systemd refuses nothing later), containers mapped, images
     /// built and their ids read.
     pub(crate) async fn prepare(&self, specs: Vec<ServiceSpec>, mut ctx: RenderContext) -> Result<Prepared> {
+        let specs = self.with_interrupted(specs, &mut ctx);
         // The path policy (env files read from their descriptor, folders, programs, Docker
         // host paths) before systemd or the engine is asked anything.
         crate::paths::check_specs(&*self.path_policy()?, &specs, &ctx)?;

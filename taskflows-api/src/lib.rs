@@ -314,6 +314,14 @@ impl Local {
             .await
     }
 
+    /// Write a private file of taskflows' (0600, atomically) under the data folder's lock, as
+    /// every write there is: e.g. the monitor's secrets before `install` names them.
+    pub async fn write_private(&self, path: &std::path::Path, content: &[u8]) -> Result<()> {
+        let _lock = self.lock().await?;
+        taskflows_systemd::files::write_private(path, content)?;
+        Ok(())
+    }
+
     /// The data folder's lock, for a mutation.
     pub async fn lock(&self) -> Result<DataLock> {
         let data_dir = self.data_dir();

@@ -39,7 +39,6 @@ impl Local {
         let (checked, problems) = systemd.monitor(&services, jiff::Timestamp::now(), request.grace).await?;
         let mut report = MonitorReport { version: VERSION, checked, problems, undelivered: Vec::new() };
         if !request.destinations.is_empty() {
-            let _lock = self.lock().await?;
             let names: BTreeSet<&str> = services.iter().map(|s| s.as_str()).collect();
             let installed = systemd.installed()?;
             let installed: BTreeSet<&str> = installed.iter().map(|s| s.as_str()).collect();
@@ -119,6 +118,9 @@ impl Local {
         }
         state.retain(|_, d| !d.is_empty());
         if state != before {
+            // Only the write holds the data folder's lock: delivery can take minutes with the
+            // network down, and creates must not wait for it.
+            let _lock = self.lock().await?;
             monitor_state::save(&path, &state)?;
         }
         Ok(undelivered)

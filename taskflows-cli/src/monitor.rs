@@ -118,7 +118,8 @@ async fn install(local: &Local, every: taskflows_core::Duration, args: &CheckArg
     }
     if !secrets.is_empty() {
         let file = local.data_dir().join("monitor").join("monitor.env");
-        write_private(&file, &secrets)?;
+        // Under the data folder's lock, like every write there.
+        local.write_private(&file, env_file_text(&secrets).as_bytes()).await?;
         builder = builder.env_file(&file.display().to_string());
     }
     let spec = builder.build()?;
@@ -131,11 +132,9 @@ async fn install(local: &Local, every: taskflows_core::Duration, args: &CheckArg
     Ok(exit_if(report.ok))
 }
 
-/// `KEY='VALUE'` lines ([`env_file_quote`]), mode 0600, written atomically.
-fn write_private(path: &std::path::Path, vars: &[(&str, String)]) -> Result<(), Failure> {
-    let text: String = vars.iter().map(|(k, v)| format!("{k}={}\n", env_file_quote(v))).collect();
-    taskflows_systemd::files::write_private(path, text.as_bytes())?;
-    Ok(())
+/// `KEY='VALUE'` lines ([`env_file_quote`]).
+fn env_file_text(vars: &[(&str, String)]) -> String {
+    vars.iter().map(|(k, v)| format!("{k}={}\n", env_file_quote(v))).collect()
 }
 
 /// One word for systemd's `ExecStart=`: as is when plain, else double-quoted with `\` and `"`
@@ -196,7 +195,7 @@ mod tests {
         let file = dir.path().join("monitor").join("monitor.env");
         let keys: Vec<String> = (0..TRICKY.len()).map(|i| format!("TF_TRICKY_{i}")).collect();
         let vars: Vec<(&str, String)> = keys.iter().map(String::as_str).zip(TRICKY.map(str::to_owned)).collect();
-        super::write_private(&file, &vars).unwrap();
+        taskflows_systemd::files::write_private(&file, super::env_file_text(&vars).as_bytes()).unwrap();
         let user = std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user");
         for (key, value) in &vars {
             let out = std::process::Command::new("systemd-run")

@@ -307,6 +307,14 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     // ([`env_values`]). It comes before the user's env file, which overrides it, as the
     // user's file overrode Environment= lines.
     if !spec.env.is_empty() {
+        // systemd drops a variable whose value has a control character other than tab (it
+        // would never reach the service): refused here instead.
+        if let Some((k, _)) = spec.env.iter().find(|(_, v)| v.as_str().chars().any(|c| c.is_control() && c != '\t')) {
+            return Err(Error::field(
+                field(&format!("env.{k}")),
+                "has a control character other than tab, which systemd would drop the variable for",
+            ));
+        }
         u.set("EnvironmentFile", escape_specifiers(&env_values_path(spec, ctx)));
     }
     if let Some(path) = &spec.env_file {

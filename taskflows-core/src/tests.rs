@@ -287,3 +287,14 @@ fn venv_names_and_runner_paths_stay_one_word() {
         units[0].content
     );
 }
+
+/// systemd drops an env variable whose value has a control character (other than tab): such a
+/// value is refused, naming the field, rather than silently never reaching the service.
+#[test]
+fn env_values_with_control_characters_are_refused() {
+    let spec = crate::ServiceSpec::builder("ctl", "/bin/true").env("COLOR", "\u{1b}[31m").build().unwrap();
+    let err = crate::render(&spec, &crate::RenderContext::new(crate::Scope::System)).unwrap_err().to_string();
+    assert!(err.starts_with("service[ctl].env.COLOR: has a control character"), "{err}");
+    let tab = crate::ServiceSpec::builder("tab", "/bin/true").env("SEP", "a\tb").build().unwrap();
+    assert!(crate::render(&tab, &crate::RenderContext::new(crate::Scope::System)).is_ok());
+}

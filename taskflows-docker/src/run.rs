@@ -131,7 +131,14 @@ impl Engine {
             Ok(c) => {
                 let labels = c.config.as_ref().and_then(|c| c.labels.as_ref());
                 let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
-                if spec.owner_labels().iter().any(|(key, value)| label(key) != Some(*value)) {
+                // A container an older tf created has the service label alone: it is adopted (its
+                // next re-creation adds the scope and user).
+                let legacy = label(SCOPE_LABEL).is_none() && label(UID_LABEL).is_none();
+                let mismatch = spec.owner_labels().iter().any(|(key, value)| match label(key) {
+                    Some(found) => found != *value,
+                    None => !(legacy && *key != SERVICE_LABEL),
+                });
+                if mismatch {
                     let owner = label(SERVICE_LABEL).map(|service| {
                         let or_none = |v: Option<&str>| v.unwrap_or("none").to_owned();
                         format!(

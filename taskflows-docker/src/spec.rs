@@ -51,17 +51,53 @@ pub fn container_name(spec: &ServiceSpec, container: &DockerContainer) -> String
     container.name.as_ref().map_or_else(|| spec.name.unit_stem(), ToString::to_string)
 }
 
+/// A container's env file, read safely: not through a final symlink, without blocking (a FIFO
+/// cannot hang this), a regular file of at most 1 MiB, read from the descriptor it was checked
+/// on.
+fn read_env_file(path: &Path) -> Result<String, Error> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read as _;
+    const MAX: u64 = 1 << 20;
+    let bad = |message: &str| Error::Io {
+        what: "cannot read the container's env_file",
+        path: path.to_owned(),
+        source: std::io::Error::other(message.to_owned()),
+    };
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::Io {
+            what: "cannot read the container's env_file",
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().map_err(|e| Error::Io {
+        what: "cannot read the container's env_file",
+        path: path.to_owned(),
+        source: e,
+    })?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file"));
+    }
+    if meta.len() > MAX {
+        return Err(bad("larger than 1 MiB"));
+    }
+    let mut text = String::new();
+    file.take(MAX + 1).read_to_string(&mut text).map_err(|e| Error::Io {
+        what: "cannot read the container's env_file",
+        path: path.to_owned(),
+        source: e,
+    })?;
+    Ok(text)
+}
+
 impl ContainerSpec {
     /// Map a service's container to a spec; reads the container's env file.
     pub fn new(spec: &ServiceSpec, container: &DockerContainer, docker_host: Option<String>) -> Result<Self, Error> {
         let env_file = match &container.env_file {
             Some(path) => {
                 let path = Path::new(path.as_str());
-                let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-                    what: "cannot read the container's env_file",
-                    path: path.to_owned(),
-                    source,
-                })?;
+                let text = read_env_file(path)?;
                 taskflows_core::parse_env_file(&text)
                     .map_err(|e| {
                         Error::field(

@@ -82,21 +82,25 @@ impl Systemd {
 
         // The services' env values, in their private files (see `taskflows_core::env_values`):
         // before the units that read them. A service whose values changed counts as changed.
+        // A file no longer named is removed only after the reload: the loaded unit names it until
+        // then, and a start meanwhile would fail without it.
         let mut values_changed: Vec<String> = Vec::new();
+        let mut values_gone: Vec<PathBuf> = Vec::new();
         for (spec, _) in &rendered {
             let path = PathBuf::from(taskflows_core::env_values_path(spec, &ctx));
             let unit = format!("{}.service", spec.name.unit_stem());
             match taskflows_core::env_values(spec) {
                 Some(text) => {
-                    if crate::files::write_private(&path, text.as_bytes())? {
+                    let written = crate::files::write_private(&path, text.as_bytes())?;
+                    if written {
                         values_changed.push(unit);
                     }
                 }
-                None => match std::fs::remove_file(&path) {
-                    Ok(()) => values_changed.push(unit),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove", &path)(e)),
-                },
+                None if path.exists() => {
+                    values_gone.push(path);
+                    values_changed.push(unit);
+                }
+                None => {}
             }
         }
         write_all(&changes)?;
@@ -116,6 +120,12 @@ impl Systemd {
         if !report.written.is_empty() || !report.removed.is_empty() || resume {
             self.reload().await?;
             report.reloaded = true;
+        }
+        for path in &values_gone {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", path)(e)),
+                _ => {}
+            }
         }
 
         // Enablement follows the specs: timers always, services when `enabled`.

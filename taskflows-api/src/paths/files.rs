@@ -132,7 +132,8 @@ impl PathPolicy {
         }
         let walked = self.walk(field, path, true)?;
         let resolved = &walked.resolved;
-        let listed = self.docker_host_paths.iter().any(|p| resolved.starts_with(p) || path.starts_with(p));
+        // Where the path leads, not how it is spelled: a link under a listed folder to `/` is `/`.
+        let listed = self.docker_host_paths.iter().any(|p| resolved.starts_with(p));
         if !listed {
             let what = if resolved == Path::new("/") {
                 Some("the host's whole file system")
