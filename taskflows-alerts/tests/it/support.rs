@@ -33,7 +33,7 @@ fn python_with_aiosmtpd() -> &'static str {
         Command::new(python).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
     };
     ["/usr/bin/python3", "python3"].into_iter().find(|p| has(p)).unwrap_or_else(|| {
-        panic!("the SMTP tests need aiosmtpd: apt-get install python3-aiosmtpd (or python3 -m pip install aiosmtpd)")
+        panic!("the SMTP tests need aiosmtpd: apt-get install python3-aiosmtpd (or aiosmtpd from PyPI for the python3 on PATH)")
     })
 }
 
