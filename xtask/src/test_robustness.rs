@@ -20,7 +20,7 @@ pub(crate) fn run(fuzz_seconds: u64) -> Result<ExitCode> {
     // test-systemd starts the figures afresh; the host's tests and the fuzz run add to them.
     let figures = test_systemd::figures_path(&meta);
     let host = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["test", "--workspace", "--locked", "--", "stall::", "stalled_bus"])
+        .args(["test", "--workspace", "--locked", "--", "stall::", "stalled_bus", "generated_services"])
         .env("TF_FIGURES", &figures)
         .status()
         .context("failed to run cargo test")?;

@@ -116,3 +116,78 @@ fn verify_catches_unknown_directives() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Unknown key 'ConstraintMemory'"), "{stderr}");
 }
+
+/// What tf accepts, systemd accepts: generated service files with awkward values in the fields
+/// users write freely (descriptions, commands and their quoting, env values, paths, signals,
+/// durations, a venv's name and runner) are either refused by tf, or render to units that
+/// `systemd-analyze verify` passes without a word, in both scopes.
+#[test]
+fn generated_services_tf_accepts_pass_systemd_verify() {
+    const PIECES: [&str; 24] = [
+        "a", "b c", "\"", "'", "\\\\", "$", "${X}", "%", "%h", ";", "=", "\t", "é", "#", "&&", "|", "*", "~", "\\\"",
+        "..", "/", "-", "x y", "$$",
+    ];
+    let mut seed: u64 = 0x7f4a_7c15_9e37_79b9;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let text = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
+        (0..1 + next() % n).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect()
+    };
+    let toml_str = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let (mut accepted, mut refused) = (0, 0);
+    let mut failures: Vec<String> = Vec::new();
+    for case in 0..120 {
+        let signal = ["SIGTERM", "SIGKILL", "SIGRTMIN+3", "HUP", "SIGINT", "term"][(next() % 6) as usize];
+        let timeout = ["30s", "1h 30min", "0", "1.5", "500ms", "4w"][(next() % 6) as usize];
+        let mut toml = format!(
+            "version = 1\n[[service]]\nname = \"gen-{case}\"\ndescription = {}\nstart_command = {}\nkill_signal = \"{signal}\"\ntimeout = \"{timeout}\"\nworking_directory = {}\nenv = {{ GEN_A = {}, GEN_B = {} }}\n",
+            toml_str(&text(4, &mut next)),
+            toml_str(&format!("/bin/echo {} {}", text(3, &mut next), text(3, &mut next))),
+            toml_str(&format!("/srv/{}", text(2, &mut next))),
+            toml_str(&text(4, &mut next)),
+            toml_str(&text(2, &mut next)),
+        );
+        if next() % 3 == 0 {
+            toml.push_str(&format!(
+                "environment = {{ venv = {{ name = {}, runner = {} }} }}\n",
+                toml_str(&text(2, &mut next)),
+                toml_str("/usr/bin/env"),
+            ));
+        }
+        let Ok(specs) = taskflows_core::file::parse_service_file("gen.toml", &toml) else {
+            refused += 1;
+            continue;
+        };
+        if specs.iter().any(|s| taskflows_core::render(s, &context(Scope::System)).is_err()) {
+            refused += 1;
+            continue;
+        }
+        accepted += 1;
+        for scope in [Scope::System, Scope::User] {
+            if let Some(failure) = verify(scope, &format!("generated {case}"), &toml) {
+                failures.push(format!("{failure}\n{toml}"));
+            }
+        }
+    }
+    // A figure for `cargo xtask test-robustness` (past the harness's capture, and to TF_FIGURES).
+    let line = format!(
+        "figure [host]: injection: {} generated services, {accepted} accepted by tf, {} of them refused by systemd",
+        accepted + refused,
+        failures.len()
+    );
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{line}");
+        if let Some(path) = std::env::var_os("TF_FIGURES")
+            && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+    assert!(accepted >= 30, "too few generated services were accepted ({accepted}) to say anything");
+    assert!(failures.is_empty(), "{} accepted by tf but refused by systemd:\n{}", failures.len(), failures.join("\n"));
+}
