@@ -113,7 +113,9 @@ fn a_wait_times_out_under_load_and_is_admitted_when_load_drops() {
     assert_eq!(after.outcome, Outcome::Admitted, "{after}");
     assert!(after.checks >= 2, "the average was still high when the load stopped: {after:?}");
     let Measured::Percent(last) = after.evaluations[0].measured else { panic!("{after:?}") };
-    assert!(last <= limit, "{after:?}");
+    // The kernel's average is an f32 and the limit is in hundredths: 13.18 is measured as
+    // 13.180000305…, which holds.
+    assert!(last <= limit + 0.005, "{after:?}");
     eprintln!(
         "baseline {baseline}%, loaded {loaded}%, limit {limit}%: {under_load} (triggers {:?}, {} events); then {after}",
         under_load.triggers, under_load.trigger_events
