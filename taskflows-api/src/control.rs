@@ -1,5 +1,6 @@
 //! Start, stop, restart, enable, disable, remove; `start --wait`; one-off runs.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use taskflows_core::ServiceName;
@@ -63,7 +64,7 @@ impl Local {
         let store = self.store();
         for name in names {
             store.remove_definition(name)?;
-            let values = self.data_dir().join("env").join(format!("{name}.env"));
+            let values = PathBuf::from(taskflows_core::env_values_file(self.ctx.data_dir.as_str(), name.as_str()));
             match std::fs::remove_file(&values) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", &values)(e)),
                 _ => {}

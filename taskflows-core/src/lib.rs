@@ -41,7 +41,9 @@ pub use error::{Error, ValueError};
 pub use image::check_image_reference;
 pub use name::{MAX_SERVICE_NAME_LEN, ServiceName, UnitName, glob_match};
 pub use policy::{NotifyAccess, RestartCondition, RestartPolicy, Watchdog};
-pub use render::{ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, env_values, env_values_path, render, runs_tf};
+pub use render::{
+    ENVIRONMENT_KEY, RenderContext, Scope, UnitFile, env_values, env_values_file, env_values_path, render, runs_tf,
+};
 pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Schedules, StartOn};
 pub use service::{IntoUnitName, RELATION_DIRECTIVES, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;

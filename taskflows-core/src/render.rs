@@ -78,7 +78,13 @@ impl RenderContext {
 /// Where a service's `env` values are kept: `DATA_DIR/env/NAME.env` (mode 0600, in a 0700
 /// folder: they may be secrets).
 pub fn env_values_path(spec: &ServiceSpec, ctx: &RenderContext) -> String {
-    format!("{}/env/{}.env", ctx.data_dir.as_str().trim_end_matches('/'), spec.name)
+    env_values_file(ctx.data_dir.as_str(), spec.name.as_str())
+}
+
+/// [`env_values_path`] of the service `name` with the data folder `data_dir`: for those that
+/// have the name but not the spec (removing a service, comparing file times).
+pub fn env_values_file(data_dir: &str, name: &str) -> String {
+    format!("{}/env/{name}.env", data_dir.trim_end_matches('/'))
 }
 
 /// The content of a service's env values file (`KEY='value'` lines, quoted so systemd reads each

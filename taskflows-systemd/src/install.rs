@@ -209,7 +209,7 @@ impl Systemd {
             let values = unit
                 .strip_prefix("taskflows-")
                 .and_then(|u| u.strip_suffix(".service"))
-                .map(|name| PathBuf::from(ctx.data_dir.as_str()).join("env").join(format!("{name}.env")));
+                .map(|name| PathBuf::from(taskflows_core::env_values_file(ctx.data_dir.as_str(), name)));
             let Some(modified) = mtime(&self.unit_dir.join(unit)).max(values.as_deref().and_then(mtime)) else {
                 continue;
             };
