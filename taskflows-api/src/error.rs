@@ -78,6 +78,18 @@ pub enum Error {
         /// How long this one waited.
         seconds: u64,
     },
+    /// An API server answered with an error, or could not be reached.
+    #[error("{message}")]
+    Remote {
+        /// The server, as the user named it.
+        server: String,
+        /// What it said (or why it could not be asked).
+        message: String,
+        /// What to do about it.
+        hint: Option<String>,
+        /// The exit code `tf` exits with for it (the server's own mapping).
+        exit_code: u8,
+    },
     /// Waited longer than allowed.
     #[error("{what} did not finish within {seconds}s")]
     Timeout {
@@ -96,6 +108,7 @@ impl Error {
             Error::Systemd(e) => Error::exit_code_of_systemd(e),
             Error::Docker(taskflows_docker::Error::Field { .. }) => exit::INVALID,
             Error::Usage { .. } => exit::USAGE,
+            Error::Remote { exit_code, .. } => *exit_code,
             _ => exit::FAILED,
         }
     }
@@ -114,7 +127,10 @@ impl Error {
     pub fn hint(&self) -> Option<&str> {
         use taskflows_systemd::Error as S;
         match self {
-            Error::Invalid { hint, .. } | Error::Usage { hint, .. } | Error::Refused { hint, .. } => hint.as_deref(),
+            Error::Invalid { hint, .. }
+            | Error::Usage { hint, .. }
+            | Error::Refused { hint, .. }
+            | Error::Remote { hint, .. } => hint.as_deref(),
             Error::Systemd(S::NoMatch { .. }) => Some("`tf list` shows the installed services"),
             Error::Systemd(S::NoEnvironment { .. }) => Some("`tf env list` shows the stored environments"),
             Error::Systemd(S::EnvironmentExists { .. }) => Some("`tf env update NAME FILE` replaces it"),

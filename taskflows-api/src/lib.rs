@@ -23,6 +23,13 @@ mod monitor_state;
 mod observe;
 pub mod paths;
 mod requirements;
+#[cfg(feature = "client")]
+pub mod remote;
+pub mod security;
+#[cfg(feature = "server")]
+pub mod server;
+pub mod signing;
+pub mod wire;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -40,7 +47,8 @@ pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_nam
 pub use paths::PathPolicy;
 
 /// A service file's content, and the name its errors give it (a path, `<stdin>` …).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SourceFile {
     /// How errors name the file.
     pub label: String,
@@ -49,18 +57,21 @@ pub struct SourceFile {
 }
 
 /// `tf create`: services from files, filtered by name.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     /// The service files, in order.
     pub files: Vec<SourceFile>,
     /// Only services whose name matches one of these globs (all when empty).
+    #[serde(default)]
     pub include: Vec<String>,
     /// Not the services whose name matches one of these globs.
+    #[serde(default)]
     pub exclude: Vec<String>,
 }
 
 /// Which units of a service a control command acts on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Targets {
     /// The services.
@@ -213,6 +224,23 @@ pub trait Operations {
     fn env_delete(&self, name: &EnvName) -> impl Future<Output = Result<EnvironmentChange>> + Send;
     /// The missed-run monitor: what is wrong now, each problem alerted once.
     fn monitor_check(&self, request: &MonitorRequest) -> impl Future<Output = Result<MonitorReport>> + Send;
+}
+
+/// Everything rendering needs to know about this host, for `scope`: the data folder, the `tf`
+/// binary units call (Docker services, waits), a conda runner. Paths that cannot go into a unit
+/// file (a line break in `TASKFLOWS_DATA_DIR`, say) are refused, not written.
+pub fn host_context(scope: Scope, tf_binary: Option<PathBuf>) -> Result<RenderContext> {
+    let path = |what: &str, p: PathBuf| {
+        taskflows_core::AbsPath::new(p.display().to_string())
+            .map_err(|e| Error::invalid(format!("{what} {}: {e}", p.display())))
+    };
+    let mut ctx = RenderContext::new(scope);
+    ctx.conda_runner = taskflows_systemd::host::conda_runner().map(|p| path("conda runner", p)).transpose()?;
+    if let Some(tf) = tf_binary {
+        ctx.tf_binary = path("the tf binary", tf)?;
+    }
+    ctx.data_dir = path("TASKFLOWS_DATA_DIR", taskflows_systemd::host::data_dir(scope))?;
+    Ok(ctx)
 }
 
 /// The operations on this host, for one scope.

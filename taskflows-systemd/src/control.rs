@@ -146,7 +146,7 @@ impl Systemd {
 }
 
 /// Up to three installed names closest to `pattern` (edit distance at most half its length).
-fn nearest(pattern: &str, installed: &[ServiceName]) -> Vec<String> {
+pub fn nearest(pattern: &str, installed: &[ServiceName]) -> Vec<String> {
     let mut scored: Vec<(usize, &str)> = installed
         .iter()
         .map(|n| (edit_distance(pattern, n.as_str()), n.as_str()))

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use taskflows_core::Scope;
 
-pub use control::{Targets, units_of};
+pub use control::{Targets, nearest, units_of};
 pub use environments::{Store, StoredEnvironment};
 pub use error::{Error, Result};
 pub use install::{InstallReport, check_env_file};

@@ -8,6 +8,7 @@ use crate::state::{ActiveState, JobResult};
 use crate::{Error, Result, Systemd};
 
 /// A change systemd reported.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -27,6 +28,9 @@ pub enum Event {
         /// How the job ended.
         result: JobResult,
     },
+    /// systemd finished a reload, or unit files were enabled, disabled or linked: which units
+    /// exist and which are enabled may have changed.
+    Reloaded,
 }
 
 /// How many unread signals a watch keeps before dropping the oldest.
@@ -104,7 +108,30 @@ impl Systemd {
             .await
             .map_err(Error::call("JobRemoved"))?
             .map(|r| ours(&r.unit).then_some(Event::Job { unit: r.unit, result: JobResult::from_word(&r.result) }));
-        let events = futures_util::stream::select(changes.boxed(), jobs.boxed());
+        let manager = |member: &'static str| {
+            zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .interface("org.freedesktop.systemd1.Manager")
+                .member(member)
+                .build()
+                .map_err(Error::call(format!("AddMatch {member}")))
+        };
+        let mut reloads = Vec::new();
+        for member in ["Reloading", "UnitFilesChanged"] {
+            let stream = zbus::MessageStream::for_match_rule(manager(member)?, &self.conn, None)
+                .await
+                .map_err(Error::call(format!("AddMatch {member}")))?
+                .map(move |msg| {
+                    let msg = msg.ok()?;
+                    // Reloading(true) announces a reload; Reloading(false) says it is done.
+                    if member == "Reloading" && msg.body().deserialize::<bool>().ok()? {
+                        return None;
+                    }
+                    Some(Event::Reloaded)
+                });
+            reloads.push(stream.boxed());
+        }
+        let events = futures_util::stream::select_all([changes.boxed(), jobs.boxed()].into_iter().chain(reloads));
         Ok(Watch { events: events.boxed() })
     }
 }

@@ -1,0 +1,80 @@
+//! The server's command line, shared by `taskflows-api` and `tf api serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use taskflows_core::Scope;
+
+use super::{Limits, ServerConfig, TlsFiles};
+use crate::security::{Security, security_path, security_source};
+use crate::{Error, Local, Result};
+
+/// Serve the API (signed requests; see the README's "Signed requests").
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Where to listen (plain HTTP on loopback only, unless --tls-cert/--tls-key or
+    /// --allow-plaintext).
+    #[arg(long, default_value = super::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// The TLS certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP beyond loopback (behind a TLS-terminating proxy).
+    #[arg(long)]
+    pub allow_plaintext: bool,
+    /// Another name clients reach this server by (the Host they sign for), e.g.
+    /// `prod.example.com` or `prod.example.com:443` (repeatable).
+    #[arg(long = "name")]
+    pub names: Vec<String>,
+}
+
+impl ServeArgs {
+    /// The server's configuration for `scope`: the security file (from systemd's credential when
+    /// started with one), the TLS files, the names.
+    pub fn config(&self, scope: Scope) -> Result<ServerConfig> {
+        let data_dir = taskflows_systemd::host::data_dir(scope);
+        let security = Security::load(&security_source(&security_path(&data_dir)))?;
+        Ok(ServerConfig {
+            listen: self.listen,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+                _ => None,
+            },
+            allow_plaintext: self.allow_plaintext,
+            security,
+            names: self.names.clone(),
+            limits: Limits::default(),
+            nonce_file: data_dir.join("api").join("nonces"),
+        })
+    }
+}
+
+/// Run the server for `scope` until SIGTERM or SIGINT, on a runtime of its own. `tf_binary` is
+/// what Docker services' units call.
+pub fn run(args: &ServeArgs, scope: Scope, tf_binary: Option<PathBuf>) -> Result<()> {
+    let config = args.config(scope)?;
+    config.check()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("start", "the runtime")(e))?;
+    runtime.block_on(async {
+        let local = Local::new(crate::host_context(scope, tf_binary)?);
+        let shutdown = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => std::future::pending().await,
+            }
+        };
+        super::serve(local, config, shutdown).await
+    })
+}

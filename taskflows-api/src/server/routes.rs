@@ -1,0 +1,628 @@
+//! Each route: check the request, call one operation of [`Local`], answer with its typed JSON.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::routing::{get, post};
+use futures_util::StreamExt as _;
+use http_body_util::BodyExt as _;
+use serde::Serialize;
+
+use super::auth::{Denied, Verifier};
+use super::live::Live;
+use super::nonces::Nonces;
+use super::query::Query;
+use super::{Limits, ServerConfig};
+use crate::wire::{CheckBody, ControlBody, EnvironmentBody, ErrorAnswer, ErrorDetail, Health, MonitorBody};
+use crate::{
+    Action, CheckTarget, ControlRequest, CreateRequest, EnvironmentFile, Error, Local, MonitorRequest, Operations as _,
+    VERSION,
+};
+
+/// Everything a request may need.
+pub(super) struct App {
+    local: Local,
+    live: Arc<Live>,
+    verifier: Verifier,
+    limits: Limits,
+    router: axum::Router,
+    streams: Mutex<HashMap<IpAddr, usize>>,
+}
+
+type Shared = Arc<App>;
+
+impl App {
+    pub(super) async fn start(local: Local, config: &ServerConfig) -> crate::Result<Arc<App>> {
+        let live = Live::start(local.clone()).await?;
+        let nonces = match config.security.secret() {
+            Some(_) => Some(Nonces::open(&config.nonce_file, super::auth::now(), config.limits.max_nonces)?),
+            None => None,
+        };
+        let verifier = Verifier::new(config.security.secret(), config.host_names(), nonces);
+        Ok(Arc::new_cyclic(|app: &std::sync::Weak<App>| {
+            let router = router(app.clone());
+            App { local, live, verifier, limits: config.limits.clone(), router, streams: Mutex::new(HashMap::new()) }
+        }))
+    }
+
+    /// The hyper service of one connection from `peer`.
+    pub(super) fn service(self: &Arc<App>, peer: SocketAddr) -> Connection {
+        Connection { app: self.clone(), peer }
+    }
+
+    /// Check the request (headers, then body and signature), then route it.
+    async fn handle(self: Arc<App>, req: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
+        let (mut parts, body) = req.into_parts();
+        let public = parts.uri.path() == "/health" && matches!(parts.method, Method::GET | Method::HEAD);
+        let head = if public {
+            None
+        } else {
+            match self.verifier.head(&parts) {
+                Ok(head) => head,
+                Err(denied) => return denied_answer(denied),
+            }
+        };
+        let too_large = || {
+            error_answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("body: larger than {} bytes", self.limits.max_body),
+                None,
+            )
+        };
+        let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body as u64) {
+            return too_large();
+        }
+        let limited = http_body_util::Limited::new(body, self.limits.max_body);
+        let bytes = match tokio::time::timeout(self.limits.body_timeout, limited.collect()).await {
+            Err(_) => {
+                let message = format!("body: not received within {}s", self.limits.body_timeout.as_secs());
+                return error_answer(StatusCode::REQUEST_TIMEOUT, "timeout", message, None);
+            }
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+            Ok(Err(_)) => return error_answer(StatusCode::BAD_REQUEST, "bad_request", "body: cut short".into(), None),
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+        if !public {
+            let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
+            if let Err(denied) = self.verifier.finish(head, &parts.method, path, query, &bytes) {
+                return denied_answer(denied);
+            }
+        }
+        parts.extensions.insert(peer);
+        let req = Request::from_parts(parts, Body::from(bytes));
+        let mut response = match tower::ServiceExt::oneshot(self.router.clone(), req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        secure(&mut response);
+        response
+    }
+}
+
+/// The requests of one connection.
+#[derive(Clone)]
+pub(super) struct Connection {
+    app: Shared,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<Request<hyper::body::Incoming>> for Connection {
+    type Response = Answer;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Answer, std::convert::Infallible>> + Send>>;
+
+    fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
+        let (app, peer) = (self.app.clone(), self.peer);
+        Box::pin(async move { Ok(app.handle(req, peer).await) })
+    }
+}
+
+fn router(app: std::sync::Weak<App>) -> axum::Router {
+    // The router holds the app weakly: the app owns the router.
+    let state = app;
+    axum::Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/services", get(services).post(create))
+        .route("/services/{name}", axum::routing::delete(remove))
+        .route("/services/{name}/status", get(status))
+        .route("/services/{name}/logs", get(logs))
+        .route("/services/{name}/units", get(units_of))
+        .route("/services/{name}/{action}", post(control))
+        .route("/list", get(list))
+        .route("/units", get(units))
+        .route("/history", get(history))
+        .route("/next", get(next))
+        .route("/check", post(check))
+        .route("/monitor/check", post(monitor_check))
+        .route("/environments", get(env_list).post(env_create))
+        .route("/environments/{name}", get(env_show).put(env_update).delete(env_delete))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+type AppState = State<std::sync::Weak<App>>;
+
+fn app(state: &AppState) -> Shared {
+    state.0.upgrade().expect("the app outlives its requests")
+}
+
+type Answer = Response<Body>;
+
+/// Security headers on every answer.
+fn secure(response: &mut Answer) {
+    let h = response.headers_mut();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+        ("cache-control", "no-store"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+fn json_bytes(status: StatusCode, bytes: Bytes) -> Answer {
+    let mut r = Response::new(Body::from(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn json(value: &impl Serialize) -> Answer {
+    match serde_json::to_vec(value) {
+        Ok(v) => json_bytes(StatusCode::OK, v.into()),
+        Err(e) => error_answer(StatusCode::INTERNAL_SERVER_ERROR, "failed", format!("cannot encode the answer: {e}"), None),
+    }
+}
+
+fn error_answer(status: StatusCode, kind: &str, message: String, hint: Option<String>) -> Answer {
+    let exit_code = match status.as_u16() {
+        400 | 413 => crate::exit::USAGE,
+        404 => crate::exit::NO_MATCH,
+        _ => crate::exit::FAILED,
+    };
+    let detail = ErrorDetail { kind: kind.to_owned(), message, hint, exit_code, nearest: Vec::new() };
+    let mut r = json_bytes(status, serde_json::to_vec(&ErrorAnswer { version: VERSION, error: detail }).unwrap_or_default().into());
+    secure(&mut r);
+    r
+}
+
+fn denied_answer(denied: Denied) -> Answer {
+    let (status, kind) = match denied.status {
+        401 => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        503 => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        _ => (StatusCode::BAD_REQUEST, "bad_request"),
+    };
+    let mut r = error_answer(status, kind, denied.message, None);
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("TF-HMAC-SHA256"));
+    }
+    r
+}
+
+/// An operation's error as an answer: the status says whose fault, the body says it as `tf`
+/// would.
+fn failure(e: Error) -> Answer {
+    use taskflows_systemd::Error as S;
+    let nearest = match &e {
+        Error::Systemd(S::NoMatch { nearest, .. }) => nearest.clone(),
+        _ => Vec::new(),
+    };
+    let exit_code = e.exit_code();
+    let (status, kind) = match (&e, exit_code) {
+        (Error::Busy { .. }, _) => (StatusCode::CONFLICT, "busy"),
+        (Error::Timeout { .. }, _) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+        (Error::Refused { .. }, _) => (StatusCode::CONFLICT, "refused"),
+        (Error::Systemd(S::EnvironmentExists { .. }), _) => (StatusCode::CONFLICT, "exists"),
+        (_, crate::exit::NO_MATCH) => (StatusCode::NOT_FOUND, "not_found"),
+        (_, crate::exit::USAGE) => (StatusCode::BAD_REQUEST, "bad_request"),
+        (_, crate::exit::INVALID) => (StatusCode::BAD_REQUEST, "invalid"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
+    };
+    let detail =
+        ErrorDetail { kind: kind.to_owned(), message: e.to_string(), hint: e.hint().map(str::to_owned), exit_code, nearest };
+    json_bytes(status, serde_json::to_vec(&ErrorAnswer { version: VERSION, error: detail }).unwrap_or_default().into())
+}
+
+fn answer<T: Serialize>(result: crate::Result<T>) -> Answer {
+    match result {
+        Ok(v) => json(&v),
+        Err(e) => failure(e),
+    }
+}
+
+/// A JSON body of type `T`, naming the field at fault (duplicate keys and unknown fields are
+/// refused).
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> crate::Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." { "body".to_owned() } else { format!("body.{path}") };
+        Error::usage(format!("{at}: {}", e.inner()), None)
+    })?;
+    de.end().map_err(|_| Error::usage("body: more after the JSON value", None))?;
+    Ok(value)
+}
+
+/// A service name or glob from the path: name characters and glob characters only.
+fn pattern(name: &str) -> crate::Result<&str> {
+    let ok = !name.is_empty()
+        && name.len() <= 256
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-*?[]!".contains(&b))
+        && !name.contains("..");
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::usage(
+            format!("name: {name:?} is not a service name or glob (letters, digits, . _ - and * ? [ ] ! are allowed)"),
+            None,
+        ))
+    }
+}
+
+async fn not_found() -> Answer {
+    error_answer(StatusCode::NOT_FOUND, "no_route", "no such route (GET /openapi.json lists them)".into(), None)
+}
+
+async fn method_not_allowed() -> Answer {
+    error_answer(StatusCode::METHOD_NOT_ALLOWED, "method", "this route does not take this method".into(), None)
+}
+
+async fn health(state: AppState) -> Answer {
+    let scope = crate::scope_name(app(&state).local.scope()).to_owned();
+    json(&Health { status: "ok".into(), server: env!("CARGO_PKG_VERSION").into(), scope })
+}
+
+async fn openapi(RawQuery(q): RawQuery) -> Answer {
+    match Query::parse(q.as_deref(), &[]) {
+        Ok(_) => json_bytes(StatusCode::OK, super::openapi().into()),
+        Err(e) => failure(e),
+    }
+}
+
+/// `GET /services[?match=GLOB&running=true]`: the live state.
+async fn services(state: AppState, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let run = || -> crate::Result<Answer> {
+        let q = Query::parse(q.as_deref(), &["match", "running"])?;
+        let running = q.flag("running")?;
+        let snapshot = app.live.snapshot();
+        match q.text("match") {
+            None if !running => Ok(json_bytes(StatusCode::OK, snapshot.json.clone())),
+            pat => {
+                let pat = pat.map(pattern).transpose()?;
+                let services: Vec<_> = snapshot
+                    .report
+                    .services
+                    .iter()
+                    .filter(|s| pat.is_none_or(|p| taskflows_core::glob_match(p, &s.name)))
+                    .filter(|s| !running || s.is_running())
+                    .cloned()
+                    .collect();
+                if services.is_empty() && pat.is_some() && !running {
+                    return Err(no_match(&snapshot, pat.unwrap_or_default()));
+                }
+                Ok(json(&crate::StatusReport { version: VERSION, services }))
+            }
+        }
+    };
+    run().unwrap_or_else(failure)
+}
+
+fn no_match(snapshot: &super::live::Snapshot, pattern: &str) -> Error {
+    let names: Vec<taskflows_core::ServiceName> =
+        snapshot.report.services.iter().filter_map(|s| taskflows_core::ServiceName::new(&s.name).ok()).collect();
+    Error::Systemd(taskflows_systemd::Error::NoMatch {
+        pattern: pattern.to_owned(),
+        nearest: taskflows_systemd::nearest(pattern, &names),
+    })
+}
+
+/// `GET /services/{name}/status`: one service's live state.
+async fn status(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let run = || -> crate::Result<Answer> {
+        Query::parse(q.as_deref(), &[])?;
+        let name = pattern(&name)?;
+        let snapshot = app.live.snapshot();
+        match snapshot.one.get(name) {
+            Some(bytes) => Ok(json_bytes(StatusCode::OK, bytes.clone())),
+            None => Err(no_match(&snapshot, name)),
+        }
+    };
+    run().unwrap_or_else(failure)
+}
+
+async fn create(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+    let app = app(&state);
+    let result = async {
+        let q = Query::parse(q.as_deref(), &["dry_run"])?;
+        let request: CreateRequest = body(&bytes)?;
+        if q.flag("dry_run")? {
+            return Ok(json(&app.local.plan(&request).await?));
+        }
+        let report = app.local.create(&request).await;
+        app.live.refresh_now().await;
+        Ok(json(&report?))
+    };
+    result.await.unwrap_or_else(failure)
+}
+
+async fn remove(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        let q = Query::parse(q.as_deref(), &["force"])?;
+        let request = ControlRequest {
+            pattern: pattern(&name)?.to_owned(),
+            action: Action::Remove,
+            targets: crate::Targets::Both,
+            wait: false,
+            timeout: None,
+            force: q.flag("force")?,
+        };
+        let report = app.local.control(&request).await;
+        app.live.refresh_now().await;
+        Ok::<_, Error>(json(&report?))
+    };
+    result.await.unwrap_or_else(failure)
+}
+
+async fn control(state: AppState, Path((name, action)): Path<(String, String)>, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        let action = match action.as_str() {
+            "start" => Action::Start,
+            "stop" => Action::Stop,
+            "restart" => Action::Restart,
+            "enable" => Action::Enable,
+            "disable" => Action::Disable,
+            other => {
+                return Err(Error::usage(
+                    format!("action: {other:?} is not one of start, stop, restart, enable, disable"),
+                    None,
+                ));
+            }
+        };
+        let options: ControlBody = if bytes.is_empty() { ControlBody::default() } else { body(&bytes)? };
+        if options.wait && action != Action::Start {
+            return Err(Error::usage("body.wait: only a start can wait", None));
+        }
+        let request = ControlRequest {
+            pattern: pattern(&name)?.to_owned(),
+            action,
+            targets: options.targets,
+            wait: options.wait,
+            timeout: options.timeout_secs.map(Duration::from_secs),
+            force: false,
+        };
+        let report = app.local.control(&request).await;
+        app.live.refresh_now().await;
+        Ok(json(&report?))
+    };
+    result.await.unwrap_or_else(failure)
+}
+
+async fn list(state: AppState, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        let q = Query::parse(q.as_deref(), &["match"])?;
+        let pat = q.text("match").map(pattern).transpose()?;
+        app.local.list(pat).await
+    };
+    answer(result.await)
+}
+
+async fn units(state: AppState, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        let q = Query::parse(q.as_deref(), &["match"])?;
+        let pat = pattern(q.text("match").ok_or_else(|| Error::usage("match: a service name or glob is needed", None))?)?;
+        app.local.show(pat).await
+    };
+    answer(result.await)
+}
+
+async fn units_of(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        app.local.show(pattern(&name)?).await
+    };
+    answer(result.await)
+}
+
+async fn history(state: AppState, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        let q = Query::parse(q.as_deref(), &["match", "limit"])?;
+        let pat = q.text("match").map(pattern).transpose()?;
+        let limit = q.count("limit", 20, app.limits.max_history)?;
+        app.local.history(pat, limit).await
+    };
+    answer(result.await)
+}
+
+async fn next(state: AppState, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        let q = Query::parse(q.as_deref(), &["match", "count"])?;
+        let pat = q.text("match").map(pattern).transpose()?;
+        let count = q.count("count", 1, app.limits.max_next)?;
+        app.local.next(pat, count).await
+    };
+    answer(result.await)
+}
+
+async fn check(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        let request: CheckBody = body(&bytes)?;
+        let target = match (request.files.is_empty(), request.installed) {
+            (false, None) => CheckTarget::Files(request.files),
+            (true, Some(p)) => CheckTarget::Installed(pattern(&p)?.to_owned()),
+            _ => return Err(Error::usage("body: give either files or installed", None)),
+        };
+        let wait = request.wait_secs.map(|s| Duration::from_secs(s.min(86_400)));
+        app.local.check(&target, wait).await
+    };
+    answer(result.await)
+}
+
+async fn monitor_check(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        let request: MonitorBody = if bytes.is_empty() { MonitorBody::default() } else { body(&bytes)? };
+        let pat = request.pattern.as_deref().map(pattern).transpose()?.map(str::to_owned);
+        let grace = Duration::from_secs(request.grace_secs.unwrap_or(600).min(366 * 86_400));
+        app.local.monitor_check(&MonitorRequest { pattern: pat, grace, destinations: Vec::new() }).await
+    };
+    answer(result.await)
+}
+
+fn env_name(name: &str) -> crate::Result<taskflows_core::EnvName> {
+    taskflows_core::EnvName::new(name).map_err(|e| Error::usage(format!("name: {e}"), None))
+}
+
+async fn env_list(state: AppState, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        app.local.env_list().await
+    };
+    answer(result.await)
+}
+
+async fn env_show(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        app.local.env_show(&env_name(&name)?).await
+    };
+    answer(result.await)
+}
+
+async fn env_create(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        let request: EnvironmentBody = body(&bytes)?;
+        let name = request.name.ok_or_else(|| Error::usage("body.name: the environment's name is needed", None))?;
+        app.local.env_create(&EnvironmentFile { name: env_name(&name)?, file: request.file }).await
+    };
+    answer(result.await)
+}
+
+async fn env_update(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        let request: EnvironmentBody = body(&bytes)?;
+        if request.name.as_deref().is_some_and(|n| n != name) {
+            return Err(Error::usage("body.name: differs from the name in the path", None));
+        }
+        let report = app.local.env_update(&EnvironmentFile { name: env_name(&name)?, file: request.file }).await;
+        app.live.refresh_now().await;
+        report
+    };
+    answer(result.await)
+}
+
+async fn env_delete(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        app.local.env_delete(&env_name(&name)?).await
+    };
+    answer(result.await)
+}
+
+/// `GET /services/{name}/logs[?lines=N&follow=true]`: the last lines, or (follow) a stream of
+/// server-sent events, one `LogLine` per event, ending when the client goes away.
+async fn logs(
+    state: AppState,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    axum::Extension(peer): axum::Extension<SocketAddr>,
+) -> Answer {
+    let app = app(&state);
+    let result = async {
+        let q = Query::parse(q.as_deref(), &["lines", "follow"])?;
+        let lines = q.count("lines", 50, app.limits.max_lines)?;
+        let name = pattern(&name)?;
+        if !q.flag("follow")? {
+            return Ok(json(&app.local.logs(name, lines).await?));
+        }
+        let Some(slot) = StreamSlot::take(&app, peer.ip()) else {
+            return Ok(error_answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!(
+                    "too many log streams (at most {} per client and {} in all)",
+                    app.limits.streams_per_client, app.limits.streams_total
+                ),
+                None,
+            ));
+        };
+        let lines = app.local.follow(name, lines).await?;
+        let events = lines.map(move |line| {
+            let _held = &slot;
+            let data = match line {
+                Ok(l) => serde_json::to_string(&l).unwrap_or_default(),
+                Err(e) => serde_json::to_string(&ErrorAnswer {
+                    version: VERSION,
+                    error: ErrorDetail { kind: "failed".into(), message: e.to_string(), hint: None, exit_code: 1, nearest: Vec::new() },
+                })
+                .unwrap_or_default(),
+            };
+            Ok::<_, std::convert::Infallible>(axum::response::sse::Event::default().data(data))
+        });
+        let sse = axum::response::Sse::new(events)
+            .keep_alive(axum::response::sse::KeepAlive::new().interval(Duration::from_secs(15)));
+        Ok::<_, Error>(axum::response::IntoResponse::into_response(sse))
+    };
+    result.await.unwrap_or_else(failure)
+}
+
+/// A held log stream, counted per client address and in all; given back when dropped.
+struct StreamSlot {
+    app: Shared,
+    ip: IpAddr,
+}
+
+impl StreamSlot {
+    fn take(app: &Shared, ip: IpAddr) -> Option<StreamSlot> {
+        let mut streams = app.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let total: usize = streams.values().sum();
+        let mine = streams.get(&ip).copied().unwrap_or(0);
+        if total >= app.limits.streams_total || mine >= app.limits.streams_per_client {
+            return None;
+        }
+        streams.insert(ip, mine + 1);
+        Some(StreamSlot { app: app.clone(), ip })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut streams = self.app.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = streams.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                streams.remove(&self.ip);
+            }
+        }
+    }
+}
