@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use taskflows_api::{ContainerChange, ContainerChangeKind, CreateReport, CreateRequest, Local, Operations, Plan};
 
-use crate::output::terminal_safe;
-use crate::{Failure, exit_if, print, print_json};
+use crate::Failure;
+use crate::output::{Answer, terminal_safe};
 
 #[derive(clap::Args)]
 pub(crate) struct CreateArgs {
@@ -28,28 +28,29 @@ pub(crate) struct CreateArgs {
     json: bool,
 }
 
+impl CreateArgs {
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub(crate) async fn run(local: &Local, args: &CreateArgs) -> Result<ExitCode, Failure> {
+    answer(local, args).await?.print(args.json)
+}
+
+/// Create (or plan) with any implementation of the operations.
+pub(crate) async fn answer(ops: &(impl Operations + Sync), args: &CreateArgs) -> Result<Answer, Failure> {
     let request = CreateRequest {
         files: crate::read_service_files(&args.path)?,
         include: args.include.clone(),
         exclude: args.exclude.clone(),
     };
     if args.dry_run {
-        let plan = local.plan(&request).await?;
-        if args.json {
-            print_json(&plan)?;
-        } else {
-            print(plan_text(&plan).as_bytes())?;
-        }
-        return Ok(ExitCode::SUCCESS);
+        let plan = ops.plan(&request).await?;
+        return Ok(Answer::text(&plan, plan_text(&plan)));
     }
-    let report = local.create(&request).await?;
-    if args.json {
-        print_json(&report)?;
-    } else {
-        print(report_lines(&report).as_bytes())?;
-    }
-    Ok(exit_if(report.ok))
+    let report = ops.create(&request).await?;
+    Ok(Answer { ok: report.ok, ..Answer::text(&report, report_lines(&report)) })
 }
 
 /// Each unit as it would be written, with a unified diff against the installed one.

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use taskflows_api::{EnvironmentChange, EnvironmentFile, Local, Operations};
 use taskflows_core::EnvName;
 
-use crate::output::{Style, Table, terminal_safe};
-use crate::{Failure, exit_if, print, print_json};
+use crate::Failure;
+use crate::output::{Answer, Table, terminal_safe};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum EnvCommand {
@@ -54,51 +54,61 @@ fn parse_name(s: &str) -> Result<EnvName, String> {
     EnvName::new(s).map_err(|e| e.to_string())
 }
 
+impl EnvCommand {
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            EnvCommand::List { json }
+            | EnvCommand::Show { json, .. }
+            | EnvCommand::Create { json, .. }
+            | EnvCommand::Update { json, .. }
+            | EnvCommand::Delete { json, .. } => *json,
+        }
+    }
+}
+
 pub(crate) async fn run(local: &Local, command: EnvCommand) -> Result<ExitCode, Failure> {
-    let (change, json) = match command {
-        EnvCommand::List { json } => {
-            let list = local.env_list().await?;
-            if json {
-                return print_json(&list).map(|()| ExitCode::SUCCESS);
-            }
+    let json = command.json();
+    let answer = answer(local, &command).await?;
+    let hint = answer.json.get("not_updated").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
+    let code = answer.print(json)?;
+    if hint && !json {
+        eprintln!(
+            "hint: services created before taskflows kept their definitions keep the old environment; run `tf create FILE` for them again"
+        );
+    }
+    Ok(code)
+}
+
+/// One environment command with any implementation of the operations.
+pub(crate) async fn answer(ops: &(impl Operations + Sync), command: &EnvCommand) -> Result<Answer, Failure> {
+    let change = match command {
+        EnvCommand::List { .. } => {
+            let list = ops.env_list().await?;
             let mut table = Table::new(&["ENVIRONMENT", "KIND", "WHAT", "USED BY"]);
             for e in &list.environments {
                 let used = if e.used_by.is_empty() { "-".to_owned() } else { e.used_by.join(" ") };
                 table.row(vec![e.name.clone(), e.kind.clone(), e.what.clone(), used]);
             }
-            return print(table.render(&Style::detect()).as_bytes()).map(|()| ExitCode::SUCCESS);
+            return Ok(Answer::table(&list, table));
         }
-        EnvCommand::Show { name, json } => {
-            let detail = local.env_show(&name).await?;
-            if json {
-                return print_json(&detail).map(|()| ExitCode::SUCCESS);
-            }
+        EnvCommand::Show { name, .. } => {
+            let detail = ops.env_show(name).await?;
             let used = &detail.summary.used_by;
             let used = if used.is_empty() { "no installed service".to_owned() } else { used.join(", ") };
             let text =
                 format!("# {}\n{}\n# used by: {used}\n", detail.summary.path, terminal_safe(detail.text.trim_end()));
-            return print(text.as_bytes()).map(|()| ExitCode::SUCCESS);
+            return Ok(Answer::text(&detail, text));
         }
-        EnvCommand::Create { name, file, json } => {
-            (local.env_create(&EnvironmentFile { name, file: crate::read_file(&file)? }).await?, json)
+        EnvCommand::Create { name, file, .. } => {
+            ops.env_create(&EnvironmentFile { name: name.clone(), file: crate::read_file(file)? }).await?
         }
-        EnvCommand::Update { name, file, json } => {
-            (local.env_update(&EnvironmentFile { name, file: crate::read_file(&file)? }).await?, json)
+        EnvCommand::Update { name, file, .. } => {
+            ops.env_update(&EnvironmentFile { name: name.clone(), file: crate::read_file(file)? }).await?
         }
-        EnvCommand::Delete { name, json } => (local.env_delete(&name).await?, json),
+        EnvCommand::Delete { name, .. } => ops.env_delete(name).await?,
     };
     let ok = change.create.as_ref().is_none_or(|c| c.ok);
-    if json {
-        print_json(&change)?;
-    } else {
-        print(change_lines(&change).as_bytes())?;
-        if !change.not_updated.is_empty() {
-            eprintln!(
-                "hint: services created before taskflows kept their definitions keep the old environment; run `tf create FILE` for them again"
-            );
-        }
-    }
-    Ok(exit_if(ok))
+    Ok(Answer { ok, ..Answer::text(&change, change_lines(&change)) })
 }
 
 fn change_lines(change: &EnvironmentChange) -> String {

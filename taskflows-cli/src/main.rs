@@ -10,14 +10,17 @@
 //! service matches the pattern (the message names the nearest ones). A closed pipe (e.g.
 //! `tf … | head`) ends quietly with 0.
 
+mod api;
 mod calendar;
 mod container;
 mod create;
 mod env;
+mod fleet;
 mod host;
 mod monitor;
 mod monitor_alerts;
 mod output;
+mod servers;
 mod services;
 
 use std::io::Write as _;
@@ -45,6 +48,10 @@ struct Cli {
     /// gives up as busy.
     #[arg(long, global = true, default_value = "60s", value_parser = parse_duration)]
     lock_timeout: taskflows_core::Duration,
+    /// Act on this API server instead of this host: a name from `tf server list`, or
+    /// localhost[:PORT] (repeatable; the servers are asked in parallel).
+    #[arg(short = 's', long = "server", global = true, value_name = "SERVER")]
+    servers: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -218,9 +225,44 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// The API server: serve it, install it as a service, manage its signing secret.
+    Api {
+        #[command(subcommand)]
+        command: api::ApiCommand,
+    },
+    /// The API servers `-s` reaches: their URLs and secrets (~/.config/taskflows/servers.toml).
+    Server {
+        #[command(subcommand)]
+        command: servers::ServerCommand,
+    },
     /// What Docker services' units run (internal).
     #[command(subcommand, hide = true)]
     Container(container::ContainerCommand),
+}
+
+impl Command {
+    /// Whether the answer is asked for as JSON.
+    fn json(&self) -> bool {
+        match self {
+            Command::List { json, .. }
+            | Command::Status { json, .. }
+            | Command::Logs { json, .. }
+            | Command::Show { json, .. }
+            | Command::Start { json, .. }
+            | Command::Stop { json, .. }
+            | Command::Restart { json, .. }
+            | Command::Enable { json, .. }
+            | Command::Disable { json, .. }
+            | Command::Remove { json, .. }
+            | Command::Next { json, .. }
+            | Command::History { json, .. }
+            | Command::Run { json, .. }
+            | Command::Check { json, .. } => *json,
+            Command::Create(args) => args.json(),
+            Command::Env(command) => command.json(),
+            _ => false,
+        }
+    }
 }
 
 /// Which units a control command acts on.
@@ -256,6 +298,18 @@ pub(crate) struct Failure {
 impl Failure {
     pub(crate) fn new(code: u8, error: impl std::fmt::Display) -> Failure {
         Failure { code, message: error.to_string(), hint: None, broken_pipe: false }
+    }
+
+    pub(crate) fn code(&self) -> u8 {
+        self.code
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
     }
 }
 
@@ -308,6 +362,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
+    if !cli.servers.is_empty() {
+        return block_on(fleet::run(&cli.servers, cli.command));
+    }
     let lock_timeout = std::time::Duration::from_micros(cli.lock_timeout.as_micros());
     let local = || -> Result<Local, Failure> { Ok(host::local(scope)?.with_lock_timeout(lock_timeout)) };
     match cli.command {
@@ -327,6 +384,8 @@ fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
             print(&script).map(done)
         }
         Command::Container(command) => container::run(&command),
+        Command::Api { command } => api::run(scope, command, lock_timeout),
+        Command::Server { command } => servers::run(command),
         Command::Env(command) => block_on(env::run(&local()?, command)),
         Command::Monitor { command } => block_on(monitor::run(&local()?, command)),
         Command::Create(args) => block_on(create::run(&local()?, &args)),

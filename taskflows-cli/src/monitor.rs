@@ -8,7 +8,7 @@ use taskflows_api::{Local, MONITOR_SERVICE, MonitorRequest, Operations, scope_na
 use taskflows_core::{Periodic, RelativeTo, ServiceSpec, StartOn, env_file_quote};
 
 use crate::monitor_alerts::{AlertArgs, WEBHOOKS_VAR, env, usage};
-use crate::output::{Style, Table, terminal_safe};
+use crate::output::{Answer, Table, terminal_safe};
 use crate::{Failure, exit_if, parse_duration, print, print_json};
 
 /// Variables the installed monitor needs and the unit file must not show: written to a private
@@ -70,21 +70,39 @@ async fn check(local: &Local, args: &CheckArgs) -> Result<ExitCode, Failure> {
         destinations,
     };
     let report = local.monitor_check(&request).await?;
-    if args.json {
-        print_json(&report)?;
-    } else if report.problems.is_empty() {
-        print(format!("{} service(s) with timers checked: all healthy\n", report.checked).as_bytes())?;
+    let answer = problems(&report, args.exit_zero);
+    let code = answer.print(args.json)?;
+    for dest in &report.undelivered {
+        eprintln!("warning: the alert was not delivered to {}; the next check tries again", kind(dest));
+    }
+    Ok(code)
+}
+
+/// The problems found, as a table (or a line when there are none).
+fn problems(report: &taskflows_api::MonitorReport, exit_zero: bool) -> Answer {
+    let answer = if report.problems.is_empty() {
+        Answer::text(report, format!("{} service(s) with timers checked: all healthy\n", report.checked))
     } else {
         let mut table = Table::new(&["SERVICE", "PROBLEM", "DETAIL"]);
         for p in &report.problems {
             table.row(vec![p.service.clone(), p.kind.to_string(), terminal_safe(&p.detail).into_owned()]);
         }
-        print(table.render(&Style::detect()).as_bytes())?;
+        Answer::table(report, table)
+    };
+    Answer { ok: report.problems.is_empty() || exit_zero, ..answer }
+}
+
+/// `tf monitor check -s SERVER`: the server reports; it alerts nobody for this request.
+pub(crate) async fn remote_check(remote: &impl Operations, command: &MonitorCommand) -> Result<Answer, Failure> {
+    let MonitorCommand::Check(args) = command else {
+        return Err(usage("tf monitor install acts on this host; drop -s (or install it on the server)".into()));
+    };
+    if !args.alerts.destinations()?.is_empty() {
+        return Err(usage("alerts are sent by each server's own monitor; drop the alert options with -s".into()));
     }
-    for dest in &report.undelivered {
-        eprintln!("warning: the alert was not delivered to {}; the next check tries again", kind(dest));
-    }
-    Ok(exit_if(report.problems.is_empty() || args.exit_zero))
+    let grace = std::time::Duration::from_micros(args.grace.as_micros());
+    let report = remote.monitor_check(&crate::fleet::monitor_request(args.pattern.clone(), grace)).await?;
+    Ok(problems(&report, args.exit_zero))
 }
 
 /// `slack`, `webhook` or `email`: a destination's kind, from its key.
@@ -139,7 +157,7 @@ fn env_file_text(vars: &[(&str, String)]) -> String {
 
 /// One word for systemd's `ExecStart=`: as is when plain, else double-quoted with `\` and `"`
 /// escaped; `$` doubled so systemd does not expand it.
-fn exec_quote(word: &str) -> String {
+pub(crate) fn exec_quote(word: &str) -> String {
     let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_./:=@+,-%".contains(c));
     if plain {
         return word.to_owned();

@@ -98,7 +98,61 @@ pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// An operation's answer, ready to print: as JSON (the contract) or as a view for people.
+pub(crate) struct Answer {
+    /// The answer itself.
+    pub(crate) json: serde_json::Value,
+    /// A table or lines.
+    pub(crate) view: View,
+    /// Whether the operation did what was asked (jobs and runs succeeded).
+    pub(crate) ok: bool,
+    /// The exit code, when not 0 for ok and 1 otherwise.
+    pub(crate) code: Option<u8>,
+}
+
+/// How an answer shows.
+pub(crate) enum View {
+    /// Rows under a header (a fleet's get a HOST column).
+    Table(Table),
+    /// Lines (a fleet's are prefixed with the host).
+    Text(String),
+}
+
+impl Answer {
+    fn new(value: &impl serde::Serialize, view: View) -> Answer {
+        let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        Answer { json, view, ok: true, code: None }
+    }
+
+    pub(crate) fn table(value: &impl serde::Serialize, table: Table) -> Answer {
+        Answer::new(value, View::Table(table))
+    }
+
+    pub(crate) fn text(value: &impl serde::Serialize, text: String) -> Answer {
+        Answer::new(value, View::Text(text))
+    }
+
+    /// The exit code it maps to.
+    pub(crate) fn exit_code(&self) -> u8 {
+        self.code.unwrap_or(if self.ok { 0 } else { 1 })
+    }
+
+    /// Print it (as JSON with `json`) and say how to exit.
+    pub(crate) fn print(self, json: bool) -> Result<std::process::ExitCode, crate::Failure> {
+        if json {
+            crate::print_json(&self.json)?;
+        } else {
+            match &self.view {
+                View::Table(t) => crate::print(t.render(&Style::detect()).as_bytes())?,
+                View::Text(text) => crate::print(text.as_bytes())?,
+            }
+        }
+        Ok(std::process::ExitCode::from(self.exit_code()))
+    }
+}
+
 /// A table whose columns are padded to their widest cell (counting characters, not escape codes).
+#[derive(Clone)]
 pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -111,6 +165,24 @@ impl Table {
 
     pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
+    }
+
+    /// The rows of `tables`, each table's under its host's name in a first HOST column.
+    pub(crate) fn with_hosts(tables: Vec<(String, Table)>) -> Option<Table> {
+        let mut merged: Option<Table> = None;
+        for (host, table) in tables {
+            let t = merged.get_or_insert_with(|| {
+                let mut header = vec!["HOST".to_owned()];
+                header.extend(table.header.iter().cloned());
+                Table { header, rows: Vec::new() }
+            });
+            for row in table.rows {
+                let mut cells = vec![host.clone()];
+                cells.extend(row);
+                t.rows.push(cells);
+            }
+        }
+        merged
     }
 
     pub(crate) fn render(&self, style: &Style) -> String {

@@ -11,63 +11,16 @@ use taskflows_api::{
     RunKind, RunReport, RunRequest, ServiceList, ServiceState, UnitFiles, exit,
 };
 
-use crate::output::{Style, Table, between, short_duration, terminal_safe};
+use crate::output::{Answer, Style, Table, between, short_duration, terminal_safe};
 use crate::{Command, Failure, exit_if, print, print_json};
 
-/// The commands that are one operation on installed services.
+/// The commands that are one operation on installed services, on this host.
 pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Failure> {
     let style = Style::detect();
-    let control =
-        |pattern: String, action, targets: Targets, wait, timeout: Option<taskflows_core::Duration>| ControlRequest {
-            pattern,
-            action,
-            targets,
-            wait,
-            timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
-            force: false,
-        };
-    use taskflows_api::Targets;
-    let (request, json) = match command {
-        Command::List { pattern, json } => {
-            let list = local.list(pattern.as_deref()).await?;
-            return if json { print_json(&list) } else { print(list_table(&list, &style).as_bytes()) }.map(ok);
-        }
-        Command::Status { pattern, running, all, json } => {
-            let report = local.status(pattern.as_deref(), running).await?;
-            if json {
-                return print_json(&report).map(ok);
-            }
-            return print(status_table(&report.services, all, &style, Timestamp::now()).as_bytes()).map(ok);
-        }
-        Command::Show { pattern, json } => {
-            let units = local.show(&pattern).await?;
-            return if json { print_json(&units) } else { print(unit_files(&units).as_bytes()) }.map(ok);
-        }
-        Command::Logs { name, lines, follow, json } => {
-            let line = |l: &taskflows_api::LogLine| {
-                if json {
-                    serde_json::to_string(l).unwrap_or_default() + "\n"
-                } else {
-                    format!("{}  {}\n", style.time(Some(l.timestamp)), terminal_safe(&l.message))
-                }
-            };
-            if follow {
-                let mut lines = local.follow(&name, lines).await?;
-                while let Some(l) = lines.next().await {
-                    print(line(&l?).as_bytes())?;
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let logs = local.logs(&name, lines).await?;
-            return print(logs.lines.iter().map(line).collect::<String>().as_bytes()).map(ok);
-        }
-        Command::History { pattern, limit, json } => {
-            let history = local.history(pattern.as_deref(), limit).await?;
-            return if json { print_json(&history) } else { print(history_table(&history, &style).as_bytes()) }.map(ok);
-        }
-        Command::Next { pattern, count, json } => {
-            let next = local.next(pattern.as_deref(), count).await?;
-            return if json { print_json(&next) } else { print(next_table(&next, &style).as_bytes()) }.map(ok);
+    match command {
+        Command::Logs { name, lines, follow: true, json } => {
+            let stream = local.follow(&name, lines).await?;
+            follow(stream, None, json, &style).await
         }
         Command::Run { name, timeout, json, command } => {
             let request = RunRequest {
@@ -75,39 +28,92 @@ pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Fai
                 argv: command,
                 timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
             };
-            return run_once(local, &request, json, &style).await;
+            run_once(local, &request, json, &style).await
         }
-        Command::Start { pattern, targets, wait, timeout, json } => {
-            (control(pattern, Action::Start, targets.targets(), wait, timeout), json)
+        command => {
+            let json = command.json();
+            answer(local, &command, &style).await?.print(json)
         }
-        Command::Stop { pattern, targets, json } => {
-            (control(pattern, Action::Stop, targets.targets(), false, None), json)
+    }
+}
+
+/// Print followed log lines (prefixed with the server's name on a fleet).
+pub(crate) async fn follow(
+    mut lines: taskflows_api::LogStream,
+    host: Option<&str>,
+    json: bool,
+    style: &Style,
+) -> Result<ExitCode, Failure> {
+    while let Some(l) = lines.next().await {
+        print(log_line(&l?, host, json, style).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn log_line(l: &taskflows_api::LogLine, host: Option<&str>, json: bool, style: &Style) -> String {
+    match (json, host) {
+        (true, None) => serde_json::to_string(l).unwrap_or_default() + "\n",
+        (true, Some(h)) => serde_json::json!({ "host": h, "line": l }).to_string() + "\n",
+        (false, None) => format!("{}  {}\n", style.time(Some(l.timestamp)), terminal_safe(&l.message)),
+        (false, Some(h)) => format!("{h}  {}  {}\n", style.time(Some(l.timestamp)), terminal_safe(&l.message)),
+    }
+}
+
+/// One operation's answer on installed services, by any implementation of the operations (this
+/// host, or a server).
+pub(crate) async fn answer(ops: &(impl Operations + Sync), command: &Command, style: &Style) -> Result<Answer, Failure> {
+    let control = |pattern: &str, action, targets: Targets, wait, timeout: Option<taskflows_core::Duration>| {
+        ControlRequest {
+            pattern: pattern.to_owned(),
+            action,
+            targets,
+            wait,
+            timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
+            force: false,
         }
-        Command::Restart { pattern, targets, json } => {
-            (control(pattern, Action::Restart, targets.targets(), false, None), json)
+    };
+    use taskflows_api::Targets;
+    let request = match command {
+        Command::List { pattern, .. } => {
+            let list = ops.list(pattern.as_deref()).await?;
+            return Ok(Answer::table(&list, list_table(&list)));
         }
-        Command::Enable { pattern, targets, json } => {
-            (control(pattern, Action::Enable, targets.targets(), false, None), json)
+        Command::Status { pattern, running, all, .. } => {
+            let report = ops.status(pattern.as_deref(), *running).await?;
+            return Ok(Answer::table(&report, status_table(&report.services, *all, style, Timestamp::now())));
         }
-        Command::Disable { pattern, targets, json } => {
-            (control(pattern, Action::Disable, targets.targets(), false, None), json)
+        Command::Show { pattern, .. } => {
+            let units = ops.show(pattern).await?;
+            return Ok(Answer::text(&units, unit_files(&units)));
         }
-        Command::Remove { pattern, force, json } => {
-            (ControlRequest { force, ..control(pattern, Action::Remove, Targets::Both, false, None) }, json)
+        Command::Logs { name, lines, json, .. } => {
+            let logs = ops.logs(name, *lines).await?;
+            let text = logs.lines.iter().map(|l| log_line(l, None, *json, style)).collect();
+            return Ok(Answer::text(&logs, text));
+        }
+        Command::History { pattern, limit, .. } => {
+            let history = ops.history(pattern.as_deref(), *limit).await?;
+            return Ok(Answer::table(&history, history_table(&history, style)));
+        }
+        Command::Next { pattern, count, .. } => {
+            let next = ops.next(pattern.as_deref(), *count).await?;
+            return Ok(Answer::table(&next, next_table(&next, style)));
+        }
+        Command::Start { pattern, targets, wait, timeout, .. } => {
+            control(pattern, Action::Start, targets.targets(), *wait, *timeout)
+        }
+        Command::Stop { pattern, targets, .. } => control(pattern, Action::Stop, targets.targets(), false, None),
+        Command::Restart { pattern, targets, .. } => control(pattern, Action::Restart, targets.targets(), false, None),
+        Command::Enable { pattern, targets, .. } => control(pattern, Action::Enable, targets.targets(), false, None),
+        Command::Disable { pattern, targets, .. } => control(pattern, Action::Disable, targets.targets(), false, None),
+        Command::Remove { pattern, force, .. } => {
+            ControlRequest { force: *force, ..control(pattern, Action::Remove, Targets::Both, false, None) }
         }
         _ => unreachable!("main dispatches the other commands"),
     };
-    let report = local.control(&request).await?;
-    if json {
-        print_json(&report)?;
-    } else {
-        print(control_lines(&report, &style, request.timeout).as_bytes())?;
-    }
-    Ok(exit_if(report.ok))
-}
-
-fn ok(_: ()) -> ExitCode {
-    ExitCode::SUCCESS
+    let report = ops.control(&request).await?;
+    let text = control_lines(&report, style, request.timeout);
+    Ok(Answer { ok: report.ok, ..Answer::text(&report, text) })
 }
 
 /// `tf run`: Ctrl-C (or SIGTERM) stops the run and leaves no transient unit behind.
@@ -136,19 +142,24 @@ async fn interrupted(local: &Local, unit: &str) -> Result<ExitCode, Failure> {
     Err(Failure::new(130, format!("interrupted; stopped {unit}")))
 }
 
-/// `tf check`.
+/// `tf check`: a service file, or installed services.
+pub(crate) fn check_target(target: &str) -> Result<CheckTarget, Failure> {
+    let path = std::path::Path::new(target);
+    Ok(if path.exists() {
+        CheckTarget::Files(crate::read_service_files(path)?)
+    } else {
+        CheckTarget::Installed(target.to_owned())
+    })
+}
+
+/// `tf check` on this host.
 pub(crate) async fn check(
     local: &Local,
     target: &str,
     wait: Option<std::time::Duration>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let path = std::path::Path::new(target);
-    let target = if path.exists() {
-        CheckTarget::Files(crate::read_service_files(path)?)
-    } else {
-        CheckTarget::Installed(target.to_owned())
-    };
+    let target = check_target(target)?;
     let report = match local.check(&target, wait).await {
         Ok(report) => report,
         // As an ExecCondition= command, exit 1 would skip the start quietly: a requirement that
@@ -159,17 +170,18 @@ pub(crate) async fn check(
         }
         Err(e) => return Err(e.into()),
     };
-    if json {
-        print_json(&report)?;
-    } else {
-        print(check_lines(&report).as_bytes())?;
-    }
-    // As an ExecCondition= command: 1 skips the start quietly, 255 fails it.
-    Ok(match (report.ok, report.fails_start) {
-        (true, _) => ExitCode::SUCCESS,
-        (false, true) => ExitCode::from(255),
-        (false, false) => ExitCode::FAILURE,
-    })
+    check_answer(&report).print(json)
+}
+
+/// A check's answer; its exit code as an `ExecCondition=` command reads it: 1 skips the start
+/// quietly, 255 fails it.
+pub(crate) fn check_answer(report: &CheckReport) -> Answer {
+    let code = match (report.ok, report.fails_start) {
+        (true, _) => 0,
+        (false, true) => 255,
+        (false, false) => 1,
+    };
+    Answer { ok: report.ok, code: Some(code), ..Answer::text(report, check_lines(report)) }
 }
 
 pub(crate) fn check_lines(report: &CheckReport) -> String {
@@ -189,12 +201,12 @@ pub(crate) fn check_lines(report: &CheckReport) -> String {
     text
 }
 
-pub(crate) fn list_table(list: &ServiceList, style: &Style) -> String {
+pub(crate) fn list_table(list: &ServiceList) -> Table {
     let mut table = Table::new(&["SERVICE", "UNITS"]);
     for s in &list.services {
         table.row(vec![s.name.clone(), s.units.join(" ")]);
     }
-    table.render(style)
+    table
 }
 
 pub(crate) fn unit_files(units: &UnitFiles) -> String {
@@ -209,7 +221,7 @@ pub(crate) fn unit_files(units: &UnitFiles) -> String {
 }
 
 /// The `tf status` table, from states read at `now`.
-pub(crate) fn status_table(states: &[ServiceState], all: bool, style: &Style, now: Timestamp) -> String {
+pub(crate) fn status_table(states: &[ServiceState], all: bool, style: &Style, now: Timestamp) -> Table {
     let mut header = vec![
         "SERVICE",
         "DESCRIPTION",
@@ -263,10 +275,10 @@ pub(crate) fn status_table(states: &[ServiceState], all: bool, style: &Style, no
         }
         table.row(row);
     }
-    table.render(style)
+    table
 }
 
-pub(crate) fn history_table(history: &History, style: &Style) -> String {
+pub(crate) fn history_table(history: &History, style: &Style) -> Table {
     let now = Timestamp::now();
     let mut table = Table::new(&["SERVICE", "TASK", "STARTED", "DURATION", "RESULT", "EXIT", "CPU", "INVOCATION"]);
     for r in &history.runs {
@@ -295,16 +307,16 @@ pub(crate) fn history_table(history: &History, style: &Style) -> String {
             r.invocation_id.chars().take(12).collect(),
         ]);
     }
-    table.render(style)
+    table
 }
 
-pub(crate) fn next_table(next: &NextRuns, style: &Style) -> String {
+pub(crate) fn next_table(next: &NextRuns, style: &Style) -> Table {
     let now = Timestamp::now();
     let mut table = Table::new(&["SERVICE", "NEXT RUN", "IN", "SCHEDULE"]);
     for r in &next.runs {
         table.row(vec![r.service.clone(), style.time(Some(r.at)), between(now, r.at), r.schedule.clone()]);
     }
-    table.render(style)
+    table
 }
 
 /// One line per job, unit, container and waited-for run.
@@ -425,7 +437,7 @@ mod tests {
     fn status_table_from_recorded_states() {
         let now = "2026-11-26T11:30:00Z".parse::<jiff::Timestamp>().unwrap();
         let style = Style::plain(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
-        insta::assert_snapshot!("status", status_table(&recorded(), false, &style, now));
-        insta::assert_snapshot!("status-all", status_table(&recorded(), true, &style, now));
+        insta::assert_snapshot!("status", status_table(&recorded(), false, &style, now).render(&style));
+        insta::assert_snapshot!("status-all", status_table(&recorded(), true, &style, now).render(&style));
     }
 }

@@ -326,6 +326,9 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     if let Some(path) = &spec.env_file {
         u.set("EnvironmentFile", escape_specifiers(path.as_str()));
     }
+    for (name, path) in &spec.credentials {
+        u.set("LoadCredential", format!("{name}:{}", escape_specifiers(path.as_str())));
+    }
     u.set("KillSignal", &spec.kill_signal);
     let cgroup_stop_timeout = spec.cgroup_config.as_ref().is_some_and(|c| c.timeout_stop.is_some());
     if !cgroup_stop_timeout {

@@ -51,6 +51,12 @@ pub struct ServiceSpec {
     pub env: BTreeMap<EnvKey, Text>,
     /// A file of KEY=VALUE lines (EnvironmentFile=), checked when the service is created.
     pub env_file: Option<AbsPath>,
+    /// Files systemd hands the service as credentials (`LoadCredential=NAME:PATH`, read from
+    /// `$CREDENTIALS_DIRECTORY/NAME`): secrets that must never be in the environment. Set by
+    /// taskflows' own services (the API server), not by service files.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub credentials: BTreeMap<EnvKey, AbsPath>,
     /// Start the service at boot (system) or login (user).
     #[serde(default)]
     pub enabled: bool,
@@ -228,6 +234,7 @@ impl ServiceSpec {
             working_directory: None,
             env: BTreeMap::new(),
             env_file: None,
+            credentials: BTreeMap::new(),
             enabled: false,
             timeout: None,
             kill_signal: Signal::default(),
@@ -478,6 +485,14 @@ impl ServiceBuilder {
     pub fn env_file(self, path: &str) -> ServiceBuilder {
         self.with("env_file", |s| {
             s.env_file = Some(AbsPath::new(path)?);
+            Ok(())
+        })
+    }
+
+    /// A credential systemd loads from `path` for the service, as `$CREDENTIALS_DIRECTORY/NAME`.
+    pub fn credential(self, name: &str, path: &str) -> ServiceBuilder {
+        self.with("credentials", |s| {
+            s.credentials.insert(EnvKey::new(name)?, AbsPath::new(path)?);
             Ok(())
         })
     }

@@ -86,10 +86,10 @@ impl Live {
                     }
                 }
                 let Some(live) = weak.upgrade() else { return };
-                if let Some(d) = dirty.take() {
-                    if let Err(e) = live.refresh(&local, d).await {
-                        tracing::warn!(error = %e, "cannot read the services' state");
-                    }
+                if let Some(d) = dirty.take()
+                    && let Err(e) = live.refresh(&local, d).await
+                {
+                    tracing::warn!(error = %e, "cannot read the services' state");
                 }
                 for w in waiting.drain(..) {
                     w.notify_one();

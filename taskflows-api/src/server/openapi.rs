@@ -62,7 +62,7 @@ pub fn openapi() -> Vec<u8> {
     let mut components: serde_json::Map<String, Value> =
         generator.take_definitions(true).into_iter().collect();
     for (name, schema) in schemas {
-        if !schema.get("$ref").is_some() {
+        if schema.get("$ref").is_none() {
             components.entry(name).or_insert(schema);
         }
     }

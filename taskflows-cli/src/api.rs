@@ -1,0 +1,211 @@
+//! `tf api …`: serve the API, install it as the service `tf-api`, manage its signing secret.
+
+use std::io::Read as _;
+use std::process::ExitCode;
+
+use taskflows_api::security::{Security, check_secret, fingerprint, security_path};
+use taskflows_api::server::ServeArgs;
+use taskflows_api::{Action, ControlRequest, Operations as _, Targets, exit, scope_name};
+use taskflows_core::{RestartCondition, Scope, ServiceSpec};
+
+use crate::output::Answer;
+use crate::{Failure, print};
+
+/// The service `tf api start` installs.
+pub(crate) const API_SERVICE: &str = "tf-api";
+
+#[derive(clap::Subcommand)]
+pub(crate) enum ApiCommand {
+    /// Serve the API in the foreground (what the `tf-api` service runs).
+    Serve(ServeArgs),
+    /// Install the API as the service `tf-api` and (re)start it; the security file reaches it
+    /// through systemd's LoadCredential=, never its environment.
+    Start {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the `tf-api` service.
+    Stop {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restart the `tf-api` service.
+    Restart {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the `tf-api` service and whether requests are signed.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Request signing: the shared secret in the security file (DATA_DIR/api/security.toml).
+    #[command(subcommand)]
+    Security(SecurityCommand),
+    /// Print a new random secret (32 bytes as 64 hex digits).
+    GenerateSecret,
+}
+
+#[derive(clap::Subcommand)]
+pub(crate) enum SecurityCommand {
+    /// Turn signing on, with a new secret when there is none (or with -r).
+    Setup {
+        /// Replace the secret (clients need the new one), or a security file that cannot be read.
+        #[arg(short = 'r', long)]
+        regenerate_secret: bool,
+    },
+    /// Whether requests are signed, and the secret's fingerprint (never the secret).
+    Status,
+    /// Turn signing off: the API then listens on loopback only. The secret is kept.
+    Disable,
+    /// Sign with this secret (at least 32 bytes; `-` reads it from stdin).
+    SetSecret {
+        /// The secret, or `-`.
+        secret: String,
+    },
+}
+
+pub(crate) fn run(scope: Scope, command: ApiCommand, lock_timeout: std::time::Duration) -> Result<ExitCode, Failure> {
+    let path = security_path(&taskflows_systemd::host::data_dir(scope));
+    let local = || -> Result<taskflows_api::Local, Failure> { Ok(crate::host::local(scope)?.with_lock_timeout(lock_timeout)) };
+    match command {
+        ApiCommand::Serve(args) => {
+            tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+            taskflows_api::server::run(&args, scope, std::env::current_exe().ok())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ApiCommand::GenerateSecret => print(format!("{}\n", taskflows_api::signing::new_secret()).as_bytes()).map(|()| ExitCode::SUCCESS),
+        ApiCommand::Security(command) => security(&path, command),
+        ApiCommand::Start { serve, json } => crate::block_on(start(&local()?, scope, &serve, json)),
+        ApiCommand::Stop { json } => crate::block_on(control(&local()?, Action::Stop, json)),
+        ApiCommand::Restart { json } => crate::block_on(control(&local()?, Action::Restart, json)),
+        ApiCommand::Status { json } => crate::block_on(status(&local()?, &path, json)),
+    }
+}
+
+fn security(path: &std::path::Path, command: SecurityCommand) -> Result<ExitCode, Failure> {
+    let say = |text: String| print(text.as_bytes()).map(|()| ExitCode::SUCCESS);
+    match command {
+        SecurityCommand::Setup { regenerate_secret } => {
+            let current = match Security::load(path) {
+                Ok(s) => Some(s),
+                Err(_) if regenerate_secret || !path.exists() => None,
+                // A broken file is never silently replaced.
+                Err(e) => return Err(e.into()),
+            };
+            let secret = match current {
+                Some(Security::Signed { secret } | Security::Disabled { secret: Some(secret) }) if !regenerate_secret => secret,
+                _ => taskflows_api::signing::new_secret(),
+            };
+            Security::Signed { secret: secret.clone() }.save(path)?;
+            say(format!(
+                "request signing is on; secret {} in {}\nclients: `tf server add NAME URL --secret-file FILE` with the secret (`sudo cat` the file's secret line)\n",
+                fingerprint(&secret),
+                path.display()
+            ))
+        }
+        SecurityCommand::Status => match Security::load(path)? {
+            Security::Signed { secret } => say(format!("signing: on\nsecret: {} ({} bytes)\nfile: {}\n", fingerprint(&secret), secret.len(), path.display())),
+            Security::Disabled { .. } => say(format!("signing: off (the API listens on loopback only)\nfile: {}\n", path.display())),
+        },
+        SecurityCommand::Disable => {
+            let secret = match Security::load(path) {
+                Ok(Security::Signed { secret } | Security::Disabled { secret: Some(secret) }) => Some(secret),
+                Ok(Security::Disabled { secret: None }) => None,
+                Err(e) if path.exists() => return Err(e.into()),
+                Err(_) => None,
+            };
+            Security::Disabled { secret }.save(path)?;
+            say("request signing is off: the API now listens on loopback only (restart it: `tf api restart`)\n".into())
+        }
+        SecurityCommand::SetSecret { secret } => {
+            let secret = if secret == "-" {
+                let mut text = String::new();
+                std::io::stdin().take(4096).read_to_string(&mut text)?;
+                text.trim().to_owned()
+            } else {
+                secret
+            };
+            check_secret(&secret).map_err(Failure::from)?;
+            Security::Signed { secret: secret.clone() }.save(path)?;
+            say(format!("request signing is on; secret {} in {}\n", fingerprint(&secret), path.display()))
+        }
+    }
+}
+
+/// `tf api start`: install `tf-api` running `tf api serve` with these options, and (re)start it.
+async fn start(local: &taskflows_api::Local, scope: Scope, serve: &ServeArgs, json: bool) -> Result<ExitCode, Failure> {
+    // Refuse now what the service would refuse at its start.
+    serve.config(scope)?.check()?;
+    let path = security_path(&local.data_dir());
+    let tf = crate::host::render_context(scope)?.tf_binary.to_string();
+    let mut words = vec![tf, format!("--{}", scope_name(scope)), "api".into(), "serve".into()];
+    words.extend(["--listen".to_owned(), serve.listen.to_string()]);
+    for (flag, file) in [("--tls-cert", &serve.tls_cert), ("--tls-key", &serve.tls_key)] {
+        if let Some(f) = file {
+            let absolute = std::path::absolute(f)?;
+            words.extend([flag.to_owned(), absolute.display().to_string()]);
+        }
+    }
+    for name in &serve.names {
+        words.extend(["--name".to_owned(), name.clone()]);
+    }
+    if serve.allow_plaintext {
+        words.push("--allow-plaintext".into());
+    }
+    let command: Vec<String> = words.iter().map(|w| crate::monitor::exec_quote(w)).collect();
+    let mut builder = ServiceSpec::builder(API_SERVICE, &command.join(" "))
+        .description("taskflows API server (tf api serve)")
+        .restart_policy(RestartCondition::OnFailure)
+        .credential(taskflows_api::security::CREDENTIAL, &path.display().to_string())
+        .enabled(true);
+    if let Ok(dir) = std::env::var("TASKFLOWS_DATA_DIR") {
+        builder = builder.env("TASKFLOWS_DATA_DIR", &dir);
+    }
+    let report = local.install(vec![builder.build()?], None).await?;
+    let restart = ControlRequest {
+        pattern: API_SERVICE.into(),
+        action: Action::Restart,
+        targets: Targets::Services,
+        wait: false,
+        timeout: None,
+        force: false,
+    };
+    let started = local.control(&restart).await?;
+    let mut text = crate::create::report_lines(&report);
+    text.push_str(&crate::services::control_lines(&started, &crate::output::Style::detect(), None));
+    let scheme = if serve.tls_cert.is_some() { "https" } else { "http" };
+    text.push_str(&format!("the API listens on {scheme}://{}\n", serve.listen));
+    let answer = Answer { ok: report.ok && started.ok, ..Answer::text(&serde_json::json!({ "create": report, "start": started }), text) };
+    answer.print(json)
+}
+
+async fn control(local: &taskflows_api::Local, action: Action, json: bool) -> Result<ExitCode, Failure> {
+    let request =
+        ControlRequest { pattern: API_SERVICE.into(), action, targets: Targets::Services, wait: false, timeout: None, force: false };
+    let report = local.control(&request).await?;
+    let text = crate::services::control_lines(&report, &crate::output::Style::detect(), None);
+    Answer { ok: report.ok, ..Answer::text(&report, text) }.print(json)
+}
+
+async fn status(local: &taskflows_api::Local, path: &std::path::Path, json: bool) -> Result<ExitCode, Failure> {
+    let report = match local.status(Some(API_SERVICE), false).await {
+        Ok(r) => r,
+        Err(e) if e.exit_code() == exit::NO_MATCH => {
+            return Err(Failure::new(exit::NO_MATCH, "the API is not installed here (`tf api start` installs it)"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let signing = match Security::load(path) {
+        Ok(Security::Signed { secret }) => format!("on (secret {})", fingerprint(&secret)),
+        Ok(Security::Disabled { .. }) => "off (loopback only)".to_owned(),
+        Err(e) => format!("the server will not start: {e}"),
+    };
+    let style = crate::output::Style::detect();
+    let mut text = crate::services::status_table(&report.services, false, &style, jiff::Timestamp::now()).render(&style);
+    text.push_str(&format!("signing: {signing}\n"));
+    let value = serde_json::json!({ "status": report, "signing": signing });
+    Answer::text(&value, text).print(json)
+}
