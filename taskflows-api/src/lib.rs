@@ -22,9 +22,9 @@ mod monitor;
 mod monitor_state;
 mod observe;
 pub mod paths;
-mod requirements;
 #[cfg(feature = "client")]
 pub mod remote;
+mod requirements;
 pub mod security;
 #[cfg(feature = "server")]
 pub mod server;

@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 use crate::wire::{CheckBody, ControlBody, EnvironmentBody, ErrorAnswer, Health, MonitorBody};
 use crate::{
     Action, CheckReport, CheckTarget, ControlReport, ControlRequest, CreateReport, CreateRequest, EnvironmentChange,
-    EnvironmentDetail, EnvironmentFile, EnvironmentList, Error, History, LogStream, Logs, MonitorReport, MonitorRequest,
-    NextRuns, Operations, Plan, Result, RunReport, RunRequest, ServiceList, StatusReport, UnitFiles,
+    EnvironmentDetail, EnvironmentFile, EnvironmentList, Error, History, LogStream, Logs, MonitorReport,
+    MonitorRequest, NextRuns, Operations, Plan, Result, RunReport, RunRequest, ServiceList, StatusReport, UnitFiles,
 };
 
 /// The book's format version.
@@ -51,7 +51,7 @@ impl std::fmt::Debug for ServerEntry {
 }
 
 /// The client's servers, by name.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerBook {
     #[serde(default = "book_version")]
@@ -63,6 +63,12 @@ pub struct ServerBook {
 
 fn book_version() -> u32 {
     BOOK_VERSION
+}
+
+impl Default for ServerBook {
+    fn default() -> ServerBook {
+        ServerBook { version: BOOK_VERSION, servers: BTreeMap::new() }
+    }
 }
 
 impl ServerBook {
@@ -179,7 +185,9 @@ impl Remote {
         match base.scheme() {
             "https" => {}
             "http" if is_loopback(&base) || entry.allow_plaintext => {}
-            "http" => return Err(bad("plain HTTP is allowed to loopback only; use https:// (or allow_plaintext)".into())),
+            "http" => {
+                return Err(bad("plain HTTP is allowed to loopback only; use https:// (or allow_plaintext)".into()));
+            }
             other => return Err(bad(format!("scheme {other:?}: https or http is allowed"))),
         }
         if base.path() != "/" || base.query().is_some() || !base.username().is_empty() {
@@ -197,7 +205,8 @@ impl Remote {
             .redirect(reqwest::redirect::Policy::none());
         if let Some(ca) = &entry.ca_file {
             let pem = std::fs::read(ca).map_err(|e| bad(format!("ca_file {}: {e}", ca.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| bad(format!("ca_file {}: {e}", ca.display())))?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|e| bad(format!("ca_file {}: {e}", ca.display())))?;
             builder = builder.tls_built_in_root_certs(false).add_root_certificate(cert);
         }
         let client = builder.build().map_err(|e| bad(format!("cannot set up TLS: {e}")))?;
@@ -236,8 +245,14 @@ impl Remote {
         let body = body.unwrap_or_default();
         let mut request = self.client.request(method.clone(), url.clone()).header("host", &self.host);
         if let Some(secret) = &self.secret {
-            let headers =
-                crate::signing::headers(secret, method.as_str(), &self.host, url.path(), url.query().unwrap_or(""), &body);
+            let headers = crate::signing::headers(
+                secret,
+                method.as_str(),
+                &self.host,
+                url.path(),
+                url.query().unwrap_or(""),
+                &body,
+            );
             for (name, value) in headers {
                 request = request.header(name, value);
             }
@@ -268,11 +283,13 @@ impl Remote {
         match serde_json::from_slice::<ErrorAnswer>(&bytes) {
             Ok(answer) => {
                 let e = answer.error;
-                let hint = e.hint.or_else(|| {
-                    (!e.nearest.is_empty()).then(|| format!("did you mean {}?", e.nearest.join(", ")))
-                });
+                let hint = e
+                    .hint
+                    .or_else(|| (!e.nearest.is_empty()).then(|| format!("did you mean {}?", e.nearest.join(", "))));
                 let hint = match (status.as_u16(), hint) {
-                    (401, None) => Some(format!("check the secret of {} in the server book (`tf server list`)", self.name)),
+                    (401, None) => {
+                        Some(format!("check the secret of {} in the server book (`tf server list`)", self.name))
+                    }
                     (_, hint) => hint,
                 };
                 Err(Error::Remote { server: self.name.clone(), message: e.message, hint, exit_code: e.exit_code })
@@ -299,9 +316,13 @@ impl Remote {
     }
 
     async fn decode<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<T> {
-        let bytes = response.bytes().await.map_err(|e| self.failed(format!("{}: the answer broke off: {}", self.name, e.without_url()), None))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| self.failed(format!("{}: an answer this tf cannot read ({e}); are both the same version?", self.name), None))
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.failed(format!("{}: the answer broke off: {}", self.name, e.without_url()), None))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            self.failed(format!("{}: an answer this tf cannot read ({e}); are both the same version?", self.name), None)
+        })
     }
 
     /// `GET /health`.
@@ -341,37 +362,47 @@ impl Operations for Remote {
 
     async fn follow(&self, name: &str, lines: usize) -> Result<LogStream> {
         let query = [("lines", lines.to_string()), ("follow", "true".to_owned())];
-        let response = self.send(reqwest::Method::GET, &format!("/services/{}/logs", encode(name)), &query, None, None).await?;
+        let response =
+            self.send(reqwest::Method::GET, &format!("/services/{}/logs", encode(name)), &query, None, None).await?;
         let this = self.clone();
         let chunks = response.bytes_stream();
         // Server-sent events: `data: JSON` lines, events apart by a blank line; `:` lines keep
         // the connection alive.
-        let stream = futures_util::stream::unfold((chunks, Vec::<u8>::new(), this), |(mut chunks, mut buf, this)| async move {
-            loop {
-                if let Some(end) = buf.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=end).collect();
-                    let line = String::from_utf8_lossy(&line);
-                    let Some(data) = line.trim_end_matches(['\r', '\n']).strip_prefix("data:") else { continue };
-                    let data = data.strip_prefix(' ').unwrap_or(data);
-                    let item = match serde_json::from_str::<crate::LogLine>(data) {
-                        Ok(l) => Ok(l),
-                        Err(_) => match serde_json::from_str::<ErrorAnswer>(data) {
-                            Ok(a) => Err(Error::Remote { server: this.name.clone(), message: a.error.message, hint: None, exit_code: a.error.exit_code }),
-                            Err(e) => Err(this.failed(format!("{}: a log event this tf cannot read: {e}", this.name), None)),
-                        },
-                    };
-                    return Some((item, (chunks, buf, this)));
-                }
-                match chunks.next().await {
-                    Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
-                    Some(Err(e)) => {
-                        let e = this.failed(format!("{}: the log stream broke off: {}", this.name, e.without_url()), None);
-                        return Some((Err(e), (chunks, Vec::new(), this)));
+        let stream =
+            futures_util::stream::unfold((chunks, Vec::<u8>::new(), this), |(mut chunks, mut buf, this)| async move {
+                loop {
+                    if let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=end).collect();
+                        let line = String::from_utf8_lossy(&line);
+                        let Some(data) = line.trim_end_matches(['\r', '\n']).strip_prefix("data:") else { continue };
+                        let data = data.strip_prefix(' ').unwrap_or(data);
+                        let item =
+                            match serde_json::from_str::<crate::LogLine>(data) {
+                                Ok(l) => Ok(l),
+                                Err(_) => match serde_json::from_str::<ErrorAnswer>(data) {
+                                    Ok(a) => Err(Error::Remote {
+                                        server: this.name.clone(),
+                                        message: a.error.message,
+                                        hint: None,
+                                        exit_code: a.error.exit_code,
+                                    }),
+                                    Err(e) => Err(this
+                                        .failed(format!("{}: a log event this tf cannot read: {e}", this.name), None)),
+                                },
+                            };
+                        return Some((item, (chunks, buf, this)));
                     }
-                    None => return None,
+                    match chunks.next().await {
+                        Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
+                        Some(Err(e)) => {
+                            let e = this
+                                .failed(format!("{}: the log stream broke off: {}", this.name, e.without_url()), None);
+                            return Some((Err(e), (chunks, Vec::new(), this)));
+                        }
+                        None => return None,
+                    }
                 }
-            }
-        });
+            });
         Ok(stream.boxed())
     }
 
@@ -409,7 +440,8 @@ impl Operations for Remote {
             Action::Disable => "disable",
             Action::Remove => unreachable!("handled above"),
         };
-        let body = ControlBody { targets: request.targets, wait: request.wait, timeout_secs: request.timeout.map(secs) };
+        let body =
+            ControlBody { targets: request.targets, wait: request.wait, timeout_secs: request.timeout.map(secs) };
         self.call(reqwest::Method::POST, &format!("/services/{name}/{action}"), &[], Some(&body)).await
     }
 
@@ -423,7 +455,9 @@ impl Operations for Remote {
     async fn check(&self, target: &CheckTarget, wait: Option<Duration>) -> Result<CheckReport> {
         let body = match target {
             CheckTarget::Files(files) => CheckBody { files: files.clone(), installed: None, wait_secs: wait.map(secs) },
-            CheckTarget::Installed(p) => CheckBody { files: Vec::new(), installed: Some(p.clone()), wait_secs: wait.map(secs) },
+            CheckTarget::Installed(p) => {
+                CheckBody { files: Vec::new(), installed: Some(p.clone()), wait_secs: wait.map(secs) }
+            }
         };
         self.call(reqwest::Method::POST, "/check", &[], Some(&body)).await
     }
@@ -443,7 +477,8 @@ impl Operations for Remote {
 
     async fn env_update(&self, file: &EnvironmentFile) -> Result<EnvironmentChange> {
         let body = EnvironmentBody { name: None, file: file.file.clone() };
-        self.call(reqwest::Method::PUT, &format!("/environments/{}", encode(file.name.as_str())), &[], Some(&body)).await
+        self.call(reqwest::Method::PUT, &format!("/environments/{}", encode(file.name.as_str())), &[], Some(&body))
+            .await
     }
 
     async fn env_delete(&self, name: &taskflows_core::EnvName) -> Result<EnvironmentChange> {
@@ -469,14 +504,24 @@ mod tests {
         let mut book = super::ServerBook::default();
         book.servers.insert(
             "prod".into(),
-            super::ServerEntry { url: "https://prod.example.com:7777".into(), secret: None, ca_file: None, allow_plaintext: false },
+            super::ServerEntry {
+                url: "https://prod.example.com:7777".into(),
+                secret: None,
+                ca_file: None,
+                allow_plaintext: false,
+            },
         );
         assert_eq!(book.resolve("prod").unwrap().1.url, "https://prod.example.com:7777");
         assert_eq!(book.resolve("localhost").unwrap().1.url, "http://localhost:7777");
         assert_eq!(book.resolve("127.0.0.1:8000").unwrap().1.url, "http://127.0.0.1:8000");
         let e = book.resolve("elsewhere").unwrap_err().to_string();
         assert!(e.contains("no server of that name"), "{e}");
-        let plain = super::ServerEntry { url: "http://10.0.0.5:7777".into(), secret: None, ca_file: None, allow_plaintext: false };
+        let plain = super::ServerEntry {
+            url: "http://10.0.0.5:7777".into(),
+            secret: None,
+            ca_file: None,
+            allow_plaintext: false,
+        };
         assert!(super::Remote::new("x", &plain).unwrap_err().to_string().contains("loopback only"));
     }
 

@@ -94,11 +94,9 @@ pub fn check_secret(secret: &str) -> Result<()> {
 impl Security {
     /// Read the security file at `path`, refusing anything doubtful.
     pub fn load(path: &Path) -> Result<Security> {
-        let fail = |why: &str| {
-            Error::Invalid {
-                message: format!("the security file {}: {why}", path.display()),
-                hint: Some("`tf api security setup` writes a new one (-r to replace a broken one)".to_owned()),
-            }
+        let fail = |why: &str| Error::Invalid {
+            message: format!("the security file {}: {why}", path.display()),
+            hint: Some("`tf api security setup` writes a new one (-r to replace a broken one)".to_owned()),
         };
         let mut file = match std::fs::OpenOptions::new()
             .read(true)
@@ -147,8 +145,12 @@ impl Security {
     /// Write it to `path` (0600, atomically).
     pub fn save(&self, path: &Path) -> Result<()> {
         let file = match self {
-            Security::Signed { secret } => File { version: VERSION, signing: Signing::Enabled, secret: Some(secret.clone()) },
-            Security::Disabled { secret } => File { version: VERSION, signing: Signing::Disabled, secret: secret.clone() },
+            Security::Signed { secret } => {
+                File { version: VERSION, signing: Signing::Enabled, secret: Some(secret.clone()) }
+            }
+            Security::Disabled { secret } => {
+                File { version: VERSION, signing: Signing::Disabled, secret: secret.clone() }
+            }
         };
         let text = format!(
             "# taskflows API security: whether requests must be signed, and the shared secret.\n\

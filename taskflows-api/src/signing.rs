@@ -83,7 +83,8 @@ impl Signed<'_> {
         if !nonce_ok(self.nonce) {
             return Err(FieldError::Nonce);
         }
-        for (name, value) in [("method", self.method), ("Host", self.host), ("path", self.path), ("query", self.query)] {
+        for (name, value) in [("method", self.method), ("Host", self.host), ("path", self.path), ("query", self.query)]
+        {
             if value.bytes().any(|b| b.is_ascii_control() || b == b' ') {
                 return Err(FieldError::Control(name));
             }
@@ -141,7 +142,14 @@ pub fn new_secret() -> String {
 }
 
 /// The headers of a request signed now with `secret`: (name, value) pairs to add.
-pub fn headers(secret: &[u8], method: &str, host: &str, path: &str, query: &str, body: &[u8]) -> [(&'static str, String); 3] {
+pub fn headers(
+    secret: &[u8],
+    method: &str,
+    host: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
     let timestamp = jiff::Timestamp::now().as_second().to_string();
     let nonce = new_nonce();
     let signed = Signed { timestamp: &timestamp, nonce: &nonce, method, host, path, query, body };
@@ -214,7 +222,9 @@ mod tests {
         for ts in ["", "-1", "+1764892800", "01764892800", "1764892800.5", "1e9", "1234567890123", " 1"] {
             assert_eq!(Signed { timestamp: ts, ..ok }.check(), Err(FieldError::Timestamp), "{ts:?}");
         }
-        for nonce in ["short", "3f2a9c0e5b7d4a1f\n8e6c2b9d0a7f5e31", "3f2a9c0e5b7d4a1f 8e6c2b9d0a7f5e31", &"a".repeat(65)] {
+        for nonce in
+            ["short", "3f2a9c0e5b7d4a1f\n8e6c2b9d0a7f5e31", "3f2a9c0e5b7d4a1f 8e6c2b9d0a7f5e31", &"a".repeat(65)]
+        {
             assert_eq!(Signed { nonce, ..ok }.check(), Err(FieldError::Nonce), "{nonce:?}");
         }
         assert_eq!(Signed { host: "a\rb", ..ok }.check(), Err(FieldError::Control("Host")));

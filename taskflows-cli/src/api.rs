@@ -69,14 +69,17 @@ pub(crate) enum SecurityCommand {
 
 pub(crate) fn run(scope: Scope, command: ApiCommand, lock_timeout: std::time::Duration) -> Result<ExitCode, Failure> {
     let path = security_path(&taskflows_systemd::host::data_dir(scope));
-    let local = || -> Result<taskflows_api::Local, Failure> { Ok(crate::host::local(scope)?.with_lock_timeout(lock_timeout)) };
+    let local =
+        || -> Result<taskflows_api::Local, Failure> { Ok(crate::host::local(scope)?.with_lock_timeout(lock_timeout)) };
     match command {
         ApiCommand::Serve(args) => {
             tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
             taskflows_api::server::run(&args, scope, std::env::current_exe().ok())?;
             Ok(ExitCode::SUCCESS)
         }
-        ApiCommand::GenerateSecret => print(format!("{}\n", taskflows_api::signing::new_secret()).as_bytes()).map(|()| ExitCode::SUCCESS),
+        ApiCommand::GenerateSecret => {
+            print(format!("{}\n", taskflows_api::signing::new_secret()).as_bytes()).map(|()| ExitCode::SUCCESS)
+        }
         ApiCommand::Security(command) => security(&path, command),
         ApiCommand::Start { serve, json } => crate::block_on(start(&local()?, scope, &serve, json)),
         ApiCommand::Stop { json } => crate::block_on(control(&local()?, Action::Stop, json)),
@@ -96,7 +99,11 @@ fn security(path: &std::path::Path, command: SecurityCommand) -> Result<ExitCode
                 Err(e) => return Err(e.into()),
             };
             let secret = match current {
-                Some(Security::Signed { secret } | Security::Disabled { secret: Some(secret) }) if !regenerate_secret => secret,
+                Some(Security::Signed { secret } | Security::Disabled { secret: Some(secret) })
+                    if !regenerate_secret =>
+                {
+                    secret
+                }
                 _ => taskflows_api::signing::new_secret(),
             };
             Security::Signed { secret: secret.clone() }.save(path)?;
@@ -107,8 +114,15 @@ fn security(path: &std::path::Path, command: SecurityCommand) -> Result<ExitCode
             ))
         }
         SecurityCommand::Status => match Security::load(path)? {
-            Security::Signed { secret } => say(format!("signing: on\nsecret: {} ({} bytes)\nfile: {}\n", fingerprint(&secret), secret.len(), path.display())),
-            Security::Disabled { .. } => say(format!("signing: off (the API listens on loopback only)\nfile: {}\n", path.display())),
+            Security::Signed { secret } => say(format!(
+                "signing: on\nsecret: {} ({} bytes)\nfile: {}\n",
+                fingerprint(&secret),
+                secret.len(),
+                path.display()
+            )),
+            Security::Disabled { .. } => {
+                say(format!("signing: off (the API listens on loopback only)\nfile: {}\n", path.display()))
+            }
         },
         SecurityCommand::Disable => {
             let secret = match Security::load(path) {
@@ -178,13 +192,22 @@ async fn start(local: &taskflows_api::Local, scope: Scope, serve: &ServeArgs, js
     text.push_str(&crate::services::control_lines(&started, &crate::output::Style::detect(), None));
     let scheme = if serve.tls_cert.is_some() { "https" } else { "http" };
     text.push_str(&format!("the API listens on {scheme}://{}\n", serve.listen));
-    let answer = Answer { ok: report.ok && started.ok, ..Answer::text(&serde_json::json!({ "create": report, "start": started }), text) };
+    let answer = Answer {
+        ok: report.ok && started.ok,
+        ..Answer::text(&serde_json::json!({ "create": report, "start": started }), text)
+    };
     answer.print(json)
 }
 
 async fn control(local: &taskflows_api::Local, action: Action, json: bool) -> Result<ExitCode, Failure> {
-    let request =
-        ControlRequest { pattern: API_SERVICE.into(), action, targets: Targets::Services, wait: false, timeout: None, force: false };
+    let request = ControlRequest {
+        pattern: API_SERVICE.into(),
+        action,
+        targets: Targets::Services,
+        wait: false,
+        timeout: None,
+        force: false,
+    };
     let report = local.control(&request).await?;
     let text = crate::services::control_lines(&report, &crate::output::Style::detect(), None);
     Answer { ok: report.ok, ..Answer::text(&report, text) }.print(json)
@@ -204,7 +227,8 @@ async fn status(local: &taskflows_api::Local, path: &std::path::Path, json: bool
         Err(e) => format!("the server will not start: {e}"),
     };
     let style = crate::output::Style::detect();
-    let mut text = crate::services::status_table(&report.services, false, &style, jiff::Timestamp::now()).render(&style);
+    let mut text =
+        crate::services::status_table(&report.services, false, &style, jiff::Timestamp::now()).render(&style);
     text.push_str(&format!("signing: {signing}\n"));
     let value = serde_json::json!({ "status": report, "signing": signing });
     Answer::text(&value, text).print(json)

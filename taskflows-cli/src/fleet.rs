@@ -31,7 +31,9 @@ pub(crate) async fn run(servers: &[String], command: Command) -> Result<ExitCode
     let style = Style::detect();
     let json = command.json();
     match &command {
-        Command::Logs { name, lines, follow: true, json } => return follow(&remotes, name, *lines, *json, &style).await,
+        Command::Logs { name, lines, follow: true, json } => {
+            return follow(&remotes, name, *lines, *json, &style).await;
+        }
         Command::Run { .. } => {
             return Err(Failure::new(
                 exit::USAGE,
@@ -80,7 +82,9 @@ fn show(answers: Vec<(&str, Result<Answer, Failure>)>, json: bool) -> Result<Exi
         for (host, answer) in &answers {
             hosts.push(match answer {
                 Ok(a) => serde_json::json!({ "host": host, "answer": a.json }),
-                Err(f) => serde_json::json!({ "host": host, "error": { "message": f.message(), "exit_code": f.code() } }),
+                Err(f) => {
+                    serde_json::json!({ "host": host, "error": { "message": f.message(), "exit_code": f.code() } })
+                }
             });
         }
         print_json(&serde_json::json!({ "version": taskflows_api::VERSION, "hosts": hosts }))?;

@@ -61,17 +61,20 @@ pub(crate) fn log_line(l: &taskflows_api::LogLine, host: Option<&str>, json: boo
 
 /// One operation's answer on installed services, by any implementation of the operations (this
 /// host, or a server).
-pub(crate) async fn answer(ops: &(impl Operations + Sync), command: &Command, style: &Style) -> Result<Answer, Failure> {
-    let control = |pattern: &str, action, targets: Targets, wait, timeout: Option<taskflows_core::Duration>| {
-        ControlRequest {
+pub(crate) async fn answer(
+    ops: &(impl Operations + Sync),
+    command: &Command,
+    style: &Style,
+) -> Result<Answer, Failure> {
+    let control =
+        |pattern: &str, action, targets: Targets, wait, timeout: Option<taskflows_core::Duration>| ControlRequest {
             pattern: pattern.to_owned(),
             action,
             targets,
             wait,
             timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
             force: false,
-        }
-    };
+        };
     use taskflows_api::Targets;
     let request = match command {
         Command::List { pattern, .. } => {

@@ -40,23 +40,28 @@ pub(super) fn now() -> u64 {
 
 /// The one value of header `name`, refusing none or several.
 fn one<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, Denied> {
+    let shown = match name {
+        TIMESTAMP_HEADER => "X-HMAC-Timestamp",
+        NONCE_HEADER => "X-HMAC-Nonce",
+        SIGNATURE_HEADER => "X-HMAC-Signature",
+        _ => "Host",
+    };
     let mut values = headers.get_all(name).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         let n = headers.get_all(name).iter().count();
         return Err(unauthorized(if n == 0 {
-            format!("{name}: missing; every request but GET /health must be signed")
+            format!("{shown}: missing; every request but GET /health must be signed")
         } else {
-            format!("{name}: given {n} times; once is allowed")
+            format!("{shown}: given {n} times; once is allowed")
         }));
     };
-    value.to_str().map_err(|_| unauthorized(format!("{name}: not visible ASCII")))
+    value.to_str().map_err(|_| unauthorized(format!("{shown}: not visible ASCII")))
 }
 
 impl Verifier {
     pub(super) fn new(secret: Option<&str>, names: Vec<String>, nonces: Option<Nonces>) -> Verifier {
         Verifier { secret: secret.map(|s| s.as_bytes().to_vec()), names, nonces }
     }
-
 
     /// Check what can be checked before the body: the headers' presence and form, the window,
     /// the host.
@@ -99,7 +104,14 @@ impl Verifier {
     }
 
     /// Check the signature over the whole request, then take its nonce.
-    pub(super) fn finish(&self, head: Option<Head>, method: &Method, path: &str, query: &str, body: &[u8]) -> Result<(), Denied> {
+    pub(super) fn finish(
+        &self,
+        head: Option<Head>,
+        method: &Method,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Result<(), Denied> {
         let (Some(secret), Some(head)) = (&self.secret, head) else { return Ok(()) };
         let signed = Signed {
             timestamp: &head.timestamp,

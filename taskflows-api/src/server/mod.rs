@@ -110,7 +110,10 @@ impl ServerConfig {
         let loopback = self.listen.ip().is_loopback();
         if !loopback && matches!(self.security, Security::Disabled { .. }) {
             return Err(Error::Refused {
-                message: format!("request signing is disabled, so the API listens on loopback only, not on {}", self.listen),
+                message: format!(
+                    "request signing is disabled, so the API listens on loopback only, not on {}",
+                    self.listen
+                ),
                 hint: Some("`tf api security setup` turns signing on".to_owned()),
             });
         }
@@ -191,12 +194,10 @@ pub async fn serve(local: Local, config: ServerConfig, shutdown: impl Future<Out
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
             let result = match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
-                        _ => return,
-                    }
-                }
+                Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
+                    _ => return,
+                },
                 None => http.serve_connection(TokioIo::new(stream), service).await,
             };
             if let Err(e) = result {

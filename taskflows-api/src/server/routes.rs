@@ -181,7 +181,9 @@ fn json_bytes(status: StatusCode, bytes: Bytes) -> Answer {
 fn json(value: &impl Serialize) -> Answer {
     match serde_json::to_vec(value) {
         Ok(v) => json_bytes(StatusCode::OK, v.into()),
-        Err(e) => error_answer(StatusCode::INTERNAL_SERVER_ERROR, "failed", format!("cannot encode the answer: {e}"), None),
+        Err(e) => {
+            error_answer(StatusCode::INTERNAL_SERVER_ERROR, "failed", format!("cannot encode the answer: {e}"), None)
+        }
     }
 }
 
@@ -192,7 +194,10 @@ fn error_answer(status: StatusCode, kind: &str, message: String, hint: Option<St
         _ => crate::exit::FAILED,
     };
     let detail = ErrorDetail { kind: kind.to_owned(), message, hint, exit_code, nearest: Vec::new() };
-    let mut r = json_bytes(status, serde_json::to_vec(&ErrorAnswer { version: VERSION, error: detail }).unwrap_or_default().into());
+    let mut r = json_bytes(
+        status,
+        serde_json::to_vec(&ErrorAnswer { version: VERSION, error: detail }).unwrap_or_default().into(),
+    );
     secure(&mut r);
     r
 }
@@ -229,8 +234,13 @@ fn failure(e: Error) -> Answer {
         (_, crate::exit::INVALID) => (StatusCode::BAD_REQUEST, "invalid"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
     };
-    let detail =
-        ErrorDetail { kind: kind.to_owned(), message: e.to_string(), hint: e.hint().map(str::to_owned), exit_code, nearest };
+    let detail = ErrorDetail {
+        kind: kind.to_owned(),
+        message: e.to_string(),
+        hint: e.hint().map(str::to_owned),
+        exit_code,
+        nearest,
+    };
     json_bytes(status, serde_json::to_vec(&ErrorAnswer { version: VERSION, error: detail }).unwrap_or_default().into())
 }
 
@@ -377,7 +387,12 @@ async fn remove(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery
     result.await.unwrap_or_else(failure)
 }
 
-async fn control(state: AppState, Path((name, action)): Path<(String, String)>, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+async fn control(
+    state: AppState,
+    Path((name, action)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    bytes: Bytes,
+) -> Answer {
     let app = app(&state);
     let result = async {
         Query::parse(q.as_deref(), &[])?;
@@ -427,7 +442,8 @@ async fn units(state: AppState, RawQuery(q): RawQuery) -> Answer {
     let app = app(&state);
     let result = async {
         let q = Query::parse(q.as_deref(), &["match"])?;
-        let pat = pattern(q.text("match").ok_or_else(|| Error::usage("match: a service name or glob is needed", None))?)?;
+        let pat =
+            pattern(q.text("match").ok_or_else(|| Error::usage("match: a service name or glob is needed", None))?)?;
         app.local.show(pat).await
     };
     answer(result.await)
@@ -583,7 +599,13 @@ async fn logs(
                 Ok(l) => serde_json::to_string(&l).unwrap_or_default(),
                 Err(e) => serde_json::to_string(&ErrorAnswer {
                     version: VERSION,
-                    error: ErrorDetail { kind: "failed".into(), message: e.to_string(), hint: None, exit_code: 1, nearest: Vec::new() },
+                    error: ErrorDetail {
+                        kind: "failed".into(),
+                        message: e.to_string(),
+                        hint: None,
+                        exit_code: 1,
+                        nearest: Vec::new(),
+                    },
                 })
                 .unwrap_or_default(),
             };
