@@ -286,6 +286,7 @@ impl ServiceSpec {
 
     fn validate_fields(&self) -> Result<(), Error> {
         self.check_environment(self.environment.as_ref())?;
+        self.check_sizes()?;
         if self.timeout.is_some_and(Duration::is_zero) {
             return Err(Error::field("timeout", "must be more than zero (seconds, or a duration such as \"5min\")"));
         }
@@ -313,6 +314,44 @@ impl ServiceSpec {
         }
         if let Some(c) = &self.cgroup_config {
             c.check().map_err(|e| e.within("cgroup_config"))?;
+        }
+        Ok(())
+    }
+
+    /// Check what systemd and Linux limit by size: each value written on a unit-file line fits
+    /// on it, each `env` variable can reach the service, and the env values file can be read.
+    /// (Paths and command words are checked when they are built; a command wrapped for a venv is
+    /// checked again when it is rendered.)
+    fn check_sizes(&self) -> Result<(), Error> {
+        use crate::value::{ENV_FILE_MAX, check_env_value, check_unit_line, escape_specifiers};
+        if let Some(d) = &self.description {
+            check_unit_line("Description", d.as_str(), &escape_specifiers(d.as_str()))
+                .map_err(|e| e.at("description"))?;
+        }
+        // A Docker service's start_command is the container's, not written into the unit.
+        let docker = matches!(self.environment, Some(Environment::Docker(_)));
+        for (field, key, cmd) in [
+            ("start_command", "ExecStart", self.start_command.as_ref().filter(|_| !docker)),
+            ("stop_command", "ExecStop", self.stop_command.as_ref()),
+            ("restart_command", "ExecReload", self.restart_command.as_ref()),
+        ] {
+            if let Some(cmd) = cmd {
+                check_unit_line(key, cmd.as_str(), &escape_specifiers(cmd.as_str())).map_err(|e| e.at(field))?;
+            }
+        }
+        for (k, v) in &self.env {
+            check_env_value(k.as_str(), v.as_str()).map_err(|e| e.at(format!("env.{k}")))?;
+        }
+        if let Some(file) = crate::render::env_values(self)
+            && file.len() > ENV_FILE_MAX
+        {
+            return Err(Error::field(
+                "env",
+                format!(
+                    "the values make a {}-byte env file; systemd reads env files of at most {ENV_FILE_MAX} bytes",
+                    file.len()
+                ),
+            ));
         }
         Ok(())
     }
