@@ -20,6 +20,13 @@ impl CommandLine {
         let s = s.into();
         check_line(&s)?;
         let words = split_exec(&s)?;
+        // systemd drops the blanks at both ends of the value first: `a\ ` would become `a\`.
+        if split_exec(s.trim_matches([' ', '\t'])).ok().as_ref() != Some(&words) {
+            return Err(ValueError::new(format!(
+                "{:?} ends with an escaped blank, which systemd drops (it keeps the backslash); quote the word instead",
+                crate::name::truncate(&s, 40)
+            )));
+        }
         let program = words.first().map(|w| w.trim_start_matches(['@', '-', ':', '+', '!']));
         match program {
             None => return Err(ValueError::new("must not be empty; give the program to run and its arguments")),

@@ -42,6 +42,22 @@ pub(crate) fn check_unit_line(key: &str, raw: &str, written: &str) -> Result<(),
     Ok(())
 }
 
+/// Check that systemd reads a value written alone on a unit-file line as it is: it drops the
+/// blanks (spaces, tabs) at both ends of every value, and an empty `Description=` means the
+/// unit's name.
+pub(crate) fn check_unit_blanks(s: &str) -> Result<(), ValueError> {
+    if s.is_empty() {
+        return Err(ValueError::new("must not be empty (systemd would read no value)"));
+    }
+    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) {
+        return Err(ValueError::new(format!(
+            "{:?} starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+            crate::name::truncate(s, 40)
+        )));
+    }
+    Ok(())
+}
+
 /// Check that `KEY=VALUE` can reach a process's environment.
 pub(crate) fn check_env_value(key: &str, value: &str) -> Result<(), ValueError> {
     let len = key.len() + 1 + value.len();

@@ -138,6 +138,23 @@ const FIELD_ROWS: &[(&str, &str)] = &[
         "bad.toml:4:15: service[0].description: must not contain line breaks (CR, LF) or NUL characters",
     ),
     (
+        "description = \"\\tindented\"",
+        "bad.toml:4:1: service[0].description: \"\\tindented\" starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+    ),
+    ("description = \"\"", "bad.toml:4:1: service[0].description: must not be empty (systemd would read no value)"),
+    (
+        "working_directory = \"/srv/app \"",
+        "bad.toml:4:1: service[0].working_directory: \"/srv/app \" starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+    ),
+    (
+        "env_file = \"/etc/app.env\\t\"",
+        "bad.toml:4:1: service[0].env_file: \"/etc/app.env\\t\" starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+    ),
+    (
+        "stop_command = \"/bin/echo a\\\\ \"",
+        "bad.toml:4:16: service[0].stop_command: \"/bin/echo a\\\\ \" ends with an escaped blank, which systemd drops (it keeps the backslash); quote the word instead",
+    ),
+    (
         "stop_command = \"/bin/true\\r[Service]\"",
         "bad.toml:4:16: service[0].stop_command: must not contain line breaks (CR, LF) or NUL characters",
     ),
