@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::ValueError;
-use crate::value::{check_line, string_newtype};
+use crate::value::{ARG_LEN_MAX, NAME_LEN_MAX, PATH_LEN_MAX, check_line, string_newtype};
 
 /// A command line as systemd's `ExecStart=` reads it: words separated by blanks, `"…"` and
 /// `'…'` quoting, backslash escapes, optional `@`, `-`, `:`, `+`, `!` prefixes.
@@ -20,19 +20,46 @@ impl CommandLine {
         let s = s.into();
         check_line(&s)?;
         let words = split_exec(&s)?;
+        // systemd drops the blanks at both ends of the value first: `a\ ` would become `a\`.
+        if split_exec(s.trim_matches([' ', '\t'])).ok().as_ref() != Some(&words) {
+            return Err(ValueError::new(format!(
+                "{:?} ends with an escaped blank, which systemd drops (it keeps the backslash); quote the word instead",
+                crate::name::truncate(&s, 40)
+            )));
+        }
         let program = words.first().map(|w| w.trim_start_matches(['@', '-', ':', '+', '!']));
         match program {
-            None => Err(ValueError::new("must not be empty; give the program to run and its arguments")),
-            Some("") => Err(ValueError::new(format!("{s:?} names no program after its prefixes"))),
+            None => return Err(ValueError::new("must not be empty; give the program to run and its arguments")),
+            Some("") => return Err(ValueError::new(format!("{s:?} names no program after its prefixes"))),
             // systemd takes an absolute path, or a bare name it finds on its own search path.
-            Some(p) if p.contains('/') && !p.starts_with('/') => Err(ValueError::new(format!(
-                "program {p:?} must be an absolute path (e.g. /usr/bin/python3) or a bare name systemd finds on its search path"
-            ))),
-            Some(_) if words.iter().skip(1).any(|w| w == ";") => Err(ValueError::new(format!(
-                "{s:?} has a lone ';': systemd runs one command per line; use /bin/sh -c '…' for several"
-            ))),
-            Some(_) => Ok(CommandLine(s)),
+            Some(p) if p.contains('/') && !p.starts_with('/') => {
+                return Err(ValueError::new(format!(
+                    "program {p:?} must be an absolute path (e.g. /usr/bin/python3) or a bare name systemd finds on its search path"
+                )));
+            }
+            Some(_) if words.iter().skip(1).any(|w| w == ";") => {
+                return Err(ValueError::new(format!(
+                    "{s:?} has a lone ';': systemd runs one command per line; use /bin/sh -c '…' for several"
+                )));
+            }
+            Some(p) if p.starts_with('/') => check_path_limits(p)?,
+            Some(p) if p.len() > NAME_LEN_MAX => {
+                return Err(ValueError::new(format!(
+                    "program {:?} is {} bytes; a program name is at most {NAME_LEN_MAX} bytes (NAME_MAX)",
+                    crate::name::truncate(p, 40),
+                    p.len()
+                )));
+            }
+            Some(_) => {}
         }
+        if let Some((i, w)) = words.iter().enumerate().find(|(_, w)| w.len() > ARG_LEN_MAX) {
+            return Err(ValueError::new(format!(
+                "word {} is {} bytes; a command-line word is at most {ARG_LEN_MAX} bytes (Linux's MAX_ARG_STRLEN)",
+                i + 1,
+                w.len()
+            )));
+        }
+        Ok(CommandLine(s))
     }
 
     /// The command line as given.
@@ -90,6 +117,27 @@ fn split_exec(s: &str) -> Result<Vec<String>, ValueError> {
     }
 }
 
+/// Check a path against systemd's and Linux's limits: at most [`PATH_LEN_MAX`] bytes, each
+/// component at most [`NAME_LEN_MAX`]. systemd refuses a longer `ExecStart=` program or
+/// `WorkingDirectory=` (the unit fails to load) and ignores a longer `EnvironmentFile=`.
+fn check_path_limits(path: &str) -> Result<(), ValueError> {
+    let shown = || crate::name::truncate(path, 40);
+    if path.len() > PATH_LEN_MAX {
+        return Err(ValueError::new(format!(
+            "{:?} is {} bytes; a path is at most {PATH_LEN_MAX} bytes (PATH_MAX)",
+            shown(),
+            path.len()
+        )));
+    }
+    if let Some(long) = path.split('/').map(str::len).find(|n| *n > NAME_LEN_MAX) {
+        return Err(ValueError::new(format!(
+            "{:?} has a component of {long} bytes; a path component is at most {NAME_LEN_MAX} bytes (NAME_MAX)",
+            shown()
+        )));
+    }
+    Ok(())
+}
+
 /// An absolute, normalized path: no `..`, `.` or empty components, no line breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AbsPath(String);
@@ -118,6 +166,7 @@ impl AbsPath {
         if normalized.is_empty() {
             normalized.push('/');
         }
+        check_path_limits(&normalized)?;
         Ok(AbsPath(normalized))
     }
 

@@ -293,6 +293,9 @@ impl DockerContainer {
                 ),
             ));
         }
+        for (k, v) in &self.environment {
+            crate::value::check_env_value(k.as_str(), v.as_str()).map_err(|e| e.at(format!("environment.{k}")))?;
+        }
         for (port, binding) in &self.ports {
             check_port(port.as_str(), binding).map_err(|e| e.at("ports"))?;
         }

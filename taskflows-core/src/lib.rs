@@ -48,7 +48,7 @@ pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Sched
 pub use service::{IntoUnitName, RELATION_DIRECTIVES, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;
 pub use task::{Backoff, TaskPolicy};
-pub use value::{Text, env_file_quote};
+pub use value::{ARG_LEN_MAX, ENV_FILE_MAX, NAME_LEN_MAX, PATH_LEN_MAX, Text, UNIT_LINE_MAX, env_file_quote};
 
 #[cfg(test)]
 mod tests;

@@ -245,7 +245,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     // Wait admission: exit 0 starts, 1 skips quietly (silent), 255 fails the start.
     let wait = spec.startup_requirements.iter().filter_map(|r| r.wait()).max();
     if let Some(wait) = wait {
-        let tf = exec_word(ctx.tf_binary.as_str());
+        let tf = tf_word(spec, ctx)?;
         let scope = match ctx.scope {
             Scope::User => "--user",
             Scope::System => "--system",
@@ -267,7 +267,7 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
     match environment {
         Some(Environment::Docker(c)) => {
             let container = c.name.as_ref().map_or_else(|| spec.name.unit_stem(), |n| n.to_string());
-            let tf = exec_word(ctx.tf_binary.as_str());
+            let tf = tf_word(spec, ctx)?;
             let data = exec_word(ctx.data_dir.as_str());
             u.set("ExecStart", escape_specifiers(&format!("{tf} container run --data-dir {data} {container}")));
             let stop = match &spec.stop_command {
@@ -378,14 +378,55 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
 
     u.section("Install");
     u.set("WantedBy", ctx.scope.default_target());
+    // Values were checked alone when the spec was built; a command wrapped for its venv is
+    // longer than it was.
+    if let Some(line) = u.out.lines().find(|l| l.len() > crate::value::UNIT_LINE_MAX) {
+        let key = line.split_once('=').map_or(line, |(k, _)| k);
+        let name = match key {
+            "ExecStart" => "start_command",
+            "ExecStop" => "stop_command",
+            "ExecReload" => "restart_command",
+            "Description" => "description",
+            other => other,
+        };
+        return Err(Error::field(
+            field(name),
+            format!(
+                "written into the unit it makes a {}-byte line ({key}=…); systemd reads lines of at most {} bytes",
+                line.len(),
+                crate::value::UNIT_LINE_MAX
+            ),
+        ));
+    }
     Ok(u.out)
+}
+
+/// A program's path as the first word of an `Exec…=` line. systemd runs that path as written
+/// (`$$` stays `$$`) but expands `$` in the argv[0] it makes of the same word: a path with `$`
+/// cannot be written faithfully, and is refused.
+fn program_word(path: &str) -> Result<String, String> {
+    if path.contains('$') {
+        return Err(format!(
+            "{path:?} has a '$': systemd runs a program's path as written but expands '$' in its argv[0]; use a path without '$'"
+        ));
+    }
+    Ok(exec_word(path))
+}
+
+/// The `tf` binary as a program word.
+fn tf_word(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Error> {
+    program_word(ctx.tf_binary.as_str()).map_err(|m| {
+        Error::field(format!("service[{}]", spec.name), format!("the tf its units run (TF_BIN, else PATH): {m}"))
+    })
 }
 
 /// The conda-style runner for `v`: its own, else the host's.
 fn venv_runner(v: &Venv, ctx: &RenderContext) -> Result<String, String> {
     match (&v.runner, &ctx.conda_runner) {
-        (Some(r), _) => Ok(r.to_string()),
-        (None, Some(r)) => Ok(r.to_string()),
+        (Some(r), _) => program_word(r.as_str()).map(|_| r.to_string()),
+        (None, Some(r)) => program_word(r.as_str())
+            .map(|_| r.to_string())
+            .map_err(|m| format!("the conda runner found on this host, {m}")),
         (None, None) => {
             Err("no conda, mamba or micromamba was found on PATH or in the usual folders; install one or set `runner`"
                 .to_owned())

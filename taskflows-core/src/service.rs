@@ -293,6 +293,7 @@ impl ServiceSpec {
 
     fn validate_fields(&self) -> Result<(), Error> {
         self.check_environment(self.environment.as_ref())?;
+        self.check_unit_values()?;
         if self.timeout.is_some_and(Duration::is_zero) {
             return Err(Error::field("timeout", "must be more than zero (seconds, or a duration such as \"5min\")"));
         }
@@ -320,6 +321,51 @@ impl ServiceSpec {
         }
         if let Some(c) = &self.cgroup_config {
             c.check().map_err(|e| e.within("cgroup_config"))?;
+        }
+        Ok(())
+    }
+
+    /// Check what systemd would change or refuse: blanks at the ends of a value written alone
+    /// on a unit-file line, values too long for one, `env` variables too long to reach the
+    /// service, an env values file too large to be read.
+    /// (Paths and command words are checked when they are built; a command wrapped for a venv is
+    /// checked again when it is rendered.)
+    fn check_unit_values(&self) -> Result<(), Error> {
+        use crate::value::{ENV_FILE_MAX, check_env_value, check_unit_blanks, check_unit_line, escape_specifiers};
+        if let Some(d) = &self.description {
+            check_unit_blanks(d.as_str()).map_err(|e| e.at("description"))?;
+            check_unit_line("Description", d.as_str(), &escape_specifiers(d.as_str()))
+                .map_err(|e| e.at("description"))?;
+        }
+        for (field, path) in [("working_directory", &self.working_directory), ("env_file", &self.env_file)] {
+            if let Some(p) = path {
+                check_unit_blanks(p.as_str()).map_err(|e| e.at(field))?;
+            }
+        }
+        // A Docker service's start_command is the container's, not written into the unit.
+        let docker = matches!(self.environment, Some(Environment::Docker(_)));
+        for (field, key, cmd) in [
+            ("start_command", "ExecStart", self.start_command.as_ref().filter(|_| !docker)),
+            ("stop_command", "ExecStop", self.stop_command.as_ref()),
+            ("restart_command", "ExecReload", self.restart_command.as_ref()),
+        ] {
+            if let Some(cmd) = cmd {
+                check_unit_line(key, cmd.as_str(), &escape_specifiers(cmd.as_str())).map_err(|e| e.at(field))?;
+            }
+        }
+        for (k, v) in &self.env {
+            check_env_value(k.as_str(), v.as_str()).map_err(|e| e.at(format!("env.{k}")))?;
+        }
+        if let Some(file) = crate::render::env_values(self)
+            && file.len() > ENV_FILE_MAX
+        {
+            return Err(Error::field(
+                "env",
+                format!(
+                    "the values make a {}-byte env file; systemd reads env files of at most {ENV_FILE_MAX} bytes",
+                    file.len()
+                ),
+            ));
         }
         Ok(())
     }

@@ -269,8 +269,9 @@ fn a_huge_wait_renders_an_infinite_start_timeout() {
 }
 
 /// What reaches `ExecStart=` as a word is what systemd runs: an environment name that would
-/// change the command is refused, and a `$` in a runner's path is doubled (systemd would expand
-/// it as a variable).
+/// change the command is refused, a runner's path with a blank is quoted, and one with a `$` is
+/// refused: systemd runs a program's path as written (`$$` stays `$$`, checked in the sandbox by
+/// `changed::`) but expands `$` in the argv[0] it makes of the same word.
 #[test]
 fn venv_names_and_runner_paths_stay_one_word() {
     for bad in ["my env", "a\"b", "x;rm", "$HOME", "it's", "-n", "a/b"] {
@@ -278,13 +279,22 @@ fn venv_names_and_runner_paths_stay_one_word() {
         assert!(err.contains("is not an environment name; use letters, digits"), "{bad}: {err}");
     }
     assert!(crate::Venv::new("py3.11_ml-gpu+cuda").is_ok());
-    let file = "version = 1\n[[service]]\nname = \"v\"\nstart_command = \"/bin/true\"\nenvironment = { venv = { name = \"ml\", runner = \"/opt/$x/mamba bin/micromamba\" } }\n";
-    let specs = crate::file::parse_service_file("v.toml", file).unwrap();
-    let units = crate::render(&specs[0], &crate::RenderContext::new(crate::Scope::System)).unwrap();
+    let render = |runner: &str| {
+        let file = format!(
+            "version = 1\n[[service]]\nname = \"v\"\nstart_command = \"/bin/true\"\nenvironment = {{ venv = {{ name = \"ml\", runner = \"{runner}\" }} }}\n"
+        );
+        let specs = crate::file::parse_service_file("v.toml", &file).unwrap();
+        crate::render(&specs[0], &crate::RenderContext::new(crate::Scope::System)).map_err(|e| e.to_string())
+    };
+    let units = render("/opt/mamba bin/micromamba").unwrap();
     assert!(
-        units[0].content.contains("\nExecStart=\"/opt/$$x/mamba bin/micromamba\" run -n ml -- /bin/true\n"),
+        units[0].content.contains("\nExecStart=\"/opt/mamba bin/micromamba\" run -n ml -- /bin/true\n"),
         "{}",
         units[0].content
+    );
+    assert_eq!(
+        render("/opt/$x/micromamba").unwrap_err(),
+        "service[v].environment.venv.runner: \"/opt/$x/micromamba\" has a '$': systemd runs a program's path as written but expands '$' in its argv[0]; use a path without '$'"
     );
 }
 

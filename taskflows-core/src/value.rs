@@ -11,6 +11,65 @@ use std::fmt;
 
 use crate::error::ValueError;
 
+/// The longest line systemd 252 reads from a unit file, without its line break: `read_line()`
+/// with `LONG_LINE_MAX` (1 MiB) refuses a line of 1 MiB or more, and the unit fails to load.
+pub const UNIT_LINE_MAX: usize = 1024 * 1024 - 1;
+
+/// The longest path systemd and Linux take, in bytes: `PATH_MAX` (4096) counts the final NUL.
+pub const PATH_LEN_MAX: usize = 4096 - 1;
+
+/// The longest component of a path (and the longest bare program name), in bytes: `NAME_MAX`.
+pub const NAME_LEN_MAX: usize = 255;
+
+/// The longest string `execve()` passes as one argument or one `KEY=VALUE` variable, in bytes:
+/// Linux's `MAX_ARG_STRLEN` (32 pages of 4 KiB) counts the final NUL. A longer one makes the
+/// start fail (`E2BIG`), and systemd 252 drops a longer variable before that (`ARG_MAX - 3`).
+pub const ARG_LEN_MAX: usize = 32 * 4096 - 1;
+
+/// The largest env file systemd 252 reads (`READ_FULL_BYTES_MAX`, 64 MiB less one byte): it
+/// reads the whole file at once, with no limit per line, and refuses a larger one.
+pub const ENV_FILE_MAX: usize = 64 * 1024 * 1024 - 1;
+
+/// Check that `key=written` fits on one unit-file line; `raw` is the value before escaping.
+pub(crate) fn check_unit_line(key: &str, raw: &str, written: &str) -> Result<(), ValueError> {
+    let line = key.len() + 1 + written.len();
+    if line > UNIT_LINE_MAX {
+        return Err(ValueError::new(format!(
+            "{} bytes make a {line}-byte unit-file line ({key}=…, % written as %%); systemd reads lines of at most {UNIT_LINE_MAX} bytes",
+            raw.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Check that systemd reads a value written alone on a unit-file line as it is: it drops the
+/// blanks (spaces, tabs) at both ends of every value, and an empty `Description=` means the
+/// unit's name.
+pub(crate) fn check_unit_blanks(s: &str) -> Result<(), ValueError> {
+    if s.is_empty() {
+        return Err(ValueError::new("must not be empty (systemd would read no value)"));
+    }
+    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) {
+        return Err(ValueError::new(format!(
+            "{:?} starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+            crate::name::truncate(s, 40)
+        )));
+    }
+    Ok(())
+}
+
+/// Check that `KEY=VALUE` can reach a process's environment.
+pub(crate) fn check_env_value(key: &str, value: &str) -> Result<(), ValueError> {
+    let len = key.len() + 1 + value.len();
+    if len > ARG_LEN_MAX {
+        return Err(ValueError::new(format!(
+            "{} bytes; a variable reaches the service only if KEY=VALUE is at most {ARG_LEN_MAX} bytes (Linux's MAX_ARG_STRLEN), here {len}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Check that `s` can be written as one unit-file value.
 pub(crate) fn check_line(s: &str) -> Result<(), ValueError> {
     if s.contains(['\n', '\r', '\0']) {

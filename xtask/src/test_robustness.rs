@@ -1,7 +1,8 @@
 //! `cargo xtask test-robustness`: the tests that try to break taskflows — `tf create` killed at
 //! every step and concurrent creates (kill -9 convergence, the lock), secret canaries, generated
-//! env files read by tf and by systemd, path escapes, a stalled bus (in the sandbox and on the
-//! host) — and then the fuzz targets, ending with one line of their figures.
+//! env files read by tf and by systemd, generated services whose values systemd must hold as the
+//! spec means them, path escapes, a stalled bus (in the sandbox and on the host) — and then the
+//! fuzz targets, ending with one line of their figures.
 
 use std::process::{Command, ExitCode};
 
@@ -11,7 +12,7 @@ use crate::test_systemd::{self, Metadata};
 
 /// The real-systemd tests whose names contain one of these are the robustness tests;
 /// `cargo xtask test-systemd -- --skip …` leaves them to this task.
-pub(crate) const SANDBOX_TESTS: [&str; 4] = ["convergence::", "secrets::", "envfile::", "paths::"];
+pub(crate) const SANDBOX_TESTS: [&str; 5] = ["convergence::", "secrets::", "envfile::", "paths::", "changed::"];
 
 pub(crate) fn run(fuzz_seconds: u64) -> Result<ExitCode> {
     let meta = Metadata::read()?;

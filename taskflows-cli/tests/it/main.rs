@@ -2,6 +2,7 @@
 //! need systemd are `#[ignore]`d and run inside the private systemd of `cargo xtask test-systemd`.
 
 mod app;
+mod changed;
 mod convergence;
 mod docker;
 mod envfile;

@@ -138,6 +138,23 @@ const FIELD_ROWS: &[(&str, &str)] = &[
         "bad.toml:4:15: service[0].description: must not contain line breaks (CR, LF) or NUL characters",
     ),
     (
+        "description = \"\\tindented\"",
+        "bad.toml:4:1: service[0].description: \"\\tindented\" starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+    ),
+    ("description = \"\"", "bad.toml:4:1: service[0].description: must not be empty (systemd would read no value)"),
+    (
+        "working_directory = \"/srv/app \"",
+        "bad.toml:4:1: service[0].working_directory: \"/srv/app \" starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+    ),
+    (
+        "env_file = \"/etc/app.env\\t\"",
+        "bad.toml:4:1: service[0].env_file: \"/etc/app.env\\t\" starts or ends with a blank (space or tab), which systemd drops from a unit-file value; remove it",
+    ),
+    (
+        "stop_command = \"/bin/echo a\\\\ \"",
+        "bad.toml:4:16: service[0].stop_command: \"/bin/echo a\\\\ \" ends with an escaped blank, which systemd drops (it keeps the backslash); quote the word instead",
+    ),
+    (
         "stop_command = \"/bin/true\\r[Service]\"",
         "bad.toml:4:16: service[0].stop_command: must not contain line breaks (CR, LF) or NUL characters",
     ),
@@ -462,3 +479,139 @@ const FILE_ROWS: &[(&str, &str)] = &[
         "bad.toml:8:1: service[1].timeout: must be more than zero (seconds, or a duration such as \"5min\")",
     ),
 ];
+
+/// Values over systemd's (and Linux's) limits: a unit-file line of 1 MiB or more, a path of
+/// `PATH_MAX` bytes or with a component over `NAME_MAX`, a variable or command word over
+/// `MAX_ARG_STRLEN`. Built at run time (the values are large); each row is the exact message.
+#[test]
+fn values_over_systemds_limits() {
+    let long = |n: usize| "a".repeat(n);
+    // An absolute path of exactly `n` bytes, in components of 200.
+    let path = |n: usize| {
+        let mut p = String::new();
+        while p.len() < n {
+            p.push('/');
+            p.push_str(&"c".repeat(200.min(n - p.len())));
+        }
+        p
+    };
+    // A command line of `n` bytes, in words of 1000.
+    let command = |n: usize| {
+        let mut c = "/bin/echo".to_owned();
+        while c.len() < n {
+            c.push(' ');
+            c.push_str(&"w".repeat(1000.min(n - c.len())));
+        }
+        c
+    };
+    let max_description = taskflows_core::UNIT_LINE_MAX - "Description=".len();
+    let rows: Vec<(String, String)> = vec![
+        (
+            format!("description = \"{}\"", long(max_description + 1)),
+            "bad.toml:4:1: service[0].description: 1048564 bytes make a 1048576-byte unit-file line (Description=…, % written as %%); systemd reads lines of at most 1048575 bytes".to_owned(),
+        ),
+        (
+            // `%` is written as `%%`: one more byte on the line.
+            format!("description = \"%{}\"", long(max_description - 1)),
+            "bad.toml:4:1: service[0].description: 1048563 bytes make a 1048576-byte unit-file line (Description=…, % written as %%); systemd reads lines of at most 1048575 bytes".to_owned(),
+        ),
+        (
+            format!("stop_command = \"{}\"", command(1024 * 1024)),
+            "bad.toml:4:1: service[0].stop_command: 1048576 bytes make a 1048585-byte unit-file line (ExecStop=…, % written as %%); systemd reads lines of at most 1048575 bytes".to_owned(),
+        ),
+        (
+            format!("restart_command = \"/bin/echo {}\"", long(131_072)),
+            "bad.toml:4:19: service[0].restart_command: word 2 is 131072 bytes; a command-line word is at most 131071 bytes (Linux's MAX_ARG_STRLEN)".to_owned(),
+        ),
+        (
+            format!("stop_command = \"/bin/{} x\"", long(256)),
+            format!("bad.toml:4:16: service[0].stop_command: \"/bin/{}…\" has a component of 256 bytes; a path component is at most 255 bytes (NAME_MAX)", long(35)),
+        ),
+        (
+            format!("stop_command = \"{} x\"", long(256)),
+            format!("bad.toml:4:16: service[0].stop_command: program \"{}…\" is 256 bytes; a program name is at most 255 bytes (NAME_MAX)", long(40)),
+        ),
+        (
+            format!("env = {{ BIG = \"{}\" }}", long(131_068)),
+            "bad.toml:4:9: service[0].env.BIG: 131068 bytes; a variable reaches the service only if KEY=VALUE is at most 131071 bytes (Linux's MAX_ARG_STRLEN), here 131072".to_owned(),
+        ),
+        (
+            format!("working_directory = \"{}\"", path(4096)),
+            format!("bad.toml:4:21: service[0].working_directory: \"/{}…\" is 4096 bytes; a path is at most 4095 bytes (PATH_MAX)", "c".repeat(39)),
+        ),
+        (
+            format!("env_file = \"/etc/{}.env\"", long(252)),
+            format!("bad.toml:4:12: service[0].env_file: \"/etc/{}…\" has a component of 256 bytes; a path component is at most 255 bytes (NAME_MAX)", long(35)),
+        ),
+        (
+            format!("environment = {{ venv = {{ name = \"ml\", runner = \"{}\" }} }}", path(5000)),
+            format!("bad.toml:4:48: service[0].environment.venv.runner: \"/{}…\" is 5000 bytes; a path is at most 4095 bytes (PATH_MAX)", "c".repeat(39)),
+        ),
+        (
+            format!("environment = {{ docker = {{ image = \"busybox\", volumes = [{{ host_path = \"/srv/{}\", container_path = \"/data\" }}] }} }}", long(300)),
+            format!("bad.toml:4:72: service[0].environment.docker.volumes[0].host_path: \"/srv/{}…\" has a component of 300 bytes; a path component is at most 255 bytes (NAME_MAX)", long(35)),
+        ),
+        (
+            format!("environment = {{ docker = {{ image = \"busybox\", environment = {{ K = \"{}\" }} }} }}", long(131_070)),
+            "bad.toml:4:63: service[0].environment.docker.environment.K: 131070 bytes; a variable reaches the service only if KEY=VALUE is at most 131071 bytes (Linux's MAX_ARG_STRLEN), here 131072".to_owned(),
+        ),
+    ];
+    for (extra, expected) in &rows {
+        match parse_service_file("bad.toml", &service(extra)) {
+            Ok(_) => panic!("accepted {:?}…", &extra[..extra.len().min(80)]),
+            Err(e) => assert_eq!(e.to_string(), *expected, "for {:?}…", &extra[..extra.len().min(80)]),
+        }
+    }
+    // At the limits, accepted.
+    for extra in [
+        format!("description = \"{}\"", long(max_description)),
+        format!("stop_command = \"{}\"", command(taskflows_core::UNIT_LINE_MAX - "ExecStop=".len())),
+        format!("env = {{ BIG = \"{}\" }}", long(131_071 - "BIG=".len())),
+        format!("working_directory = \"{}\"", path(4095)),
+        format!("env_file = \"/etc/{}\"", long(255)),
+    ] {
+        if let Err(e) = parse_service_file("ok.toml", &service(&extra)) {
+            panic!("refused {:?}…: {e}", &extra[..extra.len().min(80)]);
+        }
+    }
+}
+
+/// The env values file is read by systemd whole, up to 64 MiB less one byte.
+#[test]
+fn env_values_over_systemds_env_file_limit() {
+    let value = "v".repeat(taskflows_core::ARG_LEN_MAX - "K000=".len());
+    let mut builder = ServiceSpec::builder("big", "/bin/true");
+    for i in 0..520 {
+        builder = builder.env(&format!("K{i:03}"), &value);
+    }
+    assert_eq!(
+        builder.build().unwrap_err().to_string(),
+        "service[big].env: the values make a 68158480-byte env file; systemd reads env files of at most 67108863 bytes"
+    );
+}
+
+/// Composed lines are checked when rendered: a command wrapped for its venv, a program path
+/// systemd would not run as written.
+#[test]
+fn rendered_lines_over_systemds_limits() {
+    use taskflows_core::{RenderContext, Scope, render};
+    let render_file = |extra: &str| {
+        let specs = parse_service_file("ok.toml", &service(extra)).expect("the file parses");
+        let mut ctx = RenderContext::new(Scope::System);
+        ctx.conda_runner = Some(taskflows_core::AbsPath::new("/opt/conda/bin/conda").unwrap());
+        render(&specs[0], &ctx).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let mut command = "/bin/echo".to_owned();
+    while command.len() < taskflows_core::UNIT_LINE_MAX - "ExecStop=".len() {
+        command.push(' ');
+        command.push_str(&"w".repeat(1000.min(taskflows_core::UNIT_LINE_MAX - "ExecStop=".len() - command.len())));
+    }
+    assert_eq!(
+        render_file(&format!("stop_command = \"{command}\"\nenvironment = {{ venv = {{ name = \"ml\" }} }}")),
+        Err("service[svc].stop_command: written into the unit it makes a 1048629-byte line (ExecStop=…); systemd reads lines of at most 1048575 bytes".to_owned())
+    );
+    assert_eq!(
+        render_file("environment = { venv = { name = \"ml\", runner = \"/opt/$HOME/conda\" } }"),
+        Err("service[svc].environment.venv.runner: \"/opt/$HOME/conda\" has a '$': systemd runs a program's path as written but expands '$' in its argv[0]; use a path without '$'".to_owned())
+    );
+}

@@ -4,6 +4,7 @@ mod bad_input;
 mod calendar_differential;
 mod cases;
 mod environment_file;
+mod generate;
 mod props;
 mod render;
 mod schema;

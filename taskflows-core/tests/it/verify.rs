@@ -123,41 +123,11 @@ fn verify_catches_unknown_directives() {
 /// `systemd-analyze verify` passes without a word, in both scopes.
 #[test]
 fn generated_services_tf_accepts_pass_systemd_verify() {
-    const PIECES: [&str; 24] = [
-        "a", "b c", "\"", "'", "\\\\", "$", "${X}", "%", "%h", ";", "=", "\t", "é", "#", "&&", "|", "*", "~", "\\\"",
-        "..", "/", "-", "x y", "$$",
-    ];
-    let mut seed: u64 = 0x7f4a_7c15_9e37_79b9;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    let text = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
-        (0..1 + next() % n).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect()
-    };
-    let toml_str = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut generator = crate::generate::Generator::new();
     let (mut accepted, mut refused) = (0, 0);
     let mut failures: Vec<String> = Vec::new();
-    for case in 0..120 {
-        let signal = ["SIGTERM", "SIGKILL", "SIGRTMIN+3", "HUP", "SIGINT", "term"][(next() % 6) as usize];
-        let timeout = ["30s", "1h 30min", "0", "1.5", "500ms", "4w"][(next() % 6) as usize];
-        let mut toml = format!(
-            "version = 1\n[[service]]\nname = \"gen-{case}\"\ndescription = {}\nstart_command = {}\nkill_signal = \"{signal}\"\ntimeout = \"{timeout}\"\nworking_directory = {}\nenv = {{ GEN_A = {}, GEN_B = {} }}\n",
-            toml_str(&text(4, &mut next)),
-            toml_str(&format!("/bin/echo {} {}", text(3, &mut next), text(3, &mut next))),
-            toml_str(&format!("/srv/{}", text(2, &mut next))),
-            toml_str(&text(4, &mut next)),
-            toml_str(&text(2, &mut next)),
-        );
-        if next() % 3 == 0 {
-            toml.push_str(&format!(
-                "environment = {{ venv = {{ name = {}, runner = {} }} }}\n",
-                toml_str(&text(2, &mut next)),
-                toml_str("/usr/bin/env"),
-            ));
-        }
+    for case in 0..200 {
+        let toml = format!("version = 1\n{}", generator.service("gen-", case, "/srv"));
         let Ok(specs) = taskflows_core::file::parse_service_file("gen.toml", &toml) else {
             refused += 1;
             continue;
