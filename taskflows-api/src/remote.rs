@@ -445,11 +445,17 @@ impl Operations for Remote {
         self.call(reqwest::Method::POST, &format!("/services/{name}/{action}"), &[], Some(&body)).await
     }
 
-    async fn run(&self, _request: &RunRequest) -> Result<RunReport> {
-        Err(Error::usage(
-            format!("tf run is not offered by API servers ({}): create a service and start it with --wait", self.name),
-            None,
-        ))
+    async fn run(&self, request: &RunRequest) -> Result<RunReport> {
+        // The server names the unit; the stem of ours (`taskflows-run-NAME-MILLIS.service`) is the name.
+        let name = request
+            .unit
+            .strip_prefix("taskflows-run-")
+            .and_then(|u| u.strip_suffix(".service"))
+            .and_then(|u| u.rsplit_once('-'))
+            .map(|(name, _)| name.to_owned())
+            .filter(|n| n != "run");
+        let body = crate::wire::RunBody { name, argv: request.argv.clone(), timeout_secs: request.timeout.map(secs) };
+        self.call(reqwest::Method::POST, "/runs", &[], Some(&body)).await
     }
 
     async fn check(&self, target: &CheckTarget, wait: Option<Duration>) -> Result<CheckReport> {

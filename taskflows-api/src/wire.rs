@@ -60,6 +60,21 @@ pub struct EnvironmentBody {
     pub file: SourceFile,
 }
 
+/// `POST /runs`: run a command once under systemd and answer when it ended (`tf run`). A
+/// client that goes away stops the run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunBody {
+    /// A name for the run's unit (`taskflows-run-NAME-MILLIS.service`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The command and its arguments.
+    pub argv: Vec<String>,
+    /// Stop the run after this many seconds.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
 /// Every error answer (4xx, 5xx).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorAnswer {

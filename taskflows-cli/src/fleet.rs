@@ -34,12 +34,6 @@ pub(crate) async fn run(servers: &[String], command: Command) -> Result<ExitCode
         Command::Logs { name, lines, follow: true, json } => {
             return follow(&remotes, name, *lines, *json, &style).await;
         }
-        Command::Run { .. } => {
-            return Err(Failure::new(
-                exit::USAGE,
-                "tf run is not offered by API servers: create a service and `tf start NAME --wait -s SERVER`",
-            ));
-        }
         Command::Calendar(_) | Command::Schema { .. } | Command::Completions { .. } | Command::Container(_) => {
             return Err(Failure::new(exit::USAGE, "this command runs on this host only; drop -s"));
         }
@@ -65,6 +59,18 @@ async fn ask(remote: &Remote, command: &Command, style: &Style) -> Result<Answer
             Ok(crate::services::check_answer(&remote.check(&target, wait).await?))
         }
         Command::Monitor { command } => crate::monitor::remote_check(remote, command).await,
+        Command::Run { name, timeout, command, .. } => {
+            let request = taskflows_api::RunRequest {
+                unit: taskflows_api::RunRequest::unit_for(name.as_deref())?,
+                argv: command.clone(),
+                timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
+            };
+            let report = remote.run(&request).await?;
+            let outcome = &report.outcome;
+            let exit = outcome.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
+            let text = format!("{}: {}{exit}\n", outcome.unit, style.state(outcome.result.as_str()));
+            Ok(Answer { ok: outcome.ok(), ..Answer::text(&report, text) })
+        }
         command => crate::services::answer(remote, command, style).await,
     }
 }

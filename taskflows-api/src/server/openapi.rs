@@ -4,10 +4,10 @@
 use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Value, json};
 
-use crate::wire::{CheckBody, ControlBody, EnvironmentBody, ErrorAnswer, Health, MonitorBody};
+use crate::wire::{CheckBody, ControlBody, EnvironmentBody, ErrorAnswer, Health, MonitorBody, RunBody};
 use crate::{
     CheckReport, ControlReport, CreateReport, CreateRequest, EnvironmentChange, EnvironmentDetail, EnvironmentList,
-    History, LogLine, Logs, MonitorReport, NextRuns, Plan, ServiceList, StatusReport, UnitFiles,
+    History, LogLine, Logs, MonitorReport, NextRuns, Plan, RunReport, ServiceList, StatusReport, UnitFiles,
 };
 
 /// A route: method, path, summary, query parameters, body type, answer type.
@@ -128,6 +128,14 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "post",
+        path: "/runs",
+        summary: "Run a command once under systemd and answer when it ended (tf run); a client that goes away stops it",
+        query: &[],
+        body: Some("RunBody"),
+        answer: "RunReport",
+    },
+    Route {
+        method: "post",
         path: "/monitor/check",
         summary: "Missed runs, failed runs, inactive timers (tf monitor check, without alerts)",
         query: &[],
@@ -208,7 +216,9 @@ pub fn openapi() -> Vec<u8> {
         EnvironmentBody,
         EnvironmentChange,
         EnvironmentDetail,
-        ErrorAnswer
+        ErrorAnswer,
+        RunBody,
+        RunReport
     );
     // subschema_for gives references for named types; the definitions hold the schemas.
     let mut components: serde_json::Map<String, Value> = generator.take_definitions(true).into_iter().collect();
@@ -263,4 +273,30 @@ pub fn openapi() -> Vec<u8> {
         }
     });
     serde_json::to_vec_pretty(&doc).expect("the document serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every reference resolves, and every route of the router is in the document.
+    #[test]
+    fn the_document_is_whole() {
+        let doc: serde_json::Value = serde_json::from_slice(&super::openapi()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        let mut refs = 0;
+        for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = &piece[..piece.find('"').unwrap()];
+            assert!(schemas.contains_key(name), "unresolved reference to {name}");
+            refs += 1;
+        }
+        assert!(refs > 40, "{refs} references");
+        let paths = doc["paths"].as_object().unwrap();
+        let source = include_str!("routes.rs");
+        for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
+            let path = line.split('"').nth(1).unwrap();
+            assert!(paths.contains_key(path), "{path} is routed but not documented");
+        }
+        assert_eq!(doc["paths"]["/health"]["get"].get("security"), None);
+        assert!(doc["paths"]["/services"]["get"]["security"].is_array());
+    }
 }

@@ -18,7 +18,7 @@ use super::live::Live;
 use super::nonces::Nonces;
 use super::query::Query;
 use super::{Limits, ServerConfig};
-use crate::wire::{CheckBody, ControlBody, EnvironmentBody, ErrorAnswer, ErrorDetail, Health, MonitorBody};
+use crate::wire::{CheckBody, ControlBody, EnvironmentBody, ErrorAnswer, ErrorDetail, Health, MonitorBody, RunBody};
 use crate::{
     Action, CheckTarget, ControlRequest, CreateRequest, EnvironmentFile, Error, Local, MonitorRequest, Operations as _,
     VERSION,
@@ -141,6 +141,7 @@ fn router(app: std::sync::Weak<App>) -> axum::Router {
         .route("/history", get(history))
         .route("/next", get(next))
         .route("/check", post(check))
+        .route("/runs", post(run))
         .route("/monitor/check", post(monitor_check))
         .route("/environments", get(env_list).post(env_create))
         .route("/environments/{name}", get(env_show).put(env_update).delete(env_delete))
@@ -492,6 +493,37 @@ async fn check(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
         };
         let wait = request.wait_secs.map(|s| Duration::from_secs(s.min(86_400)));
         app.local.check(&target, wait).await
+    };
+    answer(result.await)
+}
+
+/// `POST /runs`: the run's unit name is the server's; a client that goes away (the request's
+/// future dropped) stops the run, as Ctrl-C does for `tf run`.
+async fn run(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
+    let app = app(&state);
+    let result = async {
+        Query::parse(q.as_deref(), &[])?;
+        let request: RunBody = body(&bytes)?;
+        let unit = crate::RunRequest::unit_for(request.name.as_deref())?;
+        let run = crate::RunRequest {
+            unit: unit.clone(),
+            argv: request.argv,
+            timeout: request.timeout_secs.map(Duration::from_secs),
+        };
+        struct Abandon(Option<(Local, String)>);
+        impl Drop for Abandon {
+            fn drop(&mut self) {
+                if let Some((local, unit)) = self.0.take() {
+                    tokio::spawn(async move {
+                        let _ = local.abandon_run(&unit).await;
+                    });
+                }
+            }
+        }
+        let mut guard = Abandon(Some((app.local.clone(), unit)));
+        let report = app.local.run(&run).await;
+        guard.0 = None;
+        report
     };
     answer(result.await)
 }
