@@ -44,6 +44,9 @@ enum Dirty {
 pub(super) struct Live {
     snapshot: RwLock<Arc<Snapshot>>,
     poke: mpsc::UnboundedSender<Option<Arc<Notify>>>,
+    /// Sent once when systemd's signals stop coming (the bus connection closed): the state can
+    /// no longer be kept current, so the server stops (and systemd restarts it).
+    lost: tokio::sync::watch::Sender<bool>,
 }
 
 impl Live {
@@ -54,7 +57,8 @@ impl Live {
         let mut watch = systemd.watch().await?;
         let first = read_all(&local).await?;
         let (poke, mut pokes) = mpsc::unbounded_channel::<Option<Arc<Notify>>>();
-        let live = Arc::new(Live { snapshot: RwLock::new(Arc::new(first)), poke });
+        let (lost, _) = tokio::sync::watch::channel(false);
+        let live = Arc::new(Live { snapshot: RwLock::new(Arc::new(first)), poke, lost });
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
             let mut dirty: Option<Dirty> = None;
@@ -64,7 +68,10 @@ impl Live {
                     event = watch.next() => match event {
                         Some(e) => mark(&mut dirty, &e),
                         None => {
-                            tracing::error!("the systemd connection closed; the live state is no longer followed");
+                            tracing::error!("the systemd connection closed; the live state can no longer be followed");
+                            if let Some(live) = weak.upgrade() {
+                                live.lost.send_replace(true);
+                            }
                             return;
                         }
                     },
@@ -97,6 +104,12 @@ impl Live {
             }
         });
         Ok(live)
+    }
+
+    /// Wait until systemd's signals stop coming.
+    pub(super) async fn lost(&self) {
+        let mut lost = self.lost.subscribe();
+        let _ = lost.wait_for(|l| *l).await;
     }
 
     pub(super) fn snapshot(&self) -> Arc<Snapshot> {

@@ -169,10 +169,13 @@ pub async fn serve(local: Local, config: ServerConfig, shutdown: impl Future<Out
     let connections = Arc::new(tokio::sync::Semaphore::new(config.limits.max_connections));
     let header_timeout = config.limits.header_timeout;
     tokio::pin!(shutdown);
+    let lost = app.lost();
+    tokio::pin!(lost);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the semaphore stays open"),
             () = &mut shutdown => break,
+            () = &mut lost => return Err(lost_systemd()),
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -185,6 +188,7 @@ pub async fn serve(local: Local, config: ServerConfig, shutdown: impl Future<Out
                 }
             },
             () = &mut shutdown => break,
+            () = &mut lost => return Err(lost_systemd()),
         };
         let _ = stream.set_nodelay(true);
         let service = app.service(peer);
@@ -206,6 +210,13 @@ pub async fn serve(local: Local, config: ServerConfig, shutdown: impl Future<Out
         });
     }
     Ok(())
+}
+
+fn lost_systemd() -> Error {
+    Error::Refused {
+        message: "the connection to systemd closed: the services' state can no longer be followed".into(),
+        hint: Some("the tf-api service restarts on failure; run `tf api serve` again".into()),
+    }
 }
 
 fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor> {

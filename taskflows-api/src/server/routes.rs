@@ -50,6 +50,11 @@ impl App {
         }))
     }
 
+    /// Wait until the live state can no longer be kept current.
+    pub(super) async fn lost(&self) {
+        self.live.lost().await;
+    }
+
     /// The hyper service of one connection from `peer`.
     pub(super) fn service(self: &Arc<App>, peer: SocketAddr) -> Connection {
         Connection { app: self.clone(), peer }
