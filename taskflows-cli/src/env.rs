@@ -69,7 +69,8 @@ impl EnvCommand {
 pub(crate) async fn run(local: &Local, command: EnvCommand) -> Result<ExitCode, Failure> {
     let json = command.json();
     let answer = answer(local, &command).await?;
-    let hint = answer.json.get("not_updated").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
+    let value: serde_json::Value = serde_json::from_str(&answer.json).unwrap_or_default();
+    let hint = value.get("not_updated").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
     let code = answer.print(json)?;
     if hint && !json {
         eprintln!(

@@ -10,7 +10,7 @@ use taskflows_api::remote::{Remote, ServerBook};
 use taskflows_api::{MonitorRequest, Operations as _};
 
 use crate::output::{Answer, Style, Table, View, terminal_safe};
-use crate::{Command, Failure, exit, print, print_json};
+use crate::{Command, Failure, exit, print};
 
 /// The servers named on the command line, in order.
 pub(crate) fn remotes(names: &[String]) -> Result<Vec<Remote>, Failure> {
@@ -84,16 +84,7 @@ fn show(answers: Vec<(&str, Result<Answer, Failure>)>, json: bool) -> Result<Exi
         }
     };
     if json {
-        let mut hosts = Vec::new();
-        for (host, answer) in &answers {
-            hosts.push(match answer {
-                Ok(a) => serde_json::json!({ "host": host, "answer": a.json }),
-                Err(f) => {
-                    serde_json::json!({ "host": host, "error": { "message": f.message(), "exit_code": f.code() } })
-                }
-            });
-        }
-        print_json(&serde_json::json!({ "version": taskflows_api::VERSION, "hosts": hosts }))?;
+        print(hosts_json(&answers).as_bytes())?;
     } else {
         let mut tables: Vec<(String, Table)> = Vec::new();
         let mut text = String::new();
@@ -126,6 +117,25 @@ fn show(answers: Vec<(&str, Result<Answer, Failure>)>, json: bool) -> Result<Exi
         }
     }
     Ok(ExitCode::from(code))
+}
+
+/// `{"version": 1, "hosts": [{"host", "answer"} | {"host", "error": {"message", "exit_code"}}]}`,
+/// pretty, each answer's fields in the contract's order.
+fn hosts_json(answers: &[(&str, Result<Answer, Failure>)]) -> String {
+    let quote = |s: &str| serde_json::to_string(s).expect("a string encodes");
+    let mut entries = Vec::new();
+    for (host, answer) in answers {
+        let body = match answer {
+            Ok(a) => format!("\"answer\": {}", a.json.replace('\n', "\n      ")),
+            Err(f) => format!(
+                "\"error\": {{\n        \"message\": {},\n        \"exit_code\": {}\n      }}",
+                quote(f.message()),
+                f.code()
+            ),
+        };
+        entries.push(format!("    {{\n      \"host\": {},\n      {body}\n    }}", quote(host)));
+    }
+    format!("{{\n  \"version\": {},\n  \"hosts\": [\n{}\n  ]\n}}\n", taskflows_api::VERSION, entries.join(",\n"))
 }
 
 /// `tf logs -f NAME -s …`: every server's new lines as they come, each prefixed with its host.
@@ -164,4 +174,21 @@ async fn follow(remotes: &[Remote], name: &str, lines: usize, json: bool, style:
 /// The monitor's check on a server: no alert destinations (the server's own monitor alerts).
 pub(crate) fn monitor_request(pattern: Option<String>, grace: std::time::Duration) -> MonitorRequest {
     MonitorRequest { pattern, grace, destinations: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hosts_json_is_valid_and_keeps_the_contracts_order() {
+        let answer = crate::output::Answer::text(
+            &taskflows_api::ServiceList { version: 1, services: Vec::new() },
+            String::new(),
+        );
+        let failure = crate::Failure::new(4, "no service matches \"x\"");
+        let text = super::hosts_json(&[("a", Ok(answer)), ("b", Err(failure))]);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["hosts"][0]["answer"]["services"], serde_json::json!([]));
+        assert_eq!(value["hosts"][1]["error"]["exit_code"], 4);
+        assert!(text.find("\"version\": 1,\n        \"services\"").is_some(), "{text}");
+    }
 }

@@ -100,8 +100,8 @@ pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// An operation's answer, ready to print: as JSON (the contract) or as a view for people.
 pub(crate) struct Answer {
-    /// The answer itself.
-    pub(crate) json: serde_json::Value,
+    /// The answer itself, as pretty JSON (fields in the contract's order).
+    pub(crate) json: String,
     /// A table or lines.
     pub(crate) view: View,
     /// Whether the operation did what was asked (jobs and runs succeeded).
@@ -120,7 +120,7 @@ pub(crate) enum View {
 
 impl Answer {
     fn new(value: &impl serde::Serialize, view: View) -> Answer {
-        let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        let json = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"cannot encode: {e}\""));
         Answer { json, view, ok: true, code: None }
     }
 
@@ -140,7 +140,7 @@ impl Answer {
     /// Print it (as JSON with `json`) and say how to exit.
     pub(crate) fn print(self, json: bool) -> Result<std::process::ExitCode, crate::Failure> {
         if json {
-            crate::print_json(&self.json)?;
+            crate::print(format!("{}\n", self.json).as_bytes())?;
         } else {
             match &self.view {
                 View::Table(t) => crate::print(t.render(&Style::detect()).as_bytes())?,
