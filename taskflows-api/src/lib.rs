@@ -18,6 +18,7 @@ mod create;
 mod environments;
 mod error;
 mod lock;
+pub mod metrics;
 mod monitor;
 mod monitor_state;
 mod observe;

@@ -60,6 +60,13 @@ pub(crate) enum SecurityCommand {
     Status,
     /// Turn signing off: the API then listens on loopback only. The secret is kept.
     Disable,
+    /// Create the bearer token Prometheus scrapes /metrics with from beyond loopback
+    /// (DATA_DIR/api/metrics-token), and print it (-r: a new one).
+    MetricsToken {
+        /// Replace the token.
+        #[arg(short = 'r', long)]
+        regenerate: bool,
+    },
     /// Sign with this secret (at least 32 bytes; `-` reads it from stdin).
     SetSecret {
         /// The secret, or `-`.
@@ -133,6 +140,19 @@ fn security(path: &std::path::Path, command: SecurityCommand) -> Result<ExitCode
             };
             Security::Disabled { secret }.save(path)?;
             say("request signing is off: the API now listens on loopback only (restart it: `tf api restart`)\n".into())
+        }
+        SecurityCommand::MetricsToken { regenerate } => {
+            let token_path = taskflows_api::server::token_path(path.parent().and_then(|p| p.parent()).unwrap_or(path));
+            let existing = std::fs::read_to_string(&token_path).ok().map(|t| t.trim().to_owned());
+            let token = match existing {
+                Some(t) if !regenerate && check_secret(&t).is_ok() => t,
+                _ => {
+                    let t = taskflows_api::signing::new_secret();
+                    taskflows_systemd::files::write_private(&token_path, format!("{t}\n").as_bytes())?;
+                    t
+                }
+            };
+            say(format!("{token}\n"))
         }
         SecurityCommand::SetSecret { secret } => {
             let secret = if secret == "-" {
@@ -232,4 +252,26 @@ async fn status(local: &taskflows_api::Local, path: &std::path::Path, json: bool
     text.push_str(&format!("signing: {signing}\n"));
     let value = serde_json::json!({ "status": report, "signing": signing });
     Answer::text(&value, text).print(json)
+}
+
+/// `tf metrics`: the services' metrics in the text format, to stdout or (atomically) a file.
+pub(crate) async fn metrics(
+    local: &taskflows_api::Local,
+    output: Option<&std::path::Path>,
+) -> Result<ExitCode, Failure> {
+    let report = local.status(None, false).await?;
+    let text = taskflows_api::metrics::services(&report.services);
+    match output {
+        None => print(text.as_bytes())?,
+        Some(path) => {
+            // node_exporter reads the file while it may be rewritten: write beside it, rename.
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::Builder::new().prefix(".taskflows-metrics").tempfile_in(dir)?;
+            std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+            std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+            tmp.persist(path)
+                .map_err(|e| Failure::new(exit::FAILED, format!("cannot write {}: {}", path.display(), e.error)))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

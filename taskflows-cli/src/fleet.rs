@@ -34,7 +34,11 @@ pub(crate) async fn run(servers: &[String], command: Command) -> Result<ExitCode
         Command::Logs { name, lines, follow: true, json } => {
             return follow(&remotes, name, *lines, *json, &style).await;
         }
-        Command::Calendar(_) | Command::Schema { .. } | Command::Completions { .. } | Command::Container(_) => {
+        Command::Calendar(_)
+        | Command::Schema { .. }
+        | Command::Completions { .. }
+        | Command::Container(_)
+        | Command::Metrics { .. } => {
             return Err(Failure::new(exit::USAGE, "this command runs on this host only; drop -s"));
         }
         Command::Api { .. } | Command::Server { .. } => {

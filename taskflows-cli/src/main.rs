@@ -225,6 +225,13 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Print the services' Prometheus metrics (or write them to a file for node_exporter's
+    /// textfile collector, atomically).
+    Metrics {
+        /// Write here instead of stdout (e.g. /var/lib/node_exporter/textfile/taskflows.prom).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// The API server: serve it, install it as a service, manage its signing secret.
     Api {
         #[command(subcommand)]
@@ -385,6 +392,7 @@ fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
         }
         Command::Container(command) => container::run(&command),
         Command::Api { command } => api::run(scope, command, lock_timeout),
+        Command::Metrics { output } => block_on(api::metrics(&local()?, output.as_deref())),
         Command::Server { command } => servers::run(command),
         Command::Env(command) => block_on(env::run(&local()?, command)),
         Command::Monitor { command } => block_on(monitor::run(&local()?, command)),

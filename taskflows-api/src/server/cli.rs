@@ -48,6 +48,7 @@ impl ServeArgs {
             names: self.names.clone(),
             limits: Limits::default(),
             nonce_file: data_dir.join("api").join("nonces"),
+            metrics_token: super::metrics::load_token(&super::token_path(&data_dir))?,
         })
     }
 }

@@ -9,6 +9,7 @@
 mod auth;
 mod cli;
 mod live;
+mod metrics;
 mod nonces;
 mod openapi;
 mod query;
@@ -26,6 +27,7 @@ use crate::security::Security;
 use crate::{Error, Local, Result};
 
 pub use cli::{ServeArgs, run};
+pub use metrics::token_path;
 pub use openapi::openapi;
 
 /// The default address: loopback, port 7777.
@@ -101,6 +103,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Where nonces are remembered across restarts.
     pub nonce_file: PathBuf,
+    /// The bearer token `/metrics` takes from beyond loopback.
+    pub metrics_token: Option<String>,
 }
 
 impl ServerConfig {

@@ -32,6 +32,8 @@ pub(super) struct App {
     limits: Limits,
     router: axum::Router,
     streams: Mutex<HashMap<IpAddr, usize>>,
+    requests: super::metrics::Requests,
+    metrics_token: Option<String>,
 }
 
 type Shared = Arc<App>;
@@ -46,7 +48,16 @@ impl App {
         let verifier = Verifier::new(config.security.secret(), config.host_names(), nonces);
         Ok(Arc::new_cyclic(|app: &std::sync::Weak<App>| {
             let router = router(app.clone());
-            App { local, live, verifier, limits: config.limits.clone(), router, streams: Mutex::new(HashMap::new()) }
+            App {
+                local,
+                live,
+                verifier,
+                limits: config.limits.clone(),
+                router,
+                streams: Mutex::new(HashMap::new()),
+                requests: super::metrics::Requests::default(),
+                metrics_token: config.metrics_token.clone(),
+            }
         }))
     }
 
@@ -60,9 +71,52 @@ impl App {
         Connection { app: self.clone(), peer }
     }
 
-    /// Check the request (headers, then body and signature), then route it.
+    /// Answer a request, and count it.
     async fn handle(self: Arc<App>, req: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
+        let started = std::time::Instant::now();
+        let route = super::metrics::route_of(req.uri().path());
+        let method = req.method().clone();
+        let response = self.clone().answer(req, peer).await;
+        self.requests.record(route, &method, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    /// `GET /metrics`: from loopback, or with the metrics token.
+    fn metrics(&self, parts: &axum::http::request::Parts, peer: SocketAddr) -> Answer {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let token_ok = match (&self.metrics_token, bearer) {
+            (Some(token), Some(given)) => constant_time_eq(token.as_bytes(), given.as_bytes()),
+            _ => false,
+        };
+        if !peer.ip().is_loopback() && !token_ok {
+            let mut r = error_answer(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics: from loopback, or with Authorization: Bearer and the metrics token".into(),
+                None,
+            );
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+        let mut text = crate::metrics::services(&self.live.snapshot().report.services);
+        text.push_str(&self.requests.render());
+        let mut r = Response::new(Body::from(text));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+        secure(&mut r);
+        r
+    }
+
+    /// Check the request (headers, then body and signature), then route it.
+    async fn answer(self: Arc<App>, req: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
         let (mut parts, body) = req.into_parts();
+        if parts.uri.path() == "/metrics" && parts.method == Method::GET {
+            return self.metrics(&parts, peer);
+        }
         let public = parts.uri.path() == "/health" && matches!(parts.method, Method::GET | Method::HEAD);
         let head = if public {
             None
@@ -653,6 +707,11 @@ async fn logs(
         Ok::<_, Error>(axum::response::IntoResponse::into_response(sse))
     };
     result.await.unwrap_or_else(failure)
+}
+
+/// Equal bytes, compared in time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A held log stream, counted per client address and in all; given back when dropped.

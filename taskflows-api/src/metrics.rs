@@ -1,0 +1,177 @@
+//! Prometheus text exposition of the services' state: what `GET /metrics` serves (with the API's
+//! own request metrics after it) and `tf metrics` writes for node_exporter's textfile collector.
+//!
+//! One series per service and metric, labelled only by `service` (and by `state` for the state
+//! set): nothing of high cardinality such as invocation ids. Times are Unix seconds, durations
+//! seconds.
+
+use std::fmt::Write as _;
+
+use crate::{ActiveState, RunResult, ServiceState};
+
+/// The states `taskflows_service_state` has a series for.
+const STATES: [ActiveState; 6] = [
+    ActiveState::Active,
+    ActiveState::Reloading,
+    ActiveState::Inactive,
+    ActiveState::Failed,
+    ActiveState::Activating,
+    ActiveState::Deactivating,
+];
+
+/// A label value, escaped as the exposition format requires.
+pub fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
+    }
+}
+
+fn seconds(t: jiff::Timestamp) -> String {
+    let micros = t.as_microsecond();
+    format!("{}.{:06}", micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000))
+}
+
+/// The services' metrics, in the text format.
+pub fn services(states: &[ServiceState]) -> String {
+    let mut out = String::new();
+    let mut f = Family { out: &mut out };
+    let service = |s: &ServiceState| format!("service=\"{}\"", label(&s.name));
+
+    f.header("taskflows_services", "gauge", "Installed taskflows services.");
+    let _ = writeln!(f.out, "taskflows_services {}", states.len());
+
+    f.header(
+        "taskflows_service_up",
+        "gauge",
+        "1 while a run is under way (active, activating, reloading or deactivating).",
+    );
+    for s in states {
+        f.sample("taskflows_service_up", &service(s), u8::from(s.is_running()));
+    }
+    f.header("taskflows_service_state", "gauge", "The service's active state: 1 for the current one.");
+    for s in states {
+        for state in STATES {
+            let labels = format!("{},state=\"{}\"", service(s), state.as_str());
+            f.sample("taskflows_service_state", &labels, u8::from(s.active_state == state));
+        }
+    }
+    f.header("taskflows_service_enabled", "gauge", "1 when the service starts at boot or login.");
+    for s in states {
+        f.sample("taskflows_service_enabled", &service(s), u8::from(s.enabled));
+    }
+    f.header("taskflows_timer_enabled", "gauge", "1 when the service's timer is enabled (services with a timer only).");
+    for s in states {
+        if let Some(e) = s.timer_enabled {
+            f.sample("taskflows_timer_enabled", &service(s), u8::from(e));
+        }
+    }
+    f.header("taskflows_service_last_start_timestamp_seconds", "gauge", "When the last run started.");
+    for s in states {
+        if let Some(t) = s.last_start {
+            f.sample("taskflows_service_last_start_timestamp_seconds", &service(s), seconds(t));
+        }
+    }
+    f.header("taskflows_service_last_finish_timestamp_seconds", "gauge", "When the last run ended.");
+    for s in states {
+        if let Some(t) = s.last_finish {
+            f.sample("taskflows_service_last_finish_timestamp_seconds", &service(s), seconds(t));
+        }
+    }
+    f.header("taskflows_service_last_run_duration_seconds", "gauge", "How long the last finished run took.");
+    for s in states {
+        if let (Some(start), Some(end)) = (s.last_start, s.last_finish)
+            && end >= start
+        {
+            let micros = end.as_microsecond() - start.as_microsecond();
+            f.sample(
+                "taskflows_service_last_run_duration_seconds",
+                &service(s),
+                format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000),
+            );
+        }
+    }
+    f.header(
+        "taskflows_service_last_run_success",
+        "gauge",
+        "1 when the last run succeeded, 0 when it failed (after a run only).",
+    );
+    for s in states {
+        if let Some(r) = s.result
+            && s.last_finish.is_some()
+        {
+            f.sample("taskflows_service_last_run_success", &service(s), u8::from(r == RunResult::Success));
+        }
+    }
+    f.header("taskflows_service_last_exit_status", "gauge", "The exit status of the last run's main process.");
+    for s in states {
+        if let (Some(code), Some(_)) = (s.exit_status, s.last_finish) {
+            f.sample("taskflows_service_last_exit_status", &service(s), code);
+        }
+    }
+    f.header(
+        "taskflows_service_restarts_total",
+        "counter",
+        "Automatic restarts since the service was last started by hand.",
+    );
+    for s in states {
+        f.sample("taskflows_service_restarts_total", &service(s), s.restarts);
+    }
+    f.header("taskflows_service_next_run_timestamp_seconds", "gauge", "When the timer next starts the service.");
+    for s in states {
+        if let Some(t) = s.next_elapse {
+            f.sample("taskflows_service_next_run_timestamp_seconds", &service(s), seconds(t));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn services_render_in_the_text_format() {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let states = vec![
+            crate::ServiceState {
+                name: "nightly \"x\"".into(),
+                active_state: crate::ActiveState::Failed,
+                enabled: false,
+                timer_enabled: Some(true),
+                last_start: Some(t("2026-11-26T02:30:00Z")),
+                last_finish: Some(t("2026-11-26T02:31:05.5Z")),
+                result: Some(crate::RunResult::ExitCode),
+                exit_status: Some(3),
+                next_elapse: Some(t("2026-11-27T02:30:00Z")),
+                ..crate::ServiceState::default()
+            },
+            crate::ServiceState {
+                name: "web".into(),
+                active_state: crate::ActiveState::Active,
+                enabled: true,
+                restarts: 2,
+                ..crate::ServiceState::default()
+            },
+        ];
+        insta::assert_snapshot!(super::services(&states));
+    }
+}
