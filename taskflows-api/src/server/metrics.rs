@@ -151,6 +151,43 @@ mod tests {
         assert_eq!(route_of("//services"), "other");
     }
 
+    /// `promtool check metrics` (Debian's prometheus package) accepts the whole exposition.
+    #[test]
+    fn promtool_accepts_the_metrics() {
+        use std::io::Write as _;
+        let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let promtool = promtool.expect("promtool is missing: apt-get install prometheus");
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let states = vec![
+            crate::ServiceState {
+                name: "nightly".into(),
+                active_state: crate::ActiveState::Failed,
+                timer_enabled: Some(true),
+                last_start: Some(t("2026-11-26T02:30:00Z")),
+                last_finish: Some(t("2026-11-26T02:31:05Z")),
+                result: Some(crate::RunResult::ExitCode),
+                exit_status: Some(3),
+                next_elapse: Some(t("2026-11-27T02:30:00Z")),
+                ..crate::ServiceState::default()
+            },
+            crate::ServiceState { name: "web".into(), active_state: crate::ActiveState::Active, ..crate::ServiceState::default() },
+        ];
+        let r = super::Requests::default();
+        r.record("/services", &axum::http::Method::GET, 200, std::time::Duration::from_millis(2));
+        let text = crate::metrics::services(&states) + &r.render();
+        let mut child = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+    }
+
     #[test]
     fn latency_is_a_cumulative_histogram() {
         let r = super::Requests::default();
