@@ -146,6 +146,39 @@ pub fn services(states: &[ServiceState]) -> String {
     out
 }
 
+/// The runs counted since counting began: `taskflows_service_runs_total{service, result}`,
+/// `taskflows_task_runs_total{service, task, result}` and the tasks' durations (a summary).
+pub fn runs(counts: &taskflows_systemd::RunCounts) -> String {
+    let name =
+        |unit: &str| label(unit.strip_prefix("taskflows-").and_then(|u| u.strip_suffix(".service")).unwrap_or(unit));
+    let mut out = String::new();
+    let mut f = Family { out: &mut out };
+    f.header("taskflows_service_runs_total", "counter", "Finished runs since the API server started, by result.");
+    for (unit, by_result) in &counts.services {
+        for (result, n) in by_result {
+            f.sample(
+                "taskflows_service_runs_total",
+                &format!("service=\"{}\",result=\"{}\"", name(unit), label(result)),
+                n,
+            );
+        }
+    }
+    f.header("taskflows_task_runs_total", "counter", "Finished task runs since the API server started, by result.");
+    for ((unit, task), c) in &counts.tasks {
+        for (result, n) in &c.by_result {
+            let labels = format!("service=\"{}\",task=\"{}\",result=\"{}\"", name(unit), label(task), label(result));
+            f.sample("taskflows_task_runs_total", &labels, n);
+        }
+    }
+    f.header("taskflows_task_duration_seconds", "summary", "How long task runs took.");
+    for ((unit, task), c) in &counts.tasks {
+        let labels = format!("service=\"{}\",task=\"{}\"", name(unit), label(task));
+        f.sample("taskflows_task_duration_seconds_sum", &labels, c.seconds);
+        f.sample("taskflows_task_duration_seconds_count", &labels, c.timed);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

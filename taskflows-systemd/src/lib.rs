@@ -10,6 +10,7 @@
 //! units (that is `taskflows-core`) and it builds no runtime: callers bring a tokio runtime.
 
 mod control;
+mod counts;
 mod definitions;
 mod environments;
 mod error;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use taskflows_core::Scope;
 
 pub use control::{Targets, nearest, units_of};
+pub use counts::{RunCounts, TaskCounts};
 pub use environments::{Store, StoredEnvironment};
 pub use error::{Error, Result};
 pub use install::{InstallReport, check_env_file};

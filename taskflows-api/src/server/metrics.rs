@@ -155,7 +155,8 @@ mod tests {
     #[test]
     fn promtool_accepts_the_metrics() {
         use std::io::Write as _;
-        let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let promtool =
+            ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists());
         let promtool = promtool.expect("promtool is missing: apt-get install prometheus");
         let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
         let states = vec![
@@ -170,11 +171,21 @@ mod tests {
                 next_elapse: Some(t("2026-11-27T02:30:00Z")),
                 ..crate::ServiceState::default()
             },
-            crate::ServiceState { name: "web".into(), active_state: crate::ActiveState::Active, ..crate::ServiceState::default() },
+            crate::ServiceState {
+                name: "web".into(),
+                active_state: crate::ActiveState::Active,
+                ..crate::ServiceState::default()
+            },
         ];
         let r = super::Requests::default();
         r.record("/services", &axum::http::Method::GET, 200, std::time::Duration::from_millis(2));
-        let text = crate::metrics::services(&states) + &r.render();
+        let mut counts = taskflows_systemd::RunCounts::default();
+        counts.services.entry("taskflows-nightly.service".into()).or_default().insert("exit-code".into(), 2);
+        let task = counts.tasks.entry(("taskflows-nightly.service".into(), "load".into())).or_default();
+        task.by_result.insert("success".into(), 3);
+        task.seconds = 4.5;
+        task.timed = 3;
+        let text = crate::metrics::services(&states) + &crate::metrics::runs(&counts) + &r.render();
         let mut child = std::process::Command::new(promtool)
             .args(["check", "metrics"])
             .stdin(std::process::Stdio::piped())

@@ -34,6 +34,7 @@ pub(super) struct App {
     streams: Mutex<HashMap<IpAddr, usize>>,
     requests: super::metrics::Requests,
     metrics_token: Option<String>,
+    runs: tokio::sync::Mutex<taskflows_systemd::RunCounts>,
 }
 
 type Shared = Arc<App>;
@@ -57,6 +58,7 @@ impl App {
                 streams: Mutex::new(HashMap::new()),
                 requests: super::metrics::Requests::default(),
                 metrics_token: config.metrics_token.clone(),
+                runs: tokio::sync::Mutex::new(taskflows_systemd::RunCounts::since(jiff::Timestamp::now())),
             }
         }))
     }
@@ -82,7 +84,7 @@ impl App {
     }
 
     /// `GET /metrics`: from loopback, or with the metrics token.
-    fn metrics(&self, parts: &axum::http::request::Parts, peer: SocketAddr) -> Answer {
+    async fn metrics(&self, parts: &axum::http::request::Parts, peer: SocketAddr) -> Answer {
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -103,6 +105,19 @@ impl App {
             return r;
         }
         let mut text = crate::metrics::services(&self.live.snapshot().report.services);
+        {
+            // Read what finished since the last scrape (one scrape at a time).
+            let mut runs = self.runs.lock().await;
+            match self.local.systemd().await {
+                Ok(systemd) => {
+                    if let Err(e) = systemd.count_runs(&mut runs).await {
+                        tracing::warn!(error = %e, "cannot count runs from the journal");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot count runs from the journal"),
+            }
+            text.push_str(&crate::metrics::runs(&runs));
+        }
         text.push_str(&self.requests.render());
         let mut r = Response::new(Body::from(text));
         r.headers_mut()
@@ -115,7 +130,7 @@ impl App {
     async fn answer(self: Arc<App>, req: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
         let (mut parts, body) = req.into_parts();
         if parts.uri.path() == "/metrics" && parts.method == Method::GET {
-            return self.metrics(&parts, peer);
+            return self.metrics(&parts, peer).await;
         }
         let public = parts.uri.path() == "/health" && matches!(parts.method, Method::GET | Method::HEAD);
         let head = if public {

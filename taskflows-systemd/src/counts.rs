@@ -1,0 +1,167 @@
+//! Finished runs counted from the journal incrementally: each read starts after the cursor of
+//! the last entry the previous one saw, so its cost depends on what was written since, not on the
+//! journal's age. For counters (`/metrics`), which start at zero when the counting does.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::journal::JOURNAL_TIMEOUT;
+use crate::{Error, Result, Scope, Systemd};
+
+/// systemd's "Deactivated successfully" (`UNIT_SUCCESS`).
+const UNIT_SUCCESS: &str = "7ad2d189f7e94e70a38c781354912448";
+/// systemd's "Failed with result …" (`UNIT_FAILURE_RESULT`, with `UNIT_RESULT`).
+const UNIT_FAILURE_RESULT: &str = "d9b373ed55a64feb8242e02dbe79a49c";
+
+/// The most entries one read takes; the rest wait for the next read.
+const MAX_ENTRIES: usize = 200_000;
+
+/// Task runs of one task: by result, and their total duration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskCounts {
+    /// Runs by result word (`success`, `failed` …).
+    pub by_result: BTreeMap<String, u64>,
+    /// The runs' durations added up, in seconds.
+    pub seconds: f64,
+    /// Runs with a duration.
+    pub timed: u64,
+}
+
+/// Runs finished since counting began.
+#[derive(Debug, Clone, Default)]
+pub struct RunCounts {
+    cursor: Option<String>,
+    since: Option<jiff::Timestamp>,
+    /// Service runs by unit (`taskflows-NAME.service`), then by result (`success`, `exit-code`,
+    /// `timeout`, `signal` …).
+    pub services: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Task runs by unit and task name.
+    pub tasks: BTreeMap<(String, String), TaskCounts>,
+}
+
+impl RunCounts {
+    /// Count runs that finish from `since` on.
+    pub fn since(since: jiff::Timestamp) -> RunCounts {
+        RunCounts { since: Some(since), ..RunCounts::default() }
+    }
+
+    /// Take one journal entry (JSON), written by `trusted_uid`.
+    fn add(&mut self, v: &Value, scope: Scope, trusted_uid: u32) {
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        if let Some(c) = field("__CURSOR") {
+            self.cursor = Some(c.to_owned());
+        }
+        if field("_UID").and_then(|u| u.parse::<u32>().ok()) != Some(trusted_uid) {
+            return;
+        }
+        let (unit_field, task_unit_field) = match scope {
+            Scope::System => ("UNIT", "TASKFLOWS_UNIT"),
+            Scope::User => ("USER_UNIT", "TASKFLOWS_USER_UNIT"),
+        };
+        if let Some(task) = field("TASKFLOWS_TASK_NAME") {
+            let Some(unit) = field(task_unit_field).filter(|u| ours(u)) else { return };
+            let status = field("TASKFLOWS_TASK_STATUS").unwrap_or("failed");
+            let counts = self.tasks.entry((unit.to_owned(), task.to_owned())).or_default();
+            *counts.by_result.entry(status.to_owned()).or_default() += 1;
+            if let Some(us) = field("TASKFLOWS_TASK_DURATION_USEC").and_then(|d| d.parse::<u64>().ok()) {
+                counts.seconds += us as f64 / 1e6;
+                counts.timed += 1;
+            }
+            return;
+        }
+        let Some(unit) = field(unit_field).filter(|u| ours(u)) else { return };
+        let result = match field("MESSAGE_ID") {
+            Some(UNIT_SUCCESS) => "success",
+            Some(UNIT_FAILURE_RESULT) => field("UNIT_RESULT").unwrap_or("failed"),
+            _ => return,
+        };
+        *self.services.entry(unit.to_owned()).or_default().entry(result.to_owned()).or_default() += 1;
+    }
+}
+
+/// A taskflows service unit (not its helpers, not a one-off run).
+fn ours(unit: &str) -> bool {
+    unit.starts_with("taskflows-") && unit.ends_with(".service") && !unit.starts_with("taskflows-run-")
+}
+
+impl Systemd {
+    /// Add the runs that finished since the last call (since `counts`' start on the first).
+    pub async fn count_runs(&self, counts: &mut RunCounts) -> Result<()> {
+        let trusted_uid = match self.scope {
+            Scope::System => 0,
+            Scope::User => crate::current_uid(),
+        };
+        let mut cmd = tokio::process::Command::new("journalctl");
+        cmd.args(["--no-pager", "--output=json", "--quiet"]);
+        cmd.arg(
+            "--output-fields=MESSAGE_ID,UNIT,USER_UNIT,UNIT_RESULT,_UID,TASKFLOWS_TASK_NAME,TASKFLOWS_TASK_STATUS,\
+             TASKFLOWS_TASK_DURATION_USEC,TASKFLOWS_UNIT,TASKFLOWS_USER_UNIT",
+        );
+        match (&counts.cursor, counts.since) {
+            (Some(c), _) => {
+                cmd.arg(format!("--after-cursor={c}"));
+            }
+            (None, Some(t)) => {
+                cmd.arg(format!("--since=@{}.{:06}", t.as_second(), t.subsec_microsecond()));
+            }
+            (None, None) => {}
+        }
+        cmd.arg(format!("_UID={trusted_uid}"));
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
+        let stdout = child.stdout.take().ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let scope = self.scope;
+        let read = async {
+            let mut n = 0;
+            while let Some(line) = lines.next_line().await.map_err(|e| Error::Journal(e.to_string()))? {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    counts.add(&v, scope, trusted_uid);
+                }
+                n += 1;
+                if n >= MAX_ENTRIES {
+                    break;
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        tokio::time::timeout(JOURNAL_TIMEOUT, read).await.map_err(|_| {
+            Error::Journal(format!("journalctl did not answer within {}s", JOURNAL_TIMEOUT.as_secs()))
+        })??;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::RunCounts;
+    use crate::Scope;
+
+    #[test]
+    fn finished_runs_and_tasks_are_counted_and_others_ignored() {
+        let mut c = RunCounts::default();
+        let entries = [
+            json!({"__CURSOR": "c1", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service"}),
+            json!({"__CURSOR": "c2", "_UID": "0", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "UNIT": "taskflows-web.service", "UNIT_RESULT": "exit-code"}),
+            json!({"__CURSOR": "c3", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "sshd.service"}),
+            json!({"__CURSOR": "c4", "_UID": "1000", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service"}),
+            json!({"__CURSOR": "c5", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-run-x-1.service"}),
+            json!({"__CURSOR": "c6", "_UID": "0", "TASKFLOWS_TASK_NAME": "load", "TASKFLOWS_UNIT": "taskflows-etl.service", "TASKFLOWS_TASK_STATUS": "success", "TASKFLOWS_TASK_DURATION_USEC": "1500000"}),
+            json!({"__CURSOR": "c7", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "stop-taskflows-web.service"}),
+        ];
+        for e in &entries {
+            c.add(e, Scope::System, 0);
+        }
+        assert_eq!(c.cursor.as_deref(), Some("c7"));
+        assert_eq!(c.services.len(), 1);
+        let web = &c.services["taskflows-web.service"];
+        assert_eq!((web["success"], web["exit-code"]), (1, 1));
+        let task = &c.tasks[&("taskflows-etl.service".to_owned(), "load".to_owned())];
+        assert_eq!((task.by_result["success"], task.seconds, task.timed), (1, 1.5, 1));
+    }
+}
