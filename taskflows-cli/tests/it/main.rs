@@ -7,6 +7,7 @@ mod convergence;
 mod docker;
 mod envfile;
 mod environments;
+mod metrics;
 mod monitor;
 mod offline;
 mod paths;
