@@ -247,6 +247,19 @@ fn paths_queries_and_bodies_are_taken_as_signed_or_refused() {
         let reply = signed("GET", target, b"");
         assert_eq!(reply.status, 400, "{target}: {reply}");
     }
+    // A bad pattern is named by its parameter.
+    for target in
+        ["/history?match=a%2Fb", "/list?match=", "/services?match=a%20b", "/next?match=..", "/units?match=%2F"]
+    {
+        let reply = signed("GET", target, b"");
+        assert_eq!(reply.status, 400, "{target}: {reply}");
+        assert!(reply.message().starts_with("match: "), "{target}: {reply}");
+    }
+    // One service's state takes a name, not a glob (which would answer "no match" for services
+    // that match it).
+    let reply = signed("GET", "/services/tf-it-api-%2A/status", b"");
+    assert_eq!(reply.status, 400, "{reply}");
+    assert!(reply.message().starts_with("name: "), "{reply}");
     // The asterisk and authority forms of the request target.
     let reply = signed("OPTIONS", "*", b"");
     assert!(matches!(reply.status, 400 | 401 | 404 | 405), "OPTIONS *: {reply}");
