@@ -44,7 +44,8 @@ pub struct MonitorBody {
     /// A service name or glob (all without one).
     #[serde(default)]
     pub pattern: Option<String>,
-    /// How late a run may start before it counts as missed, in seconds (default 300).
+    /// How late a run may start before it counts as missed, in seconds (default 600, as `tf
+    /// monitor check --grace`).
     #[serde(default)]
     pub grace_secs: Option<u64>,
 }

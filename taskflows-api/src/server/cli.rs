@@ -10,6 +10,9 @@ use crate::security::{Security, security_path, security_source};
 use crate::{Error, Local, Result};
 
 /// Serve the API (signed requests; see the README's "Signed requests").
+///
+/// `TASKFLOWS_API_BODY_TIMEOUT` (whole seconds, 1–3600) replaces the default 30 s a client may
+/// take to send a request's body ([`Limits::body_timeout`]); the sandbox tests shorten it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Where to listen (plain HTTP on loopback only, unless --tls-cert/--tls-key or
@@ -46,10 +49,22 @@ impl ServeArgs {
             allow_plaintext: self.allow_plaintext,
             security,
             names: self.names.clone(),
-            limits: Limits::default(),
+            limits: Limits { body_timeout: body_timeout()?, ..Limits::default() },
             nonce_file: data_dir.join("api").join("nonces"),
             metrics_token: super::metrics::load_token(&super::token_path(&data_dir))?,
         })
+    }
+}
+
+/// The variable that shortens (or lengthens) [`Limits::body_timeout`].
+pub const BODY_TIMEOUT_VAR: &str = "TASKFLOWS_API_BODY_TIMEOUT";
+
+/// [`BODY_TIMEOUT_VAR`] as a duration, the default without it; refused unless 1–3600 seconds.
+fn body_timeout() -> Result<std::time::Duration> {
+    let Some(value) = std::env::var_os(BODY_TIMEOUT_VAR) else { return Ok(Limits::default().body_timeout) };
+    match value.to_str().and_then(|v| v.parse::<u64>().ok()) {
+        Some(secs @ 1..=3600) => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(Error::invalid(format!("{BODY_TIMEOUT_VAR}: whole seconds from 1 to 3600 are allowed"))),
     }
 }
 

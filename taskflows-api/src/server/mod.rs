@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use crate::security::Security;
 use crate::{Error, Local, Result};
 
-pub use cli::{ServeArgs, run};
+pub use cli::{BODY_TIMEOUT_VAR, ServeArgs, run};
 pub use metrics::token_path;
 pub use openapi::openapi;
 
@@ -40,7 +40,8 @@ pub struct Limits {
     pub max_body: usize,
     /// How long a client may take to send its request head.
     pub header_timeout: Duration,
-    /// How long a client may take to send its body.
+    /// How long a client may take to send its body (`tf api serve` reads
+    /// [`BODY_TIMEOUT_VAR`] for it).
     pub body_timeout: Duration,
     /// Open connections at once; more wait in the kernel's backlog.
     pub max_connections: usize,

@@ -339,8 +339,9 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> crate::Result<T> {
     Ok(value)
 }
 
-/// A service name or glob from the path: name characters and glob characters only.
-fn pattern(name: &str) -> crate::Result<&str> {
+/// A service name or glob from the path or a parameter (`field` names it in the error): name
+/// characters and glob characters only.
+fn pattern<'a>(field: &str, name: &'a str) -> crate::Result<&'a str> {
     let ok = !name.is_empty()
         && name.len() <= 256
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-*?[]!".contains(&b))
@@ -349,10 +350,17 @@ fn pattern(name: &str) -> crate::Result<&str> {
         Ok(name)
     } else {
         Err(Error::usage(
-            format!("name: {name:?} is not a service name or glob (letters, digits, . _ - and * ? [ ] ! are allowed)"),
+            format!(
+                "{field}: {name:?} is not a service name or glob (letters, digits, . _ - and * ? [ ] ! are allowed)"
+            ),
             None,
         ))
     }
+}
+
+/// The `match` parameter.
+fn matching(name: &str) -> crate::Result<&str> {
+    pattern("match", name)
 }
 
 async fn not_found() -> Answer {
@@ -385,7 +393,7 @@ async fn services(state: AppState, RawQuery(q): RawQuery) -> Answer {
         match q.text("match") {
             None if !running => Ok(json_bytes(StatusCode::OK, snapshot.json.clone())),
             pat => {
-                let pat = pat.map(pattern).transpose()?;
+                let pat = pat.map(matching).transpose()?;
                 let services: Vec<_> = snapshot
                     .report
                     .services
@@ -418,7 +426,15 @@ async fn status(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery
     let app = app(&state);
     let run = || -> crate::Result<Answer> {
         Query::parse(q.as_deref(), &[])?;
-        let name = pattern(&name)?;
+        let name = pattern("name", &name)?;
+        if name.contains(['*', '?', '[', ']', '!']) {
+            return Err(Error::usage(
+                format!(
+                    "name: {name:?} is a glob; one service's name is needed here (GET /services?match= takes globs)"
+                ),
+                None,
+            ));
+        }
         let snapshot = app.live.snapshot();
         match snapshot.one.get(name) {
             Some(bytes) => Ok(json_bytes(StatusCode::OK, bytes.clone())),
@@ -448,7 +464,7 @@ async fn remove(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery
     let result = async {
         let q = Query::parse(q.as_deref(), &["force"])?;
         let request = ControlRequest {
-            pattern: pattern(&name)?.to_owned(),
+            pattern: pattern("name", &name)?.to_owned(),
             action: Action::Remove,
             targets: crate::Targets::Both,
             wait: false,
@@ -489,7 +505,7 @@ async fn control(
             return Err(Error::usage("body.wait: only a start can wait", None));
         }
         let request = ControlRequest {
-            pattern: pattern(&name)?.to_owned(),
+            pattern: pattern("name", &name)?.to_owned(),
             action,
             targets: options.targets,
             wait: options.wait,
@@ -507,7 +523,7 @@ async fn list(state: AppState, RawQuery(q): RawQuery) -> Answer {
     let app = app(&state);
     let result = async {
         let q = Query::parse(q.as_deref(), &["match"])?;
-        let pat = q.text("match").map(pattern).transpose()?;
+        let pat = q.text("match").map(matching).transpose()?;
         app.local.list(pat).await
     };
     answer(result.await)
@@ -518,7 +534,7 @@ async fn units(state: AppState, RawQuery(q): RawQuery) -> Answer {
     let result = async {
         let q = Query::parse(q.as_deref(), &["match"])?;
         let pat =
-            pattern(q.text("match").ok_or_else(|| Error::usage("match: a service name or glob is needed", None))?)?;
+            matching(q.text("match").ok_or_else(|| Error::usage("match: a service name or glob is needed", None))?)?;
         app.local.show(pat).await
     };
     answer(result.await)
@@ -528,7 +544,7 @@ async fn units_of(state: AppState, Path(name): Path<String>, RawQuery(q): RawQue
     let app = app(&state);
     let result = async {
         Query::parse(q.as_deref(), &[])?;
-        app.local.show(pattern(&name)?).await
+        app.local.show(pattern("name", &name)?).await
     };
     answer(result.await)
 }
@@ -537,7 +553,7 @@ async fn history(state: AppState, RawQuery(q): RawQuery) -> Answer {
     let app = app(&state);
     let result = async {
         let q = Query::parse(q.as_deref(), &["match", "limit"])?;
-        let pat = q.text("match").map(pattern).transpose()?;
+        let pat = q.text("match").map(matching).transpose()?;
         let limit = q.count("limit", 20, app.limits.max_history)?;
         app.local.history(pat, limit).await
     };
@@ -548,7 +564,7 @@ async fn next(state: AppState, RawQuery(q): RawQuery) -> Answer {
     let app = app(&state);
     let result = async {
         let q = Query::parse(q.as_deref(), &["match", "count"])?;
-        let pat = q.text("match").map(pattern).transpose()?;
+        let pat = q.text("match").map(matching).transpose()?;
         let count = q.count("count", 1, app.limits.max_next)?;
         app.local.next(pat, count).await
     };
@@ -562,7 +578,7 @@ async fn check(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {
         let request: CheckBody = body(&bytes)?;
         let target = match (request.files.is_empty(), request.installed) {
             (false, None) => CheckTarget::Files(request.files),
-            (true, Some(p)) => CheckTarget::Installed(pattern(&p)?.to_owned()),
+            (true, Some(p)) => CheckTarget::Installed(pattern("body.installed", &p)?.to_owned()),
             _ => return Err(Error::usage("body: give either files or installed", None)),
         };
         let wait = request.wait_secs.map(|s| Duration::from_secs(s.min(86_400)));
@@ -607,7 +623,7 @@ async fn monitor_check(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> 
     let result = async {
         Query::parse(q.as_deref(), &[])?;
         let request: MonitorBody = if bytes.is_empty() { MonitorBody::default() } else { body(&bytes)? };
-        let pat = request.pattern.as_deref().map(pattern).transpose()?.map(str::to_owned);
+        let pat = request.pattern.as_deref().map(|p| pattern("body.pattern", p)).transpose()?.map(str::to_owned);
         let grace = Duration::from_secs(request.grace_secs.unwrap_or(600).min(366 * 86_400));
         app.local.monitor_check(&MonitorRequest { pattern: pat, grace, destinations: Vec::new() }).await
     };
@@ -683,7 +699,7 @@ async fn logs(
     let result = async {
         let q = Query::parse(q.as_deref(), &["lines", "follow"])?;
         let lines = q.count("lines", 50, app.limits.max_lines)?;
-        let name = pattern(&name)?;
+        let name = pattern("name", &name)?;
         if !q.flag("follow")? {
             return Ok(json(&app.local.logs(name, lines).await?));
         }

@@ -1,6 +1,7 @@
 //! The real `tf` binary: what a user sees on stdout, stderr and in the exit code. Tests that
 //! need systemd are `#[ignore]`d and run inside the private systemd of `cargo xtask test-systemd`.
 
+mod api;
 mod app;
 mod changed;
 mod convergence;
