@@ -273,7 +273,21 @@ impl Remote {
             }
             let why = e.without_url().to_string();
             let why = if detail.is_empty() || why.contains(&detail) { why } else { format!("{why}: {detail}") };
-            self.failed(format!("cannot reach {} ({}): {why}", self.name, self.base), None)
+            let hint = if why.contains("CaUsedAsEndEntity") {
+                Some("the server's certificate is a CA certificate (a plain `openssl req -x509`); give the server a certificate signed by a CA, and `tf server add --ca-file` that CA".to_owned())
+            } else if why.contains("UnknownIssuer") {
+                Some("the server's certificate is not signed by a CA this machine trusts: `tf server add … --ca-file CA.pem`".to_owned())
+            } else if why.contains("NotValidForName") {
+                Some("the server's certificate does not name the host in the server's URL".to_owned())
+            } else {
+                None
+            };
+            Error::Remote {
+                server: self.name.clone(),
+                message: format!("cannot reach {} ({}): {why}", self.name, self.base),
+                hint,
+                exit_code: crate::exit::FAILED,
+            }
         })?;
         if response.status().is_success() {
             return Ok(response);

@@ -267,6 +267,7 @@ impl Command {
             | Command::Check { json, .. } => *json,
             Command::Create(args) => args.json(),
             Command::Env(command) => command.json(),
+            Command::Monitor { command } => command.json(),
             _ => false,
         }
     }

@@ -52,6 +52,15 @@ pub(crate) struct CheckArgs {
     alerts: AlertArgs,
 }
 
+impl MonitorCommand {
+    /// Whether the answer is asked for as JSON.
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            MonitorCommand::Check(args) | MonitorCommand::Install { check: args, .. } => args.json,
+        }
+    }
+}
+
 pub(crate) async fn run(local: &Local, command: MonitorCommand) -> Result<ExitCode, Failure> {
     match command {
         MonitorCommand::Check(args) => check(local, &args).await,

@@ -386,30 +386,49 @@ async fn openapi(RawQuery(q): RawQuery) -> Answer {
 /// `GET /services[?match=GLOB&running=true]`: the live state.
 async fn services(state: AppState, RawQuery(q): RawQuery) -> Answer {
     let app = app(&state);
-    let run = || -> crate::Result<Answer> {
+    let result = async {
         let q = Query::parse(q.as_deref(), &["match", "running"])?;
         let running = q.flag("running")?;
-        let snapshot = app.live.snapshot();
-        match q.text("match") {
-            None if !running => Ok(json_bytes(StatusCode::OK, snapshot.json.clone())),
-            pat => {
-                let pat = pat.map(matching).transpose()?;
-                let services: Vec<_> = snapshot
-                    .report
-                    .services
-                    .iter()
-                    .filter(|s| pat.is_none_or(|p| taskflows_core::glob_match(p, &s.name)))
-                    .filter(|s| !running || s.is_running())
-                    .cloned()
-                    .collect();
-                if services.is_empty() && pat.is_some() && !running {
-                    return Err(no_match(&snapshot, pat.unwrap_or_default()));
-                }
-                Ok(json(&crate::StatusReport { version: VERSION, services }))
+        let pat = q.text("match").map(matching).transpose()?;
+        if pat.is_none() && !running {
+            return Ok(json_bytes(StatusCode::OK, app.live.snapshot().json.clone()));
+        }
+        let select = |snapshot: &super::live::Snapshot| -> Vec<crate::ServiceState> {
+            snapshot
+                .report
+                .services
+                .iter()
+                .filter(|s| pat.is_none_or(|p| taskflows_core::glob_match(p, &s.name)))
+                .filter(|s| !running || s.is_running())
+                .cloned()
+                .collect()
+        };
+        let mut snapshot = app.live.snapshot();
+        let mut services = select(&snapshot);
+        if let (true, Some(p)) = (services.is_empty(), pat) {
+            if installed_but_unseen(&app, p).await {
+                snapshot = app.live.snapshot();
+                services = select(&snapshot);
+            }
+            if services.is_empty() && !running {
+                return Err(no_match(&snapshot, p));
             }
         }
+        Ok(json(&crate::StatusReport { version: VERSION, services }))
     };
-    run().unwrap_or_else(failure)
+    result.await.unwrap_or_else(failure)
+}
+
+/// Whether a service matching `pattern` is installed although the snapshot has none: created a
+/// moment ago by another command, its signals not read yet. Then the snapshot is read again.
+async fn installed_but_unseen(app: &App, pattern: &str) -> bool {
+    let Ok(systemd) = app.local.systemd().await else { return false };
+    let installed = systemd.installed().unwrap_or_default();
+    if !installed.iter().any(|n| taskflows_core::glob_match(pattern, n.as_str())) {
+        return false;
+    }
+    app.live.refresh_now().await;
+    true
 }
 
 fn no_match(snapshot: &super::live::Snapshot, pattern: &str) -> Error {
@@ -424,7 +443,7 @@ fn no_match(snapshot: &super::live::Snapshot, pattern: &str) -> Error {
 /// `GET /services/{name}/status`: one service's live state.
 async fn status(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery) -> Answer {
     let app = app(&state);
-    let run = || -> crate::Result<Answer> {
+    let run = async {
         Query::parse(q.as_deref(), &[])?;
         let name = pattern("name", &name)?;
         if name.contains(['*', '?', '[', ']', '!']) {
@@ -436,12 +455,18 @@ async fn status(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery
             ));
         }
         let snapshot = app.live.snapshot();
-        match snapshot.one.get(name) {
-            Some(bytes) => Ok(json_bytes(StatusCode::OK, bytes.clone())),
-            None => Err(no_match(&snapshot, name)),
+        if let Some(bytes) = snapshot.one.get(name) {
+            return Ok(json_bytes(StatusCode::OK, bytes.clone()));
         }
+        if installed_but_unseen(&app, name).await {
+            let snapshot = app.live.snapshot();
+            if let Some(bytes) = snapshot.one.get(name) {
+                return Ok(json_bytes(StatusCode::OK, bytes.clone()));
+            }
+        }
+        Err(no_match(&app.live.snapshot(), name))
     };
-    run().unwrap_or_else(failure)
+    run.await.unwrap_or_else(failure)
 }
 
 async fn create(state: AppState, RawQuery(q): RawQuery, bytes: Bytes) -> Answer {

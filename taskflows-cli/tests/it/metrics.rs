@@ -25,7 +25,8 @@ fn free_port() -> u16 {
 fn get(port: u16, path: &str) -> Result<(u16, String), String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
     let mut text = String::new();
     s.read_to_string(&mut text).map_err(|e| e.to_string())?;
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or(format!("no status in {text:?}"))?;
@@ -38,7 +39,9 @@ fn get(port: u16, path: &str) -> Result<(u16, String), String> {
 fn query(port: u16, promql: &str) -> Result<String, String> {
     let encoded: String = promql
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"_-.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"_-.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
         .collect();
     let (status, body) = get(port, &format!("/api/v1/query?query={encoded}"))?;
     if status != 200 {
