@@ -1,6 +1,10 @@
 //! Finished runs counted from the journal incrementally: each read starts after the cursor of
 //! the last entry the previous one saw, so its cost depends on what was written since, not on the
 //! journal's age. For counters (`/metrics`), which start at zero when the counting does.
+//!
+//! Failures are logged in both scopes. A user manager logs a successful end only at debug level,
+//! so a run is also known to have ended well when its unit starts again, or when the unit is no
+//! longer running and did not fail ([`RunCounts::settle`], with the live state).
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -11,6 +15,11 @@ use tokio::io::AsyncBufReadExt as _;
 use crate::journal::JOURNAL_TIMEOUT;
 use crate::{Error, Result, Scope, Systemd};
 
+/// systemd's "Starting …" (`UNIT_STARTING`): a run begins.
+const UNIT_STARTING: &str = "7d4958e842da4a758f6c1cdc7b36dcc5";
+/// systemd's "Started …"/"Finished …" (`UNIT_STARTED`): a user manager logs only this one of the
+/// two at info level.
+const UNIT_STARTED: &str = "39f53479d3a045ac8e11786248231fbf";
 /// systemd's "Deactivated successfully" (`UNIT_SUCCESS`).
 const UNIT_SUCCESS: &str = "7ad2d189f7e94e70a38c781354912448";
 /// systemd's "Failed with result …" (`UNIT_FAILURE_RESULT`, with `UNIT_RESULT`).
@@ -40,6 +49,10 @@ pub struct RunCounts {
     pub services: BTreeMap<String, BTreeMap<String, u64>>,
     /// Task runs by unit and task name.
     pub tasks: BTreeMap<(String, String), TaskCounts>,
+    /// Per unit, the run seen starting whose end is not known yet (its invocation id).
+    open: BTreeMap<String, String>,
+    /// Runs already counted as ended well, which a late `UNIT_SUCCESS` must not count again.
+    ended: std::collections::VecDeque<String>,
 }
 
 impl RunCounts {
@@ -73,12 +86,74 @@ impl RunCounts {
             return;
         }
         let Some(unit) = field(unit_field).filter(|u| ours(u)) else { return };
-        let result = match field("MESSAGE_ID") {
-            Some(UNIT_SUCCESS) => "success",
-            Some(UNIT_FAILURE_RESULT) => field("UNIT_RESULT").unwrap_or("failed"),
-            _ => return,
-        };
+        let invocation = match scope {
+            Scope::System => field("INVOCATION_ID"),
+            Scope::User => field("USER_INVOCATION_ID").or(field("INVOCATION_ID")),
+        }
+        .unwrap_or_default();
+        match field("MESSAGE_ID") {
+            Some(UNIT_STARTING | UNIT_STARTED) if !invocation.is_empty() => {
+                // A unit runs once at a time: a new run means the one before it ended, and
+                // without a failure logged, it ended well.
+                if let Some(before) = self.open.insert(unit.to_owned(), invocation.to_owned())
+                    && before != invocation
+                {
+                    self.ended_well(unit, before);
+                }
+            }
+            Some(UNIT_SUCCESS) => {
+                if self.open.get(unit).is_some_and(|i| i == invocation) {
+                    self.open.remove(unit);
+                }
+                if invocation.is_empty() || !self.ended.contains(&invocation.to_owned()) {
+                    self.count(unit, "success");
+                    self.remember(invocation.to_owned());
+                }
+            }
+            Some(UNIT_FAILURE_RESULT) => {
+                if self.open.get(unit).is_some_and(|i| i == invocation) {
+                    self.open.remove(unit);
+                }
+                self.count(unit, field("UNIT_RESULT").unwrap_or("failed"));
+            }
+            _ => {}
+        }
+    }
+
+    fn count(&mut self, unit: &str, result: &str) {
         *self.services.entry(unit.to_owned()).or_default().entry(result.to_owned()).or_default() += 1;
+    }
+
+    fn remember(&mut self, invocation: String) {
+        if invocation.is_empty() {
+            return;
+        }
+        if self.ended.len() >= 4096 {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(invocation);
+    }
+
+    fn ended_well(&mut self, unit: &str, invocation: String) {
+        if !self.ended.contains(&invocation) {
+            self.count(unit, "success");
+            self.remember(invocation);
+        }
+    }
+
+    /// Count as ended well the open runs of units that are no longer running and did not fail,
+    /// by their live state (`state_of` a unit: `None` when unknown).
+    pub fn settle(&mut self, state_of: impl Fn(&str) -> Option<crate::ActiveState>) {
+        let done: Vec<(String, String)> = self
+            .open
+            .iter()
+            .filter(|(unit, _)| matches!(state_of(unit), Some(s) if !s.is_running() && s != crate::ActiveState::Failed))
+            .map(|(u, i)| (u.clone(), i.clone()))
+            .collect();
+        for (unit, invocation) in done {
+            self.open.remove(&unit);
+            self.ended_well(&unit, invocation);
+        }
     }
 }
 
@@ -97,8 +172,8 @@ impl Systemd {
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]);
         cmd.arg(
-            "--output-fields=MESSAGE_ID,UNIT,USER_UNIT,UNIT_RESULT,_UID,TASKFLOWS_TASK_NAME,TASKFLOWS_TASK_STATUS,\
-             TASKFLOWS_TASK_DURATION_USEC,TASKFLOWS_UNIT,TASKFLOWS_USER_UNIT",
+            "--output-fields=MESSAGE_ID,UNIT,USER_UNIT,UNIT_RESULT,INVOCATION_ID,USER_INVOCATION_ID,_UID,\
+             TASKFLOWS_TASK_NAME,TASKFLOWS_TASK_STATUS,TASKFLOWS_TASK_DURATION_USEC,TASKFLOWS_UNIT,TASKFLOWS_USER_UNIT",
         );
         match (&counts.cursor, counts.since) {
             (Some(c), _) => {
@@ -146,7 +221,7 @@ mod tests {
     fn finished_runs_and_tasks_are_counted_and_others_ignored() {
         let mut c = RunCounts::default();
         let entries = [
-            json!({"__CURSOR": "c1", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service"}),
+            json!({"__CURSOR": "c1", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service", "INVOCATION_ID": "i1"}),
             json!({"__CURSOR": "c2", "_UID": "0", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "UNIT": "taskflows-web.service", "UNIT_RESULT": "exit-code"}),
             json!({"__CURSOR": "c3", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "sshd.service"}),
             json!({"__CURSOR": "c4", "_UID": "1000", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service"}),
@@ -163,5 +238,30 @@ mod tests {
         assert_eq!((web["success"], web["exit-code"]), (1, 1));
         let task = &c.tasks[&("taskflows-etl.service".to_owned(), "load".to_owned())];
         assert_eq!((task.by_result["success"], task.seconds, task.timed), (1, 1.5, 1));
+    }
+
+    /// A user manager logs no success: a run ended well when its unit starts again, or is no
+    /// longer running without having failed; a late success message does not count it twice.
+    #[test]
+    fn runs_without_a_success_message_end_well_by_the_next_start_or_the_live_state() {
+        let mut c = RunCounts::default();
+        let starting = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_STARTING, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
+        let failed = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv, "UNIT_RESULT": "timeout"});
+        let success = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
+        let started = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_STARTED, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
+        for e in [starting("a"), started("a"), started("b"), failed("b"), starting("c")] {
+            c.add(&e, Scope::User, 0);
+        }
+        let job = |c: &RunCounts, result: &str| c.services["taskflows-job.service"].get(result).copied();
+        assert_eq!((job(&c, "success"), job(&c, "timeout")), (Some(1), Some(1)));
+        // Still running: not settled.
+        c.settle(|_| Some(crate::ActiveState::Active));
+        assert_eq!(job(&c, "success"), Some(1));
+        c.settle(|_| Some(crate::ActiveState::Inactive));
+        assert_eq!(job(&c, "success"), Some(2));
+        // A late success message of a run counted already, and settling again, change nothing.
+        c.add(&success("c"), Scope::User, 0);
+        c.settle(|_| Some(crate::ActiveState::Inactive));
+        assert_eq!(job(&c, "success"), Some(2));
     }
 }

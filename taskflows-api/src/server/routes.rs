@@ -104,7 +104,8 @@ impl App {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return r;
         }
-        let mut text = crate::metrics::services(&self.live.snapshot().report.services);
+        let snapshot = self.live.snapshot();
+        let mut text = crate::metrics::services(&snapshot.report.services);
         {
             // Read what finished since the last scrape (one scrape at a time).
             let mut runs = self.runs.lock().await;
@@ -113,6 +114,13 @@ impl App {
                     if let Err(e) = systemd.count_runs(&mut runs).await {
                         tracing::warn!(error = %e, "cannot count runs from the journal");
                     }
+                    let states: HashMap<String, crate::ActiveState> = snapshot
+                        .report
+                        .services
+                        .iter()
+                        .map(|s| (format!("taskflows-{}.service", s.name), s.active_state))
+                        .collect();
+                    runs.settle(|unit| states.get(unit).copied());
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot count runs from the journal"),
             }
