@@ -6,6 +6,7 @@
 mod attacks;
 mod endpoints;
 mod serve;
+mod streams;
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
