@@ -17,6 +17,7 @@ mod control;
 mod create;
 mod environments;
 mod error;
+pub mod grafana;
 mod lock;
 pub mod metrics;
 mod monitor;

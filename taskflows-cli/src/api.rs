@@ -275,3 +275,43 @@ pub(crate) async fn metrics(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Subcommand)]
+pub(crate) enum GrafanaCommand {
+    /// Print the dashboard (services' states, runs and failures, durations, next runs, the API's
+    /// requests, each service's logs from Loki), or push it to Grafana.
+    Dashboard {
+        /// Create or update it in the Grafana at TASKFLOWS_GRAFANA with the token in
+        /// TASKFLOWS_GRAFANA_API_KEY (same uid every time: updated in place).
+        #[arg(long)]
+        push: bool,
+        /// Write it to this file (for Grafana's file provisioning) instead of stdout.
+        #[arg(long, short, conflicts_with = "push")]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+/// `tf grafana dashboard`.
+pub(crate) async fn grafana(command: GrafanaCommand) -> Result<ExitCode, Failure> {
+    let GrafanaCommand::Dashboard { push, output } = command;
+    if push {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Failure::new(exit::USAGE, format!("--push needs {name}")))
+        };
+        let (url, key) = (var("TASKFLOWS_GRAFANA")?, var("TASKFLOWS_GRAFANA_API_KEY")?);
+        let at = taskflows_api::grafana::push(&url, &key).await?;
+        return print(format!("pushed dashboard {} to {url} ({at})\n", taskflows_api::grafana::UID).as_bytes())
+            .map(|()| ExitCode::SUCCESS);
+    }
+    let text =
+        serde_json::to_string_pretty(&taskflows_api::grafana::dashboard()).expect("the dashboard serializes") + "\n";
+    match output {
+        Some(path) => std::fs::write(&path, text)
+            .map_err(|e| Failure::new(exit::FAILED, format!("cannot write {}: {e}", path.display())))?,
+        None => print(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

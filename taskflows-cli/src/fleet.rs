@@ -38,7 +38,8 @@ pub(crate) async fn run(servers: &[String], command: Command) -> Result<ExitCode
         | Command::Schema { .. }
         | Command::Completions { .. }
         | Command::Container(_)
-        | Command::Metrics { .. } => {
+        | Command::Metrics { .. }
+        | Command::Grafana { .. } => {
             return Err(Failure::new(exit::USAGE, "this command runs on this host only; drop -s"));
         }
         Command::Api { .. } | Command::Server { .. } => {

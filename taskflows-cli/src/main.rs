@@ -232,6 +232,11 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Grafana: the taskflows dashboard.
+    Grafana {
+        #[command(subcommand)]
+        command: api::GrafanaCommand,
+    },
     /// The API server: serve it, install it as a service, manage its signing secret.
     Api {
         #[command(subcommand)]
@@ -394,6 +399,7 @@ fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
         Command::Container(command) => container::run(&command),
         Command::Api { command } => api::run(scope, command, lock_timeout),
         Command::Metrics { output } => block_on(api::metrics(&local()?, output.as_deref())),
+        Command::Grafana { command } => block_on(api::grafana(command)),
         Command::Server { command } => servers::run(command),
         Command::Env(command) => block_on(env::run(&local()?, command)),
         Command::Monitor { command } => block_on(monitor::run(&local()?, command)),

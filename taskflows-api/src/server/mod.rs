@@ -217,6 +217,15 @@ pub async fn serve(local: Local, config: ServerConfig, shutdown: impl Future<Out
     Ok(())
 }
 
+/// The API's request metrics after one request, as `/metrics` shows them (for checks of what
+/// the dashboard queries).
+#[cfg(test)]
+pub(crate) fn request_metrics_sample() -> String {
+    let r = metrics::Requests::default();
+    r.record("/services", &axum::http::Method::GET, 200, Duration::from_millis(1));
+    r.render()
+}
+
 fn lost_systemd() -> Error {
     Error::Refused {
         message: "the connection to systemd closed: the services' state can no longer be followed".into(),

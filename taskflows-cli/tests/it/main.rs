@@ -8,6 +8,7 @@ mod convergence;
 mod docker;
 mod envfile;
 mod environments;
+mod grafana;
 mod metrics;
 mod monitor;
 mod offline;
