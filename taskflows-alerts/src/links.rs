@@ -5,14 +5,18 @@ use jiff::Timestamp;
 use crate::task::TaskId;
 
 /// Where alerts link for logs. With `grafana`, a Grafana Explore link over its Loki data source;
-/// with only `loki`, a Loki `query_range` link. The query selects the task's log lines by name
-/// and run id, over the run's time range.
+/// with only `loki`, a Loki `query_range` link. The query selects, over the run's time range, the
+/// lines of the task's service unit by the labels the shipped pipelines set
+/// (`tf observability config`: `job="taskflows"`, `unit`), or outside systemd the task's records
+/// by its name (`task`) and run id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogLinks {
     /// Grafana's base URL, e.g. `https://grafana.example.com`.
     pub grafana: Option<String>,
     /// Loki's base URL, e.g. `http://loki:3100`.
     pub loki: Option<String>,
+    /// The service unit this process runs in (`taskflows-NAME.service`), when under systemd.
+    pub unit: Option<String>,
 }
 
 impl LogLinks {
@@ -24,12 +28,20 @@ impl LogLinks {
     /// As [`LogLinks::from_env`], with variables looked up by `var`.
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> LogLinks {
         let var = |name| var(name).filter(|v: &String| !v.trim().is_empty());
-        LogLinks { grafana: var("TASKFLOWS_GRAFANA"), loki: var("TASKFLOWS_LOKI_URL") }
+        let unit = std::fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|c| crate::journal::unit_of_cgroup(&c))
+            .map(|(unit, _)| unit);
+        LogLinks { grafana: var("TASKFLOWS_GRAFANA"), loki: var("TASKFLOWS_LOKI_URL"), unit }
     }
 
     /// The link for a run of task `name` between `from` and `to`, if configured.
     pub fn explore(&self, name: &str, id: TaskId, from: Timestamp, to: Timestamp) -> Option<String> {
-        let expr = format!("{{task_name=\"{}\"}} |= \"{id}\"", name.replace('\\', "\\\\").replace('"', "\\\""));
+        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let expr = match &self.unit {
+            Some(unit) => format!("{{job=\"taskflows\", unit=\"{}\"}}", quote(unit)),
+            None => format!("{{job=\"taskflows\", task=\"{}\"}} |= \"{id}\"", quote(name)),
+        };
         // a minute of margin on either side: clocks and log shipping lag
         let from_ms = from.as_millisecond() - 60_000;
         let to_ms = to.as_millisecond() + 60_000;

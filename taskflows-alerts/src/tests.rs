@@ -34,19 +34,20 @@ fn log_links_from_variables() {
     let vars = |pairs: &'static [(&'static str, &'static str)]| {
         move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
     };
-    assert_eq!(LogLinks::from_vars(vars(&[])), LogLinks::default());
+    let no_unit = |l: LogLinks| LogLinks { unit: None, ..l };
+    assert_eq!(no_unit(LogLinks::from_vars(vars(&[]))), LogLinks::default());
     assert_eq!(
-        LogLinks::from_vars(vars(&[("TASKFLOWS_GRAFANA", "https://g"), ("TASKFLOWS_LOKI_URL", " ")])),
-        LogLinks { grafana: Some("https://g".into()), loki: None }
+        no_unit(LogLinks::from_vars(vars(&[("TASKFLOWS_GRAFANA", "https://g"), ("TASKFLOWS_LOKI_URL", " ")]))),
+        LogLinks { grafana: Some("https://g".into()), loki: None, unit: None }
     );
-    let links = LogLinks { grafana: None, loki: Some("http://loki:3100/".into()) };
+    let links = LogLinks { grafana: None, loki: Some("http://loki:3100/".into()), unit: None };
     let from = jiff::Timestamp::from_second(1_700_000_000).unwrap();
     let to = jiff::Timestamp::from_second(1_700_000_010).unwrap();
     let id = crate::task::TaskId::for_tests(7);
     assert_eq!(
         links.explore("a\"b", id, from, to).unwrap(),
         format!(
-            "http://loki:3100/loki/api/v1/query_range?query=%7Btask_name%3D%22a%5C%22b%22%7D%20%7C%3D%20%22{}-7%22\
+            "http://loki:3100/loki/api/v1/query_range?query=%7Bjob%3D%22taskflows%22%2C%20task%3D%22a%5C%22b%22%7D%20%7C%3D%20%22{}-7%22\
              &start=1699999940000000000&end=1700000070000000000",
             std::process::id()
         )

@@ -22,6 +22,7 @@ mod lock;
 pub mod metrics;
 mod monitor;
 mod monitor_state;
+pub mod observability;
 mod observe;
 pub mod paths;
 #[cfg(feature = "client")]

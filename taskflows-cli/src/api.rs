@@ -315,3 +315,25 @@ pub(crate) async fn grafana(command: GrafanaCommand) -> Result<ExitCode, Failure
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Subcommand)]
+pub(crate) enum ObservabilityCommand {
+    /// Print the configuration (Fluent Bit by default).
+    Config {
+        /// Grafana Alloy instead of Fluent Bit.
+        #[arg(long)]
+        alloy: bool,
+    },
+}
+
+/// `tf observability config`.
+pub(crate) fn observability(scope: Scope, command: ObservabilityCommand) -> Result<ExitCode, Failure> {
+    let ObservabilityCommand::Config { alloy } = command;
+    let target = taskflows_api::observability::LokiTarget::from_vars(|name| std::env::var(name).ok())?;
+    let text = if alloy {
+        taskflows_api::observability::alloy(&target, scope)
+    } else {
+        taskflows_api::observability::fluent_bit(&target, scope)
+    };
+    print(text.as_bytes()).map(|()| ExitCode::SUCCESS)
+}

@@ -39,7 +39,8 @@ pub(crate) async fn run(servers: &[String], command: Command) -> Result<ExitCode
         | Command::Completions { .. }
         | Command::Container(_)
         | Command::Metrics { .. }
-        | Command::Grafana { .. } => {
+        | Command::Grafana { .. }
+        | Command::Observability { .. } => {
             return Err(Failure::new(exit::USAGE, "this command runs on this host only; drop -s"));
         }
         Command::Api { .. } | Command::Server { .. } => {

@@ -232,6 +232,13 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Log shipping: print a Fluent Bit or Grafana Alloy configuration sending the journal of
+    /// taskflows units to Loki (TASKFLOWS_LOKI_URL, or LOKI_HOST and LOKI_PORT; ENVIRONMENT and
+    /// APP_NAME become labels).
+    Observability {
+        #[command(subcommand)]
+        command: api::ObservabilityCommand,
+    },
     /// Grafana: the taskflows dashboard.
     Grafana {
         #[command(subcommand)]
@@ -400,6 +407,7 @@ fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
         Command::Api { command } => api::run(scope, command, lock_timeout),
         Command::Metrics { output } => block_on(api::metrics(&local()?, output.as_deref())),
         Command::Grafana { command } => block_on(api::grafana(command)),
+        Command::Observability { command } => api::observability(scope, command),
         Command::Server { command } => servers::run(command),
         Command::Env(command) => block_on(env::run(&local()?, command)),
         Command::Monitor { command } => block_on(monitor::run(&local()?, command)),

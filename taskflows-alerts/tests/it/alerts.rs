@@ -117,7 +117,11 @@ async fn short_slack_alerts_upload_nothing() {
 #[tokio::test]
 async fn webhook_posts_discord_content_with_log_links() {
     let server = HttpServer::start(Answer::Status(204));
-    let links = LogLinks { grafana: Some("https://grafana.example.com/".into()), loki: None };
+    let links = LogLinks {
+        grafana: Some("https://grafana.example.com/".into()),
+        loki: None,
+        unit: Some("taskflows-report.service".into()),
+    };
     let alerts = Alerts::new([Webhook::new(format!("{}/hook", server.url)).unwrap().into()])
         .events(AlertEvents { start: false, error: false, finish: true })
         .links(links);
@@ -134,20 +138,26 @@ async fn webhook_posts_discord_content_with_log_links() {
     assert!(content.contains("Result: succeeded on attempt 1 of 1."), "{content}");
     let link = content.split("Logs: ").nth(1).expect("a logs link");
     assert!(link.starts_with("https://grafana.example.com/explore?left=%7B%22datasource%22%3A%22loki%22"), "{link}");
-    assert!(link.contains("task_name%3D%5C%22report%5C%22"), "{link}");
+    // The lines of the task's unit, as the shipped pipelines label them.
+    assert!(
+        link.contains("%7Bjob%3D%5C%22taskflows%5C%22%2C%20unit%3D%5C%22taskflows-report.service%5C%22%7D"),
+        "{link}"
+    );
 }
 
 #[tokio::test]
 async fn loki_link_without_grafana() {
     let server = HttpServer::start(Answer::Status(200));
-    let links = LogLinks { grafana: None, loki: Some("http://loki:3100".into()) };
+    let links = LogLinks { grafana: None, loki: Some("http://loki:3100".into()), unit: None };
     let alerts = Alerts::new([Webhook::new(server.url.clone()).unwrap().into()])
         .events(AlertEvents { start: false, error: true, finish: false })
         .links(links);
     assert_eq!(flaky(&TaskPolicy::new("q").retries(1).backoff(Backoff::none()), &alerts, 1).await, Some(7));
     let content = server.requests()[0].json()["content"].as_str().unwrap().to_owned();
     assert!(
-        content.contains("Logs: http://loki:3100/loki/api/v1/query_range?query=%7Btask_name%3D%22q%22%7D"),
+        content.contains(
+            "Logs: http://loki:3100/loki/api/v1/query_range?query=%7Bjob%3D%22taskflows%22%2C%20task%3D%22q%22%7D"
+        ),
         "{content}"
     );
 }
