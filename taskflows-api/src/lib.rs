@@ -19,6 +19,7 @@ mod environments;
 mod error;
 pub mod grafana;
 mod lock;
+pub mod logging;
 pub mod metrics;
 mod monitor;
 mod monitor_state;

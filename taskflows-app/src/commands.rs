@@ -18,11 +18,11 @@ pub(crate) fn block_on<T>(f: impl std::future::Future<Output = Result<T, Error>>
     runtime.block_on(f)
 }
 
-/// Log to stderr; under systemd without times (the journal has them). Keeps a subscriber the
-/// program installed itself.
-pub(crate) fn init_logging(from_unit: bool) {
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false);
-    let _ = if from_unit { builder.without_time().try_init() } else { builder.try_init() };
+/// Log as every taskflows binary does ([`taskflows_api::logging`]): to the journal with fields
+/// under systemd, to stderr otherwise, at info unless `TASKFLOWS_LOG`/`RUST_LOG` say otherwise.
+/// Keeps a subscriber the program installed itself.
+pub(crate) fn init_logging(_from_unit: bool) {
+    taskflows_api::logging::init("info");
 }
 
 /// `spec` with the start command `EXE __taskflows-task NAME`.

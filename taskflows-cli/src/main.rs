@@ -365,6 +365,11 @@ impl From<taskflows_docker::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Library warnings reach the user (TASKFLOWS_LOG or RUST_LOG say more); `tf api serve` logs
+    // at info and installs its own.
+    if !matches!(cli.command, Command::Api { command: api::ApiCommand::Serve(_) }) {
+        taskflows_api::logging::init("warn");
+    }
     let scope = host::scope(cli.user, cli.system);
     let result = run(cli, scope);
     match result {

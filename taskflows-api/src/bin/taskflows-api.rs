@@ -21,7 +21,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    taskflows_api::logging::init("info");
     let scope = match (cli.user, cli.system) {
         (true, _) => taskflows_core::Scope::User,
         (_, true) => taskflows_core::Scope::System,

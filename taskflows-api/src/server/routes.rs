@@ -79,7 +79,15 @@ impl App {
         let route = super::metrics::route_of(req.uri().path());
         let method = req.method().clone();
         let response = self.clone().answer(req, peer).await;
-        self.requests.record(route, &method, response.status().as_u16(), started.elapsed());
+        let (status, took) = (response.status().as_u16(), started.elapsed());
+        self.requests.record(route, &method, status, took);
+        // Changes and refusals are the audit trail; reads only at debug.
+        let ms = took.as_secs_f64() * 1e3;
+        if !matches!(method, Method::GET | Method::HEAD) || status == 401 {
+            tracing::info!(peer = %peer.ip(), method = %method, route, status, ms, "api request");
+        } else {
+            tracing::debug!(peer = %peer.ip(), method = %method, route, status, ms, "api request");
+        }
         response
     }
 

@@ -117,3 +117,50 @@ fn prometheus_scrapes_the_runs_and_states() {
     // and loopback is what Prometheus used here.
     ok(&tf_env(&["remove", &format!("tf-it-prom-*-{}", std::process::id())], &env), "remove");
 }
+
+/// The API server as a unit logs to the journal natively: each request line carries its fields.
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn the_servers_log_lines_carry_their_fields_in_the_journal() {
+    assert!(std::env::var_os("TF_IN_SANDBOX").is_some(), "run with `cargo xtask test-systemd`");
+    let user = std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    ok(&tf_env(&["api", "security", "setup"], &[("TASKFLOWS_DATA_DIR", data.as_str())]), "security setup");
+    let port = free_port();
+    let unit = format!("tf-it-log-{}-{port}.service", std::process::id());
+    let scope = if user { "--user" } else { "--system" };
+    let started = Command::new("systemd-run")
+        .args(if user { &["--user"][..] } else { &[][..] })
+        .arg(format!("--unit={unit}"))
+        .arg(format!("--setenv=TASKFLOWS_DATA_DIR={data}"))
+        .args([env!("CARGO_BIN_EXE_tf"), scope, "api", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    wait_for(Duration::from_secs(20), Duration::from_millis(50), || get(port, "/health").map(|_| ()));
+    // An unsigned change: refused, and logged at info with its fields.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "POST /services HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let entry = wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
+        let out = Command::new("journalctl")
+            .args(["--no-pager", "-o", "json", if user { "--user-unit" } else { "--unit" }, &unit])
+            .output()
+            .map_err(|e| e.to_string())?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["MESSAGE"] == "api request")
+            .ok_or_else(|| "no `api request` entry yet".to_owned())
+    });
+    assert_eq!(entry["ROUTE"], "/services", "{entry}");
+    assert_eq!(entry["STATUS"], "401", "{entry}");
+    assert_eq!(entry["METHOD"], "POST", "{entry}");
+    assert_eq!(entry["PEER"], "127.0.0.1", "{entry}");
+    assert_eq!(entry["PRIORITY"], "5", "info is journald's notice: {entry}");
+    let _ = Command::new("systemctl").args(if user { &["--user"][..] } else { &[][..] }).args(["stop", &unit]).output();
+}

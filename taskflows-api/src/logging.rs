@@ -1,0 +1,88 @@
+//! How every taskflows binary logs (`tf`, the API server, `taskflows-app` programs): through
+//! tracing-subscriber, filtered by `TASKFLOWS_LOG` (else `RUST_LOG`, else the binary's default,
+//! e.g. `warn` for `tf`, `info` for the server), to the journal with structured fields when the
+//! process's stderr is the journal (`JOURNAL_STREAM`, as systemd sets it for a unit), else as
+//! text on stderr, or JSON with `TASKFLOWS_LOG_FORMAT=json`.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// How log lines look on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// `TASKFLOWS_LOG_FORMAT` (`json` or `text`; text otherwise).
+    pub fn from_env() -> LogFormat {
+        match std::env::var("TASKFLOWS_LOG_FORMAT").as_deref().map(str::trim) {
+            Ok("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The journal, natively: each event's fields become journal fields.
+    Journal,
+    /// stderr.
+    Stderr(LogFormat),
+}
+
+/// Whether stderr is the journal's stream: `JOURNAL_STREAM` names its device and inode.
+pub fn stderr_is_journal() -> bool {
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else { return false };
+    let Some((dev, ino)) = stream.split_once(':') else { return false };
+    let Ok(stat) = rustix::fs::fstat(std::io::stderr()) else { return false };
+    dev.parse::<u64>().ok() == Some(stat.st_dev) && ino.parse::<u64>().ok() == Some(stat.st_ino)
+}
+
+/// The filter: `TASKFLOWS_LOG`, else `RUST_LOG`, else `default` (e.g. `warn`, `info`,
+/// `taskflows_api=debug`). A filter that does not parse falls back to `default`.
+pub fn filter(default: &str) -> EnvFilter {
+    let given = std::env::var("TASKFLOWS_LOG").or_else(|_| std::env::var("RUST_LOG")).ok();
+    given
+        .and_then(|g| EnvFilter::try_new(g).ok())
+        .unwrap_or_else(|| EnvFilter::try_new(default).unwrap_or_else(|_| EnvFilter::new("warn")))
+}
+
+/// Install the process's subscriber (unless the program installed one already) and say where
+/// logs go.
+pub fn init(default: &str) -> Destination {
+    let filter = filter(default);
+    if stderr_is_journal()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        // Plain field names (SERVICE, ROUTE …), as the shipped log pipelines read them.
+        let journald = journald.with_field_prefix(None);
+        if tracing_subscriber::registry().with(filter).with(journald).try_init().is_ok() {
+            return Destination::Journal;
+        }
+        return Destination::Journal;
+    }
+    let format = LogFormat::from_env();
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let _ = match format {
+        LogFormat::Json => tracing_subscriber::registry().with(filter).with(stderr.json()).try_init(),
+        LogFormat::Text => tracing_subscriber::registry().with(filter).with(stderr).try_init(),
+    };
+    Destination::Stderr(format)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bad_filter_falls_back_to_the_default() {
+        // Only the form is checked here; which variable wins is the order documented above.
+        let f = super::filter("info");
+        assert!(!f.to_string().is_empty());
+        assert!(!super::stderr_is_journal() || std::env::var_os("JOURNAL_STREAM").is_some());
+    }
+}
