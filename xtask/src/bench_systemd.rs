@@ -30,7 +30,7 @@ pub(crate) fn run(user: bool) -> Result<ExitCode> {
 }
 
 /// The release `tf`, which the benchmark also times as a whole command.
-fn build_tf() -> Result<PathBuf> {
+pub(crate) fn build_tf() -> Result<PathBuf> {
     let meta = Metadata::read()?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(["build", "--release", "--quiet", "-p", "taskflows-cli"])

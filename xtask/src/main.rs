@@ -5,6 +5,7 @@
 //! `#[ignore]`d tests inside it (see `docs/testing.md`). It does not own the product code, and
 //! never touches the host's systemd configuration.
 
+mod bench_api;
 mod bench_systemd;
 mod demo;
 mod dockerd;
@@ -31,6 +32,11 @@ tasks:
                                 systemd, path escapes, a stalled bus) and the fuzz targets (N s
                                 each, default 15); ends with one line of their figures
   demo                          build tf and run the sample services in a private systemd
+  bench-api [--seconds N] [--soak-seconds N]
+                                the API server in a private systemd: signed GET /services (100
+                                and 1,000 services) and /services/NAME/status at 64 connections
+                                for N s each (default 30) against unsigned GET /health, idle
+                                CPU and memory, and a soak at 200 req/s (default 60 s)
   bench-systemd [--user]        install 1,000 services in a private systemd and time create,
                                 status and remove against systemctl as the baseline
   fuzz [--seconds N] [TARGET...]
@@ -87,6 +93,9 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         }
         "demo" => demo::run(),
         "fuzz" => fuzz::run(rest),
+        "bench-api" => bench_api::run(rest),
+        // The load generator bench-api runs inside the sandbox.
+        "bench-api-load" => bench_api::run_load(rest),
         "bench-systemd" => bench_systemd::run(rest.iter().any(|a| a == "--user")),
         "sandbox" => {
             let (user, rest) = match rest.split_first() {

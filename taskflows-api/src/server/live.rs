@@ -53,8 +53,12 @@ impl Live {
     /// Read every service, then follow systemd's signals in a task of its own.
     pub(super) async fn start(local: Local) -> Result<Arc<Live>> {
         let systemd = local.systemd().await?;
-        // Watch first, so no change between the first reading and the watch is missed.
-        let mut watch = systemd.watch().await?;
+        // Watch first, so no change between the first reading and the watch is missed. The
+        // watch is drained into a channel by a task of its own: zbus stops reading the bus while
+        // one of its signal queues is full, and reading 1,000 services makes more signals than
+        // a queue holds, so a watch left unread while the services are read would hang the
+        // reading for good.
+        let mut watch = forward(systemd.watch().await?);
         let first = read_all(&local).await?;
         let (poke, mut pokes) = mpsc::unbounded_channel::<Option<Arc<Notify>>>();
         let (lost, _) = tokio::sync::watch::channel(false);
@@ -65,7 +69,7 @@ impl Live {
             let mut waiting: Vec<Arc<Notify>> = Vec::new();
             loop {
                 tokio::select! {
-                    event = watch.next() => match event {
+                    event = watch.recv() => match event {
                         Some(e) => mark(&mut dirty, &e),
                         None => {
                             tracing::error!("the systemd connection closed; the live state can no longer be followed");
@@ -89,7 +93,7 @@ impl Live {
                 loop {
                     tokio::select! {
                         () = &mut settle => break,
-                        Some(e) = watch.next() => mark(&mut dirty, &e),
+                        Some(e) = watch.recv() => mark(&mut dirty, &e),
                     }
                 }
                 let Some(live) = weak.upgrade() else { return };
@@ -152,6 +156,20 @@ impl Live {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         Ok(())
     }
+}
+
+/// The watch's events through a channel that a task fills as they come; it closes when the
+/// systemd connection does.
+fn forward(mut watch: taskflows_systemd::Watch) -> mpsc::UnboundedReceiver<Event> {
+    let (events, received) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(e) = watch.next().await {
+            if events.send(e).is_err() {
+                return;
+            }
+        }
+    });
+    received
 }
 
 async fn read_all(local: &Local) -> Result<Snapshot> {

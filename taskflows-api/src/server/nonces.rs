@@ -38,6 +38,9 @@ struct Inner {
     path: PathBuf,
     /// Lines in the file (live or expired).
     lines: usize,
+    /// When full, the time (Unix seconds) before which expired entries are not looked for
+    /// again: a sweep walks every entry, and a full store would otherwise sweep per request.
+    next_sweep: u64,
 }
 
 fn hash(nonce: &str) -> Hash {
@@ -69,7 +72,7 @@ impl Nonces {
         }
         let file = rewrite(path, &seen)?;
         let lines = seen.len();
-        Ok(Nonces { inner: Mutex::new(Inner { seen, file, path: path.to_owned(), lines }), max })
+        Ok(Nonces { inner: Mutex::new(Inner { seen, file, path: path.to_owned(), lines, next_sweep: 0 }), max })
     }
 
     /// Accept `nonce`, remembered until `expiry` (Unix seconds), unless it was seen.
@@ -80,7 +83,11 @@ impl Nonces {
             return Err(Refusal::Replay);
         }
         if inner.seen.len() >= self.max {
+            if now < inner.next_sweep {
+                return Err(Refusal::Full);
+            }
             inner.seen.retain(|_, e| *e > now);
+            inner.next_sweep = now + 1;
             if inner.seen.len() >= self.max {
                 return Err(Refusal::Full);
             }
@@ -145,6 +152,9 @@ mod tests {
         }
         assert_eq!(store.accept("dddddddddddddddd", 1500, 1200), Err(Refusal::Full));
         assert_eq!(store.accept("aaaaaaaaaaaaaaaa", 1500, 1200), Err(Refusal::Replay));
+        // Once they expire, a later second's sweep makes room.
+        assert_eq!(store.accept("dddddddddddddddd", 1800, 1500), Ok(()));
+        assert_eq!(store.len(), 1);
     }
 
     #[test]
