@@ -31,7 +31,7 @@ pub(super) struct Head {
 pub(super) struct Verifier {
     secret: Option<Vec<u8>>,
     names: Vec<String>,
-    nonces: Option<Nonces>,
+    nonces: Option<std::sync::Arc<Nonces>>,
 }
 
 pub(super) fn now() -> u64 {
@@ -59,7 +59,7 @@ fn one<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, Denied> {
 }
 
 impl Verifier {
-    pub(super) fn new(secret: Option<&str>, names: Vec<String>, nonces: Option<Nonces>) -> Verifier {
+    pub(super) fn new(secret: Option<&str>, names: Vec<String>, nonces: Option<std::sync::Arc<Nonces>>) -> Verifier {
         Verifier { secret: secret.map(|s| s.as_bytes().to_vec()), names, nonces }
     }
 

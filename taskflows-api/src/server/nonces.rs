@@ -30,6 +30,9 @@ pub(super) enum Refusal {
 pub(super) struct Nonces {
     inner: Mutex<Inner>,
     max: usize,
+    /// Told of every accepted nonce, so the sweeper ([`Nonces::sweep_while_busy`]) wakes only
+    /// when there is something that will expire.
+    inserted: tokio::sync::Notify,
 }
 
 struct Inner {
@@ -72,7 +75,8 @@ impl Nonces {
         }
         let file = rewrite(path, &seen)?;
         let lines = seen.len();
-        Ok(Nonces { inner: Mutex::new(Inner { seen, file, path: path.to_owned(), lines, next_sweep: 0 }), max })
+        let inner = Inner { seen, file, path: path.to_owned(), lines, next_sweep: 0 };
+        Ok(Nonces { inner: Mutex::new(inner), max, inserted: tokio::sync::Notify::new() })
     }
 
     /// Accept `nonce`, remembered until `expiry` (Unix seconds), unless it was seen.
@@ -100,6 +104,7 @@ impl Nonces {
         }
         inner.seen.insert(h, expiry);
         inner.lines += 1;
+        self.inserted.notify_one();
         if inner.lines > 4 * inner.seen.len() + 100_000 {
             inner.seen.retain(|_, e| *e > now);
             let path = inner.path.clone();
@@ -112,6 +117,30 @@ impl Nonces {
             }
         }
         Ok(())
+    }
+
+    /// Forget the nonces expired at `now` and give their memory back; the number left.
+    pub(super) fn sweep(&self, now: u64) -> usize {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.seen.retain(|_, e| *e > now);
+        if inner.seen.capacity() > 4 * inner.seen.len().max(1024) {
+            inner.seen.shrink_to_fit();
+        }
+        inner.seen.len()
+    }
+
+    /// Sweep once a minute while nonces are held, then sleep until the next one is taken: an
+    /// idle server does nothing, and the memory of a burst is given back once its nonces expired
+    /// (at most ten minutes after it). Runs as long as the server's runtime.
+    pub(super) async fn sweep_while_busy(nonces: std::sync::Arc<Nonces>) {
+        loop {
+            let inserted = nonces.inserted.notified();
+            if nonces.sweep(super::auth::now()) == 0 {
+                // Nothing to expire: wait for the next nonce, however long.
+                inserted.await;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
     }
 
     /// How many nonces are remembered.
@@ -155,6 +184,20 @@ mod tests {
         // Once they expire, a later second's sweep makes room.
         assert_eq!(store.accept("dddddddddddddddd", 1800, 1500), Ok(()));
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_sweep_forgets_expired_nonces_and_gives_their_memory_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Nonces::open(&dir.path().join("nonces"), 0, 1_000_000).unwrap();
+        for i in 0..100_000 {
+            assert_eq!(store.accept(&format!("nonce-{i:012}"), 100 + i % 2, 0), Ok(()));
+        }
+        let capacity = store.inner.lock().unwrap().seen.capacity();
+        assert_eq!(store.sweep(100), 50_000, "the ones expiring at 101 are kept");
+        assert_eq!(store.sweep(101), 0);
+        assert!(store.inner.lock().unwrap().seen.capacity() < capacity / 10, "the table shrank");
+        assert_eq!(store.accept("nonce-000000000001", 500, 200), Ok(()), "an expired nonce is a new one");
     }
 
     #[test]

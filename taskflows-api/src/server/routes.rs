@@ -43,7 +43,11 @@ impl App {
     pub(super) async fn start(local: Local, config: &ServerConfig) -> crate::Result<Arc<App>> {
         let live = Live::start(local.clone()).await?;
         let nonces = match config.security.secret() {
-            Some(_) => Some(Nonces::open(&config.nonce_file, super::auth::now(), config.limits.max_nonces)?),
+            Some(_) => {
+                let nonces = Arc::new(Nonces::open(&config.nonce_file, super::auth::now(), config.limits.max_nonces)?);
+                tokio::spawn(Nonces::sweep_while_busy(nonces.clone()));
+                Some(nonces)
+            }
             None => None,
         };
         let verifier = Verifier::new(config.security.secret(), config.host_names(), nonces);
@@ -360,14 +364,14 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> crate::Result<T> {
 fn pattern<'a>(field: &str, name: &'a str) -> crate::Result<&'a str> {
     let ok = !name.is_empty()
         && name.len() <= 256
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-*?[]!".contains(&b))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-*?".contains(&b))
         && !name.contains("..");
     if ok {
         Ok(name)
     } else {
         Err(Error::usage(
             format!(
-                "{field}: {name:?} is not a service name or glob (letters, digits, . _ - and * ? [ ] ! are allowed)"
+                "{field}: {name:?} is not a service name or glob (letters, digits, . _ - and the wildcards * and ? are allowed)"
             ),
             None,
         ))
@@ -462,7 +466,7 @@ async fn status(state: AppState, Path(name): Path<String>, RawQuery(q): RawQuery
     let run = async {
         Query::parse(q.as_deref(), &[])?;
         let name = pattern("name", &name)?;
-        if name.contains(['*', '?', '[', ']', '!']) {
+        if name.contains(['*', '?']) {
             return Err(Error::usage(
                 format!(
                     "name: {name:?} is a glob; one service's name is needed here (GET /services?match= takes globs)"
