@@ -224,6 +224,10 @@ fn render_service(spec: &ServiceSpec, ctx: &RenderContext) -> Result<String, Err
             (None, None) => u.set("StartLimitBurst", 0),
             (None, Some(_)) => {}
         }
+    } else if !spec.start_schedule.is_empty() {
+        // Its timer sets how often it starts: systemd's default start limit (5 in 10 s) would
+        // fail a service scheduled every second or two with start-limit-hit.
+        u.set("StartLimitIntervalSec", "0");
     }
     for r in &spec.startup_requirements {
         let (key, value) = r.directive();
