@@ -132,7 +132,11 @@ impl RunRequest {
         let stem = name.unwrap_or("run");
         taskflows_core::ServiceName::new(format!("run-{stem}"))
             .map_err(|e| Error::usage(format!("--name: {e}"), None))?;
-        Ok(format!("taskflows-run-{stem}-{}.service", jiff::Timestamp::now().as_millisecond()))
+        // Milliseconds and a random part: two runs of one name in the same millisecond (two API
+        // clients) get their own units.
+        let mut salt = [0u8; 3];
+        getrandom::fill(&mut salt).expect("the kernel's random source");
+        Ok(format!("taskflows-run-{stem}-{}{}.service", jiff::Timestamp::now().as_millisecond(), hex::encode(salt)))
     }
 }
 

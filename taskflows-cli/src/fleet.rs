@@ -117,7 +117,7 @@ fn show(answers: Vec<(&str, Result<Answer, Failure>)>, json: bool) -> Result<Exi
                 fail(f.code());
                 eprintln!("error: {host}: {}", terminal_safe(f.message()));
                 if let Some(hint) = f.hint() {
-                    eprintln!("hint: {hint}");
+                    eprintln!("hint: {}", terminal_safe(hint));
                 }
             }
         }

@@ -51,9 +51,15 @@ pub struct RunCounts {
     pub tasks: BTreeMap<(String, String), TaskCounts>,
     /// Per unit, the run seen starting whose end is not known yet (its invocation id).
     open: BTreeMap<String, String>,
-    /// Runs already counted as ended well, which a late `UNIT_SUCCESS` must not count again.
+    /// Runs already counted as ended well, which a late `UNIT_SUCCESS` must not count again (the
+    /// newest few thousand, oldest first, and the same as a set).
     ended: std::collections::VecDeque<String>,
+    ended_set: std::collections::HashSet<String>,
 }
+
+/// The most services and tasks counted: a journal entry may name anything, and every name is a
+/// series.
+const MAX_KEYS: usize = 10_000;
 
 impl RunCounts {
     /// Count runs that finish from `since` on.
@@ -76,6 +82,9 @@ impl RunCounts {
         };
         if let Some(task) = field("TASKFLOWS_TASK_NAME") {
             let Some(unit) = field(task_unit_field).filter(|u| ours(u)) else { return };
+            if self.tasks.len() >= MAX_KEYS && !self.tasks.contains_key(&(unit.to_owned(), task.to_owned())) {
+                return;
+            }
             let status = field("TASKFLOWS_TASK_STATUS").unwrap_or("failed");
             let counts = self.tasks.entry((unit.to_owned(), task.to_owned())).or_default();
             *counts.by_result.entry(status.to_owned()).or_default() += 1;
@@ -86,6 +95,10 @@ impl RunCounts {
             return;
         }
         let Some(unit) = field(unit_field).filter(|u| ours(u)) else { return };
+        // The manager's own messages only: a service can write any MESSAGE_ID to the journal.
+        if field("_COMM") != Some("systemd") {
+            return;
+        }
         let invocation = match scope {
             Scope::System => field("INVOCATION_ID"),
             Scope::User => field("USER_INVOCATION_ID").or(field("INVOCATION_ID")),
@@ -105,7 +118,7 @@ impl RunCounts {
                 if self.open.get(unit).is_some_and(|i| i == invocation) {
                     self.open.remove(unit);
                 }
-                if invocation.is_empty() || !self.ended.contains(&invocation.to_owned()) {
+                if invocation.is_empty() || !self.ended_set.contains(invocation) {
                     self.count(unit, "success");
                     self.remember(invocation.to_owned());
                 }
@@ -121,21 +134,30 @@ impl RunCounts {
     }
 
     fn count(&mut self, unit: &str, result: &str) {
-        *self.services.entry(unit.to_owned()).or_default().entry(result.to_owned()).or_default() += 1;
+        if self.services.len() >= MAX_KEYS && !self.services.contains_key(unit) {
+            return;
+        }
+        let by_result = self.services.entry(unit.to_owned()).or_default();
+        if by_result.len() < 64 || by_result.contains_key(result) {
+            *by_result.entry(result.to_owned()).or_default() += 1;
+        }
     }
 
     fn remember(&mut self, invocation: String) {
         if invocation.is_empty() {
             return;
         }
-        if self.ended.len() >= 4096 {
-            self.ended.pop_front();
+        if self.ended.len() >= 4096
+            && let Some(old) = self.ended.pop_front()
+        {
+            self.ended_set.remove(&old);
         }
+        self.ended_set.insert(invocation.clone());
         self.ended.push_back(invocation);
     }
 
     fn ended_well(&mut self, unit: &str, invocation: String) {
-        if !self.ended.contains(&invocation) {
+        if !self.ended_set.contains(&invocation) {
             self.count(unit, "success");
             self.remember(invocation);
         }
@@ -172,7 +194,7 @@ impl Systemd {
         let mut cmd = tokio::process::Command::new("journalctl");
         cmd.args(["--no-pager", "--output=json", "--quiet"]);
         cmd.arg(
-            "--output-fields=MESSAGE_ID,UNIT,USER_UNIT,UNIT_RESULT,INVOCATION_ID,USER_INVOCATION_ID,_UID,\
+            "--output-fields=MESSAGE_ID,UNIT,USER_UNIT,UNIT_RESULT,INVOCATION_ID,USER_INVOCATION_ID,_UID,_COMM,\
              TASKFLOWS_TASK_NAME,TASKFLOWS_TASK_STATUS,TASKFLOWS_TASK_DURATION_USEC,TASKFLOWS_UNIT,TASKFLOWS_USER_UNIT",
         );
         match (&counts.cursor, counts.since) {
@@ -221,18 +243,20 @@ mod tests {
     fn finished_runs_and_tasks_are_counted_and_others_ignored() {
         let mut c = RunCounts::default();
         let entries = [
-            json!({"__CURSOR": "c1", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service", "INVOCATION_ID": "i1"}),
-            json!({"__CURSOR": "c2", "_UID": "0", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "UNIT": "taskflows-web.service", "UNIT_RESULT": "exit-code"}),
-            json!({"__CURSOR": "c3", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "sshd.service"}),
-            json!({"__CURSOR": "c4", "_UID": "1000", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service"}),
-            json!({"__CURSOR": "c5", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-run-x-1.service"}),
+            json!({"__CURSOR": "c1", "_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service", "INVOCATION_ID": "i1"}),
+            json!({"__CURSOR": "c2", "_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "UNIT": "taskflows-web.service", "UNIT_RESULT": "exit-code"}),
+            json!({"__CURSOR": "c3", "_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "sshd.service"}),
+            json!({"__CURSOR": "c4", "_UID": "1000", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-web.service"}),
+            json!({"__CURSOR": "c5", "_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "taskflows-run-x-1.service"}),
             json!({"__CURSOR": "c6", "_UID": "0", "TASKFLOWS_TASK_NAME": "load", "TASKFLOWS_UNIT": "taskflows-etl.service", "TASKFLOWS_TASK_STATUS": "success", "TASKFLOWS_TASK_DURATION_USEC": "1500000"}),
-            json!({"__CURSOR": "c7", "_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "stop-taskflows-web.service"}),
+            json!({"__CURSOR": "c8", "_UID": "0", "_COMM": "sh", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "UNIT": "taskflows-web.service", "UNIT_RESULT": "forged"}),
+            json!({"__CURSOR": "c7", "_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_SUCCESS, "UNIT": "stop-taskflows-web.service"}),
         ];
         for e in &entries {
             c.add(e, Scope::System, 0);
         }
         assert_eq!(c.cursor.as_deref(), Some("c7"));
+        assert!(!c.services["taskflows-web.service"].contains_key("forged"), "only the manager's messages count");
         assert_eq!(c.services.len(), 1);
         let web = &c.services["taskflows-web.service"];
         assert_eq!((web["success"], web["exit-code"]), (1, 1));
@@ -245,10 +269,10 @@ mod tests {
     #[test]
     fn runs_without_a_success_message_end_well_by_the_next_start_or_the_live_state() {
         let mut c = RunCounts::default();
-        let starting = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_STARTING, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
-        let failed = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv, "UNIT_RESULT": "timeout"});
-        let success = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_SUCCESS, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
-        let started = |inv: &str| json!({"_UID": "0", "MESSAGE_ID": super::UNIT_STARTED, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
+        let starting = |inv: &str| json!({"_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_STARTING, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
+        let failed = |inv: &str| json!({"_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_FAILURE_RESULT, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv, "UNIT_RESULT": "timeout"});
+        let success = |inv: &str| json!({"_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_SUCCESS, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
+        let started = |inv: &str| json!({"_UID": "0", "_COMM": "systemd", "MESSAGE_ID": super::UNIT_STARTED, "USER_UNIT": "taskflows-job.service", "USER_INVOCATION_ID": inv});
         for e in [starting("a"), started("a"), started("b"), failed("b"), starting("c")] {
             c.add(&e, Scope::User, 0);
         }

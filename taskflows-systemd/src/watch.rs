@@ -69,6 +69,7 @@ impl Systemd {
     pub async fn watch(&self) -> Result<Watch> {
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
+            .sender("org.freedesktop.systemd1")
             .interface("org.freedesktop.DBus.Properties")
             .member("PropertiesChanged")
             .path_namespace("/org/freedesktop/systemd1/unit")
@@ -111,6 +112,9 @@ impl Systemd {
         let manager = |member: &'static str| {
             zbus::MatchRule::builder()
                 .msg_type(zbus::message::Type::Signal)
+                // systemd's own, not any bus client's that sends a signal by that name.
+                .sender("org.freedesktop.systemd1")
+                .path("/org/freedesktop/systemd1")
                 .interface("org.freedesktop.systemd1.Manager")
                 .member(member)
                 .build()

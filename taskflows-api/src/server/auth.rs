@@ -63,14 +63,34 @@ impl Verifier {
         Verifier { secret: secret.map(|s| s.as_bytes().to_vec()), names, nonces }
     }
 
-    /// Check what can be checked before the body: the headers' presence and form, the window,
-    /// the host.
-    pub(super) fn head(&self, parts: &Parts) -> Result<Option<Head>, Denied> {
-        if self.secret.is_none() {
-            return Ok(None);
+    /// Whether the request's Host is one of this server's names (a request signed for another
+    /// server, or a browser led here by DNS rebinding, names another).
+    pub(super) fn host_ok(&self, parts: &Parts) -> Result<(), Denied> {
+        let host = one(&parts.headers, "host")?;
+        if !self.names.contains(&host.to_ascii_lowercase()) {
+            return Err(unauthorized(format!(
+                "Host: this server is not {host:?}; a request is signed for one server (--name adds names)"
+            )));
         }
+        Ok(())
+    }
+
+    /// Check what can be checked before the body: the host, the headers' presence and form,
+    /// the window. Without signing (loopback only): the host, and no browser (a page must not
+    /// drive the server with its visitor's loopback).
+    pub(super) fn head(&self, parts: &Parts) -> Result<Option<Head>, Denied> {
         if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
             return Err(Denied { status: 400, message: "request target: a path is allowed, not a full URL".into() });
+        }
+        self.host_ok(parts)?;
+        if self.secret.is_none() {
+            if parts.headers.contains_key("origin") {
+                return Err(Denied {
+                    status: 403,
+                    message: "Origin: requests from web pages are refused while signing is off".into(),
+                });
+            }
+            return Ok(None);
         }
         let headers = &parts.headers;
         let timestamp = one(headers, TIMESTAMP_HEADER)?.to_owned();
@@ -92,12 +112,6 @@ impl Verifier {
             return Err(unauthorized(format!(
                 "X-HMAC-Timestamp: {}s from the server's clock; at most {WINDOW_SECS}s either way is allowed",
                 ts as i128 - now as i128
-            )));
-        }
-        let lower = host.to_ascii_lowercase();
-        if !self.names.contains(&lower) {
-            return Err(unauthorized(format!(
-                "Host: this server is not {host:?}; a request is signed for one server (--name adds names)"
             )));
         }
         Ok(Some(Head { timestamp, nonce, signature, host, ts }))
@@ -127,11 +141,20 @@ impl Verifier {
             Ok(false) => return Err(unauthorized("X-HMAC-Signature: does not match the request")),
             Err(e) => return Err(unauthorized(e.to_string())),
         }
+        // The window again, at the time the nonce is taken: a body sent slowly must not carry a
+        // request past the window, where its nonce would count as expired.
+        let now = now();
+        if head.ts.abs_diff(now) > WINDOW_SECS {
+            return Err(unauthorized("X-HMAC-Timestamp: the request's body arrived after its window closed"));
+        }
         let nonces = self.nonces.as_ref().expect("a signing server keeps nonces");
-        match nonces.accept(&head.nonce, head.ts + signing::WINDOW_SECS + 1, now()) {
+        match nonces.accept(&head.nonce, head.ts + signing::WINDOW_SECS + 1, now) {
             Ok(()) => Ok(()),
             Err(Refusal::Replay) => Err(unauthorized("X-HMAC-Nonce: already used; a signed request is accepted once")),
             Err(Refusal::Full) => Err(Denied { status: 503, message: "too many requests within the window".into() }),
+            Err(Refusal::Unrecorded) => {
+                Err(Denied { status: 500, message: "the nonce could not be recorded; the request was not run".into() })
+            }
         }
     }
 }

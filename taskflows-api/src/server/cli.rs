@@ -40,6 +40,15 @@ impl ServeArgs {
     pub fn config(&self, scope: Scope) -> Result<ServerConfig> {
         let data_dir = taskflows_systemd::host::data_dir(scope);
         let security = Security::load(&security_source(&security_path(&data_dir)))?;
+        if scope == Scope::System && matches!(security, Security::Disabled { .. }) {
+            // Loopback is every local user's: an unsigned system API would run their requests as root.
+            return Err(Error::Refused {
+                message:
+                    "request signing is disabled, and a system API without it would let every local user act as root"
+                        .into(),
+                hint: Some("`tf api security setup` turns signing on".into()),
+            });
+        }
         Ok(ServerConfig {
             listen: self.listen,
             tls: match (&self.tls_cert, &self.tls_key) {

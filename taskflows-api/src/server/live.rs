@@ -96,6 +96,11 @@ impl Live {
                         Some(e) = watch.recv() => mark(&mut dirty, &e),
                     }
                 }
+                // Changes made through the API meanwhile are served by this one reading.
+                while let Ok(done) = pokes.try_recv() {
+                    dirty = Some(Dirty::All);
+                    waiting.extend(done);
+                }
                 let Some(live) = weak.upgrade() else { return };
                 if let Some(d) = dirty.take()
                     && let Err(e) = live.refresh(&local, d).await

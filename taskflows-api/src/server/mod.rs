@@ -45,6 +45,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Open connections at once; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Open connections of one client address at once; more are closed.
+    pub connections_per_client: usize,
     /// Log streams (`follow`) one client address may hold at once.
     pub streams_per_client: usize,
     /// Log streams of all clients at once.
@@ -67,6 +69,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            connections_per_client: 256,
             streams_per_client: 4,
             streams_total: 64,
             max_lines: 10_000,
@@ -151,13 +154,17 @@ impl ServerConfig {
         }
         let mut names: Vec<String> = Vec::new();
         for n in &self.names {
-            if n.contains(':') && !n.ends_with(']') {
-                names.push(n.to_ascii_lowercase());
-            } else {
+            // As given (a proxy's Host, a name with its port) and, without a port, with ours.
+            names.push(n.to_ascii_lowercase());
+            if !n.contains(':') || n.ends_with(']') {
                 bare.push(n.clone());
             }
         }
         names.extend(bare.iter().map(|n| format!("{}:{port}", n.to_ascii_lowercase())));
+        // A client leaves the port out of Host when it is the scheme's default.
+        if port == 443 || port == 80 {
+            names.extend(bare.iter().map(|n| n.to_ascii_lowercase()));
+        }
         names.sort();
         names.dedup();
         names
@@ -172,6 +179,7 @@ pub async fn serve(local: Local, config: ServerConfig, shutdown: impl Future<Out
     let app = routes::App::start(local, &config).await?;
     tracing::info!(listen = %config.listen, tls = tls.is_some(), signed = config.security.secret().is_some(), "taskflows API listening");
     let connections = Arc::new(tokio::sync::Semaphore::new(config.limits.max_connections));
+    let per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Arc::default();
     let header_timeout = config.limits.header_timeout;
     tokio::pin!(shutdown);
     let lost = app.lost();
@@ -195,11 +203,16 @@ pub async fn serve(local: Local, config: ServerConfig, shutdown: impl Future<Out
             () = &mut shutdown => break,
             () = &mut lost => return Err(lost_systemd()),
         };
+        let Some(slot) = ClientSlot::take(&per_client, peer.ip(), config.limits.connections_per_client) else {
+            // One address holding this many connections gets no more; the others still do.
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let service = app.service(peer);
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let (_permit, _slot) = (permit, slot);
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
             let result = match tls {
@@ -224,6 +237,40 @@ pub(crate) fn request_metrics_sample() -> String {
     let r = metrics::Requests::default();
     r.record("/services", &axum::http::Method::GET, 200, Duration::from_millis(1));
     r.render()
+}
+
+/// A connection counted against its client address; given back when dropped.
+struct ClientSlot {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl ClientSlot {
+    fn take(
+        counts: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<ClientSlot> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot { counts: counts.clone(), ip })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 fn lost_systemd() -> Error {

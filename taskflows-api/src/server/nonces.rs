@@ -25,6 +25,8 @@ pub(super) enum Refusal {
     Replay,
     /// The store is full of live nonces.
     Full,
+    /// It could not be written to the file (so a restart would forget it).
+    Unrecorded,
 }
 
 pub(super) struct Nonces {
@@ -100,22 +102,11 @@ impl Nonces {
         if let Err(e) = inner.file.write_all(line.as_bytes()) {
             // Not remembered durably: refuse rather than risk a replay after a restart.
             tracing::error!(error = %e, "cannot record a nonce");
-            return Err(Refusal::Full);
+            return Err(Refusal::Unrecorded);
         }
         inner.seen.insert(h, expiry);
         inner.lines += 1;
         self.inserted.notify_one();
-        if inner.lines > 4 * inner.seen.len() + 100_000 {
-            inner.seen.retain(|_, e| *e > now);
-            let path = inner.path.clone();
-            match rewrite(&path, &inner.seen) {
-                Ok(file) => {
-                    inner.file = file;
-                    inner.lines = inner.seen.len();
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot compact the nonce file"),
-            }
-        }
         Ok(())
     }
 
@@ -126,6 +117,18 @@ impl Nonces {
         if inner.seen.capacity() > 4 * inner.seen.len().max(1024) {
             inner.seen.shrink_to_fit();
         }
+        // The file keeps every line appended; rewrite it with the live ones once it holds many
+        // expired (here, off the requests' path).
+        if inner.lines > 4 * inner.seen.len() + 100_000 {
+            let path = inner.path.clone();
+            match rewrite(&path, &inner.seen) {
+                Ok(file) => {
+                    inner.file = file;
+                    inner.lines = inner.seen.len();
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot compact the nonce file"),
+            }
+        }
         inner.seen.len()
     }
 
@@ -135,7 +138,9 @@ impl Nonces {
     pub(super) async fn sweep_while_busy(nonces: std::sync::Arc<Nonces>) {
         loop {
             let inserted = nonces.inserted.notified();
-            if nonces.sweep(super::auth::now()) == 0 {
+            let store = nonces.clone();
+            let held = tokio::task::spawn_blocking(move || store.sweep(super::auth::now())).await.unwrap_or(1);
+            if held == 0 {
                 // Nothing to expire: wait for the next nonce, however long.
                 inserted.await;
             }

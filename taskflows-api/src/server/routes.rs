@@ -34,6 +34,13 @@ pub(super) struct App {
     streams: Mutex<HashMap<IpAddr, usize>>,
     requests: super::metrics::Requests,
     metrics_token: Option<String>,
+    /// Plain HTTP beyond loopback was allowed: a TLS proxy forwards from loopback.
+    loopback_is_a_proxy: bool,
+    /// Bytes of bodies being read before their signature is checked (KiB permits): what
+    /// clients without the secret can make the server hold, in all.
+    body_budget: tokio::sync::Semaphore,
+    /// When a refusal was last logged (Unix seconds), and how many since were not.
+    refusals_logged: std::sync::atomic::AtomicU64,
     runs: tokio::sync::Mutex<taskflows_systemd::RunCounts>,
 }
 
@@ -62,6 +69,9 @@ impl App {
                 streams: Mutex::new(HashMap::new()),
                 requests: super::metrics::Requests::default(),
                 metrics_token: config.metrics_token.clone(),
+                loopback_is_a_proxy: config.allow_plaintext,
+                body_budget: tokio::sync::Semaphore::new(BODY_BUDGET_KIB),
+                refusals_logged: std::sync::atomic::AtomicU64::new(0),
                 runs: tokio::sync::Mutex::new(taskflows_systemd::RunCounts::since(jiff::Timestamp::now())),
             }
         }))
@@ -87,12 +97,22 @@ impl App {
         self.requests.record(route, &method, status, took);
         // Changes and refusals are the audit trail; reads only at debug.
         let ms = took.as_secs_f64() * 1e3;
-        if !matches!(method, Method::GET | Method::HEAD) || status == 401 {
+        let refused = matches!(status, 401 | 403);
+        let changed = !matches!(method, Method::GET | Method::HEAD) && !refused;
+        if changed || (refused && self.log_refusal_now()) {
             tracing::info!(peer = %peer.ip(), method = %method, route, status, ms, "api request");
         } else {
             tracing::debug!(peer = %peer.ip(), method = %method, route, status, ms, "api request");
         }
         response
+    }
+
+    /// Refusals are logged at most once a second, so a flood of them cannot flood the journal.
+    fn log_refusal_now(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = super::auth::now();
+        let last = self.refusals_logged.load(Ordering::Relaxed);
+        last != now && self.refusals_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// `GET /metrics`: from loopback, or with the metrics token.
@@ -106,7 +126,9 @@ impl App {
             (Some(token), Some(given)) => constant_time_eq(token.as_bytes(), given.as_bytes()),
             _ => false,
         };
-        if !peer.ip().is_loopback() && !token_ok {
+        // Behind a proxy (--allow-plaintext) every client comes from loopback: only the token.
+        let trusted = peer.ip().is_loopback() && !self.loopback_is_a_proxy && self.verifier.host_ok(parts).is_ok();
+        if !trusted && !token_ok {
             let mut r = error_answer(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -173,6 +195,35 @@ impl App {
         if declared.is_some_and(|n| n > self.limits.max_body as u64) {
             return too_large();
         }
+        if public {
+            // /health reads no body.
+            drop(body);
+            parts.extensions.insert(peer);
+            let mut response = match tower::ServiceExt::oneshot(
+                self.router.clone(),
+                Request::from_parts(parts, Body::empty()),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            secure(&mut response);
+            return response;
+        }
+        let has_body = declared.is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
+        let json =
+            parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if has_body && !json {
+            return denied_answer(Denied { status: 415, message: "Content-Type: a body is application/json".into() });
+        }
+        // Until its signature is checked, a body counts against a budget shared by all clients.
+        let kib = declared.map_or(self.limits.max_body, |n| n as usize).min(self.limits.max_body) / 1024 + 1;
+        let Ok(_held) = self.body_budget.try_acquire_many(kib as u32) else {
+            return denied_answer(Denied { status: 503, message: "too many bodies being received; try again".into() });
+        };
         let limited = http_body_util::Limited::new(body, self.limits.max_body);
         let bytes = match tokio::time::timeout(self.limits.body_timeout, limited.collect()).await {
             Err(_) => {
@@ -183,12 +234,11 @@ impl App {
             Ok(Err(_)) => return error_answer(StatusCode::BAD_REQUEST, "bad_request", "body: cut short".into(), None),
             Ok(Ok(collected)) => collected.to_bytes(),
         };
-        if !public {
-            let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
-            if let Err(denied) = self.verifier.finish(head, &parts.method, path, query, &bytes) {
-                return denied_answer(denied);
-            }
+        let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
+        if let Err(denied) = self.verifier.finish(head, &parts.method, path, query, &bytes) {
+            return denied_answer(denied);
         }
+        drop(_held);
         parts.extensions.insert(peer);
         let req = Request::from_parts(parts, Body::from(bytes));
         let mut response = match tower::ServiceExt::oneshot(self.router.clone(), req).await {
@@ -252,6 +302,9 @@ fn app(state: &AppState) -> Shared {
 
 type Answer = Response<Body>;
 
+/// Bodies held at once before their signatures are checked: 64 MiB, in KiB.
+const BODY_BUDGET_KIB: usize = 64 * 1024;
+
 /// Security headers on every answer.
 fn secure(response: &mut Answer) {
     let h = response.headers_mut();
@@ -300,6 +353,9 @@ fn error_answer(status: StatusCode, kind: &str, message: String, hint: Option<St
 fn denied_answer(denied: Denied) -> Answer {
     let (status, kind) = match denied.status {
         401 => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        403 => (StatusCode::FORBIDDEN, "forbidden"),
+        415 => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request"),
+        500 => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
         503 => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         _ => (StatusCode::BAD_REQUEST, "bad_request"),
     };

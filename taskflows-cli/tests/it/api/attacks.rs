@@ -286,6 +286,7 @@ fn paths_queries_and_bodies_are_taken_as_signed_or_refused() {
     // … or sent in chunks without a length.
     let mut headers = sign(&home.secret, "POST", &host, "/check", &big);
     headers.push(("Transfer-Encoding".into(), "chunked".into()));
+    headers.push(("Content-Type".into(), "application/json".into()));
     let head = request("POST", "/check", &host, &headers, b"");
     let reply = send_streaming(server.port, &head, limit + 64 * 1024);
     assert_eq!(reply.status, 413, "{reply}");
@@ -293,6 +294,7 @@ fn paths_queries_and_bodies_are_taken_as_signed_or_refused() {
     // Headers, then a body that never comes: 408 (or closed) after the body timeout (2 s here).
     let mut headers = sign(&home.secret, "POST", &host, "/check", b"{}");
     headers.push(("Content-Length".into(), "2".into()));
+    headers.push(("Content-Type".into(), "application/json".into()));
     let head = request("POST", "/check", &host, &headers, b"");
     let started = Instant::now();
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();

@@ -326,3 +326,37 @@ impl Drop for Cleanup<'_> {
         }
     }
 }
+
+/// With signing off (`tf api security disable`): a system API refuses to start (loopback is every
+/// local user's); a user API answers loopback clients that name it, and no web page (DNS
+/// rebinding, cross-site form posts).
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn unsigned_serves_only_its_own_host_and_no_browser() {
+    super::in_sandbox();
+    let home = Home::new();
+    crate::ok(&home.local(&["api", "security", "disable"]), "security disable");
+    if super::scope_flag() == "--system" {
+        let (code, err) = serve_refused(&home, &format!("127.0.0.1:{}", free_port()));
+        assert!(code.is_some_and(|c| c != 0), "{code:?}: {err}");
+        assert!(err.contains("would let every local user act as root"), "{err}");
+        return;
+    }
+    let server = Server::start(&home);
+    let get = |host: &str, extra: &str| {
+        server.send(format!("GET /services HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n").as_bytes())
+    };
+    assert_eq!(get(&server.host(), "").status, 200);
+    let rebound = get("attacker.example:80", "");
+    assert_eq!(rebound.status, 401, "{rebound}");
+    let page = get(&server.host(), "Origin: http://attacker.example\r\n");
+    assert_eq!(page.status, 403, "{page}");
+    let form = server.send(
+        format!(
+            "POST /runs HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{{\"argv\":[\"/bin/id\"]}}",
+            server.host()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(form.status, 415, "{form}");
+}
