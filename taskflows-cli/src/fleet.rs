@@ -66,16 +66,8 @@ async fn ask(remote: &Remote, command: &Command, style: &Style) -> Result<Answer
         }
         Command::Monitor { command } => crate::monitor::remote_check(remote, command).await,
         Command::Run { name, timeout, command, .. } => {
-            let request = taskflows_api::RunRequest {
-                unit: taskflows_api::RunRequest::unit_for(name.as_deref())?,
-                argv: command.clone(),
-                timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
-            };
-            let report = remote.run(&request).await?;
-            let outcome = &report.outcome;
-            let exit = outcome.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
-            let text = format!("{}: {}{exit}\n", outcome.unit, style.state(outcome.result.as_str()));
-            Ok(Answer { ok: outcome.ok(), ..Answer::text(&report, text) })
+            let request = crate::services::run_request(name.as_deref(), *timeout, command.clone())?;
+            Ok(crate::services::run_answer(&remote.run(&request).await?, style))
         }
         command => crate::services::answer(remote, command, style).await,
     }

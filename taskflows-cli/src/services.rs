@@ -12,7 +12,7 @@ use taskflows_api::{
 };
 
 use crate::output::{Answer, Style, Table, between, short_duration, terminal_safe};
-use crate::{Command, Failure, exit_if, print, print_json};
+use crate::{Command, Failure, print};
 
 /// The commands that are one operation on installed services, on this host.
 pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Failure> {
@@ -23,12 +23,7 @@ pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Fai
             follow(stream, None, json, &style).await
         }
         Command::Run { name, timeout, json, command } => {
-            let request = RunRequest {
-                unit: RunRequest::unit_for(name.as_deref())?,
-                argv: command,
-                timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
-            };
-            run_once(local, &request, json, &style).await
+            run_once(local, &run_request(name.as_deref(), timeout, command)?, json, &style).await
         }
         command => {
             let json = command.json();
@@ -130,14 +125,28 @@ async fn run_once(local: &Local, request: &RunRequest, json: bool, style: &Style
         _ = int.recv() => return interrupted(local, &request.unit).await,
         _ = term.recv() => return interrupted(local, &request.unit).await,
     };
+    run_answer(&report, style).print(json)
+}
+
+/// `tf run`'s request: a fresh unit for the run's name.
+pub(crate) fn run_request(
+    name: Option<&str>,
+    timeout: Option<taskflows_core::Duration>,
+    argv: Vec<String>,
+) -> Result<RunRequest, Failure> {
+    Ok(RunRequest {
+        unit: RunRequest::unit_for(name)?,
+        argv,
+        timeout: timeout.map(|t| std::time::Duration::from_micros(t.as_micros())),
+    })
+}
+
+/// How a run ended: one line (or the report as JSON); fails when the run did.
+pub(crate) fn run_answer(report: &RunReport, style: &Style) -> Answer {
     let outcome = &report.outcome;
-    if json {
-        print_json(&report)?;
-    } else {
-        let exit = outcome.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
-        print(format!("{}: {}{exit}\n", outcome.unit, style.state(outcome.result.as_str())).as_bytes())?;
-    }
-    Ok(exit_if(outcome.ok()))
+    let exit = outcome.exit_status.map_or(String::new(), |c| format!(", exit status {c}"));
+    let text = format!("{}: {}{exit}\n", outcome.unit, style.state(outcome.result.as_str()));
+    Answer { ok: outcome.ok(), ..Answer::text(report, text) }
 }
 
 async fn interrupted(local: &Local, unit: &str) -> Result<ExitCode, Failure> {
