@@ -47,7 +47,12 @@ pub fn stderr_is_journal() -> bool {
 /// The filter: `TASKFLOWS_LOG`, else `RUST_LOG`, else `default` (e.g. `warn`, `info`,
 /// `taskflows_api=debug`). A filter that does not parse falls back to `default`.
 pub fn filter(default: &str) -> EnvFilter {
-    let given = std::env::var("TASKFLOWS_LOG").or_else(|_| std::env::var("RUST_LOG")).ok();
+    filter_from(|name| std::env::var(name).ok(), default)
+}
+
+/// [`filter`], with variables looked up by `var`.
+fn filter_from(var: impl Fn(&str) -> Option<String>, default: &str) -> EnvFilter {
+    let given = var("TASKFLOWS_LOG").or_else(|| var("RUST_LOG"));
     given
         .and_then(|g| EnvFilter::try_new(g).ok())
         .unwrap_or_else(|| EnvFilter::try_new(default).unwrap_or_else(|_| EnvFilter::new("warn")))
@@ -79,10 +84,14 @@ pub fn init(default: &str) -> Destination {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_bad_filter_falls_back_to_the_default() {
-        // Only the form is checked here; which variable wins is the order documented above.
-        let f = super::filter("info");
-        assert!(!f.to_string().is_empty());
-        assert!(!super::stderr_is_journal() || std::env::var_os("JOURNAL_STREAM").is_some());
+    fn taskflows_log_wins_and_a_bad_filter_falls_back_to_the_default() {
+        let from = |pairs: &'static [(&'static str, &'static str)]| {
+            super::filter_from(|n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()), "info")
+                .to_string()
+        };
+        assert_eq!(from(&[]), "info");
+        assert_eq!(from(&[("RUST_LOG", "debug")]), "debug");
+        assert_eq!(from(&[("RUST_LOG", "debug"), ("TASKFLOWS_LOG", "taskflows_api=trace")]), "taskflows_api=trace");
+        assert_eq!(from(&[("TASKFLOWS_LOG", "[not a filter")]), "info");
     }
 }

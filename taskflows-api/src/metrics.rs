@@ -179,32 +179,37 @@ pub fn runs(counts: &taskflows_systemd::RunCounts) -> String {
     out
 }
 
+/// Recorded states for the metrics' tests: a calendar job that failed, a running worker.
+#[cfg(test)]
+pub(crate) fn recorded_states() -> Vec<ServiceState> {
+    let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    vec![
+        ServiceState {
+            name: "nightly \"x\"".into(),
+            active_state: ActiveState::Failed,
+            enabled: false,
+            timer_enabled: Some(true),
+            last_start: Some(t("2026-11-26T02:30:00Z")),
+            last_finish: Some(t("2026-11-26T02:31:05.5Z")),
+            result: Some(RunResult::ExitCode),
+            exit_status: Some(3),
+            next_elapse: Some(t("2026-11-27T02:30:00Z")),
+            ..ServiceState::default()
+        },
+        ServiceState {
+            name: "web".into(),
+            active_state: ActiveState::Active,
+            enabled: true,
+            restarts: 2,
+            ..ServiceState::default()
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn services_render_in_the_text_format() {
-        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
-        let states = vec![
-            crate::ServiceState {
-                name: "nightly \"x\"".into(),
-                active_state: crate::ActiveState::Failed,
-                enabled: false,
-                timer_enabled: Some(true),
-                last_start: Some(t("2026-11-26T02:30:00Z")),
-                last_finish: Some(t("2026-11-26T02:31:05.5Z")),
-                result: Some(crate::RunResult::ExitCode),
-                exit_status: Some(3),
-                next_elapse: Some(t("2026-11-27T02:30:00Z")),
-                ..crate::ServiceState::default()
-            },
-            crate::ServiceState {
-                name: "web".into(),
-                active_state: crate::ActiveState::Active,
-                enabled: true,
-                restarts: 2,
-                ..crate::ServiceState::default()
-            },
-        ];
-        insta::assert_snapshot!(super::services(&states));
+        insta::assert_snapshot!(super::services(&super::recorded_states()));
     }
 }

@@ -158,25 +158,7 @@ mod tests {
         let promtool =
             ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists());
         let promtool = promtool.expect("promtool is missing: apt-get install prometheus");
-        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
-        let states = vec![
-            crate::ServiceState {
-                name: "nightly".into(),
-                active_state: crate::ActiveState::Failed,
-                timer_enabled: Some(true),
-                last_start: Some(t("2026-11-26T02:30:00Z")),
-                last_finish: Some(t("2026-11-26T02:31:05Z")),
-                result: Some(crate::RunResult::ExitCode),
-                exit_status: Some(3),
-                next_elapse: Some(t("2026-11-27T02:30:00Z")),
-                ..crate::ServiceState::default()
-            },
-            crate::ServiceState {
-                name: "web".into(),
-                active_state: crate::ActiveState::Active,
-                ..crate::ServiceState::default()
-            },
-        ];
+        let states = crate::metrics::recorded_states();
         let r = super::Requests::default();
         r.record("/services", &axum::http::Method::GET, 200, std::time::Duration::from_millis(2));
         let mut counts = taskflows_systemd::RunCounts::default();
