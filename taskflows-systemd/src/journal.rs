@@ -179,10 +179,11 @@ impl Systemd {
     /// reader ends when dropped (journalctl is killed).
     pub fn follow(&self, unit: &str, lines: usize) -> Result<LogFollower> {
         let mut cmd = self.journal_command(unit);
-        cmd.args([format!("--lines={lines}"), "--follow".to_owned()]).stdout(Stdio::piped());
+        cmd.args([format!("--lines={lines}"), "--follow".to_owned()]).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
         let stdout = child.stdout.take().ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
-        Ok(LogFollower { _child: child, lines: BufReader::new(stdout).lines() })
+        let stderr = child.stderr.take().ok_or_else(|| Error::Journal("journalctl has no error output".to_owned()))?;
+        Ok(LogFollower { child, stderr, lines: BufReader::new(stdout).lines(), ended: false })
     }
 
     /// Runs of `units` recorded since `since`, newest first, at most `limit` of them.
@@ -667,20 +668,46 @@ fn task_run(v: &Value, unit_field: &str) -> Option<RunRecord> {
 
 /// New journal lines of a followed unit.
 pub struct LogFollower {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
+    stderr: tokio::process::ChildStderr,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    ended: bool,
 }
 
 impl LogFollower {
-    /// The next line; `None` when journalctl ended.
+    /// The next line; `None` once journalctl ended. A journalctl that ended on its own (it only
+    /// does on an error: a follow has no end) is an error naming what it said, once.
     pub async fn next(&mut self) -> Result<Option<LogLine>> {
+        if self.ended {
+            return Ok(None);
+        }
         loop {
-            let line = self.lines.next_line().await.map_err(|e| Error::Journal(e.to_string()))?;
-            let Some(line) = line else { return Ok(None) };
+            let line = match self.lines.next_line().await {
+                Ok(line) => line,
+                Err(e) => {
+                    self.ended = true;
+                    return Err(Error::Journal(e.to_string()));
+                }
+            };
+            let Some(line) = line else {
+                self.ended = true;
+                return Err(self.why_it_ended().await);
+            };
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 return Ok(Some(log_line(&v)));
             }
         }
+    }
+
+    async fn why_it_ended(&mut self) -> Error {
+        use tokio::io::AsyncReadExt as _;
+        let mut said = String::new();
+        let _ = (&mut self.stderr).take(4096).read_to_string(&mut said).await;
+        let status = match tokio::time::timeout(std::time::Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(status)) => status.to_string(),
+            _ => "no exit status".to_owned(),
+        };
+        Error::Journal(format!("journalctl stopped following ({status}): {}", said.trim()))
     }
 }
 

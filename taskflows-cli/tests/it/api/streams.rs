@@ -8,6 +8,23 @@ use std::time::{Duration, Instant};
 
 use super::{Home, Server, in_sandbox, request, sign, unique};
 
+/// The first server-sent event's data on an open stream (through its chunked framing).
+fn first_event(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let Some(at) = text.find("data:")
+            && let Some(end) = text[at..].find('\n')
+        {
+            return text[at + 5..at + end].trim().to_owned();
+        }
+        let n = stream.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "the stream ended before its first event: {text}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// `journalctl --follow` processes reading `unit`.
 fn followers(unit: &str) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
@@ -72,13 +89,15 @@ fn log_streams_are_capped_and_end_with_their_client() {
         if followers(&unit) == 0 { Ok(()) } else { Err(format!("{} followers left by tf logs -f", followers(&unit))) }
     });
     for _ in 0..4 {
-        let (status, stream) = open_stream(&server, &home, &target);
+        let (status, mut stream) = open_stream(&server, &home, &target);
         assert_eq!(status, 200);
+        let event = first_event(&mut stream);
+        assert!(event.contains("tick") && !event.contains("\"error\""), "a stream's first event: {event}");
         streams.push(stream);
     }
     let (status, _refused) = open_stream(&server, &home, &target);
     assert_eq!(status, 429, "a fifth stream");
-    assert_eq!(followers(&unit), 4);
+    assert_eq!(followers(&unit), 4, "each stream follows with its own journalctl");
 
     // Two clients go away: their journalctl ends, and their slots are free again.
     let started = Instant::now();
