@@ -91,6 +91,33 @@ pub fn check_secret(secret: &str) -> Result<()> {
     Ok(())
 }
 
+/// A private file's text (at most 64 KiB): none when it does not exist; why not when it is not a
+/// regular file of this user's, readable by it alone, in UTF-8. Symbolic links are not followed.
+pub(crate) fn read_private(path: &Path) -> std::result::Result<Option<String>, String> {
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot open it: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_owned());
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(format!("owned by uid {}, not by this user", meta.uid()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!("mode {:o} lets others read it; it must be 0600", meta.mode() & 0o777));
+    }
+    let mut text = String::new();
+    (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(|_| "not UTF-8 text".to_owned())?;
+    Ok(Some(text))
+}
+
 impl Security {
     /// Read the security file at `path`, refusing anything doubtful.
     pub fn load(path: &Path) -> Result<Security> {
@@ -98,32 +125,16 @@ impl Security {
             message: format!("the security file {}: {why}", path.display()),
             hint: Some("`tf api security setup` writes a new one (-r to replace a broken one)".to_owned()),
         };
-        let mut file = match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let text = match read_private(path) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
                 return Err(Error::Invalid {
                     message: format!("no security file at {}: the API refuses to start without one", path.display()),
                     hint: Some("`tf api security setup` creates it with a new secret".to_owned()),
                 });
             }
-            Err(e) => return Err(fail(&format!("cannot open it: {e}"))),
+            Err(why) => return Err(fail(&why)),
         };
-        let meta = file.metadata().map_err(Error::io("read", path))?;
-        if !meta.is_file() {
-            return Err(fail("not a regular file"));
-        }
-        if meta.uid() != rustix::process::geteuid().as_raw() {
-            return Err(fail(&format!("owned by uid {}, not by this user", meta.uid())));
-        }
-        if meta.mode() & 0o077 != 0 {
-            return Err(fail(&format!("mode {:o} lets others read it; it must be 0600", meta.mode() & 0o777)));
-        }
-        let mut text = String::new();
-        (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(|_| fail("not UTF-8 text"))?;
         // Never quote the content: it holds the secret.
         let parsed: File = toml::from_str(&text).map_err(|e| {
             let at = e.span().map(|s| text[..s.start].lines().count().max(1));

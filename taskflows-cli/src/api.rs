@@ -46,6 +46,18 @@ pub(crate) enum ApiCommand {
     Security(SecurityCommand),
     /// Print a new random secret (32 bytes as 64 hex digits).
     GenerateSecret,
+    /// Set up the web UI's login: add a user or set its password (asked twice, never echoed; read
+    /// from stdin when it is not a terminal), and make the UI's token secret when there is none
+    /// (DATA_DIR/api/ui.toml, 0600). TF_JWT_SECRET, TF_ADMIN_USER and TF_ADMIN_PASSWORD, when
+    /// set where the server runs, take precedence over the file.
+    SetupUi {
+        /// The login name.
+        #[arg(long)]
+        username: String,
+        /// Replace the token secret too (everyone logged in must log in again).
+        #[arg(short = 'r', long)]
+        regenerate_secret: bool,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -88,6 +100,7 @@ pub(crate) fn run(scope: Scope, command: ApiCommand, lock_timeout: std::time::Du
             print(format!("{}\n", taskflows_api::signing::new_secret()).as_bytes()).map(|()| ExitCode::SUCCESS)
         }
         ApiCommand::Security(command) => security(&path, command),
+        ApiCommand::SetupUi { username, regenerate_secret } => setup_ui(scope, &username, regenerate_secret),
         ApiCommand::Start { serve, json } => crate::block_on(start(&local()?, scope, &serve, json)),
         ApiCommand::Stop { json } => crate::block_on(control(&local()?, Action::Stop, json)),
         ApiCommand::Restart { json } => crate::block_on(control(&local()?, Action::Restart, json)),
@@ -169,6 +182,67 @@ fn security(path: &std::path::Path, command: SecurityCommand) -> Result<ExitCode
     }
 }
 
+/// `tf api setup-ui`.
+fn setup_ui(scope: Scope, username: &str, regenerate_secret: bool) -> Result<ExitCode, Failure> {
+    use taskflows_api::server::ui::{UiFile, accounts};
+    let data_dir = taskflows_systemd::host::data_dir(scope);
+    let path = taskflows_api::server::ui::ui_path(&data_dir);
+    // A file that cannot be read is refused, never replaced: it may hold other users.
+    let mut file = UiFile::load(&path)?;
+    accounts::check_username(username)?;
+    let password = read_password("password: ")?;
+    accounts::check_new_password(&password)?;
+    if read_password("again: ")? != password {
+        return Err(Failure::new(exit::USAGE, "the two passwords differ; nothing was written"));
+    }
+    let hmac = Security::load(&security_path(&data_dir)).ok().and_then(|s| match s {
+        Security::Signed { secret } | Security::Disabled { secret: Some(secret) } => Some(secret),
+        Security::Disabled { secret: None } => None,
+    });
+    let mut new_secret = false;
+    if regenerate_secret || file.jwt_secret.is_none() || file.jwt_secret == hmac {
+        file.jwt_secret = Some(taskflows_api::signing::new_secret());
+        new_secret = true;
+    }
+    file.set_password(username, &password)?;
+    file.save(&path)?;
+    let secret = if new_secret { "a new token secret" } else { "its token secret kept" };
+    print(
+        format!(
+            "web UI: user {username} set, {secret}, in {}
+serve it with `tf api serve --ui` (or `tf api start --ui`), then open http://{}/
+",
+            path.display(),
+            taskflows_api::server::DEFAULT_LISTEN
+        )
+        .as_bytes(),
+    )
+    .map(|()| ExitCode::SUCCESS)
+}
+
+/// A password: from the terminal without echo, or a line of stdin when it is not a terminal.
+fn read_password(prompt: &str) -> Result<String, Failure> {
+    use rustix::termios::{LocalModes, OptionalActions, isatty, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    if isatty(&stdin) {
+        eprint!("{prompt}");
+        let saved = tcgetattr(&stdin).map_err(std::io::Error::from)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        tcsetattr(&stdin, OptionalActions::Now, &quiet).map_err(std::io::Error::from)?;
+        let read = stdin.read_line(&mut line);
+        let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
+        read?;
+        restored.map_err(std::io::Error::from)?;
+    } else {
+        stdin.read_line(&mut line)?;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
+}
+
 /// `tf api start`: install `tf-api` running `tf api serve` with these options, and (re)start it.
 async fn start(local: &taskflows_api::Local, scope: Scope, serve: &ServeArgs, json: bool) -> Result<ExitCode, Failure> {
     // Refuse now what the service would refuse at its start.
@@ -188,6 +262,12 @@ async fn start(local: &taskflows_api::Local, scope: Scope, serve: &ServeArgs, js
     }
     if serve.allow_plaintext {
         words.push("--allow-plaintext".into());
+    }
+    if serve.ui {
+        words.push("--ui".into());
+    }
+    for proxy in &serve.trusted_proxies {
+        words.extend(["--trusted-proxy".to_owned(), proxy.to_string()]);
     }
     let command: Vec<String> = words.iter().map(|w| crate::monitor::exec_quote(w)).collect();
     let mut builder = ServiceSpec::builder(API_SERVICE, &command.join(" "))
@@ -212,6 +292,9 @@ async fn start(local: &taskflows_api::Local, scope: Scope, serve: &ServeArgs, js
     text.push_str(&crate::services::control_lines(&started, &crate::output::Style::detect(), None));
     let scheme = if serve.tls_cert.is_some() { "https" } else { "http" };
     text.push_str(&format!("the API listens on {scheme}://{}\n", serve.listen));
+    if serve.ui {
+        text.push_str(&format!("the web UI is at {scheme}://{}/\n", serve.listen));
+    }
     let answer = Answer {
         ok: report.ok && started.ok,
         ..Answer::text(&serde_json::json!({ "create": report, "start": started }), text)

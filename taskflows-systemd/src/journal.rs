@@ -35,6 +35,9 @@ pub struct LogLine {
     pub pid: Option<u32>,
     /// The message.
     pub message: String,
+    /// systemd's invocation id of the run that logged it, when journald knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_id: Option<String>,
 }
 
 /// What ran: a service (a unit's run) or a task inside one.
@@ -746,6 +749,7 @@ fn log_line(v: &Value) -> LogLine {
         priority: field("PRIORITY").and_then(|p| p.parse().ok()),
         pid: field("_PID").and_then(|p| p.parse().ok()),
         message,
+        invocation_id: field("_SYSTEMD_INVOCATION_ID").or_else(|| field("INVOCATION_ID")).map(str::to_owned),
     }
 }
 

@@ -32,6 +32,13 @@ pub struct ServeArgs {
     /// `prod.example.com` or `prod.example.com:443` (repeatable).
     #[arg(long = "name")]
     pub names: Vec<String>,
+    /// Serve the web UI at / (also `TASKFLOWS_ENABLE_UI=1`); it needs `tf api setup-ui` first.
+    #[arg(long)]
+    pub ui: bool,
+    /// A reverse proxy whose X-Forwarded-For names the client (the login limit counts by
+    /// client); without one, X-Forwarded-For is ignored (repeatable).
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServeArgs {
@@ -49,7 +56,26 @@ impl ServeArgs {
                 hint: Some("`tf api security setup` turns signing on".into()),
             });
         }
+        let var = |k: &str| std::env::var(k).ok();
+        let ui = if self.ui || super::ui::enabled_by_env(var)? {
+            let accounts = super::ui::accounts::Accounts::load(&super::ui::ui_path(&data_dir), security.secret(), var)
+                .map_err(|e| match e {
+                    Error::Invalid { message, hint } => {
+                        Error::Invalid { message: format!("the web UI cannot start: {message}"), hint }
+                    }
+                    e => e,
+                })?;
+            Some(super::ui::UiSettings {
+                accounts: std::sync::Arc::new(accounts),
+                sessions_file: data_dir.join("api").join("ui-sessions.json"),
+                trusted_proxies: self.trusted_proxies.clone(),
+                zone: super::ui::display_zone(var)?,
+            })
+        } else {
+            None
+        };
         Ok(ServerConfig {
+            ui,
             listen: self.listen,
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),

@@ -47,6 +47,8 @@ pub(super) struct Live {
     /// Sent once when systemd's signals stop coming (the bus connection closed): the state can
     /// no longer be kept current, so the server stops (and systemd restarts it).
     lost: tokio::sync::watch::Sender<bool>,
+    /// Counts the snapshots: it changes when a new one is in place (the UI's live pages).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Live {
@@ -62,7 +64,8 @@ impl Live {
         let first = read_all(&local).await?;
         let (poke, mut pokes) = mpsc::unbounded_channel::<Option<Arc<Notify>>>();
         let (lost, _) = tokio::sync::watch::channel(false);
-        let live = Arc::new(Live { snapshot: RwLock::new(Arc::new(first)), poke, lost });
+        let (generation, _) = tokio::sync::watch::channel(0);
+        let live = Arc::new(Live { snapshot: RwLock::new(Arc::new(first)), poke, lost, generation });
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
             let mut dirty: Option<Dirty> = None;
@@ -121,6 +124,11 @@ impl Live {
         let _ = lost.wait_for(|l| *l).await;
     }
 
+    /// Told of every new snapshot.
+    pub(super) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
     pub(super) fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -159,6 +167,7 @@ impl Live {
             }
         };
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod nonces;
 mod openapi;
 mod query;
 mod routes;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,6 +110,8 @@ pub struct ServerConfig {
     pub nonce_file: PathBuf,
     /// The bearer token `/metrics` takes from beyond loopback.
     pub metrics_token: Option<String>,
+    /// The web UI, when it is served.
+    pub ui: Option<ui::UiSettings>,
 }
 
 impl ServerConfig {
@@ -169,6 +172,11 @@ impl ServerConfig {
         names.dedup();
         names
     }
+}
+
+/// Equal bytes, compared in time that does not depend on where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Serve `local`'s operations until `shutdown` completes.

@@ -26,10 +26,12 @@ use crate::{
 
 /// Everything a request may need.
 pub(super) struct App {
-    local: Local,
-    live: Arc<Live>,
-    verifier: Verifier,
-    limits: Limits,
+    pub(super) local: Local,
+    pub(super) live: Arc<Live>,
+    pub(super) verifier: Verifier,
+    pub(super) limits: Limits,
+    /// The web UI, when enabled.
+    pub(super) ui: Option<super::ui::Ui>,
     router: axum::Router,
     streams: Mutex<HashMap<IpAddr, usize>>,
     requests: super::metrics::Requests,
@@ -65,6 +67,7 @@ impl App {
                 live,
                 verifier,
                 limits: config.limits.clone(),
+                ui: config.ui.as_ref().map(|settings| super::ui::Ui::new(settings, config.tls.is_some())),
                 router,
                 streams: Mutex::new(HashMap::new()),
                 requests: super::metrics::Requests::default(),
@@ -123,7 +126,7 @@ impl App {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let token_ok = match (&self.metrics_token, bearer) {
-            (Some(token), Some(given)) => constant_time_eq(token.as_bytes(), given.as_bytes()),
+            (Some(token), Some(given)) => super::constant_time_eq(token.as_bytes(), given.as_bytes()),
             _ => false,
         };
         // Behind a proxy (--allow-plaintext) every client comes from loopback: only the token.
@@ -171,6 +174,9 @@ impl App {
     /// Check the request (headers, then body and signature), then route it.
     async fn answer(self: Arc<App>, req: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
         let (mut parts, body) = req.into_parts();
+        if self.ui.is_some() && super::ui::is_ui_path(parts.uri.path()) {
+            return super::ui::handle(self.clone(), parts, axum::body::Body::new(body), peer).await;
+        }
         if parts.uri.path() == "/metrics" && parts.method == Method::GET {
             return self.metrics(&parts, peer).await;
         }
@@ -839,11 +845,6 @@ async fn logs(
         Ok::<_, Error>(axum::response::IntoResponse::into_response(sse))
     };
     result.await.unwrap_or_else(failure)
-}
-
-/// Equal bytes, compared in time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A held log stream, counted per client address and in all; given back when dropped.

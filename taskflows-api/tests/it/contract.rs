@@ -94,7 +94,7 @@ fn every_answer_has_a_pinned_shape() {
         "list": ServiceList { version: VERSION, services: vec![ServiceUnits { name: "nightly".into(), units: vec!["taskflows-nightly.service".into(), "taskflows-nightly.timer".into()] }] },
         "status": StatusReport { version: VERSION, services: vec![state()] },
         "show": UnitFiles { version: VERSION, units: vec![InstalledUnit { name: "taskflows-nightly.service".into(), path: "/etc/systemd/system/taskflows-nightly.service".into(), content: "[Unit]\n".into() }] },
-        "logs": Logs { version: VERSION, unit: "taskflows-nightly.service".into(), lines: vec![LogLine { timestamp: at("2026-11-26T02:30:01Z"), priority: Some(6), pid: Some(42), message: "hello".into() }] },
+        "logs": Logs { version: VERSION, unit: "taskflows-nightly.service".into(), lines: vec![LogLine { timestamp: at("2026-11-26T02:30:01Z"), priority: Some(6), pid: Some(42), message: "hello".into(), invocation_id: None }] },
         "history": History { version: VERSION, runs: vec![run()] },
         "next": NextRuns { version: VERSION, runs: vec![NextRun { service: "nightly".into(), at: at("2026-11-27T02:30:00Z"), schedule: "OnCalendar=*-*-* 02:30:00 UTC".into() }] },
         "control": ControlReport { version: VERSION, action: Action::Start, services: vec!["nightly".into()], jobs: vec![job()], units: vec![], containers: vec![], runs: vec![RunEnd { service: "nightly".into(), result: Some(RunResult::Success), exit_status: Some(0), ok: true }], wait_timed_out: false, ok: true },
