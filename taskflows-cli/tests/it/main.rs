@@ -3,6 +3,7 @@
 
 mod api;
 mod app;
+mod browser;
 mod changed;
 mod convergence;
 mod docker;
