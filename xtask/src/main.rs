@@ -37,6 +37,10 @@ tasks:
                                 and 1,000 services) and /services/NAME/status at 64 connections
                                 for N s each (default 30) against unsigned GET /health, idle
                                 CPU and memory, and a soak at 200 req/s (default 60 s)
+  bench-ui                      the web UI in headless Chromium, served by a release tf in a
+                                private systemd with 1,000 services: the dashboard's first
+                                contentful paint against a page without them, and how long a
+                                state change takes to reach an open dashboard
   bench-systemd [--user]        install 1,000 services in a private systemd and time create,
                                 status and remove against systemctl as the baseline
   fuzz [--seconds N] [TARGET...]
@@ -97,6 +101,12 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         // The load generator bench-api runs inside the sandbox.
         "bench-api-load" => bench_api::run_load(rest),
         "bench-systemd" => bench_systemd::run(rest.iter().any(|a| a == "--user")),
+        "bench-ui" => {
+            let tf = bench_systemd::build_tf()?;
+            let env =
+                [("TF_BENCH_UI".to_owned(), "1".to_owned()), ("TF_SERVER_BIN".to_owned(), tf.display().to_string())];
+            test_systemd::run_with(&["api::pages::bench_ui".to_owned()], &env)
+        }
         "sandbox" => {
             let (user, rest) = match rest.split_first() {
                 Some((flag, rest)) if flag == "--user" => (true, rest),

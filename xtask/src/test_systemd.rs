@@ -73,6 +73,11 @@ struct Tally {
 }
 
 pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
+    run_with(filters, &[])
+}
+
+/// [`run`], with more variables for the tests (`cargo xtask bench-ui`).
+pub(crate) fn run_with(filters: &[String], extra: &[(String, String)]) -> Result<ExitCode> {
     let started = Instant::now();
     let meta = Metadata::read()?;
     let binaries = build_tests()?;
@@ -90,6 +95,7 @@ pub(crate) fn run(filters: &[String]) -> Result<ExitCode> {
     let _ = std::fs::remove_file(&figures);
     let mut env = env.to_vec();
     env.push(("TF_FIGURES".to_owned(), figures.display().to_string()));
+    env.extend(extra.iter().cloned());
     let tests_started = Instant::now();
     let mut total = Tally::default();
     let mut summaries = Vec::new();

@@ -5,8 +5,10 @@
 
 mod attacks;
 mod endpoints;
+mod pages;
 mod serve;
 mod streams;
+mod ui;
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -125,7 +127,9 @@ impl Server {
     fn spawn(data_dir: &Path, port: u16, args: Vec<String>, env: Vec<(String, String)>) -> Server {
         let log = data_dir.join(format!("serve-{port}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tf"));
+        // `cargo xtask bench-ui` measures a release build.
+        let tf = std::env::var_os("TF_SERVER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tf").into());
+        let mut command = Command::new(tf);
         command
             .args([scope_flag(), "api", "serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(&args)

@@ -327,7 +327,7 @@ impl Page<'_> {
                                 td { (when(r.start, zone)) }
                                 td { (duration(r)) }
                                 td { span class={ "badge " (result_tone(r.result)) } { (r.result.as_str()) } }
-                                td { (r.exit.as_ref().map_or_else(String::new, exit_text)) }
+                                td { (r.exit.as_ref().map_or_else(String::new, ToString::to_string)) }
                                 td { @if let Some(t) = &r.task_name { "task " (t) } @else { "service" } }
                                 td { @if !r.invocation_id.is_empty() {
                                     a href={ "/ui/services/" (name) "/logs?run=" (r.invocation_id) } { "logs" }
@@ -520,24 +520,9 @@ fn duration(r: &crate::RunRecord) -> String {
                 format!("{} min", ms / 60_000)
             }
         }
-        (Some(_), None) => "running".to_owned(),
+        (Some(_), None) if r.result == crate::RunResult::Running => "running".to_owned(),
         _ => "—".to_owned(),
     }
-}
-
-fn exit_text(e: &crate::ProcessExit) -> String {
-    serde_json::to_value(e)
-        .ok()
-        .and_then(|v| {
-            let o = v.as_object()?;
-            Some(
-                o.iter()
-                    .map(|(k, v)| format!("{k} {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })
-        .unwrap_or_default()
 }
 
 fn result_tone(r: crate::RunResult) -> &'static str {
@@ -574,8 +559,11 @@ fn chart(runs: &[crate::RunRecord]) -> Markup {
     if runs.is_empty() {
         return html! {};
     }
-    let secs = |r: &crate::RunRecord| match (r.start, r.end) {
-        (Some(s), Some(e)) => e.duration_since(s).as_secs_f64().max(0.0),
+    let now = jiff::Timestamp::now();
+    // A run under way counts until now.
+    let secs = |r: &crate::RunRecord| match (r.start, r.end, r.result) {
+        (Some(s), Some(e), _) => e.duration_since(s).as_secs_f64().max(0.0),
+        (Some(s), None, crate::RunResult::Running) => now.duration_since(s).as_secs_f64().max(0.0),
         _ => 0.0,
     };
     let longest = runs.iter().map(|r| secs(r)).fold(0.0f64, f64::max).max(0.001);

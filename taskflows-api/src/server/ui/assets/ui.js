@@ -177,6 +177,7 @@
 
   if (tbody) {
     $("#search").addEventListener("input", applyFilters);
+    $("#search").addEventListener("change", applyFilters);
     $("#state").addEventListener("change", applyFilters);
     $("#failed-only").addEventListener("change", applyFilters);
     tbody.addEventListener("change", updatePicked);
