@@ -41,6 +41,8 @@ tasks:
                                 private systemd with 1,000 services: the dashboard's first
                                 contentful paint against a page without them, and how long a
                                 state change takes to reach an open dashboard
+  screenshots                   run the web UI's browser test in a private systemd and copy
+                                its screenshots to docs/screenshots/ (the README shows them)
   bench-systemd [--user]        install 1,000 services in a private systemd and time create,
                                 status and remove against systemctl as the baseline
   fuzz [--seconds N] [TARGET...]
@@ -101,6 +103,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         // The load generator bench-api runs inside the sandbox.
         "bench-api-load" => bench_api::run_load(rest),
         "bench-systemd" => bench_systemd::run(rest.iter().any(|a| a == "--user")),
+        "screenshots" => screenshots(),
         "bench-ui" => {
             let tf = bench_systemd::build_tf()?;
             let env =
@@ -123,6 +126,28 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             bail!("unknown task {other:?}")
         }
     }
+}
+
+/// `cargo xtask screenshots`: the browser test saves its screenshots in the target folder; the
+/// ones the README shows are copied to docs/screenshots/.
+fn screenshots() -> Result<ExitCode> {
+    let code = test_systemd::run(&["api::pages::the_web_ui_in_a_browser".to_owned()])?;
+    if code != ExitCode::SUCCESS {
+        bail!("the browser test failed; docs/screenshots/ is unchanged");
+    }
+    let meta = test_systemd::Metadata::read()?;
+    let from = meta.target_dir.join("screenshots");
+    let to = meta.workspace_root.join("docs/screenshots");
+    std::fs::create_dir_all(&to)?;
+    let mut copied = 0;
+    for name in ["ui-dashboard", "ui-dashboard-phone", "ui-service", "ui-logs", "ui-environments", "ui-login-refused"] {
+        let file = format!("{name}.png");
+        std::fs::copy(from.join(&file), to.join(&file))
+            .map_err(|e| anyhow::anyhow!("copy {}: {e}", from.join(&file).display()))?;
+        copied += 1;
+    }
+    eprintln!("xtask: {copied} screenshots in {}", to.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn strip_separator(args: &[String]) -> &[String] {

@@ -21,6 +21,22 @@ fn status(home: &Home, name: &str) -> serde_json::Value {
     serde_json::from_str::<serde_json::Value>(&out).unwrap()["services"][0].clone()
 }
 
+/// Wait until NAME's row shows exactly `state` (not a word containing it: "inactive" holds
+/// "active").
+fn wait_for_state(browser: &Browser, name: &str, state: &str, timeout: Duration) {
+    let js =
+        format!("const b = document.querySelector('tr[data-name=\"{name}\"] .badge'); return b ? b.textContent : null");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = browser.execute(&js);
+        if seen == state {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name}'s row did not show {state:?} within {timeout:?}; it shows {seen}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Empty a search box as a user would (WebDriver's clear fires no `input` event).
 fn clear(browser: &Browser, css: &str) {
     browser.execute(&format!(
@@ -69,20 +85,22 @@ fn the_web_ui_in_a_browser() {
     browser.screenshot("ui-dashboard");
 
     // Start one from the page: its row changes without a reload.
+    wait_for_state(&browser, &a, "inactive", LIVE);
     browser.execute("window.noReload = true; return null");
     browser.click(&format!("{} td.pick input", row(&a)));
     browser.click("#batch button[data-action=start]");
     let started = Instant::now();
-    browser.wait_for_text(&format!("{} .badge", row(&a)), "active", LIVE);
+    wait_for_state(&browser, &a, "active", LIVE);
     crate::figure(&format!("ui: a start from the page showed in its row after {:?}", started.elapsed()));
     browser.wait_for_text("#results", "started", LIVE);
     assert_eq!(browser.execute("return window.noReload === true"), true, "the page was not reloaded");
     assert_eq!(status(&home, &a)["active_state"], "active");
 
     // A change made elsewhere (the CLI) reaches the open page.
+    wait_for_state(&browser, &b, "inactive", LIVE);
     crate::ok(&home.local(&["start", &b]), "tf start");
     let seen = Instant::now();
-    browser.wait_for_text(&format!("{} .badge", row(&b)), "active", LIVE);
+    wait_for_state(&browser, &b, "active", LIVE);
     crate::figure(&format!("ui: a `tf start` elsewhere showed in the open dashboard after {:?}", seen.elapsed()));
 
     // Search and filters.
@@ -284,7 +302,7 @@ fn bench_ui_dashboard_with_1000_services() {
         browser.execute(&watch);
         crate::ok(&home.local(&[verb, &name]), verb);
         let reported = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() * 1e3;
-        browser.wait_for_text(&format!("tr[data-name=\"{name}\"] .badge"), state, Duration::from_secs(10));
+        wait_for_state(&browser, &name, state, Duration::from_secs(10));
         let seen = browser.execute("return window.changedAt").as_f64().expect("the row changed");
         latencies.push((seen - reported).max(0.0));
     }

@@ -112,7 +112,8 @@ impl Client<'_> {
         assert_eq!(page.status, 200, "{page}");
         let html = String::from_utf8_lossy(&page.body).into_owned();
         let at = html.find("name=\"csrf-token\" content=\"").expect("the page's CSRF token") + 27;
-        html[at..at + 32].to_owned()
+        let end = at + html[at..].find('"').unwrap();
+        html[at..end].to_owned()
     }
 }
 
@@ -205,6 +206,9 @@ fn ui_login_tokens_csrf_and_escaping_over_http() {
     assert_eq!(page.status, 200);
     assert!(html.contains(&name) && html.contains("&lt;img src=x onerror=alert(1)&gt;") && !html.contains("<img"));
     assert!(!html.contains("<script>"), "no inline script");
+    let zipped = c.send("GET", "/", &[("Accept-Encoding", "gzip, br")], b"");
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert!(zipped.body.starts_with(&[0x1f, 0x8b]) && zipped.body.len() < page.body.len());
 
     // Changes need the CSRF token and this server's Origin.
     let csrf = c.csrf();
