@@ -466,7 +466,7 @@ impl Page<'_> {
                 input type="hidden" name="csrf" value=(self.csrf);
                 label { "Name" input name="name" required value=(draft_name) pattern="[A-Za-z0-9._-]+"; }
                 label { "Definition (TOML: one [venv] or [docker] table)"
-                    textarea name="text" rows="8" required spellcheck="false" placeholder="[venv]\nenv_name = \"analytics\"" { (draft_text) } }
+                    textarea name="text" rows="8" required spellcheck="false" placeholder="[venv]\nname = \"analytics\"" { (draft_text) } }
                 button type="submit" { "Create" }
             }
         };
