@@ -59,6 +59,16 @@ pub fn dashboard() -> Value {
             )],
         ),
         panel(
+            10,
+            "stat",
+            "Monitor problems (overdue, failed, timer stopped)",
+            (0, 4, 12, 4),
+            vec![target(
+                &format!("count by (problem) (taskflows_monitor_problem{{{svc}}}) or vector(0)"),
+                "{{problem}}",
+            )],
+        ),
+        panel(
             4,
             "table",
             "Services",

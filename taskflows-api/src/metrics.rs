@@ -179,6 +179,30 @@ pub fn runs(counts: &taskflows_systemd::RunCounts) -> String {
     out
 }
 
+/// The grace the metrics' monitor check allows a scheduled run (as `tf monitor check`'s default).
+pub const MONITOR_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What the missed-run monitor sees: `taskflows_monitor_problem{service, problem}` (1 per
+/// problem now; a resolved one is gone), how many services with a timer were checked, and when.
+pub fn monitor(problems: &[taskflows_systemd::monitor::Problem], checked: usize, at: jiff::Timestamp) -> String {
+    let mut out = String::new();
+    let mut f = Family { out: &mut out };
+    f.header(
+        "taskflows_monitor_problem",
+        "gauge",
+        "1 for each problem the missed-run monitor sees now: timer-not-loaded, timer-inactive, overdue, last-run-failed.",
+    );
+    for p in problems {
+        let labels = format!("service=\"{}\",problem=\"{}\"", label(&p.service), p.kind.as_str());
+        f.sample("taskflows_monitor_problem", &labels, 1);
+    }
+    f.header("taskflows_monitor_checked_services", "gauge", "Services with a timer the monitor checked.");
+    let _ = writeln!(f.out, "taskflows_monitor_checked_services {checked}");
+    f.header("taskflows_monitor_last_check_timestamp_seconds", "gauge", "When the monitor last checked.");
+    let _ = writeln!(f.out, "taskflows_monitor_last_check_timestamp_seconds {}", seconds(at));
+    out
+}
+
 /// Recorded states for the metrics' tests: a calendar job that failed, a running worker.
 #[cfg(test)]
 pub(crate) fn recorded_states() -> Vec<ServiceState> {
@@ -211,5 +235,19 @@ mod tests {
     #[test]
     fn services_render_in_the_text_format() {
         insta::assert_snapshot!(super::services(&super::recorded_states()));
+    }
+
+    #[test]
+    fn monitor_problems_render_one_series_each() {
+        use taskflows_systemd::monitor::{Problem, ProblemKind};
+        let problems = [
+            Problem { service: "nightly \"x\"".into(), kind: ProblemKind::Overdue, detail: "late".into() },
+            Problem { service: "web".into(), kind: ProblemKind::LastRunFailed, detail: "exit 3".into() },
+        ];
+        let text = super::monitor(&problems, 4, "2026-11-26T02:30:00Z".parse().unwrap());
+        assert!(text.contains("taskflows_monitor_problem{service=\"nightly \\\"x\\\"\",problem=\"overdue\"} 1\n"), "{text}");
+        assert!(text.contains("taskflows_monitor_problem{service=\"web\",problem=\"last-run-failed\"} 1\n"));
+        assert!(text.contains("taskflows_monitor_checked_services 4\n"));
+        assert!(text.contains("taskflows_monitor_last_check_timestamp_seconds 1764124200.000000\n"));
     }
 }

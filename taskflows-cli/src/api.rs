@@ -343,7 +343,14 @@ pub(crate) async fn metrics(
     output: Option<&std::path::Path>,
 ) -> Result<ExitCode, Failure> {
     let report = local.status(None, false).await?;
-    let text = taskflows_api::metrics::services(&report.services);
+    let mut text = taskflows_api::metrics::services(&report.services);
+    let monitor = taskflows_api::MonitorRequest {
+        pattern: None,
+        grace: taskflows_api::metrics::MONITOR_GRACE,
+        destinations: Vec::new(),
+    };
+    let seen = local.monitor_check(&monitor).await?;
+    text.push_str(&taskflows_api::metrics::monitor(&seen.problems, seen.checked, jiff::Timestamp::now()));
     match output {
         None => print(text.as_bytes())?,
         Some(path) => {

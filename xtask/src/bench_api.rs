@@ -50,6 +50,8 @@ const MAX_NONCES: u64 = 4_000_000;
 const MIB: f64 = 1024.0 * 1024.0;
 const TARGET_P99_MS: f64 = 20.0;
 const TARGET_IDLE_MIB: f64 = 20.0;
+/// A scrape of `/metrics` with 1,000 services (the observability issue).
+const TARGET_METRICS_MS: f64 = 50.0;
 
 pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let (mut seconds, mut soak_seconds) = (30.0, 60.0);
@@ -191,6 +193,19 @@ impl Bench<'_> {
         let services_1000 = self.measure(&["--path", "/services", "--connections", CONNECTIONS], seconds, true)?;
         verdicts.push(self.report("GET /services (1,000)", &services_1000, &health, 500.0, None));
         self.memory(rest)?;
+
+        // Prometheus' scrape of 1,000 services: one request after another on one connection,
+        // unsigned from loopback (each one also reads the journal after the last one's cursor).
+        let metrics = self.measure(&["--path", "/metrics", "--connections", "1"], seconds.min(10.0), false)?;
+        let ok = metrics.p99_ms <= TARGET_METRICS_MS && metrics.errors == 0;
+        println!(
+            "GET /metrics (1,000 services, one connection): {} (target p99 ≤ {TARGET_METRICS_MS} ms, 0 errors: {}; \
+             p50 {:.1}× /health's)",
+            metrics.figures(),
+            met(ok),
+            metrics.p50_ms / health.p50_ms.max(0.001)
+        );
+        verdicts.push(Verdict { what: "GET /metrics (1,000)".into(), met: ok });
 
         // After the load the server holds the nonces of the last 300 s (replay protection) and
         // sweeps them a minute apart until they expired; reported, not judged.

@@ -44,7 +44,23 @@ pub(super) struct App {
     /// When a refusal was last logged (Unix seconds), and how many since were not.
     refusals_logged: std::sync::atomic::AtomicU64,
     runs: tokio::sync::Mutex<taskflows_systemd::RunCounts>,
+    /// The missed-run monitor's last check, for `/metrics` (see [`App::monitor_metrics`]).
+    monitor: Mutex<Option<Arc<MonitorSeen>>>,
+    /// A check of the monitor is under way in the background.
+    monitor_busy: std::sync::atomic::AtomicBool,
 }
+
+/// One check of the missed-run monitor.
+struct MonitorSeen {
+    at: jiff::Timestamp,
+    taken: std::time::Instant,
+    checked: usize,
+    problems: Vec<taskflows_systemd::monitor::Problem>,
+}
+
+/// How old the monitor's check may be before a scrape asks for a new one. Checking reads every
+/// timer's properties over D-Bus; a scrape does not wait for it (but the first).
+const MONITOR_EVERY: Duration = Duration::from_secs(30);
 
 type Shared = Arc<App>;
 
@@ -76,6 +92,8 @@ impl App {
                 body_budget: tokio::sync::Semaphore::new(BODY_BUDGET_KIB),
                 refusals_logged: std::sync::atomic::AtomicU64::new(0),
                 runs: tokio::sync::Mutex::new(taskflows_systemd::RunCounts::since(jiff::Timestamp::now())),
+                monitor: Mutex::new(None),
+                monitor_busy: std::sync::atomic::AtomicBool::new(false),
             }
         }))
     }
@@ -118,8 +136,50 @@ impl App {
         last != now && self.refusals_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
+    /// The monitor's problems as metrics: from its last check, made again in the background when
+    /// older than [`MONITOR_EVERY`] (the first scrape waits for one).
+    async fn monitor_metrics(self: &Arc<App>) -> String {
+        use std::sync::atomic::Ordering;
+        let seen = self.monitor.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let seen = match seen {
+            Some(seen) => {
+                if seen.taken.elapsed() >= MONITOR_EVERY && !self.monitor_busy.swap(true, Ordering::AcqRel) {
+                    let app = self.clone();
+                    tokio::spawn(async move {
+                        app.check_monitor().await;
+                        app.monitor_busy.store(false, Ordering::Release);
+                    });
+                }
+                Some(seen)
+            }
+            None => self.check_monitor().await,
+        };
+        seen.map_or_else(String::new, |s| crate::metrics::monitor(&s.problems, s.checked, s.at))
+    }
+
+    async fn check_monitor(&self) -> Option<Arc<MonitorSeen>> {
+        let request =
+            MonitorRequest { pattern: None, grace: crate::metrics::MONITOR_GRACE, destinations: Vec::new() };
+        match self.local.monitor_check(&request).await {
+            Ok(report) => {
+                let seen = Arc::new(MonitorSeen {
+                    at: jiff::Timestamp::now(),
+                    taken: std::time::Instant::now(),
+                    checked: report.checked,
+                    problems: report.problems,
+                });
+                *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen.clone());
+                Some(seen)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the missed-run monitor for /metrics");
+                None
+            }
+        }
+    }
+
     /// `GET /metrics`: from loopback, or with the metrics token.
-    async fn metrics(&self, parts: &axum::http::request::Parts, peer: SocketAddr) -> Answer {
+    async fn metrics(self: &Arc<App>, parts: &axum::http::request::Parts, peer: SocketAddr) -> Answer {
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -163,6 +223,7 @@ impl App {
             }
             text.push_str(&crate::metrics::runs(&runs));
         }
+        text.push_str(&self.monitor_metrics().await);
         text.push_str(&self.requests.render());
         let mut r = Response::new(Body::from(text));
         r.headers_mut()

@@ -94,7 +94,7 @@ fn prometheus_scrapes_the_runs_and_states() {
     let name = |what: &str| format!("tf-it-prom-{what}-{}", std::process::id());
     let (good, bad) = (name("good"), name("bad"));
     let (_files, path) = service_file(&format!(
-        "[[service]]\nname = \"{good}\"\nstart_command = \"/bin/true\"\n\n[[service]]\nname = \"{bad}\"\nstart_command = \"/bin/sh -c 'exit 3'\"\n"
+        "[[service]]\nname = \"{good}\"\nstart_command = \"/bin/true\"\n\n[[service]]\nname = \"{bad}\"\nstart_command = \"/bin/sh -c 'exit 3'\"\nstart_schedule = \"*-*-* 03:00:00\"\n"
     ));
     ok(&tf_env(&["create", &path], &env), "create");
     let _ = tf_env(&["start", &good, "--wait"], &env);
@@ -111,6 +111,8 @@ fn prometheus_scrapes_the_runs_and_states() {
         has(&format!("taskflows_service_last_run_success{{service=\"{bad}\"}}"), "\"0\"]")?;
         has(&format!("taskflows_service_last_exit_status{{service=\"{bad}\"}}"), "\"3\"]")?;
         has(&format!("taskflows_service_state{{service=\"{bad}\",state=\"failed\"}}"), "\"1\"]")?;
+        // The missed-run monitor sees the failed run of the scheduled one.
+        has(&format!("taskflows_monitor_problem{{service=\"{bad}\",problem=\"last-run-failed\"}}"), "\"1\"]")?;
         has("taskflows_api_requests_total{route=\"/metrics\",status=\"200\"}", "\"result\":[{")
     });
     // The metrics are not signed but are not open either: the token file turns on bearer access,
