@@ -231,6 +231,7 @@ mod tests {
         counts.tasks.entry(("taskflows-a.service".into(), "t".into())).or_default().timed = 1;
         let exposed = crate::metrics::services(&[crate::ServiceState { name: "a".into(), ..Default::default() }])
             + &crate::metrics::runs(&counts)
+            + &crate::metrics::monitor(&[], 0, jiff::Timestamp::UNIX_EPOCH)
             + &crate::server::request_metrics_sample();
         // Every family declared, with the series names its type gives it.
         let mut names: BTreeSet<String> = BTreeSet::new();

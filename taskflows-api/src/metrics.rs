@@ -245,9 +245,12 @@ mod tests {
             Problem { service: "web".into(), kind: ProblemKind::LastRunFailed, detail: "exit 3".into() },
         ];
         let text = super::monitor(&problems, 4, "2026-11-26T02:30:00Z".parse().unwrap());
-        assert!(text.contains("taskflows_monitor_problem{service=\"nightly \\\"x\\\"\",problem=\"overdue\"} 1\n"), "{text}");
+        assert!(
+            text.contains("taskflows_monitor_problem{service=\"nightly \\\"x\\\"\",problem=\"overdue\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("taskflows_monitor_problem{service=\"web\",problem=\"last-run-failed\"} 1\n"));
         assert!(text.contains("taskflows_monitor_checked_services 4\n"));
-        assert!(text.contains("taskflows_monitor_last_check_timestamp_seconds 1764124200.000000\n"));
+        assert!(text.contains("taskflows_monitor_last_check_timestamp_seconds 1795660200.000000\n"));
     }
 }

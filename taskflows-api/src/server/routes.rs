@@ -158,8 +158,7 @@ impl App {
     }
 
     async fn check_monitor(&self) -> Option<Arc<MonitorSeen>> {
-        let request =
-            MonitorRequest { pattern: None, grace: crate::metrics::MONITOR_GRACE, destinations: Vec::new() };
+        let request = MonitorRequest { pattern: None, grace: crate::metrics::MONITOR_GRACE, destinations: Vec::new() };
         match self.local.monitor_check(&request).await {
             Ok(report) => {
                 let seen = Arc::new(MonitorSeen {
