@@ -25,15 +25,7 @@ impl LokiTarget {
     /// (default 3100), with `ENVIRONMENT` and `APP_NAME`; `var` looks a variable up.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> crate::Result<LokiTarget> {
         let var = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let labels = |name: &str| -> crate::Result<Option<String>> {
-            match var(name) {
-                Some(v) if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => {
-                    Err(crate::Error::usage(format!("{name}: letters, digits, - _ and . are allowed"), None))
-                }
-                v => Ok(v),
-            }
-        };
-        let (environment, app) = (labels("ENVIRONMENT")?, labels("APP_NAME")?);
+        let (environment, app) = (label_var(&var, "ENVIRONMENT")?, label_var(&var, "APP_NAME")?);
         if let Some(url) = var("TASKFLOWS_LOKI_URL") {
             let bad =
                 || crate::Error::usage(format!("TASKFLOWS_LOKI_URL {url:?}: http[s]://HOST[:PORT] is allowed"), None);
@@ -52,18 +44,11 @@ impl LokiTarget {
             }
             return Ok(LokiTarget { host: host.to_owned(), port, tls, environment, app });
         }
-        let Some(host) = var("LOKI_HOST") else {
+        let Some((host, port)) = loki_host_port(&var)? else {
             return Err(crate::Error::usage(
                 "no Loki: set TASKFLOWS_LOKI_URL (http://HOST:3100), or LOKI_HOST and LOKI_PORT",
                 None,
             ));
-        };
-        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
-            return Err(crate::Error::usage("LOKI_HOST: a host name or address is allowed", None));
-        }
-        let port = match var("LOKI_PORT") {
-            Some(p) => p.parse().map_err(|_| crate::Error::usage("LOKI_PORT: a port number is allowed", None))?,
-            None => 3100,
         };
         Ok(LokiTarget { host, port, tls: false, environment, app })
     }
@@ -82,6 +67,32 @@ impl LokiTarget {
     fn url(&self) -> String {
         format!("{}://{}:{}/loki/api/v1/push", if self.tls { "https" } else { "http" }, self.host, self.port)
     }
+}
+
+/// A label's value from variable `name` (`ENVIRONMENT`, `APP_NAME`): letters, digits, `-`, `_`
+/// and `.`, so that it is written into a pipeline's configuration and a LogQL selector as it is.
+/// `var` gives trimmed, non-empty values.
+pub(crate) fn label_var(var: &impl Fn(&str) -> Option<String>, name: &str) -> crate::Result<Option<String>> {
+    match var(name) {
+        Some(v) if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => {
+            Err(crate::Error::usage(format!("{name}: letters, digits, - _ and . are allowed"), None))
+        }
+        v => Ok(v),
+    }
+}
+
+/// `LOKI_HOST` and `LOKI_PORT` (default 3100), when `LOKI_HOST` is set. `var` gives trimmed,
+/// non-empty values.
+pub(crate) fn loki_host_port(var: &impl Fn(&str) -> Option<String>) -> crate::Result<Option<(String, u16)>> {
+    let Some(host) = var("LOKI_HOST") else { return Ok(None) };
+    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+        return Err(crate::Error::usage("LOKI_HOST: a host name or address is allowed", None));
+    }
+    let port = match var("LOKI_PORT") {
+        Some(p) => p.parse().map_err(|_| crate::Error::usage("LOKI_PORT: a port number is allowed", None))?,
+        None => 3100,
+    };
+    Ok(Some((host, port)))
 }
 
 /// The journal field naming the unit of a line, in `scope`.
