@@ -2,7 +2,14 @@
 //! tracing-subscriber, filtered by `TASKFLOWS_LOG` (else `RUST_LOG`, else the binary's default,
 //! e.g. `warn` for `tf`, `info` for the server), to the journal with structured fields when the
 //! process's stderr is the journal (`JOURNAL_STREAM`, as systemd sets it for a unit), else as
-//! text on stderr, or JSON with `TASKFLOWS_LOG_FORMAT=json`.
+//! text on stderr, or JSON with `TASKFLOWS_LOG_FORMAT=json`. Off the journal, with
+//! `TASKFLOWS_LOKI_URL` (or `LOKI_HOST`) set, lines are also pushed to Loki ([`loki`]); a program
+//! calls [`flush`] before it exits so that its last lines get there.
+
+pub mod loki;
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -58,27 +65,56 @@ fn filter_from(var: impl Fn(&str) -> Option<String>, default: &str) -> EnvFilter
         .unwrap_or_else(|| EnvFilter::try_new(default).unwrap_or_else(|_| EnvFilter::new("warn")))
 }
 
+/// How long [`flush`] waits for the last lines to reach Loki.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The pushing thread of the installed subscriber, when it pushes to Loki.
+static LOKI: OnceLock<loki::LokiHandle> = OnceLock::new();
+
 /// Install the process's subscriber (unless the program installed one already) and say where
-/// logs go.
+/// logs go. Off the journal, with a Loki named ([`loki::LokiConfig::from_env`]), events are
+/// also pushed there; a Loki named wrongly is one error line on stderr, and nothing is pushed.
 pub fn init(default: &str) -> Destination {
     let filter = filter(default);
-    if stderr_is_journal()
-        && let Ok(journald) = tracing_journald::layer()
-    {
+    let journal = stderr_is_journal();
+    if journal && let Ok(journald) = tracing_journald::layer() {
         // Plain field names (SERVICE, ROUTE …), as the shipped log pipelines read them.
         let journald = journald.with_field_prefix(None);
-        if tracing_subscriber::registry().with(filter).with(journald).try_init().is_ok() {
-            return Destination::Journal;
-        }
+        let _ = tracing_subscriber::registry().with(filter).with(journald).try_init();
         return Destination::Journal;
     }
+    // On the journal's stream (tracing-journald unusable), the pipelines ship the lines already.
+    let config = if journal { Ok(None) } else { loki::LokiConfig::from_env() };
+    let (loki, handle, error) = match config {
+        Ok(None) => (None, None, None),
+        Ok(Some(config)) => match loki::layer(config, loki::PushPolicy::default()) {
+            Ok((layer, handle)) => (Some(layer), Some(handle), None),
+            Err(e) => (None, None, Some(format!("cannot start the thread that pushes logs to Loki: {e}"))),
+        },
+        Err(e) => (None, None, Some(format!("{e}; log lines are not pushed to Loki"))),
+    };
     let format = LogFormat::from_env();
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
-    let _ = match format {
-        LogFormat::Json => tracing_subscriber::registry().with(filter).with(stderr.json()).try_init(),
-        LogFormat::Text => tracing_subscriber::registry().with(filter).with(stderr).try_init(),
+    let registry = tracing_subscriber::registry().with(filter).with(loki);
+    let installed = match format {
+        LogFormat::Json => registry.with(stderr.json()).try_init(),
+        LogFormat::Text => registry.with(stderr).try_init(),
     };
+    if installed.is_ok() {
+        if let Some(error) = error {
+            eprintln!("error: {error}");
+        }
+        if let Some(handle) = handle {
+            let _ = LOKI.set(handle);
+        }
+    }
     Destination::Stderr(format)
+}
+
+/// Send the lines still waiting for Loki, waiting at most [`FLUSH_TIMEOUT`]: what a program
+/// calls before it exits. True when they were sent (or given up), or nothing is pushed.
+pub fn flush() -> bool {
+    LOKI.get().is_none_or(|loki| loki.flush(FLUSH_TIMEOUT))
 }
 
 #[cfg(test)]
