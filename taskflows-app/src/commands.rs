@@ -19,8 +19,9 @@ pub(crate) fn block_on<T>(f: impl std::future::Future<Output = Result<T, Error>>
 }
 
 /// Log as every taskflows binary does ([`taskflows_api::logging`]): to the journal with fields
-/// under systemd, to stderr otherwise, at info unless `TASKFLOWS_LOG`/`RUST_LOG` say otherwise.
-/// Keeps a subscriber the program installed itself.
+/// under systemd, to stderr otherwise (and to Loki with `TASKFLOWS_LOKI_URL`; the caller flushes
+/// before returning), at info unless `TASKFLOWS_LOG`/`RUST_LOG` say otherwise. Keeps a subscriber
+/// the program installed itself.
 pub(crate) fn init_logging(_from_unit: bool) {
     taskflows_api::logging::init("info");
 }

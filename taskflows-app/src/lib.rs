@@ -181,7 +181,10 @@ impl App {
                         name: name.clone(),
                         known: self.names().into_iter().map(str::to_owned).collect(),
                     })?;
-                commands::block_on(commands::run_task(service, &self.alerts, from_unit))
+                let ran = commands::block_on(commands::run_task(service, &self.alerts, from_unit));
+                // The task's last lines to Loki, when they are pushed there (bounded: 2 s).
+                taskflows_api::logging::flush();
+                ran
             }
         }
     }

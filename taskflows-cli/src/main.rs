@@ -372,6 +372,8 @@ fn main() -> ExitCode {
     }
     let scope = host::scope(cli.user, cli.system);
     let result = run(cli, scope);
+    // The last lines to Loki, when they are pushed there (off the journal, TASKFLOWS_LOKI_URL).
+    taskflows_api::logging::flush();
     match result {
         Ok(code) => code,
         Err(f) if f.broken_pipe => ExitCode::SUCCESS,

@@ -29,7 +29,9 @@ fn main() -> ExitCode {
     };
     // Docker services' units call `tf`: the one beside this binary, else the one on PATH.
     let tf = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("tf"))).filter(|p| p.exists());
-    match taskflows_api::server::run(&cli.serve, scope, tf) {
+    let served = taskflows_api::server::run(&cli.serve, scope, tf);
+    taskflows_api::logging::flush();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
