@@ -32,7 +32,8 @@ impl LogLinks {
             .ok()
             .and_then(|c| crate::journal::unit_of_cgroup(&c))
             .map(|(unit, _)| unit);
-        LogLinks { grafana: var("TASKFLOWS_GRAFANA"), loki: var("TASKFLOWS_LOKI_URL"), unit }
+        let loki = var("TASKFLOWS_LOKI_URL").map(|url| without_userinfo(&url));
+        LogLinks { grafana: var("TASKFLOWS_GRAFANA"), loki, unit }
     }
 
     /// The link for a run of task `name` between `from` and `to`, if configured.
@@ -61,6 +62,18 @@ impl LogLinks {
             from_ms * 1_000_000,
             to_ms * 1_000_000
         ))
+    }
+}
+
+/// `url` without a user and password (`http://USER:PASSWORD@HOST` → `http://HOST`): links go to
+/// chat and mail, the credentials only to Loki (the logs' push). Everything before the last `@`
+/// ahead of a query goes, so a password with a stray `/` goes too.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 

@@ -40,6 +40,16 @@ fn log_links_from_variables() {
         no_unit(LogLinks::from_vars(vars(&[("TASKFLOWS_GRAFANA", "https://g"), ("TASKFLOWS_LOKI_URL", " ")]))),
         LogLinks { grafana: Some("https://g".into()), loki: None, unit: None }
     );
+    // a user and password in TASKFLOWS_LOKI_URL are for the logs' push, never in a link
+    for (url, expected) in [
+        ("https://me:secret@loki:3100/", "https://loki:3100/"),
+        ("http://me:se/cret@loki", "http://loki"),
+        ("http://loki:3100", "http://loki:3100"),
+    ] {
+        let pairs = [("TASKFLOWS_LOKI_URL", url)];
+        let links = LogLinks::from_vars(|n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()));
+        assert_eq!(links.loki.as_deref(), Some(expected), "{url}");
+    }
     let links = LogLinks { grafana: None, loki: Some("http://loki:3100/".into()), unit: None };
     let from = jiff::Timestamp::from_second(1_700_000_000).unwrap();
     let to = jiff::Timestamp::from_second(1_700_000_010).unwrap();
