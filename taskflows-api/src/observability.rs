@@ -115,8 +115,8 @@ pub fn fluent_bit(target: &LokiTarget, scope: Scope) -> String {
          [SERVICE]\n    Flush        1\n    Log_Level    warn\n\n\
          [INPUT]\n    Name              systemd\n    Tag               taskflows\n    Read_From_Tail    On\n    DB                /var/lib/fluent-bit/taskflows-journal.db\n\n\
          [FILTER]\n    Name     grep\n    Match    taskflows\n    Regex    {unit} ^(stop-|restart-)?taskflows-\n\n\
-         # a task's log lines carry its span's fields (S0_ when the task span is the outermost)\n\
-         [FILTER]\n    Name     modify\n    Match    taskflows\n    Copy     S0_TASK_NAME TASKFLOWS_TASK_NAME\n    Copy     S1_TASK_NAME TASKFLOWS_TASK_NAME\n\n\
+         # a task's log lines carry its span's fields (TASK_NAME, TASK_ID); its record TASKFLOWS_TASK_NAME\n\
+         [FILTER]\n    Name     modify\n    Match    taskflows\n    Copy     TASK_NAME TASKFLOWS_TASK_NAME\n\n\
          [OUTPUT]\n    Name          loki\n    Match         taskflows\n    Host          {host}\n    Port          {port}\n    tls           {tls}\n    Labels        {labels}\n    Line_Format   key_value\n    Drop_Single_Key  On\n    Remove_Keys   {unit},TASKFLOWS_TASK_NAME\n",
         host = target.host,
         port = target.port,
@@ -131,7 +131,7 @@ pub fn alloy(target: &LokiTarget, scope: Scope) -> String {
     let statics: Vec<String> = target.static_labels().iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect();
     format!(
         "// taskflows: the journal of taskflows units to Loki (tf observability config --alloy)\n\
-         loki.relabel \"taskflows\" {{\n  forward_to = []\n\n  rule {{\n    source_labels = [\"{unit}\"]\n    regex         = \"(stop-|restart-)?taskflows-.*\"\n    action        = \"keep\"\n  }}\n  rule {{\n    source_labels = [\"{unit}\"]\n    target_label  = \"unit\"\n  }}\n  rule {{\n    source_labels = [\"__journal_s1_task_name\"]\n    regex         = \"(.+)\"\n    target_label  = \"task\"\n  }}\n  rule {{\n    source_labels = [\"__journal_s0_task_name\"]\n    regex         = \"(.+)\"\n    target_label  = \"task\"\n  }}\n  rule {{\n    source_labels = [\"__journal_taskflows_task_name\"]\n    regex         = \"(.+)\"\n    target_label  = \"task\"\n  }}\n}}\n\n\
+         loki.relabel \"taskflows\" {{\n  forward_to = []\n\n  rule {{\n    source_labels = [\"{unit}\"]\n    regex         = \"(stop-|restart-)?taskflows-.*\"\n    action        = \"keep\"\n  }}\n  rule {{\n    source_labels = [\"{unit}\"]\n    target_label  = \"unit\"\n  }}\n  rule {{\n    source_labels = [\"__journal_task_name\"]\n    regex         = \"(.+)\"\n    target_label  = \"task\"\n  }}\n  rule {{\n    source_labels = [\"__journal_taskflows_task_name\"]\n    regex         = \"(.+)\"\n    target_label  = \"task\"\n  }}\n}}\n\n\
          loki.source.journal \"taskflows\" {{\n  forward_to    = [loki.write.taskflows.receiver]\n  relabel_rules = loki.relabel.taskflows.rules\n  labels        = {{ {statics} }}\n}}\n\n\
          loki.write \"taskflows\" {{\n  endpoint {{\n    url = \"{url}\"\n  }}\n}}\n",
         statics = statics.join(", "),

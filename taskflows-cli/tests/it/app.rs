@@ -125,17 +125,19 @@ fn app_example_installs_its_tasks_and_their_runs_reach_history() {
         assert!(entry[field].as_str().unwrap().parse::<u64>().is_ok(), "{field}: {entry:#}");
     }
     assert!(entry["MESSAGE"].as_str().unwrap().starts_with("task example-flaky succeeded after 2 attempt(s) in "));
-    // A log line inside the task (its failed first attempt) carries the task's span fields
-    // natively (the journald layer numbers spans from the root: S0_), which the shipped
-    // pipelines turn into the `task` label.
+    // A log line inside the task (its failed first attempt) carries the task span's fields
+    // natively (TASK_NAME, TASK_ID, SPAN_NAME), which the shipped pipelines turn into the `task`
+    // label.
     let out = Command::new("journalctl")
-        .args(["--no-pager", "-o", "json", "SYSLOG_IDENTIFIER=taskflows-example-flaky", "MESSAGE=task attempt failed"])
+        .args(["--no-pager", "-o", "json", "TASK_NAME=example-flaky", "MESSAGE=task attempt failed"])
         .output()
         .expect("journalctl runs");
     let line = stdout(&out).lines().last().map(|l| serde_json::from_str::<Value>(l).unwrap());
     let line = line.unwrap_or_else(|| panic!("no log line of the flaky task's first attempt: {}", stderr(&out)));
-    assert_eq!(line["S0_TASK_NAME"], "example-flaky", "{line:#}");
-    assert!(line["S0_TASK_ID"].as_str().is_some_and(|id| id.ends_with("-1")), "{line:#}");
+    let trusted = if scope == "--user" { "_SYSTEMD_USER_UNIT" } else { "_SYSTEMD_UNIT" };
+    assert_eq!(line[trusted], "taskflows-example-flaky.service", "the unit's own line: {line:#}");
+    assert!(line["TASK_ID"].as_str().is_some_and(|id| id.ends_with("-1")), "{line:#}");
+    assert_eq!(line["SPAN_NAME"], "task", "{line:#}");
     assert_eq!(line["PRIORITY"], "4", "{line:#}");
     let entry = journal_entry("example-failing", "failed");
     assert_eq!(entry["PRIORITY"], "3");
