@@ -83,7 +83,10 @@ impl App {
                 live,
                 verifier,
                 limits: config.limits.clone(),
-                ui: config.ui.as_ref().map(|settings| super::ui::Ui::new(settings, config.tls.is_some())),
+                ui: config
+                    .ui
+                    .as_ref()
+                    .map(|settings| super::ui::Ui::new(settings, config.tls.is_some(), config.allow_plaintext)),
                 router,
                 streams: Mutex::new(HashMap::new()),
                 requests: super::metrics::Requests::default(),

@@ -21,6 +21,8 @@ type Key = (IpAddr, Option<String>);
 #[derive(Default)]
 pub(super) struct Limiter {
     failures: Mutex<HashMap<Key, Vec<u64>>>,
+    /// Check-and-count is one step.
+    attempting: Mutex<()>,
 }
 
 impl Limiter {
@@ -36,6 +38,25 @@ impl Limiter {
         match by_user.max(by_address) {
             Some(w) => Err(w.max(1)),
             None => Ok(()),
+        }
+    }
+
+    /// Count an attempt before it is checked (so concurrent ones cannot pass the limit); Err
+    /// with the seconds to wait when the limit is reached. A good login takes its count back.
+    pub(super) fn attempt(&self, address: IpAddr, user: &str, now: u64) -> Result<(), u64> {
+        let _one_at_a_time = self.attempting.lock().unwrap_or_else(|p| p.into_inner());
+        self.check(address, user, now)?;
+        self.failed(address, user, now);
+        Ok(())
+    }
+
+    /// Take back the attempt counted last for `address` and `user` (it was not checked).
+    pub(super) fn forget(&self, address: IpAddr, user: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for key in [(address, Some(user.to_owned())), (address, None)] {
+            if let Some(times) = map.get_mut(&key) {
+                times.pop();
+            }
         }
     }
 
@@ -58,8 +79,14 @@ impl Limiter {
         }
     }
 
+    /// A good login: its user's failures from this address are forgotten, and its own attempt
+    /// no longer counts against the address.
     pub(super) fn succeeded(&self, address: IpAddr, user: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&(address, Some(user.to_owned())));
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&(address, Some(user.to_owned())));
+        if let Some(times) = map.get_mut(&(address, None)) {
+            times.pop();
+        }
     }
 }
 
@@ -85,5 +112,13 @@ mod tests {
         }
         assert!(l.check(a, "zed", 130).is_err(), "twenty from one address");
         l.succeeded(b, "ada");
+        // Attempts count before they are checked: a sixth concurrent one is refused.
+        let c: IpAddr = "10.0.0.3".parse().unwrap();
+        for _ in 0..5 {
+            assert!(l.attempt(c, "eve", 500).is_ok());
+        }
+        assert!(l.attempt(c, "eve", 500).is_err());
+        l.succeeded(c, "eve");
+        assert!(l.attempt(c, "eve", 501).is_ok(), "a good login forgets its user's failures");
     }
 }

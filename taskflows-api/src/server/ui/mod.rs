@@ -43,6 +43,10 @@ const LOGIN_COOKIE: &str = "tf_login";
 const MAX_UI_BODY: usize = 256 * 1024;
 /// Live streams (dashboards, followed logs) one session may hold at once.
 const STREAMS_PER_SESSION: usize = 8;
+/// A failed login answers no sooner than this after it began.
+const FAILED_LOGIN_MIN: std::time::Duration = std::time::Duration::from_millis(400);
+/// How often a live stream checks that its session still exists (logout, reuse, expiry end it).
+const STREAM_SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How the UI runs.
 #[derive(Debug, Clone)]
@@ -83,19 +87,27 @@ pub(super) struct Ui {
     accounts: Arc<Accounts>,
     sessions: Sessions,
     limiter: Limiter,
+    /// Browsers reach it over HTTPS: its own TLS, or a TLS proxy (`--allow-plaintext`).
     tls: bool,
+    /// Plain HTTP reaches it from a proxy too: an `http://` Origin is this server's as well.
+    plain_too: bool,
+    /// Password checks under way (each holds ~19 MiB and a blocking thread): bounded.
+    hashing: tokio::sync::Semaphore,
     trusted_proxies: Vec<IpAddr>,
     zone: jiff::tz::TimeZone,
     streams: Mutex<HashMap<String, usize>>,
 }
 
 impl Ui {
-    pub(super) fn new(settings: &UiSettings, tls: bool) -> Ui {
+    pub(super) fn new(settings: &UiSettings, tls: bool, behind_proxy: bool) -> Ui {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Ui {
+            plain_too: behind_proxy && !tls,
+            hashing: tokio::sync::Semaphore::new((2 * cores).clamp(2, 16)),
             sessions: Sessions::open(settings.accounts.jwt_secret(), settings.sessions_file.clone()),
             accounts: settings.accounts.clone(),
             limiter: Limiter::default(),
-            tls,
+            tls: tls || behind_proxy,
             trusted_proxies: settings.trusted_proxies.clone(),
             zone: settings.zone.clone(),
             streams: Mutex::new(HashMap::new()),
@@ -128,7 +140,13 @@ pub(super) async fn handle(app: Arc<App>, parts: Parts, body: Body, peer: Socket
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|e| e.split(';').next().is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip")));
+        .any(|e| {
+            let mut parts = e.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts
+                .any(|p| p.trim().strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)));
+            coding.eq_ignore_ascii_case("gzip") && !refused
+        });
     let mut answer = match route(&app, ui, parts, body, peer).await {
         Ok(a) => a,
         Err(a) => *a,
@@ -205,11 +223,27 @@ async fn route(app: &Arc<App>, ui: &Ui, parts: Parts, body: Body, peer: SocketAd
         _ => {}
     }
     let who = signed_in(ui, &parts)?;
+    // A rotated refresh token reaches the browser whatever the answer: one it never got would
+    // look like a reuse at its next request.
+    let mut answer = match signed_route(app, ui, parts, body, &who).await {
+        Ok(a) => a,
+        Err(a) => *a,
+    };
+    if let Some(issued) = &who.renewed {
+        set_cookies(ui, &mut answer, issued);
+    }
+    Ok(answer)
+}
+
+/// The pages and actions of a signed-in user.
+async fn signed_route(app: &Arc<App>, ui: &Ui, parts: Parts, body: Body, who: &Who) -> Result<Answer, Refusal> {
+    let path = parts.uri.path().to_owned();
+    let method = parts.method.clone();
     let csrf = ui.sessions.csrf(&who.claims.sid);
     // Pages carry it masked afresh each time, so a compressed page never repeats it.
     let masked = mask(&csrf);
     let changes = !matches!(method, Method::GET | Method::HEAD);
-    let mut answer = if changes {
+    let answer = if changes {
         same_origin(ui, &parts)?;
         let bytes = read_body(app, body).await?;
         let given = parts
@@ -245,13 +279,13 @@ async fn route(app: &Arc<App>, ui: &Ui, parts: Parts, body: Body, peer: SocketAd
         let page = pages::Page { ui, app, user: &who.claims.sub, csrf: &masked };
         match path.as_str() {
             "/" | "/ui" | "/ui/" => page.dashboard(),
-            "/ui/events" => dashboard_events(app, ui, &who),
+            "/ui/events" => dashboard_events(app, ui, who),
             "/ui/environments" => page.environments(None, StatusCode::OK, None).await,
             p => match p.strip_prefix("/ui/services/") {
                 Some(rest) => match rest.split_once('/') {
                     None => page.service(rest).await,
                     Some((name, "logs")) => page.logs(name, query).await,
-                    Some((name, "logs/stream")) => log_events(app, ui, &who, name).await,
+                    Some((name, "logs/stream")) => log_events(app, ui, who, name).await,
                     _ => page.not_found(),
                 },
                 None => match p.strip_prefix("/ui/environments/") {
@@ -261,9 +295,6 @@ async fn route(app: &Arc<App>, ui: &Ui, parts: Parts, body: Body, peer: SocketAd
             },
         }
     };
-    if let Some(issued) = &who.renewed {
-        set_cookies(ui, &mut answer, issued);
-    }
     Ok(answer)
 }
 
@@ -316,8 +347,10 @@ fn signed_in(ui: &Ui, parts: &Parts) -> Result<Who, Refusal> {
 fn same_origin(ui: &Ui, parts: &Parts) -> Result<(), Refusal> {
     let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let expected = format!("{}://{host}", if ui.tls { "https" } else { "http" });
+    let plain_origin = format!("http://{host}");
     match parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         Some(origin) if origin.eq_ignore_ascii_case(&expected) => Ok(()),
+        Some(origin) if ui.plain_too && origin.eq_ignore_ascii_case(&plain_origin) => Ok(()),
         _ => Err(Box::new(plain(StatusCode::FORBIDDEN, "Origin: a change must come from this server's own pages"))),
     }
 }
@@ -390,16 +423,24 @@ fn client_address(ui: &Ui, parts: &Parts, peer: SocketAddr) -> IpAddr {
     if !ui.trusted_proxies.contains(&peer.ip()) {
         return peer.ip();
     }
-    // The rightmost address a trusted proxy did not add.
-    let forwarded: Vec<IpAddr> = parts
+    // The rightmost entry a trusted proxy did not add; one that is not an address (a port, a
+    // bracket) is not skipped over, so a client cannot slip its own entry behind it.
+    let forwarded: Vec<String> = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        .map(|a| a.trim().to_owned())
         .collect();
-    forwarded.into_iter().rev().find(|a| !ui.trusted_proxies.contains(a)).unwrap_or(peer.ip())
+    for entry in forwarded.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(a) if ui.trusted_proxies.contains(&a) => continue,
+            Ok(a) => return a,
+            Err(_) => return peer.ip(),
+        }
+    }
+    peer.ip()
 }
 
 fn login_page(ui: &Ui, parts: &Parts, error: Option<&str>, status: StatusCode) -> Answer {
@@ -430,11 +471,15 @@ async fn login(ui: &Ui, parts: &Parts, body: Body, peer: SocketAddr) -> Result<A
     if !matches!((&expected, given), (Some(e), Some(g)) if super::constant_time_eq(e.as_bytes(), g.as_bytes())) {
         return Ok(login_page(ui, parts, Some("The login form expired; please try again."), StatusCode::FORBIDDEN));
     }
-    let user = fields.get("username").cloned().unwrap_or_default();
+    let given_user = fields.get("username").cloned().unwrap_or_default();
     let password = fields.get("password").cloned().unwrap_or_default();
+    // A name that cannot be a user's is checked (against the dummy hash) but neither kept as a
+    // limiter key nor logged: it may be a password typed in the wrong box.
+    let user = if accounts::check_username(&given_user).is_ok() { given_user.clone() } else { "<invalid>".to_owned() };
     let address = client_address(ui, parts, peer);
     let now = super::auth::now();
-    if let Err(wait) = ui.limiter.check(address, &user, now) {
+    // The attempt is counted before it is checked, so concurrent attempts cannot pass the limit.
+    if let Err(wait) = ui.limiter.attempt(address, &user, now) {
         tracing::warn!(peer = %address, user, "web UI: login refused, too many attempts");
         return Ok(login_page(
             ui,
@@ -443,11 +488,23 @@ async fn login(ui: &Ui, parts: &Parts, body: Body, peer: SocketAddr) -> Result<A
             StatusCode::TOO_MANY_REQUESTS,
         ));
     }
+    let Ok(_permit) = ui.hashing.try_acquire() else {
+        ui.limiter.forget(address, &user);
+        return Ok(login_page(
+            ui,
+            parts,
+            Some("The server is busy checking logins; try again."),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ));
+    };
+    let started = std::time::Instant::now();
     let accounts = ui.accounts.clone();
-    let (name, pass) = (user.clone(), password);
+    let (name, pass) = (given_user, password);
     let good = tokio::task::spawn_blocking(move || accounts.verify(&name, &pass)).await.unwrap_or(false);
     if !good {
-        ui.limiter.failed(address, &user, now);
+        // Every failure takes as long: a bcrypt hash left by the Python version is slower to
+        // check than argon2id, and would tell who has one.
+        tokio::time::sleep(FAILED_LOGIN_MIN.saturating_sub(started.elapsed())).await;
         tracing::info!(peer = %address, user, "web UI: login failed");
         return Ok(login_page(ui, parts, Some("Wrong username or password."), StatusCode::UNAUTHORIZED));
     }
@@ -493,6 +550,27 @@ impl Drop for StreamSlot {
     }
 }
 
+fn streams_refused(app: &App) -> Answer {
+    plain(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "too many live pages open: at most {STREAMS_PER_SESSION} per session and {} in all",
+            app.limits.streams_total
+        ),
+    )
+}
+
+/// Ends when the session `sid` ends (logout, a reused refresh token, its age).
+async fn session_ended(app: Arc<App>, sid: String) {
+    loop {
+        tokio::time::sleep(STREAM_SESSION_CHECK).await;
+        let alive = app.ui.as_ref().is_some_and(|ui| ui.sessions.alive(&sid, super::auth::now()));
+        if !alive {
+            return;
+        }
+    }
+}
+
 fn sse<S>(events: S) -> Answer
 where
     S: futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>> + Send + 'static,
@@ -506,7 +584,7 @@ where
 /// services that went (`removed`), as the live state changes.
 fn dashboard_events(app: &Arc<App>, ui: &Ui, who: &Who) -> Answer {
     let Some(slot) = StreamSlot::take(app, ui, &who.claims.sid) else {
-        return plain(StatusCode::TOO_MANY_REQUESTS, "too many live pages open in this session");
+        return streams_refused(app);
     };
     let changes = app.live.subscribe();
     let zone = ui.zone.clone();
@@ -518,6 +596,7 @@ fn dashboard_events(app: &Arc<App>, ui: &Ui, who: &Who) -> Answer {
         _slot: StreamSlot,
     }
     let state = State { changes, sent: HashMap::new(), first: true, _slot: slot };
+    let ended = session_ended(app.clone(), who.claims.sid.clone());
     let events = futures_util::stream::unfold(state, move |mut s| {
         let (zone, live) = (zone.clone(), live.clone());
         async move {
@@ -553,7 +632,7 @@ fn dashboard_events(app: &Arc<App>, ui: &Ui, who: &Who) -> Answer {
             }
         }
     });
-    sse(events)
+    sse(events.take_until(Box::pin(ended)))
 }
 
 /// `GET /ui/services/NAME/logs/stream`: new lines of one service as they come.
@@ -562,7 +641,7 @@ async fn log_events(app: &Arc<App>, ui: &Ui, who: &Who, name: &str) -> Answer {
         return plain(StatusCode::NOT_FOUND, "no such service");
     }
     let Some(slot) = StreamSlot::take(app, ui, &who.claims.sid) else {
-        return plain(StatusCode::TOO_MANY_REQUESTS, "too many live pages open in this session");
+        return streams_refused(app);
     };
     let lines = match crate::Operations::follow(&app.local, name, 0).await {
         Ok(lines) => lines,
@@ -577,7 +656,7 @@ async fn log_events(app: &Arc<App>, ui: &Ui, who: &Who, name: &str) -> Answer {
         };
         Ok::<_, std::convert::Infallible>(axum::response::sse::Event::default().data(data))
     });
-    sse(events)
+    sse(events.take_until(Box::pin(session_ended(app.clone(), who.claims.sid.clone()))))
 }
 
 #[cfg(test)]

@@ -374,10 +374,14 @@ impl Page<'_> {
         if !installed(self.app, name) {
             return self.not_found();
         }
-        let run: Option<String> = form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "run")
-            .map(|(_, v)| v.into_owned())
-            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        let run: Option<String> =
+            form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "run").map(|(_, v)| v.into_owned());
+        if run.as_ref().is_some_and(|v| v.len() != 32 || !v.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return html_answer(
+                StatusCode::BAD_REQUEST,
+                self.layout("Logs", "services", html! { h1 { "Logs" } p.error role="alert" { "run: an invocation id (32 hex digits, as the run history links give) is allowed" } }),
+            );
+        }
         let wanted = if run.is_some() { self.app.limits.max_lines } else { 500 };
         let lines = match self.app.local.logs(name, wanted).await {
             Ok(l) => l.lines,
@@ -419,7 +423,9 @@ impl Page<'_> {
                 }
             }
             p.paused #paused hidden { "Paused while you read. " button type="button" #resume { "Jump to the newest lines" } }
-            @if lines.is_empty() { p.empty #no-lines { "No lines." } }
+            @if lines.is_empty() {
+                p.empty #no-lines { @if run.is_some() { "No lines of this run among the last " (wanted) " lines of the service." } @else { "No lines." } }
+            }
         };
         html_answer(StatusCode::OK, self.layout(&format!("{name} logs"), "services", body))
     }
@@ -533,18 +539,12 @@ fn result_tone(r: crate::RunResult) -> &'static str {
     }
 }
 
-/// `Environment=` values are not shown (the unit file has none of a secret's, but a value is
-/// still nobody's business on a dashboard).
+/// `Environment=` lines are not shown (taskflows writes values to env files, but a unit or
+/// drop-in written by hand may hold one, quoted with spaces and all).
 fn redact(unit: &str) -> String {
     unit.lines()
         .map(|l| match l.split_once('=') {
-            Some((k, v)) if k.trim() == "Environment" && !v.is_empty() => {
-                let names: Vec<String> = v
-                    .split_whitespace()
-                    .map(|pair| pair.trim_matches('"').split_once('=').map_or(pair, |(n, _)| n).to_owned() + "=…")
-                    .collect();
-                format!("{k}={}", names.join(" "))
-            }
+            Some((k, _)) if k.trim() == "Environment" => format!("{k}=… (hidden)"),
             _ => l.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -752,7 +752,11 @@ mod tests {
     fn environment_values_are_redacted_and_markup_is_escaped() {
         let unit = "[Service]\nEnvironment=\"TOKEN=abc\" PLAIN=x\nExecStart=/bin/true\n";
         let shown = redact(unit);
-        assert!(shown.contains("Environment=TOKEN=… PLAIN=…") && !shown.contains("abc"), "{shown}");
+        assert!(
+            shown.contains("Environment=… (hidden)") && !shown.contains("abc") && !shown.contains("PLAIN"),
+            "{shown}"
+        );
+        assert!(!redact("Environment=\"PASS=two words\"").contains("words"));
         let state = ServiceState {
             name: "x".into(),
             description: "<img src=x onerror=alert(1)>".into(),

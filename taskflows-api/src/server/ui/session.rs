@@ -31,7 +31,7 @@ pub(super) const REFRESH_LIFETIME: u64 = 7 * 24 * 3600;
 /// The longest a session lasts, however active.
 pub(super) const SESSION_MAX: u64 = 30 * 24 * 3600;
 /// A refresh token one generation old is taken this long after its rotation.
-pub(super) const REUSE_GRACE: u64 = 2;
+pub(super) const REUSE_GRACE: u64 = 10;
 /// The most sessions kept; the oldest go first.
 const MAX_SESSIONS: usize = 10_000;
 
@@ -214,6 +214,11 @@ impl Sessions {
         let sessions = self.lock();
         let s = sessions.get(&claims.sid)?;
         (s.user == claims.sub && s.created + SESSION_MAX > now).then_some(claims)
+    }
+
+    /// Whether the session `sid` still exists and is young enough.
+    pub(super) fn alive(&self, sid: &str, now: u64) -> bool {
+        self.lock().get(sid).is_some_and(|s| s.created + SESSION_MAX > now)
     }
 
     /// A fresh access token for the session of `claims` (activity).

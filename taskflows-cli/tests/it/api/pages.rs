@@ -217,7 +217,7 @@ fn the_web_ui_in_a_browser() {
     browser.goto(&format!("{}/", server.url()));
     browser.wait_for_text("h1", "Services", LIVE);
     assert_ne!(cookie("tf_refresh").unwrap(), old_refresh, "the refresh token was rotated");
-    std::thread::sleep(Duration::from_millis(3100));
+    std::thread::sleep(Duration::from_millis(11_500));
     browser.set_cookie(("tf_access", forge(r#"{"alg":"HS256","typ":"JWT"}"#, &expired, &secret)));
     browser.set_cookie(("tf_refresh", old_refresh));
     browser.goto(&format!("{}/", server.url()));

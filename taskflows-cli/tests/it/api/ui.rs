@@ -261,7 +261,7 @@ fn ui_login_tokens_csrf_and_escaping_over_http() {
     assert_ne!(second_refresh, first_refresh, "rotated");
 
     // The first refresh token again, after the grace period: the session ends for everyone.
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    std::thread::sleep(std::time::Duration::from_millis(11_500));
     let mut thief = Client { server: &server, cookies: HashMap::from([("tf_refresh".to_owned(), first_refresh)]) };
     assert_eq!(thief.get("/").status, 303, "a reused refresh token");
     c.cookies.remove("tf_access");
@@ -276,9 +276,30 @@ fn ui_login_tokens_csrf_and_escaping_over_http() {
     let mut c = Client { server: &server, cookies };
     let csrf = c.csrf();
     let kept = c.cookies.clone();
+    // A live page of the session is open while it logs out: its stream ends too.
+    let jar: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut live = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    live.set_read_timeout(Some(std::time::Duration::from_secs(40))).unwrap();
+    live.write_all(
+        format!("GET /ui/events HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n", server.host(), jar.join("; ")).as_bytes(),
+    )
+    .unwrap();
+    let mut first = [0u8; 12];
+    std::io::Read::read_exact(&mut live, &mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first));
     let out = c.post_form("/ui/logout", &[("csrf", &csrf)]);
     assert_eq!((out.status, out.header("location")), (303, Some("/ui/login")));
     let mut replay = Client { server: &server, cookies: kept };
     assert_eq!(replay.get("/").status, 303, "a logged-out session's cookies");
+    let logged_out = std::time::Instant::now();
+    // Read until the stream's last chunk (the connection itself may stay open for another request).
+    let mut rest = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !rest.ends_with(b"\r\n0\r\n\r\n") {
+        let n = std::io::Read::read(&mut live, &mut buf).unwrap_or(0);
+        assert!(n > 0, "the stream ended without its last chunk: {:?}", String::from_utf8_lossy(&rest));
+        rest.extend_from_slice(&buf[..n]);
+    }
+    crate::figure(&format!("ui: a live page's stream ended {:?} after its session logged out", logged_out.elapsed()));
     crate::ok(&home.local(&["remove", &name]), "remove");
 }

@@ -142,6 +142,7 @@
     for (const b of $$("#batch button[data-action]")) b.disabled = names.length === 0;
   }
 
+  let retry = 2000;
   function connect() {
     const live = $("#live");
     const source = new EventSource("/ui/events");
@@ -163,14 +164,18 @@
       applyFilters();
       live.dataset.updated = String(Date.now());
     });
+    source.addEventListener("open", () => { retry = 2000; });
     source.onerror = () => {
       live.dataset.state = "reconnecting";
       live.textContent = "Reconnecting to live updates…";
       if (source.readyState === EventSource.CLOSED) {
-        // Logged out or the server went away: check the session with a page load later.
-        setTimeout(() => fetch("/", { credentials: "same-origin", redirect: "manual" }).then((r) => {
-          if (r.type === "opaqueredirect") window.location.assign("/ui/login"); else connect();
-        }, () => setTimeout(connect, 5000)), 2000);
+        // Refused (logged out, too many live pages) or the server went away: try again later,
+        // waiting longer each time, and go to the login page when the session is over.
+        setTimeout(() => fetch("/ui/events", { credentials: "same-origin" }).then((r) => {
+          if (r.body) r.body.cancel();
+          if (r.status === 401) window.location.assign("/ui/login"); else connect();
+        }, () => connect()), retry);
+        retry = Math.min(retry * 2, 60000);
       }
     };
   }
