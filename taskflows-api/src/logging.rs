@@ -65,6 +65,16 @@ fn filter_from(var: impl Fn(&str) -> Option<String>, default: &str) -> EnvFilter
         .unwrap_or_else(|| EnvFilter::try_new(default).unwrap_or_else(|_| EnvFilter::new("warn")))
 }
 
+/// The fields every journal line of this process carries: `APP_NAME` and `ENVIRONMENT`, when
+/// set to a value the pipelines can use as a label (a bad one is left out here; `tf
+/// observability config` names it).
+fn journal_fields(var: impl Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    ["APP_NAME", "ENVIRONMENT"]
+        .into_iter()
+        .filter_map(|name| crate::observability::label_var(&var, name).ok().flatten().map(|v| (name, v)))
+        .collect()
+}
+
 /// How long [`flush`] waits for the last lines to reach Loki.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -78,8 +88,11 @@ pub fn init(default: &str) -> Destination {
     let filter = filter(default);
     let journal = stderr_is_journal();
     if journal && let Ok(journald) = tracing_journald::layer() {
-        // Plain field names (SERVICE, ROUTE …), as the shipped log pipelines read them.
-        let journald = journald.with_field_prefix(None);
+        // Plain field names (SERVICE, ROUTE …), as the shipped log pipelines read them; every
+        // line carries APP_NAME and ENVIRONMENT when they are set (and valid label values).
+        let journald = journald.with_field_prefix(None).with_custom_fields(journal_fields(|name| {
+            std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        }));
         let _ = tracing_subscriber::registry().with(filter).with(journald).try_init();
         return Destination::Journal;
     }
@@ -115,6 +128,22 @@ pub fn init(default: &str) -> Destination {
 /// calls before it exits. True when they were sent (or given up), or nothing is pushed.
 pub fn flush() -> bool {
     LOKI.get().is_none_or(|loki| loki.flush(FLUSH_TIMEOUT))
+}
+
+#[cfg(test)]
+mod journal_field_tests {
+    #[test]
+    fn app_name_and_environment_become_fields_when_they_are_label_values() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            super::journal_fields(|n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()))
+        };
+        assert_eq!(vars(&[]), Vec::<(&str, String)>::new());
+        assert_eq!(
+            vars(&[("APP_NAME", "billing"), ("ENVIRONMENT", "prod")]),
+            vec![("APP_NAME", "billing".to_owned()), ("ENVIRONMENT", "prod".to_owned())]
+        );
+        assert_eq!(vars(&[("APP_NAME", "bad name\n")]), Vec::<(&str, String)>::new());
+    }
 }
 
 #[cfg(test)]
