@@ -85,6 +85,12 @@ static LOKI: OnceLock<loki::LokiHandle> = OnceLock::new();
 /// logs go. Off the journal, with a Loki named ([`loki::LokiConfig::from_env`]), events are
 /// also pushed there; a Loki named wrongly is one error line on stderr, and nothing is pushed.
 pub fn init(default: &str) -> Destination {
+    init_with(default, None)
+}
+
+/// [`init`], with the format on stderr given (a command line's `--log-format`) rather than
+/// read from `TASKFLOWS_LOG_FORMAT`.
+pub fn init_with(default: &str, format: Option<LogFormat>) -> Destination {
     let filter = filter(default);
     let journal = stderr_is_journal();
     if journal && let Ok(journald) = tracing_journald::layer() {
@@ -106,7 +112,7 @@ pub fn init(default: &str) -> Destination {
         },
         Err(e) => (None, None, Some(format!("{e}; log lines are not pushed to Loki"))),
     };
-    let format = LogFormat::from_env();
+    let format = format.unwrap_or_else(LogFormat::from_env);
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
     let registry = tracing_subscriber::registry().with(filter).with(loki);
     let installed = match format {

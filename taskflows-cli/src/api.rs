@@ -92,7 +92,7 @@ pub(crate) fn run(scope: Scope, command: ApiCommand, lock_timeout: std::time::Du
         || -> Result<taskflows_api::Local, Failure> { Ok(crate::host::local(scope)?.with_lock_timeout(lock_timeout)) };
     match command {
         ApiCommand::Serve(args) => {
-            taskflows_api::logging::init("info");
+            // main installed the subscriber, at info for the server.
             taskflows_api::server::run(&args, scope, std::env::current_exe().ok())?;
             Ok(ExitCode::SUCCESS)
         }

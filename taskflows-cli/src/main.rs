@@ -52,8 +52,30 @@ struct Cli {
     /// localhost[:PORT] (repeatable; the servers are asked in parallel).
     #[arg(short = 's', long = "server", global = true, value_name = "SERVER")]
     servers: Vec<String>,
+    /// How tf's own log lines look on stderr (default: TASKFLOWS_LOG_FORMAT, else text); under
+    /// systemd they go to the journal with their fields.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    /// Readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for taskflows_api::logging::LogFormat {
+    fn from(f: LogFormatArg) -> taskflows_api::logging::LogFormat {
+        match f {
+            LogFormatArg::Text => taskflows_api::logging::LogFormat::Text,
+            LogFormatArg::Json => taskflows_api::logging::LogFormat::Json,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -366,10 +388,11 @@ impl From<taskflows_docker::Error> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Library warnings reach the user (TASKFLOWS_LOG or RUST_LOG say more); `tf api serve` logs
-    // at info and installs its own.
-    if !matches!(cli.command, Command::Api { command: api::ApiCommand::Serve(_) }) {
-        taskflows_api::logging::init("warn");
-    }
+    // at info.
+    let log_format = cli.log_format.map(taskflows_api::logging::LogFormat::from);
+    let default =
+        if matches!(cli.command, Command::Api { command: api::ApiCommand::Serve(_) }) { "info" } else { "warn" };
+    taskflows_api::logging::init_with(default, log_format);
     let scope = host::scope(cli.user, cli.system);
     let result = run(cli, scope);
     // The last lines to Loki, when they are pushed there (off the journal, TASKFLOWS_LOKI_URL).

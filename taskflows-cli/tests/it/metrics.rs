@@ -165,6 +165,10 @@ fn the_servers_log_lines_carry_their_fields_in_the_journal() {
     assert_eq!(entry["METHOD"], "POST", "{entry}");
     assert_eq!(entry["PEER"], "127.0.0.1", "{entry}");
     assert_eq!(entry["PRIORITY"], "5", "info is journald's notice: {entry}");
-    assert_eq!((entry["APP_NAME"].as_str(), entry["ENVIRONMENT"].as_str()), (Some("billing"), Some("staging")), "{entry}");
+    assert_eq!(
+        (entry["APP_NAME"].as_str(), entry["ENVIRONMENT"].as_str()),
+        (Some("billing"), Some("staging")),
+        "{entry}"
+    );
     let _ = Command::new("systemctl").args(if user { &["--user"][..] } else { &[][..] }).args(["stop", &unit]).output();
 }
