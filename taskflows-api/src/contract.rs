@@ -130,6 +130,36 @@ pub enum Action {
     Remove,
 }
 
+impl Action {
+    /// The actions a front end offers on running services by name (not remove): `start`,
+    /// `stop`, `restart`, `enable`, `disable`; anything else is refused naming them.
+    pub fn control(word: &str) -> crate::Result<Action> {
+        match word {
+            "start" => Ok(Action::Start),
+            "stop" => Ok(Action::Stop),
+            "restart" => Ok(Action::Restart),
+            "enable" => Ok(Action::Enable),
+            "disable" => Ok(Action::Disable),
+            other => Err(crate::Error::usage(
+                format!("action: {other:?} is not one of start, stop, restart, enable, disable"),
+                None,
+            )),
+        }
+    }
+
+    /// What was done: `started`, `stopped`, `restarted`, `enabled`, `disabled`, `removed`.
+    pub fn done(self) -> &'static str {
+        match self {
+            Action::Start => "started",
+            Action::Stop => "stopped",
+            Action::Restart => "restarted",
+            Action::Enable => "enabled",
+            Action::Disable => "disabled",
+            Action::Remove => "removed",
+        }
+    }
+}
+
 /// The answer to a control command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ControlReport {

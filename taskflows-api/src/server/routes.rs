@@ -657,19 +657,7 @@ async fn control(
     let app = app(&state);
     let result = async {
         Query::parse(q.as_deref(), &[])?;
-        let action = match action.as_str() {
-            "start" => Action::Start,
-            "stop" => Action::Stop,
-            "restart" => Action::Restart,
-            "enable" => Action::Enable,
-            "disable" => Action::Disable,
-            other => {
-                return Err(Error::usage(
-                    format!("action: {other:?} is not one of start, stop, restart, enable, disable"),
-                    None,
-                ));
-            }
-        };
+        let action = Action::control(&action)?;
         let options: ControlBody = if bytes.is_empty() { ControlBody::default() } else { body(&bytes)? };
         if options.wait && action != Action::Start {
             return Err(Error::usage("body.wait: only a start can wait", None));

@@ -606,18 +606,9 @@ pub(super) async fn batch(app: &Arc<App>, user: &str, bytes: &[u8]) -> Answer {
     let Ok(request) = serde_json::from_slice::<Batch>(bytes) else {
         return plain(StatusCode::BAD_REQUEST, "body: {\"action\": ..., \"names\": [...]} is expected");
     };
-    let action = match request.action.as_str() {
-        "start" => Action::Start,
-        "stop" => Action::Stop,
-        "restart" => Action::Restart,
-        "enable" => Action::Enable,
-        "disable" => Action::Disable,
-        other => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                &format!("action: {other:?} is not one of start, stop, restart, enable, disable"),
-            );
-        }
+    let action = match Action::control(&request.action) {
+        Ok(a) => a,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if request.names.is_empty() || request.names.len() > 1000 {
         return plain(StatusCode::BAD_REQUEST, "names: 1 to 1000 services are allowed");
@@ -641,13 +632,7 @@ pub(super) async fn batch(app: &Arc<App>, user: &str, bytes: &[u8]) -> Answer {
             Ok(report) => {
                 let failed: Vec<String> =
                     report.jobs.iter().filter(|j| !j.ok()).map(|j| format!("{}: {}", j.unit, j.result)).collect();
-                let done = ["started", "stopped", "restarted", "enabled", "disabled"][[
-                    "start", "stop", "restart", "enable", "disable",
-                ]
-                .iter()
-                .position(|a| *a == request.action)
-                .unwrap_or(0)];
-                let message = if failed.is_empty() { done.to_owned() } else { failed.join("; ") };
+                let message = if failed.is_empty() { action.done().to_owned() } else { failed.join("; ") };
                 Outcome { name: name.clone(), ok: report.ok, message }
             }
             Err(e) => Outcome { name: name.clone(), ok: false, message: e.to_string() },
