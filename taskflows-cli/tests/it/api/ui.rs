@@ -303,3 +303,46 @@ fn ui_login_tokens_csrf_and_escaping_over_http() {
     crate::figure(&format!("ui: a live page's stream ended {:?} after its session logged out", logged_out.elapsed()));
     crate::ok(&home.local(&["remove", &name]), "remove");
 }
+
+/// Behind a TLS-terminating proxy (`--allow-plaintext`, `--trusted-proxy`): the browser's Origin
+/// is `https://`, cookies are `Secure`, and the login limit counts the address the proxy names.
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn ui_behind_a_tls_proxy() {
+    in_sandbox();
+    let home = Home::new();
+    crate::ok(&setup_ui(&home, "ada", PASSWORD, PASSWORD), "tf api setup-ui");
+    let server = Server::start_with(&home, &["--ui", "--allow-plaintext", "--trusted-proxy", "127.0.0.1"], &[]);
+    let https = format!("https://{}", server.host());
+    let mut c = Client { server: &server, cookies: HashMap::new() };
+    let login = |c: &mut Client<'_>, forwarded: &str, password: &str| {
+        let page = c.send("GET", "/ui/login", &[("X-Forwarded-For", forwarded)], b"");
+        assert_eq!(page.status, 200, "{page}");
+        let token = c.cookies["tf_login"].clone();
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("csrf", token.as_str()), ("username", "ada"), ("password", password)])
+            .finish();
+        let headers = [
+            ("Origin", https.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Forwarded-For", forwarded),
+        ];
+        c.send("POST", "/ui/login", &headers, body.as_bytes())
+    };
+    // Five failures of one client (as the proxy names it, whatever it claims before that) …
+    for _ in 0..5 {
+        assert_eq!(login(&mut c, "6.6.6.6, 10.1.1.1", "wrong password!").status, 401);
+    }
+    assert_eq!(login(&mut c, "7.7.7.7, 10.1.1.1", PASSWORD).status, 429, "the same client, another claim");
+    // … do not lock out another client behind the same proxy.
+    let ok = login(&mut c, "10.1.1.2", PASSWORD);
+    assert_eq!((ok.status, ok.header("location")), (303, Some("/")), "{ok}");
+    let cookie = ok.headers.iter().find(|(n, v)| n == "set-cookie" && v.starts_with("tf_access=")).unwrap();
+    assert!(cookie.1.contains("; Secure"), "{}", cookie.1);
+    // Its pages' changes come with the https Origin.
+    let csrf = c.csrf();
+    let headers = [("Origin", https.as_str()), ("x-csrf-token", csrf.as_str()), ("Content-Type", "application/json")];
+    let refused = c.send("POST", "/ui/actions", &headers, br#"{"action":"restart","names":[]}"#);
+    assert_eq!(refused.status, 400, "past the Origin and CSRF checks, the body is judged: {refused}");
+    assert!(String::from_utf8_lossy(&refused.body).contains("names: 1 to 1000"), "{refused}");
+}
