@@ -118,6 +118,15 @@ pub(crate) fn read_private(path: &Path) -> std::result::Result<Option<String>, S
     Ok(Some(text))
 }
 
+/// A private file's TOML as `T`. A mistake is named by its line only: the content (secrets,
+/// hashes) is never quoted.
+pub(crate) fn parse_private<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|s| text[..s.start].lines().count().max(1));
+        at.map_or("corrupt".to_owned(), |line| format!("corrupt at line {line}"))
+    })
+}
+
 impl Security {
     /// Read the security file at `path`, refusing anything doubtful.
     pub fn load(path: &Path) -> Result<Security> {
@@ -135,11 +144,7 @@ impl Security {
             }
             Err(why) => return Err(fail(&why)),
         };
-        // Never quote the content: it holds the secret.
-        let parsed: File = toml::from_str(&text).map_err(|e| {
-            let at = e.span().map(|s| text[..s.start].lines().count().max(1));
-            fail(&at.map_or("corrupt".to_owned(), |line| format!("corrupt at line {line}")))
-        })?;
+        let parsed: File = parse_private(&text).map_err(|why| fail(&why))?;
         if parsed.version != VERSION {
             return Err(fail(&format!("version {} is not known (this tf reads {VERSION})", parsed.version)));
         }

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use serde::{Deserialize, Serialize};
 
-use crate::security::{check_secret, read_private};
+use crate::security::{check_secret, parse_private, read_private};
 use crate::{Error, Result};
 
 /// The file's format version.
@@ -90,11 +90,7 @@ impl UiFile {
             hint: Some("`tf api setup-ui --username NAME` writes it".to_owned()),
         };
         let Some(text) = read_private(path).map_err(|why| fail(&why))? else { return Ok(UiFile::default()) };
-        // Never quote the content: it holds the secret and the hashes.
-        let file: UiFile = toml::from_str(&text).map_err(|e| {
-            let at = e.span().map(|s| text[..s.start].lines().count().max(1));
-            fail(&at.map_or("corrupt".to_owned(), |line| format!("corrupt at line {line}")))
-        })?;
+        let file: UiFile = parse_private(&text).map_err(|why| fail(&why))?;
         if file.version != VERSION {
             return Err(fail(&format!("version {} is not known (this tf reads {VERSION})", file.version)));
         }
