@@ -444,9 +444,16 @@ fn client_address(ui: &Ui, parts: &Parts, peer: SocketAddr) -> IpAddr {
 }
 
 fn login_page(ui: &Ui, parts: &Parts, error: Option<&str>, status: StatusCode) -> Answer {
-    // A signed-in visitor goes to the dashboard.
-    if error.is_none() && signed_in(ui, parts).is_ok() {
-        return redirect("/");
+    // A signed-in visitor goes to the dashboard, with the tokens a refresh just rotated (one it
+    // never got would look like a reuse at its next request).
+    if error.is_none()
+        && let Ok(who) = signed_in(ui, parts)
+    {
+        let mut r = redirect("/");
+        if let Some(issued) = &who.renewed {
+            set_cookies(ui, &mut r, issued);
+        }
+        return r;
     }
     // Login CSRF: the form carries the value of a cookie only this site can set.
     let mut token = [0u8; 16];
