@@ -108,7 +108,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             let tf = bench_systemd::build_tf()?;
             let env =
                 [("TF_BENCH_UI".to_owned(), "1".to_owned()), ("TF_SERVER_BIN".to_owned(), tf.display().to_string())];
-            test_systemd::run_with(&["api::pages::bench_ui".to_owned()], &env)
+            test_systemd::run_with(&[test_systemd::BENCH_UI.to_owned()], &env)
         }
         "sandbox" => {
             let (user, rest) = match rest.split_first() {
