@@ -253,6 +253,10 @@ fn ui_login_tokens_csrf_and_escaping_over_http() {
     let stale = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &forged, &secret);
     c.cookies.insert("tf_access".into(), stale.clone());
     let first_refresh = c.cookies["tf_refresh"].clone();
+    // The login page of a visitor so refreshed sends it on to the dashboard, with the new tokens.
+    let on = c.get("/ui/login");
+    assert_eq!((on.status, on.header("location")), (303, Some("/")), "{on}");
+    assert_ne!(c.cookies["tf_refresh"], first_refresh, "the rotated refresh token came with the redirect");
     let page = c.get("/");
     assert_eq!(page.status, 200, "refreshed: {page}");
     assert_ne!(c.cookies["tf_access"], stale);
