@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::destination::Destination;
 use crate::error::AttemptError;
 use crate::links::LogLinks;
+use crate::silences::Silences;
 use crate::table::Table;
 use crate::task::TaskId;
 
@@ -62,6 +63,8 @@ pub struct Alerts {
     events: AlertEvents,
     links: LogLinks,
     delivery: DeliveryPolicy,
+    service: Option<String>,
+    silences: Option<Silences>,
 }
 
 impl Alerts {
@@ -70,9 +73,34 @@ impl Alerts {
         Alerts::default()
     }
 
-    /// Alerts on every event to `destinations`.
+    /// Alerts on every event to `destinations`, unless the service is silenced in
+    /// [`Silences::default_path`].
     pub fn new(destinations: impl IntoIterator<Item = Destination>) -> Alerts {
-        Alerts { destinations: destinations.into_iter().collect(), ..Alerts::default() }
+        Alerts {
+            destinations: destinations.into_iter().collect(),
+            silences: Some(Silences::new(Silences::default_path())),
+            ..Alerts::default()
+        }
+    }
+
+    /// The taskflows service tasks' alerts are about (default: the one this process runs in,
+    /// from its cgroup, if any).
+    pub fn service(mut self, name: impl Into<String>) -> Alerts {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// Where silenced services are looked up (default for [`Alerts::new`]: the file at
+    /// [`Silences::default_path`]).
+    pub fn silences(mut self, silences: Silences) -> Alerts {
+        self.silences = Some(silences);
+        self
+    }
+
+    /// What a task's alert is about: the service set, else this process's, and this host.
+    fn about(&self) -> (Vec<String>, Option<String>) {
+        let service = self.service.clone().or_else(|| crate::origin::current_service().map(str::to_owned));
+        (service.into_iter().collect(), crate::origin::host().map(str::to_owned))
     }
 
     /// Which events send alerts.
@@ -99,6 +127,7 @@ impl Alerts {
 
     pub(crate) async fn on_start(&self, run: &TaskRun) {
         if self.events.start {
+            let (services, host) = self.about();
             let alert = Alert {
                 kind: AlertKind::Start,
                 task_name: run.name.clone(),
@@ -107,6 +136,8 @@ impl Alerts {
                 body: String::new(),
                 link: None,
                 table: None,
+                services,
+                host,
             };
             self.deliver(&alert).await;
         }
@@ -114,6 +145,7 @@ impl Alerts {
 
     pub(crate) async fn on_error(&self, run: &TaskRun, error: &AttemptError, attempt: u32, attempts: u32) {
         if self.events.error {
+            let (services, host) = self.about();
             let alert = Alert {
                 kind: AlertKind::Error,
                 task_name: run.name.clone(),
@@ -122,6 +154,8 @@ impl Alerts {
                 body: format!("Attempt {attempt} of {attempts}.\n\n{}", error_chain(error)),
                 link: self.links.explore(&run.name, run.id, run.started, Timestamp::now()),
                 table: None,
+                services,
+                host,
             };
             self.deliver(&alert).await;
         }
@@ -139,6 +173,7 @@ impl Alerts {
                     format!("Result: failed after {attempts} attempt(s).\n\n{}: {}", error.kind(), error_chain(error))
                 }
             };
+            let (services, host) = self.about();
             let alert = Alert {
                 kind: AlertKind::Finish,
                 task_name: run.name.clone(),
@@ -153,6 +188,8 @@ impl Alerts {
                 body,
                 link: self.links.explore(&run.name, run.id, run.started, finished),
                 table: None,
+                services,
+                host,
             };
             self.deliver(&alert).await;
         }
@@ -165,7 +202,16 @@ impl Alerts {
 
     /// Send `alert` to every destination at once, within the delivery bound; failures are
     /// logged. True when every destination took it.
+    ///
+    /// An alert about services that are all silenced now is not sent (and counts as delivered).
     pub async fn deliver(&self, alert: &Alert) -> bool {
+        if let Some(silences) = &self.silences
+            && !alert.services.is_empty()
+            && alert.services.iter().all(|s| silences.until(s).is_some())
+        {
+            tracing::info!(alert = %alert.title, services = ?alert.services, "alert silenced");
+            return true;
+        }
         let all = futures_util::future::join_all(self.destinations.iter().map(|d| self.deliver_to(d, alert)));
         match tokio::time::timeout(self.delivery.total, all).await {
             Ok(delivered) => delivered.into_iter().all(|ok| ok),
@@ -215,6 +261,11 @@ pub struct Alert {
     pub link: Option<String>,
     /// A table after the body (Slack: code blocks or a file; mail: an HTML table).
     pub table: Option<Table>,
+    /// The taskflows services the alert is about (empty: none): Slack gives each buttons,
+    /// and the alert is not sent while all of them are silenced.
+    pub services: Vec<String>,
+    /// The host those services run on, when known.
+    pub host: Option<String>,
 }
 
 impl Alert {
@@ -228,7 +279,16 @@ impl Alert {
             body: body.into(),
             link: None,
             table,
+            services: Vec::new(),
+            host: None,
         }
+    }
+
+    /// This alert, about `services` on `host`.
+    pub fn about(mut self, services: Vec<String>, host: Option<String>) -> Alert {
+        self.services = services;
+        self.host = host;
+        self
     }
 
     /// The full text: title, body, table and link, one paragraph each.
@@ -312,6 +372,10 @@ fn format_elapsed(d: std::time::Duration) -> String {
 }
 
 /// `text` cut to at most `max` characters, with a note of how much was cut.
+#[cfg_attr(
+    not(any(feature = "email", feature = "slack", feature = "webhook")),
+    expect(dead_code, reason = "only destinations cut text")
+)]
 pub(crate) fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     let count = text.chars().count();
     if count <= max {

@@ -65,6 +65,7 @@ pub enum Error {
     #[error("environment variable {0} is not set")]
     MissingEnv(&'static str),
     /// An email address is malformed.
+    #[cfg(feature = "email")]
     #[error("email.{field}: {address:?} is not an email address: {source}")]
     Address {
         /// `sender` or `receivers`.
@@ -76,9 +77,11 @@ pub enum Error {
         source: lettre::address::AddressError,
     },
     /// An email destination has no receivers.
+    #[cfg(feature = "email")]
     #[error("email.receivers: at least one receiver is needed")]
     NoReceivers,
     /// A password would cross the network unencrypted.
+    #[cfg(feature = "email")]
     #[error(
         "email: refusing to log in to {host} over a plain (unencrypted) connection: the password would cross the network in clear text; use tls or starttls, or allow it explicitly for a relay on this host"
     )]
@@ -87,9 +90,24 @@ pub enum Error {
         host: String,
     },
     /// The SMTP transport could not be set up (TLS parameters).
+    #[cfg(feature = "email")]
     #[error("email: failed to set up the SMTP transport: {0}")]
     Smtp(#[source] lettre::transport::smtp::Error),
     /// The HTTP client (TLS backend) could not be initialized.
+    #[cfg(feature = "webhook")]
     #[error("failed to set up the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// The Slack client could not be set up (the system's root certificates).
+    #[cfg(feature = "slack")]
+    #[error("failed to set up the Slack client: {0}")]
+    SlackClient(#[source] std::io::Error),
+    /// The silences file could not be written.
+    #[error("failed to write the silences file {}: {source}", path.display())]
+    Silences {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -3,6 +3,11 @@
 //! [`current_task_id`]), and send alerts when it starts, fails and finishes — to email (SMTP),
 //! Slack (Web API) or a webhook (Discord-style JSON).
 //!
+//! Each destination is a cargo feature (`email`: lettre, `slack`: slack-morphism, `webhook`:
+//! reqwest; all three by default). With `slack`, the crate is also the workspace's one Slack
+//! client ([`slack_client`]), Slack text escaping ([`mrkdwn`]) and the alert buttons' contract
+//! ([`actions`]) for the bot that answers them; [`Silences`] are read by every task's alerts.
+//!
 //! Alerts are best effort: delivery retries a bounded number of times within a bounded time,
 //! failures are logged through `tracing`, and a task never fails because an alert did. This
 //! crate depends on `taskflows-core` alone among taskflows crates: it knows nothing of systemd,
@@ -27,26 +32,42 @@
 //! # }
 //! ```
 
+#[cfg(feature = "slack")]
+pub mod actions;
 mod alert;
 mod destination;
+#[cfg(feature = "email")]
 mod email;
 mod error;
 mod journal;
 mod links;
+#[cfg(feature = "slack")]
+pub mod mrkdwn;
+mod origin;
+mod silences;
+#[cfg(feature = "slack")]
 mod slack;
 mod table;
 mod task;
+#[cfg(feature = "webhook")]
 mod webhook;
 
 pub use alert::{Alert, AlertEvents, AlertKind, Alerts, DeliveryPolicy};
 pub use destination::Destination;
+#[cfg(feature = "email")]
 pub use email::{Email, EmailConfig, SmtpSecurity};
 pub use error::{AttemptError, Error, TaskError};
 pub use links::LogLinks;
-pub use slack::{SLACK_API_BASE, Slack};
+pub use silences::Silences;
+#[cfg(feature = "slack")]
+pub use slack::{SLACK_API_BASE, Slack, slack_client};
+/// The Slack client library, re-exported so that dependents use the version this crate does.
+#[cfg(feature = "slack")]
+pub use slack_morphism;
 pub use table::Table;
 pub use task::{TaskId, current_task_id, run_blocking_task, run_task};
 pub use taskflows_core::{Backoff, TaskPolicy};
+#[cfg(feature = "webhook")]
 pub use webhook::Webhook;
 
 #[cfg(test)]

@@ -1,18 +1,27 @@
-//! Slack alerts through the Web API's `chat.postMessage`, over a plain HTTP client.
+//! Slack alerts through slack-morphism's Web API client ([`slack_client`], the one constructor
+//! of Slack clients in the workspace): `chat.postMessage`, files into the message's thread, and
+//! the buttons of alerts about services (see [`crate::actions`]).
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde_json::{Value, json};
+use hyper_rustls::ConfigBuilderExt as _;
+use slack_morphism::prelude::{
+    SlackApiChatPostMessageRequest, SlackApiFilesComplete, SlackApiFilesCompleteUploadExternalRequest,
+    SlackApiFilesGetUploadUrlExternalRequest, SlackApiFilesUploadViaUrlRequest, SlackApiToken, SlackApiTokenValue,
+    SlackChannelId, SlackClient, SlackClientHyperConnector, SlackHyperClient, SlackMessageContent, SlackTs,
+};
 
-use crate::alert::{Alert, AlertKind, truncate};
+use slack_morphism::errors::SlackClientError;
+
+use crate::alert::{Alert, truncate};
 use crate::error::Error;
-use crate::table::Table;
+use crate::mrkdwn;
+
+mod blocks;
 
 /// Slack's Web API, the production default.
 pub const SLACK_API_BASE: &str = "https://slack.com/api/";
-
-/// The most characters of a `section` block's text Slack accepts.
-const SECTION_MAX: usize = 3000;
 
 /// The default limit on an uploaded file (`SLACK_ATTACHMENT_MAX_SIZE_MB`, 20).
 const ATTACHMENT_MAX_MB: u64 = 20;
@@ -20,8 +29,38 @@ const ATTACHMENT_MAX_MB: u64 = 20;
 /// The default limit on the rows of a table inlined in a message (`SLACK_INLINE_TABLES_MAX_ROWS`).
 const INLINE_TABLE_MAX_ROWS: usize = 200;
 
-/// The most blocks a table may take in a message (Slack allows 50 blocks in all).
-const TABLE_MAX_BLOCKS: usize = 45;
+/// A Slack Web API client on slack-morphism's hyper connector, for `api_base` (`None`: Slack's,
+/// [`SLACK_API_BASE`]). TLS is rustls on ring with the system's root certificates; only
+/// HTTPS is spoken, unless `api_base` itself is a plain `http://` URL (a local test server).
+/// Build one per process and share it: it holds the connection pool.
+pub fn slack_client(api_base: Option<&str>) -> Result<Arc<SlackHyperClient>, Error> {
+    Ok(client_with(tls_config()?, api_base))
+}
+
+/// rustls on ring with the system's roots. The provider is named, not the process default
+/// (`ClientConfig::builder()` panics once anything in a binary also enables aws-lc-rs).
+/// Built here rather than by `SlackClientHyperConnector::new()`, which speaks HTTPS only and so
+/// cannot reach a local test server.
+fn tls_config() -> Result<rustls::ClientConfig, Error> {
+    // ring, not aws-lc-rs: no cmake/C build of aws-lc (as the API server's TLS); the price is no
+    // post-quantum key exchange, which rustls's ring provider does not offer.
+    #[expect(deprecated, reason = "ring's provider is deprecated for lacking post-quantum key exchange; see above")]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::SlackClient(std::io::Error::other(e)))?
+        .with_native_roots()
+        .map_err(Error::SlackClient)?
+        .with_no_client_auth())
+}
+
+fn client_with(tls: rustls::ClientConfig, api_base: Option<&str>) -> Arc<SlackHyperClient> {
+    let base = api_base.unwrap_or(SLACK_API_BASE).trim_end_matches('/');
+    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+    let builder = if base.starts_with("http://") { builder.https_or_http() } else { builder.https_only() };
+    let connector = builder.enable_http1().enable_http2().build();
+    Arc::new(SlackClient::new(SlackClientHyperConnector::with_connector(connector).with_slack_api_url(base)))
+}
 
 /// A Slack channel and the bot token that posts to it.
 ///
@@ -29,14 +68,20 @@ const TABLE_MAX_BLOCKS: usize = 45;
 /// limits, the full text is uploaded as a file into the message's thread
 /// (`files.getUploadURLExternal`, the upload, `files.completeUploadExternal`), cut at the
 /// attachment size limit. A table is inlined as code blocks up to
-/// `SLACK_INLINE_TABLES_MAX_ROWS` rows (and what fits in the message's blocks); a bigger one is
-/// uploaded as a file into the thread, and the message says so. An upload over
+/// `SLACK_INLINE_TABLES_MAX_ROWS` rows (and what fits in the message's 50 blocks); a bigger one
+/// is uploaded as a file into the thread, and the message says so. An upload over
 /// `SLACK_ATTACHMENT_MAX_SIZE_MB` is cut to the limit with a note at its end; nothing larger is
 /// sent. A failed upload is logged; the message counts as delivered.
+///
+/// An alert about services ([`Alert::services`]) gets a row of buttons per service (at most
+/// 10): restart (confirmed first), logs, and silence for an hour; the bot answers them
+/// ([`crate::actions`]). All text from the alert is escaped: it cannot mention `<!channel>`,
+/// forge a link or end a code block. Errors name the Web API method, never the token or a URL.
 #[derive(Clone)]
 pub struct Slack {
-    client: reqwest::Client,
-    token: String,
+    client: Arc<SlackHyperClient>,
+    tls: Arc<rustls::ClientConfig>,
+    token: SlackApiToken,
     channel: String,
     api_base: String,
     attachment_max_bytes: u64,
@@ -52,9 +97,11 @@ impl fmt::Debug for Slack {
 impl Slack {
     /// Post to `channel` (a name like `#alerts` or an id) with a bot token (`xoxb-…`).
     pub fn new(token: impl Into<String>, channel: impl Into<String>) -> Result<Slack, Error> {
+        let tls = Arc::new(tls_config()?);
         Ok(Slack {
-            client: crate::webhook::http_client()?,
-            token: token.into(),
+            client: client_with(rustls::ClientConfig::clone(&tls), None),
+            tls,
+            token: SlackApiToken::new(SlackApiTokenValue(token.into())),
             channel: channel.into(),
             api_base: SLACK_API_BASE.to_owned(),
             attachment_max_bytes: ATTACHMENT_MAX_MB * 1024 * 1024,
@@ -102,95 +149,46 @@ impl Slack {
         self
     }
 
-    /// Another Web API base URL (default [`SLACK_API_BASE`]), e.g. a local server in tests.
+    /// Another Web API base URL (default [`SLACK_API_BASE`]), e.g. a local server in tests
+    /// (a plain `http://` base is spoken to without TLS).
     pub fn api_base(mut self, base: impl Into<String>) -> Slack {
         let mut base = base.into();
         if !base.ends_with('/') {
             base.push('/');
         }
+        self.client = client_with(rustls::ClientConfig::clone(&self.tls), Some(&base));
         self.api_base = base;
         self
     }
 
-    /// The `chat.postMessage` request body for `alert`.
-    pub fn message(&self, alert: &Alert) -> Value {
-        let mut blocks = vec![section(&format!("*{}*", escape(&alert.title)))];
-        if !alert.body.is_empty() {
-            // a code block keeps tracebacks and tables aligned
-            blocks.push(section(&format!("```{}```", truncate(&code(&alert.body), SECTION_MAX - 6))));
-        }
-        if let Some(table) = &alert.table {
-            match self.table_blocks(table) {
-                Some(inline) => blocks.extend(inline),
-                None => blocks.push(section(&format!(
-                    "_The table ({} rows) is attached as a file in the thread: {}._",
-                    table.len(),
-                    if table.len() > self.inline_table_max_rows {
-                        format!("more than {} rows are not inlined", self.inline_table_max_rows)
-                    } else {
-                        "it does not fit in a message".to_owned()
-                    }
-                ))),
-            }
-        }
-        let mut context = match alert.kind {
-            AlertKind::Check => escape(&alert.task_name),
-            _ => format!("task id {}", alert.task_id),
-        };
-        if let Some(link) = &alert.link {
-            context.push_str(&format!(" · <{link}|Logs>"));
-        }
-        blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": context }] }));
-        json!({
-            "channel": self.channel,
-            "text": truncate(&escape(&alert.title), SECTION_MAX),
-            "blocks": blocks,
-        })
+    /// The `chat.postMessage` request body for `alert`, as JSON.
+    pub fn message(&self, alert: &Alert) -> serde_json::Value {
+        serde_json::to_value(self.request(alert).0).unwrap_or_default()
     }
 
-    /// The table as code-block sections, each within Slack's section limit; `None` when it is
-    /// to be uploaded instead (too many rows, or more blocks than a message may have).
-    fn table_blocks(&self, table: &Table) -> Option<Vec<Value>> {
-        if table.len() > self.inline_table_max_rows {
-            return None;
-        }
-        let mut chunks: Vec<String> = vec![String::new()];
-        for line in table.lines() {
-            let line = truncate(&code(&line), SECTION_MAX - 7).into_owned();
-            let last = chunks.last_mut()?;
-            if !last.is_empty() && last.chars().count() + line.chars().count() + 1 > SECTION_MAX - 6 {
-                chunks.push(String::new());
-            }
-            let last = chunks.last_mut()?;
-            if !last.is_empty() {
-                last.push('\n');
-            }
-            last.push_str(&line);
-        }
-        if chunks.len() > TABLE_MAX_BLOCKS {
-            return None;
-        }
-        Some(chunks.iter().map(|c| section(&format!("```{c}```"))).collect())
-    }
-
-    /// Whether the message for `alert` cuts some of its text.
-    fn truncates(alert: &Alert) -> bool {
-        alert.title.chars().count() + 2 > SECTION_MAX || alert.body.chars().count() + 6 > SECTION_MAX
+    /// The `chat.postMessage` request for `alert`, and whether its table is to be uploaded.
+    fn request(&self, alert: &Alert) -> (SlackApiChatPostMessageRequest, bool) {
+        let (blocks, upload_table) = blocks::blocks(alert, self.inline_table_max_rows);
+        let content = SlackMessageContent::new()
+            .with_text(truncate(&mrkdwn::escape(&alert.title), blocks::SECTION_MAX).into_owned())
+            .with_blocks(blocks);
+        (SlackApiChatPostMessageRequest::new(SlackChannelId(self.channel.clone()), content), upload_table)
     }
 
     pub(crate) async fn send(&self, alert: &Alert) -> Result<(), String> {
-        let answer = self.call_json("chat.postMessage", &self.message(alert)).await?;
-        let channel = answer["channel"].as_str().unwrap_or_default();
-        let ts = answer["ts"].as_str().unwrap_or_default();
-        if Slack::truncates(alert) {
+        let session = self.client.open_session(&self.token);
+        let (request, upload_table) = self.request(alert);
+        let answer = session.chat_post_message(&request).await.map_err(|e| describe("chat.postMessage", &e))?;
+        let (channel, ts) = (answer.channel, answer.ts);
+        if blocks::truncates(alert) {
             let filename = format!("{}-{}.txt", alert.task_name, alert.task_id);
-            if let Err(error) = self.upload(&filename, alert.full_text(), channel, ts).await {
+            if let Err(error) = self.upload(&filename, alert.full_text(), &channel, &ts).await {
                 tracing::warn!(%error, "slack: the message was sent, but not its full text");
             }
         }
-        if let Some(table) = alert.table.as_ref().filter(|t| self.table_blocks(t).is_none()) {
+        if let Some(table) = alert.table.as_ref().filter(|_| upload_table) {
             let filename = format!("{}-{}-table.txt", alert.task_name, alert.task_id);
-            if let Err(error) = self.upload(&filename, table.to_text(), channel, ts).await {
+            if let Err(error) = self.upload(&filename, table.to_text(), &channel, &ts).await {
                 tracing::warn!(%error, "slack: the message was sent, but not its table");
             }
         }
@@ -199,62 +197,70 @@ impl Slack {
 
     /// Upload `text` as `filename` into the thread of message `ts` in `channel` (an id), cut
     /// to the attachment limit.
-    async fn upload(&self, filename: &str, text: String, channel: &str, ts: &str) -> Result<(), String> {
-        let text = fit(text, usize::try_from(self.attachment_max_bytes).unwrap_or(usize::MAX));
-        let form = format!("filename={}&length={}", crate::links::encode(filename), text.len());
-        let answer =
-            self.call("files.getUploadURLExternal", "application/x-www-form-urlencoded", form.into_bytes()).await?;
-        let (Some(url), Some(file_id)) = (answer["upload_url"].as_str(), answer["file_id"].as_str()) else {
-            return Err("slack: files.getUploadURLExternal gave no upload_url/file_id".to_owned());
-        };
-        let response = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(text)
-            .send()
+    async fn upload(&self, filename: &str, text: String, channel: &SlackChannelId, ts: &SlackTs) -> Result<(), String> {
+        let session = self.client.open_session(&self.token);
+        let content = fit(text, usize::try_from(self.attachment_max_bytes).unwrap_or(usize::MAX));
+        let url = session
+            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_owned(), content.len()))
             .await
-            .map_err(|e| format!("slack: upload: {}", e.without_url()))?;
-        if !response.status().is_success() {
-            return Err(format!("slack: upload: HTTP {}", response.status()));
-        }
-        let complete = json!({
-            "files": [{ "id": file_id, "title": filename }],
-            "channel_id": channel,
-            "thread_ts": ts,
-        });
-        self.call_json("files.completeUploadExternal", &complete).await.map(drop)
-    }
-
-    async fn call_json(&self, method: &str, body: &Value) -> Result<Value, String> {
-        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
-        self.call(method, "application/json; charset=utf-8", body).await
-    }
-
-    /// POST to a Web API method; an answer without `"ok": true` is an error.
-    async fn call(&self, method: &str, content_type: &str, body: Vec<u8>) -> Result<Value, String> {
-        let response = self
-            .client
-            .post(format!("{}{method}", self.api_base))
-            .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
+            .map_err(|e| describe("files.getUploadURLExternal", &e))?;
+        session
+            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                url.upload_url,
+                content,
+                "text/plain; charset=utf-8".to_owned(),
+            ))
             .await
-            .map_err(|e| format!("slack: {method}: {}", e.without_url()))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| format!("slack: {method}: {}", e.without_url()))?;
-        if !status.is_success() {
-            return Err(format!("slack: {method}: HTTP {status}"));
-        }
-        let answer: Value =
-            serde_json::from_slice(&bytes).map_err(|e| format!("slack: {method}: unreadable answer: {e}"))?;
-        if answer["ok"] == Value::Bool(true) {
-            Ok(answer)
-        } else {
-            Err(format!("slack: {method}: {}", answer["error"].as_str().unwrap_or("not ok")))
-        }
+            .map_err(|e| describe("upload", &e))?;
+        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+            SlackApiFilesComplete::new(url.file_id).with_title(filename.to_owned()),
+        ])
+        .with_channel_id(channel.clone())
+        .with_thread_ts(ts.clone());
+        session
+            .files_complete_upload_external(&complete)
+            .await
+            .map(drop)
+            .map_err(|e| describe("files.completeUploadExternal", &e))
     }
+}
+
+/// Why a Web API call failed, without what slack-morphism's messages carry besides: answers'
+/// bodies, and request URLs (an upload URL is a credential of its own).
+fn describe(method: &str, error: &SlackClientError) -> String {
+    let why = match error {
+        SlackClientError::ApiError(e) => e.code.clone(),
+        SlackClientError::HttpError(e) => format!("HTTP {}", e.status_code),
+        SlackClientError::RateLimitError(e) => match e.retry_after {
+            Some(after) => format!("rate limited (retry after {after:?})"),
+            None => "rate limited".to_owned(),
+        },
+        SlackClientError::ProtocolError(e) => format!("unreadable answer: {}", e.json_error),
+        SlackClientError::HttpProtocolError(e) => match &e.cause {
+            Some(cause) => error_chain(cause.as_ref()),
+            None => "connection failed".to_owned(),
+        },
+        SlackClientError::SystemError(e) => e.message.clone().unwrap_or_else(|| "failed".to_owned()),
+        _ => "protocol error".to_owned(),
+    };
+    format!("slack: {method}: {}", strip_urls(&why))
+}
+
+/// `error: its source: …`, as hyper's connection errors tell the cause only in their sources.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// `text` with every word that looks like a URL replaced by `<url>`.
+fn strip_urls(text: &str) -> String {
+    text.split(' ').map(|word| if word.contains("://") { "<url>" } else { word }).collect::<Vec<_>>().join(" ")
 }
 
 /// `text` as at most `max` bytes: cut at a character boundary with a note at the end saying
@@ -277,19 +283,4 @@ pub(crate) fn fit(text: String, max: usize) -> Vec<u8> {
         out.extend_from_slice(note.as_bytes());
     }
     out
-}
-
-/// `text` as Slack reads it back in mrkdwn: `&`, `<` and `>` escaped, so a message cannot
-/// mention `<!channel>` or forge a link.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// `text` escaped for the inside of a code block: also no ``` that would end it early.
-fn code(text: &str) -> String {
-    escape(text).replace("```", "`\u{200b}``")
-}
-
-fn section(text: &str) -> Value {
-    json!({ "type": "section", "text": { "type": "mrkdwn", "text": truncate(text, SECTION_MAX) } })
 }

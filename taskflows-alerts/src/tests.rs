@@ -65,6 +65,7 @@ fn log_links_from_variables() {
     assert_eq!(LogLinks::default().explore("a", id, from, to), None);
 }
 
+#[cfg(feature = "slack")]
 #[test]
 fn slack_from_variables() {
     let err = crate::Slack::from_vars("#ops", |_| None).unwrap_err();
@@ -83,6 +84,7 @@ fn slack_from_variables() {
     assert_eq!(slack.inline_table_max(), 200);
 }
 
+#[cfg(feature = "slack")]
 #[test]
 fn uploads_fit_the_limit_at_a_character_boundary() {
     use crate::slack::fit;
@@ -125,4 +127,23 @@ fn unit_from_cgroup() {
     );
     assert_eq!(unit_of_cgroup("0::/user.slice/user-0.slice/session-1.scope\n"), None);
     assert_eq!(unit_of_cgroup("12:pids:/\n1:name=systemd:/system.slice/a.service\n0::/\n"), unit("a.service", false));
+}
+
+#[test]
+fn service_from_cgroup() {
+    use crate::origin::service_of_cgroup;
+    let check =
+        |cgroup: &str, expected: Option<&str>| assert_eq!(service_of_cgroup(cgroup).as_deref(), expected, "{cgroup:?}");
+    check("0::/system.slice/taskflows-backup-db.service\n", Some("backup-db"));
+    check("0::/user.slice/user-1000.slice/user@1000.service/app.slice/taskflows-sync.v2.service\n", Some("sync.v2"));
+    check("12:pids:/\n1:name=systemd:/system.slice/taskflows-old.service\n0::/\n", Some("old"));
+    // not a taskflows unit, or not a unit at all
+    check("0::/system.slice/nginx.service\n", None);
+    check("0::/user.slice/user-0.slice/session-1.scope\n", None);
+    check("0::/\n", None);
+    check("", None);
+    // a unit name taskflows would never have written
+    check("0::/system.slice/taskflows-.service\n", None);
+    check("0::/system.slice/taskflows-a@b.service\n", None);
+    check("0::/system.slice/taskflows-x.service/sub\n", None);
 }

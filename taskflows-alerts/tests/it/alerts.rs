@@ -18,7 +18,7 @@ fn quick_delivery() -> DeliveryPolicy {
     }
 }
 
-fn slack(server: &HttpServer) -> Destination {
+pub(crate) fn slack(server: &HttpServer) -> Destination {
     Slack::new("xoxb-test", "#alerts").unwrap().api_base(format!("{}/api", server.url)).into()
 }
 
@@ -40,7 +40,7 @@ const UPLOADED: [&str; 4] =
 
 #[tokio::test]
 async fn slack_messages_on_start_each_error_and_finish() {
-    let server = HttpServer::start(Answer::Json(r#"{"ok":true,"channel":"C1","ts":"1.2"}"#));
+    let server = HttpServer::start(Answer::Json(r#"{"ok":true,"channel":"C1","ts":"1.2","message":{"ts":"1.2"}}"#));
     let alerts = Alerts::new([slack(&server)]);
     let policy = TaskPolicy::new("nightly-sync").retries(2).backoff(Backoff::none());
     assert_eq!(flaky(&policy, &alerts, 2).await, Some(7));
@@ -69,8 +69,7 @@ async fn slack_messages_on_start_each_error_and_finish() {
     assert!(context.starts_with("task id "), "{context}");
 }
 
-const SLACK_OK: &str =
-    r#"{"ok":true,"channel":"C123","ts":"1700000000.000100","upload_url":"{url}/upload/v1/abc","file_id":"F42"}"#;
+pub(crate) const SLACK_OK: &str = r#"{"ok":true,"channel":"C123","ts":"1700000000.000100","message":{"ts":"1700000000.000100"},"upload_url":"{url}/upload/v1/abc","file_id":"F42","files":[]}"#;
 
 #[tokio::test]
 async fn slack_truncates_long_errors_and_uploads_the_full_text() {
@@ -95,9 +94,12 @@ async fn slack_truncates_long_errors_and_uploads_the_full_text() {
         upload.body.starts_with("Error Error executing task long: xxx")
             && upload.body.contains("xEND\n\nAttempt 1 of 1.")
     );
+    // slack-morphism asks for the upload URL with a GET and the form in the query
     let form = &requests[1];
-    assert_eq!(form.header("content-type"), Some("application/x-www-form-urlencoded"));
-    assert!(form.body.starts_with("filename=long-") && form.body.ends_with(&format!("&length={}", upload.body.len())));
+    assert_eq!(form.method, "GET");
+    assert!(
+        form.query.starts_with("filename=long-") && form.query.ends_with(&format!("&length={}", upload.body.len()))
+    );
     assert_eq!(requests[1].header("authorization"), Some("Bearer xoxb-test"));
     let complete = requests[3].json();
     assert_eq!(complete["files"][0]["id"], "F42");
@@ -233,7 +235,7 @@ async fn blocking_task_alerts_name_a_panic() {
     assert!(contents[2].starts_with("Finished: crunch | ") && contents[2].contains("succeeded on attempt 2 of 2"));
 }
 
-fn problems(rows: usize, width: usize) -> Table {
+pub(crate) fn problems(rows: usize, width: usize) -> Table {
     let mut table = Table::new(["SERVICE", "PROBLEM", "DETAIL"]);
     for i in 0..rows {
         table.row([format!("job-{i}"), "overdue".to_owned(), "x".repeat(width)]);
@@ -291,7 +293,7 @@ async fn slack_tables_over_the_row_limit_are_uploaded_as_a_file() {
     let file = &requests[2].body;
     assert!(file.starts_with("SERVICE  PROBLEM  DETAIL\n"), "{}", &file[..100]);
     assert_eq!(file.lines().count(), 252, "header, rule, 250 rows");
-    assert!(requests[1].body.starts_with("filename=tf-monitor-") && requests[1].body.contains("-table.txt&length="));
+    assert!(requests[1].query.starts_with("filename=tf-monitor-") && requests[1].query.contains("-table.txt&length="));
     assert_eq!(requests[3].json()["thread_ts"], "1700000000.000100");
 }
 
@@ -313,7 +315,7 @@ async fn slack_uploads_are_cut_at_the_attachment_limit() {
     assert!(file.len() > 1024 * 1024 - 200, "{} bytes", file.len());
     assert!(file.ends_with("bytes shown (SLACK_ATTACHMENT_MAX_SIZE_MB)\n"), "{}", &file[file.len() - 100..]);
     assert!(file.contains("\n… truncated: "));
-    assert!(requests[1].body.ends_with(&format!("&length={}", file.len())));
+    assert!(requests[1].query.ends_with(&format!("&length={}", file.len())));
 }
 
 #[tokio::test]

@@ -3,5 +3,6 @@
 
 mod alerts;
 mod email;
+mod slack_actions;
 mod support;
 mod task;

@@ -99,6 +99,8 @@ impl Drop for SmtpServer {
 pub(crate) struct Recorded {
     pub(crate) method: String,
     pub(crate) path: String,
+    /// The query string, without its `?` (empty when none).
+    pub(crate) query: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
 }
@@ -171,7 +173,10 @@ fn serve(stream: TcpStream, recorded: &Mutex<Vec<Recorded>>, stop: &AtomicBool, 
         return;
     }
     let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+    let method = parts.next().unwrap_or("").to_owned();
+    let target = parts.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_owned(), query.to_owned());
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
@@ -194,6 +199,7 @@ fn serve(stream: TcpStream, recorded: &Mutex<Vec<Recorded>>, stop: &AtomicBool, 
     recorded.lock().unwrap().push(Recorded {
         method,
         path,
+        query,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
