@@ -82,21 +82,8 @@ pub(crate) fn short_duration(micros: u64) -> String {
     if parts.is_empty() { "0s".to_owned() } else { parts.join(" ") }
 }
 
-/// `text` with control characters, escape sequences and bidirectional overrides shown as
-/// `\u{…}` escapes, so text from services (descriptions, errors, log lines) cannot move the
-/// cursor, recolour the terminal or reorder what is shown. Line breaks and tabs are kept.
-pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
-    };
-    if !text.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(
-        text.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect(),
-    )
-}
+/// Text from services, safe to print ([`taskflows_core::display_safe`]).
+pub(crate) use taskflows_core::display_safe as terminal_safe;
 
 /// An operation's answer, ready to print: as JSON (the contract) or as a view for people.
 pub(crate) struct Answer {

@@ -27,6 +27,7 @@ mod schedule;
 mod service;
 mod size;
 mod task;
+mod text;
 mod value;
 
 pub use cgroup::{CgroupConfig, Device, ManagedOom, ManagedOomPreference, OomPolicy, shares_to_weight};
@@ -48,6 +49,7 @@ pub use schedule::{Calendar, CalendarExpr, Periodic, RelativeTo, Schedule, Sched
 pub use service::{IntoUnitName, RELATION_DIRECTIVES, ServiceBuilder, ServiceSpec, Signal};
 pub use size::ByteSize;
 pub use task::{Backoff, TaskPolicy};
+pub use text::display_safe;
 pub use value::{ARG_LEN_MAX, ENV_FILE_MAX, NAME_LEN_MAX, PATH_LEN_MAX, Text, UNIT_LINE_MAX, env_file_quote};
 
 #[cfg(test)]
