@@ -64,6 +64,14 @@ pub enum Error {
     /// A required environment variable is missing or empty.
     #[error("environment variable {0} is not set")]
     MissingEnv(&'static str),
+    /// An environment variable's value is not allowed.
+    #[error("environment variable {name}: {allowed}")]
+    InvalidEnv {
+        /// The variable.
+        name: &'static str,
+        /// What is allowed.
+        allowed: &'static str,
+    },
     /// An email address is malformed.
     #[cfg(feature = "email")]
     #[error("email.{field}: {address:?} is not an email address: {source}")]

@@ -60,7 +60,7 @@ pub use error::{AttemptError, Error, TaskError};
 pub use links::LogLinks;
 pub use silences::Silences;
 #[cfg(feature = "slack")]
-pub use slack::{SLACK_API_BASE, Slack, slack_client};
+pub use slack::{API_URL_VAR, SLACK_API_BASE, Slack, api_url_from_vars, slack_client};
 /// The Slack client library, re-exported so that dependents use the version this crate does.
 #[cfg(feature = "slack")]
 pub use slack_morphism;

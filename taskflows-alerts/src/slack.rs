@@ -37,6 +37,26 @@ pub fn slack_client(api_base: Option<&str>) -> Result<Arc<SlackHyperClient>, Err
     Ok(client_with(tls_config()?, api_base))
 }
 
+/// The variable that points every Slack client (alerts, the bot) at another Web API, e.g. a
+/// local stand-in in tests.
+pub const API_URL_VAR: &str = "TASKFLOWS_SLACK_API_URL";
+
+/// [`API_URL_VAR`] through `var`, checked: an `https://` URL, or `http://` to loopback; none
+/// (unset or empty): Slack's own.
+pub fn api_url_from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, Error> {
+    let Some(url) = var(API_URL_VAR) else { return Ok(None) };
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let ok = url.starts_with("https://")
+        || ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| url.starts_with(p));
+    if !ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::InvalidEnv { name: API_URL_VAR, allowed: "an https:// URL, or http:// to loopback" });
+    }
+    Ok(Some(url.to_owned()))
+}
+
 /// rustls on ring with the system's roots. The provider is named, not the process default
 /// (`ClientConfig::builder()` panics once anything in a binary also enables aws-lc-rs).
 /// Built here rather than by `SlackClientHyperConnector::new()`, which speaks HTTPS only and so
@@ -122,7 +142,11 @@ impl Slack {
             var("SLACK_BOT_TOKEN").filter(|t| !t.trim().is_empty()).ok_or(Error::MissingEnv("SLACK_BOT_TOKEN"))?;
         let max_mb = var("SLACK_ATTACHMENT_MAX_SIZE_MB").and_then(|v| v.trim().parse::<u64>().ok());
         let max_rows = var("SLACK_INLINE_TABLES_MAX_ROWS").and_then(|v| v.trim().parse::<usize>().ok());
-        Ok(Slack::new(token, channel)?
+        let mut slack = Slack::new(token, channel)?;
+        if let Some(base) = api_url_from_vars(&var)? {
+            slack = slack.api_base(base);
+        }
+        Ok(slack
             .attachment_max_mb(max_mb.unwrap_or(ATTACHMENT_MAX_MB))
             .inline_table_max_rows(max_rows.unwrap_or(INLINE_TABLE_MAX_ROWS)))
     }
