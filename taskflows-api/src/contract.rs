@@ -147,6 +147,18 @@ impl Action {
         }
     }
 
+    /// The command word: `start`, `stop`, `restart`, `enable`, `disable`, `remove`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::Remove => "remove",
+        }
+    }
+
     /// What was done: `started`, `stopped`, `restarted`, `enabled`, `disabled`, `removed`.
     pub fn done(self) -> &'static str {
         match self {

@@ -33,6 +33,8 @@ pub mod security;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod signing;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod wire;
 
 use std::future::Future;
@@ -47,7 +49,7 @@ pub use contract::*;
 pub use create::pending_marker;
 pub use error::{Error, Result, exit};
 pub use lock::DataLock;
-pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_name};
+pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_name, silences_path};
 pub use paths::PathPolicy;
 
 /// A service file's content, and the name its errors give it (a path, `<stdin>` …).

@@ -27,6 +27,12 @@ pub struct MonitorRequest {
     pub destinations: Vec<(String, Alerts)>,
 }
 
+/// `DATA_DIR/slack/silences.json`: the services whose alerts are silenced (the Slack bot's
+/// "Silence 1 h"), read by every alert sender.
+pub fn silences_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("slack").join("silences.json")
+}
+
 /// `DATA_DIR/monitor/state.json`: what was alerted, per destination.
 pub fn monitor_state_path(data_dir: &Path) -> PathBuf {
     monitor_state::path(data_dir)
@@ -74,17 +80,26 @@ impl Local {
             .cloned()
             .collect();
         let host = hostname();
+        // A silenced service's problems wait until the silence ends (they are not remembered as
+        // alerted, so they are alerted then if they are still there).
+        let silences = taskflows_alerts::Silences::new(silences_path(&self.data_dir()));
         let mut undelivered = Vec::new();
         for (dest, alerts) in destinations {
-            let new: Vec<&Problem> =
-                problems.iter().filter(|p| !state.get(&key(p)).is_some_and(|d| d.contains(dest))).collect();
+            let new: Vec<&Problem> = problems
+                .iter()
+                .filter(|p| !state.get(&key(p)).is_some_and(|d| d.contains(dest)))
+                .filter(|p| silences.until(&p.service).is_none())
+                .collect();
             if !new.is_empty() {
                 let mut table = Table::new(["SERVICE", "PROBLEM", "DETAIL"]);
                 for p in &new {
                     table.row([p.service.clone(), p.kind.to_string(), p.detail.clone()]);
                 }
+                let services: BTreeSet<String> = new.iter().map(|p| p.service.clone()).collect();
                 let title = format!("tf monitor: {} new problem(s) on {host} ({scope_name} services)", new.len());
-                if alerts.deliver(&Alert::check(MONITOR_SERVICE, title, "", Some(table))).await {
+                let alert = Alert::check(MONITOR_SERVICE, title, "", Some(table))
+                    .about(services.into_iter().collect(), Some(host.clone()));
+                if alerts.deliver(&alert).await {
                     for p in &new {
                         state.entry(key(p)).or_default().insert(dest.clone());
                     }
@@ -135,6 +150,7 @@ pub fn scope_name(scope: Scope) -> &'static str {
     }
 }
 
-fn hostname() -> String {
+/// This host's name, as alerts and the Slack bot name it.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "this host".to_owned(), |h| h.trim().into())
 }

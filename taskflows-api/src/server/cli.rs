@@ -74,8 +74,10 @@ impl ServeArgs {
         } else {
             None
         };
+        let slack = slack_settings(&data_dir)?;
         Ok(ServerConfig {
             ui,
+            slack,
             listen: self.listen,
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
@@ -89,6 +91,25 @@ impl ServeArgs {
             metrics_token: super::metrics::load_token(&super::token_path(&data_dir))?,
         })
     }
+}
+
+/// The Slack endpoints' settings: on when a signing secret is configured (the environment's
+/// `SLACK_SIGNING_SECRET`, else the bot's token file), which then needs the bot token too.
+fn slack_settings(data_dir: &std::path::Path) -> Result<Option<super::SlackSettings>> {
+    let tokens = crate::slack::Tokens::load(&crate::slack::config::tokens_path(data_dir))?;
+    let Some(signing_secret) = tokens.signing_secret else { return Ok(None) };
+    let Some(bot_token) = tokens.bot_token else {
+        return Err(Error::Invalid {
+            message: "the Slack endpoints need SLACK_BOT_TOKEN beside SLACK_SIGNING_SECRET".to_owned(),
+            hint: Some("`tf slack-bot install --http` stores both".to_owned()),
+        });
+    };
+    Ok(Some(super::SlackSettings {
+        signing_secret,
+        bot_token,
+        api_url: crate::slack::api_url_from_env()?,
+        nonce_file: data_dir.join("api").join("slack-nonces"),
+    }))
 }
 
 /// The variable that shortens (or lengthens) [`Limits::body_timeout`].

@@ -14,6 +14,7 @@ mod nonces;
 mod openapi;
 mod query;
 mod routes;
+mod slack;
 pub mod ui;
 
 use std::net::SocketAddr;
@@ -112,6 +113,27 @@ pub struct ServerConfig {
     pub metrics_token: Option<String>,
     /// The web UI, when it is served.
     pub ui: Option<ui::UiSettings>,
+    /// The Slack bot's HTTP endpoints, when a signing secret is configured.
+    pub slack: Option<SlackSettings>,
+}
+
+/// What the Slack endpoints need.
+#[derive(Clone)]
+pub struct SlackSettings {
+    /// Checks Slack's signatures.
+    pub signing_secret: String,
+    /// Posts the answers.
+    pub bot_token: String,
+    /// The Web API's URL (none: Slack's).
+    pub api_url: Option<String>,
+    /// Where accepted signatures are remembered.
+    pub nonce_file: PathBuf,
+}
+
+impl std::fmt::Debug for SlackSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackSettings").field("api_url", &self.api_url).finish_non_exhaustive()
+    }
 }
 
 impl ServerConfig {

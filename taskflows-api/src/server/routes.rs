@@ -32,6 +32,8 @@ pub(super) struct App {
     pub(super) limits: Limits,
     /// The web UI, when enabled.
     pub(super) ui: Option<super::ui::Ui>,
+    /// The Slack bot's endpoints, when configured.
+    slack: Option<super::slack::SlackRoutes>,
     router: axum::Router,
     streams: Mutex<HashMap<IpAddr, usize>>,
     requests: super::metrics::Requests,
@@ -76,6 +78,19 @@ impl App {
             None => None,
         };
         let verifier = Verifier::new(config.security.secret(), config.host_names(), nonces);
+        let slack = match &config.slack {
+            Some(settings) => {
+                let web = crate::slack::Web::new(settings.api_url.as_deref(), &settings.bot_token)?;
+                let bot = crate::slack::Bot::new(local.clone(), web);
+                Some(super::slack::SlackRoutes::new(
+                    bot,
+                    &settings.signing_secret,
+                    &settings.nonce_file,
+                    super::auth::now(),
+                )?)
+            }
+            None => None,
+        };
         Ok(Arc::new_cyclic(|app: &std::sync::Weak<App>| {
             let router = router(app.clone());
             App {
@@ -87,6 +102,7 @@ impl App {
                     .ui
                     .as_ref()
                     .map(|settings| super::ui::Ui::new(settings, config.tls.is_some(), config.allow_plaintext)),
+                slack,
                 router,
                 streams: Mutex::new(HashMap::new()),
                 requests: super::metrics::Requests::default(),
@@ -243,6 +259,16 @@ impl App {
         if parts.uri.path() == "/metrics" && parts.method == Method::GET {
             return self.metrics(&parts, peer).await;
         }
+        if let Some(slack) = &self.slack
+            && super::slack::is_slack_path(parts.uri.path())
+        {
+            let mut response = match self.slack_body(&parts, body).await {
+                Ok(bytes) => slack.answer(&parts.method, parts.uri.path(), &parts.headers, &bytes, super::auth::now()),
+                Err(response) => response,
+            };
+            secure(&mut response);
+            return response;
+        }
         let public = parts.uri.path() == "/health" && matches!(parts.method, Method::GET | Method::HEAD);
         let head = if public {
             None
@@ -316,6 +342,42 @@ impl App {
         };
         secure(&mut response);
         response
+    }
+}
+
+impl App {
+    /// A Slack endpoint's body: at most [`super::slack::MAX_BODY`], within the body timeout,
+    /// counted against the budget of bodies not yet checked.
+    async fn slack_body(
+        &self,
+        parts: &axum::http::request::Parts,
+        body: hyper::body::Incoming,
+    ) -> std::result::Result<Bytes, Response<Body>> {
+        let max = super::slack::MAX_BODY;
+        let too_large =
+            || error_answer(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body: larger than {max} bytes"), None);
+        let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        let kib = declared.map_or(max, |n| n as usize).min(max) / 1024 + 1;
+        let Ok(_held) = self.body_budget.try_acquire_many(kib as u32) else {
+            return Err(denied_answer(Denied {
+                status: 503,
+                message: "too many bodies being received; try again".into(),
+            }));
+        };
+        match tokio::time::timeout(self.limits.body_timeout, http_body_util::Limited::new(body, max).collect()).await {
+            Err(_) => Err(error_answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!("body: not received within {}s", self.limits.body_timeout.as_secs()),
+                None,
+            )),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Ok(Err(_)) => Err(error_answer(StatusCode::BAD_REQUEST, "bad_request", "body: cut short".into(), None)),
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        }
     }
 }
 
