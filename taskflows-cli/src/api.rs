@@ -275,8 +275,16 @@ async fn start(local: &taskflows_api::Local, scope: Scope, serve: &ServeArgs, js
         .restart_policy(RestartCondition::OnFailure)
         .credential(taskflows_api::security::CREDENTIAL, &path.display().to_string())
         .enabled(true);
-    if let Ok(dir) = std::env::var("TASKFLOWS_DATA_DIR") {
-        builder = builder.env("TASKFLOWS_DATA_DIR", &dir);
+    // The Slack endpoints' secrets, when `tf slack-bot install --http` stored them.
+    let slack_tokens = taskflows_api::slack::config::tokens_path(&local.data_dir());
+    if slack_tokens.exists() {
+        builder =
+            builder.credential(taskflows_api::slack::config::TOKENS_CREDENTIAL, &slack_tokens.display().to_string());
+    }
+    for var in ["TASKFLOWS_DATA_DIR", taskflows_api::slack::API_URL_VAR] {
+        if let Ok(value) = std::env::var(var) {
+            builder = builder.env(var, &value);
+        }
     }
     let report = local.install(vec![builder.build()?], None).await?;
     let restart = ControlRequest {

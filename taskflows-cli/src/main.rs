@@ -22,6 +22,7 @@ mod monitor_alerts;
 mod output;
 mod servers;
 mod services;
+mod slack;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -276,6 +277,12 @@ enum Command {
         #[command(subcommand)]
         command: servers::ServerCommand,
     },
+    /// The Slack bot: `/tf` commands, confirmation buttons and the buttons of alerts, over
+    /// Socket Mode (or the API server's /slack endpoints).
+    SlackBot {
+        #[command(subcommand)]
+        command: slack::SlackCommand,
+    },
     /// What Docker services' units run (internal).
     #[command(subcommand, hide = true)]
     Container(container::ContainerCommand),
@@ -390,8 +397,11 @@ fn main() -> ExitCode {
     // Library warnings reach the user (TASKFLOWS_LOG or RUST_LOG say more); `tf api serve` logs
     // at info.
     let log_format = cli.log_format.map(taskflows_api::logging::LogFormat::from);
-    let default =
-        if matches!(cli.command, Command::Api { command: api::ApiCommand::Serve(_) }) { "info" } else { "warn" };
+    let default = match cli.command {
+        Command::Api { command: api::ApiCommand::Serve(_) } => "info",
+        Command::SlackBot { command: slack::SlackCommand::Run } => "info,slack_morphism=warn",
+        _ => "warn",
+    };
     taskflows_api::logging::init_with(default, log_format);
     let scope = host::scope(cli.user, cli.system);
     let result = run(cli, scope);
@@ -439,6 +449,7 @@ fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
         Command::Grafana { command } => block_on(api::grafana(command)),
         Command::Observability { command } => api::observability(scope, command),
         Command::Server { command } => servers::run(command),
+        Command::SlackBot { command } => slack::run(scope, command, lock_timeout),
         Command::Env(command) => block_on(env::run(&local()?, command)),
         Command::Monitor { command } => block_on(monitor::run(&local()?, command)),
         Command::Create(args) => block_on(create::run(&local()?, &args)),
