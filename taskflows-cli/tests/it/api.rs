@@ -7,6 +7,7 @@ mod attacks;
 mod endpoints;
 mod pages;
 mod serve;
+mod slack;
 mod streams;
 mod ui;
 

@@ -16,6 +16,7 @@ mod offline;
 mod paths;
 mod sandbox;
 mod secrets;
+mod slack;
 mod slack_fake;
 
 use std::process::{Command, Output};

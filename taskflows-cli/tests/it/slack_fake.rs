@@ -31,6 +31,8 @@ pub(crate) struct Call {
     /// A JSON body as sent; a form body or a query string decoded into an object of strings;
     /// an upload's bytes as a (lossy UTF-8) string.
     pub(crate) body: Value,
+    /// What the fake answered (Web API methods; `null` for uploads and response URLs).
+    pub(crate) answer: Value,
 }
 
 /// Slack's side, on two loopback ports: the Web API and the Socket Mode WebSocket server.
@@ -326,12 +328,12 @@ fn answer(request: &Request, port: u16, state: &State) -> (&'static str, &'stati
     if path.starts_with("/upload/") {
         // Slack's upload URL answers in plain text.
         let body = Value::String(String::from_utf8_lossy(&request.body).into_owned());
-        state.calls.lock().unwrap().push(Call { method: "upload".into(), path, auth, body });
+        state.calls.lock().unwrap().push(Call { method: "upload".into(), path, auth, body, answer: Value::Null });
         return ("200 OK", "text/plain; charset=utf-8", format!("OK - {}", request.body.len()));
     }
     if path.starts_with("/respond/") {
         let body = decode_body(request);
-        state.calls.lock().unwrap().push(Call { method: "response_url".into(), path, auth, body });
+        state.calls.lock().unwrap().push(Call { method: "response_url".into(), path, auth, body, answer: Value::Null });
         return ("200 OK", JSON, json!({"ok": true}).to_string());
     }
     let Some(method) = path.strip_prefix("/api/") else {
@@ -339,13 +341,14 @@ fn answer(request: &Request, port: u16, state: &State) -> (&'static str, &'stati
     };
     let method = method.trim_start_matches('/').to_owned();
     let body = decode_body(request);
+    let reply = api_method(&method, auth.as_deref(), &body, port, state);
     state.calls.lock().unwrap().push(Call {
         method: method.clone(),
         path: path.clone(),
         auth: auth.clone(),
-        body: body.clone(),
+        body,
+        answer: reply.clone(),
     });
-    let reply = api_method(&method, auth.as_deref(), &body, port, state);
     ("200 OK", JSON, reply.to_string())
 }
 
