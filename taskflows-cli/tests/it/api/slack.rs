@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Home, Server, exchange, in_sandbox, unique};
+use super::{Home, Server, exchange, in_sandbox, scope_flag, unique};
 use crate::slack_fake::{SlackFake, block_action, sign};
 use crate::{ok, service_file};
 
@@ -49,15 +49,19 @@ fn slack_endpoints_check_slacks_signature() {
     ok(&home.local(&["create", &path]), "tf create");
     ok(&home.local(&["start", &web]), "tf start");
     let api_url = fake.api_url();
-    let server = Server::start_with(
-        &home,
-        &[],
-        &[
-            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
-            ("SLACK_BOT_TOKEN", SlackFake::BOT_TOKEN),
-            ("TASKFLOWS_SLACK_API_URL", &api_url),
-        ],
-    );
+    let config = home.config.path().to_str().unwrap().to_owned();
+    let mut env = vec![
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
+        ("SLACK_BOT_TOKEN", SlackFake::BOT_TOKEN),
+        ("TASKFLOWS_SLACK_API_URL", api_url.as_str()),
+    ];
+    // The bot's server book (for -s) is the server's: in system scope it may live in the test's
+    // config folder. In user scope that variable would also move the user units' folder.
+    let system = scope_flag() == "--system";
+    if system {
+        env.push(("XDG_CONFIG_HOME", &config));
+    }
+    let server = Server::start_with(&home, &[], &env);
 
     let command = form(&[
         ("token", "deprecated"),
@@ -152,6 +156,57 @@ fn slack_endpoints_check_slacks_signature() {
     fake.wait_for("chat.update", |c| c.body.to_string().contains(": done (confirmed by"), Duration::from_secs(30));
     let after = pid(&home);
     assert!(after > 0 && after != before, "restarted: {before} → {after}");
+
+    // -s: a server the access file allows is asked through its API; another is refused
+    // A system API must sign (its book entry holds the secret); a user one may be named by its
+    // loopback address alone when it does not.
+    let other = Home::new();
+    if !system {
+        ok(&other.local(&["api", "security", "disable"]), "tf api security disable");
+    }
+    let second = Server::start(&other);
+    let name = if system { "second".to_owned() } else { format!("localhost:{}", second.port) };
+    if system {
+        let url = format!("http://127.0.0.1:{}", second.port);
+        let secret = other.secret_file.to_str().unwrap();
+        ok(&home.client(&["server", "add", &name, &url, "--secret-file", secret]), "tf server add");
+    }
+    std::fs::write(
+        home.data.path().join("slack/access.toml"),
+        format!("version = 1\nservers = [\"{name}\"]\n[control]\nusers = [\"{CONTROLLER}\"]\n"),
+    )
+    .unwrap();
+    let remote = form(&[
+        ("team_id", "T0FAKE"),
+        ("channel_id", CHANNEL),
+        ("user_id", CONTROLLER),
+        ("command", "/tf"),
+        ("text", &format!("status {web} -s {name}")),
+        ("response_url", &fake.response_url()),
+        ("trigger_id", "1.2.5"),
+    ]);
+    assert_eq!(post(&server, "/slack/commands", form_type, &remote, Some((now(), SIGNING_SECRET))).status, 200);
+    let answer = fake.wait_for(
+        "chat.postMessage",
+        |c| c.body.to_string().contains(&format!("*status* on {name}")),
+        Duration::from_secs(20),
+    );
+    assert!(answer.body.to_string().contains(&web), "{}", answer.body);
+    let refused = form(&[
+        ("team_id", "T0FAKE"),
+        ("channel_id", CHANNEL),
+        ("user_id", CONTROLLER),
+        ("command", "/tf"),
+        ("text", "status -s db1"),
+        ("response_url", &fake.response_url()),
+        ("trigger_id", "1.2.6"),
+    ]);
+    assert_eq!(post(&server, "/slack/commands", form_type, &refused, Some((now(), SIGNING_SECRET))).status, 200);
+    fake.wait_for(
+        "chat.postEphemeral",
+        |c| c.body.to_string().contains(&format!("-s db1: not a server this bot may ask ({name})")),
+        Duration::from_secs(20),
+    );
 
     // events: URL verification answers the challenge; an unsigned one is refused
     let challenge =
