@@ -166,9 +166,13 @@ impl Alerts {
             let finished = Timestamp::now();
             let elapsed = run.clock.elapsed();
             let body = match outcome {
-                TaskOutcome::Succeeded { attempt, attempts } => {
+                TaskOutcome::Succeeded { attempt, attempts, result: None } => {
                     format!("Result: succeeded on attempt {attempt} of {attempts}.")
                 }
+                TaskOutcome::Succeeded { attempt, attempts, result: Some(value) } => format!(
+                    "Result: {}\n\nSucceeded on attempt {attempt} of {attempts}.",
+                    truncate(&value.to_string(), RESULT_MAX)
+                ),
                 TaskOutcome::Failed { attempts, error } => {
                     format!("Result: failed after {attempts} attempt(s).\n\n{}: {}", error.kind(), error_chain(error))
                 }
@@ -337,8 +341,16 @@ impl TaskRun {
 }
 
 pub(crate) enum TaskOutcome<'a> {
-    Succeeded { attempt: u32, attempts: u32 },
-    Failed { attempts: u32, error: &'a AttemptError },
+    /// `result`: the task's value, when it can be shown.
+    Succeeded {
+        attempt: u32,
+        attempts: u32,
+        result: Option<&'a dyn std::fmt::Display>,
+    },
+    Failed {
+        attempts: u32,
+        error: &'a AttemptError,
+    },
 }
 
 fn error_chain(error: &AttemptError) -> String {
@@ -371,11 +383,10 @@ fn format_elapsed(d: std::time::Duration) -> String {
     }
 }
 
+/// The most characters of a task's value a finish alert shows.
+pub(crate) const RESULT_MAX: usize = 1000;
+
 /// `text` cut to at most `max` characters, with a note of how much was cut.
-#[cfg_attr(
-    not(any(feature = "email", feature = "slack", feature = "webhook")),
-    expect(dead_code, reason = "only destinations cut text")
-)]
 pub(crate) fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     let count = text.chars().count();
     if count <= max {

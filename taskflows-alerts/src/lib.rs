@@ -43,6 +43,7 @@ mod journal;
 mod links;
 #[cfg(feature = "slack")]
 pub mod mrkdwn;
+mod notify;
 mod origin;
 mod silences;
 #[cfg(feature = "slack")]
@@ -58,6 +59,7 @@ pub use destination::Destination;
 pub use email::{Email, EmailConfig, SmtpSecurity};
 pub use error::{AttemptError, Error, TaskError};
 pub use links::LogLinks;
+pub use notify::Notifier;
 pub use silences::Silences;
 #[cfg(feature = "slack")]
 pub use slack::{API_URL_VAR, SLACK_API_BASE, Slack, api_url_from_vars, slack_client};
@@ -65,7 +67,7 @@ pub use slack::{API_URL_VAR, SLACK_API_BASE, Slack, api_url_from_vars, slack_cli
 #[cfg(feature = "slack")]
 pub use slack_morphism;
 pub use table::Table;
-pub use task::{TaskId, current_task_id, run_blocking_task, run_task};
+pub use task::{TaskId, current_task_id, run_blocking_task, run_task, run_task_with_result};
 pub use taskflows_core::{Backoff, TaskPolicy};
 #[cfg(feature = "webhook")]
 pub use webhook::Webhook;

@@ -11,6 +11,7 @@ use tracing::Instrument;
 use crate::alert::{Alerts, TaskOutcome, TaskRun};
 use crate::error::{AttemptError, TaskError};
 use crate::journal::{self, RunEnd, RunStatus};
+use crate::notify::{self, Notifier};
 use taskflows_core::TaskPolicy;
 
 /// Identifies one run of a task within this process (a run includes all its attempts).
@@ -71,11 +72,35 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
-    run_attempts(policy, alerts, move || {
+    run_attempts(policy, alerts, None, move || {
         let attempt = f();
         async move { attempt.await.map_err(failed) }
     })
     .await
+}
+
+/// [`run_task`] for a task whose value can be shown: the finish alert says what it returned
+/// (`Result: VALUE`, cut to 1000 characters), as Python's did.
+pub async fn run_task_with_result<T, E, F, Fut>(
+    policy: &TaskPolicy,
+    alerts: &Alerts,
+    mut f: F,
+) -> Result<Option<T>, TaskError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    T: fmt::Display,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    run_attempts(policy, alerts, Some(shown::<T>), move || {
+        let attempt = f();
+        async move { attempt.await.map_err(failed) }
+    })
+    .await
+}
+
+fn shown<T: fmt::Display>(value: &T) -> &dyn fmt::Display {
+    value
 }
 
 /// Run a blocking function as a task: each attempt runs on tokio's blocking thread pool
@@ -92,7 +117,7 @@ where
     E: Into<Box<dyn StdError + Send + Sync>> + 'static,
 {
     let f = Arc::new(f);
-    run_attempts(policy, alerts, move || {
+    run_attempts(policy, alerts, None, move || {
         let f = Arc::clone(&f);
         let id = current_task_id();
         async move {
@@ -121,17 +146,34 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-async fn run_attempts<T, F, Fut>(policy: &TaskPolicy, alerts: &Alerts, f: F) -> Result<Option<T>, TaskError>
+/// How a task's value is shown in its finish alert, when it can be.
+type Show<T> = Option<fn(&T) -> &dyn fmt::Display>;
+
+async fn run_attempts<T, F, Fut>(
+    policy: &TaskPolicy,
+    alerts: &Alerts,
+    show: Show<T>,
+    f: F,
+) -> Result<Option<T>, TaskError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AttemptError>>,
 {
     let id = TaskId::next();
     let span = tracing::info_span!("task", task_id = %id, task_name = %policy.name);
-    CURRENT.scope(id, attempts(policy, alerts, id, f).instrument(span)).await
+    // Under a Type=notify service: READY=1 now, WATCHDOG=1 while the attempts (and their alerts)
+    // go on.
+    let run = notify::while_running(Notifier::from_env(), &policy.name, attempts(policy, alerts, id, show, f));
+    CURRENT.scope(id, run.instrument(span)).await
 }
 
-async fn attempts<T, F, Fut>(policy: &TaskPolicy, alerts: &Alerts, id: TaskId, mut f: F) -> Result<Option<T>, TaskError>
+async fn attempts<T, F, Fut>(
+    policy: &TaskPolicy,
+    alerts: &Alerts,
+    id: TaskId,
+    show: Show<T>,
+    mut f: F,
+) -> Result<Option<T>, TaskError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AttemptError>>,
@@ -169,7 +211,8 @@ where
             Ok(value) => {
                 record(RunStatus::Success, attempt, None);
                 if let Some(run) = &run {
-                    alerts.on_finish(run, &TaskOutcome::Succeeded { attempt, attempts: total }).await;
+                    let result = show.map(|show| show(&value));
+                    alerts.on_finish(run, &TaskOutcome::Succeeded { attempt, attempts: total, result }).await;
                 }
                 return Ok(Some(value));
             }

@@ -147,3 +147,99 @@ fn service_from_cgroup() {
     check("0::/system.slice/taskflows-a@b.service\n", None);
     check("0::/system.slice/taskflows-x.service/sub\n", None);
 }
+
+mod notify {
+    use std::ffi::OsStr;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    use std::time::Duration;
+
+    use crate::notify::{Address, Notifier, NotifyEnv, message, while_running};
+
+    fn check(vars: [Option<&str>; 3], expected: Result<Option<(Address, Option<u64>)>, &str>) {
+        let [socket, usec, pid] = vars.map(|v| v.map(OsStr::new));
+        let got = NotifyEnv::parse(socket, usec, pid, 4242);
+        let want = expected
+            .map(|e| e.map(|(address, ms)| NotifyEnv { address, watchdog: ms.map(Duration::from_millis) }))
+            .map_err(str::to_owned);
+        assert_eq!(got, want, "{vars:?}");
+    }
+
+    fn path(p: &str) -> Address {
+        Address::Path(p.into())
+    }
+
+    #[test]
+    fn environment() {
+        check([None, Some("2000000"), None], Ok(None));
+        check([Some(""), None, None], Ok(None));
+        check([Some("/run/systemd/notify"), None, None], Ok(Some((path("/run/systemd/notify"), None))));
+        check([Some("@sd-notify/1"), None, None], Ok(Some((Address::Abstract(b"sd-notify/1".to_vec()), None))));
+        check([Some("/n"), Some("2000000"), None], Ok(Some((path("/n"), Some(2000)))));
+        check([Some("/n"), Some("2000000"), Some("4242")], Ok(Some((path("/n"), Some(2000)))));
+        // meant for another process (a parent that notifies for itself), zero or garbage: no watchdog
+        check([Some("/n"), Some("2000000"), Some("17")], Ok(Some((path("/n"), None))));
+        check([Some("/n"), Some("2000000"), Some("x")], Ok(Some((path("/n"), None))));
+        check([Some("/n"), Some("0"), None], Ok(Some((path("/n"), None))));
+        check([Some("/n"), Some("2s"), None], Ok(Some((path("/n"), None))));
+        check([Some("@"), None, None], Err("NOTIFY_SOCKET=@: not a socket path or an @abstract name"));
+        check(
+            [Some("vsock:2:1234"), None, None],
+            Err("NOTIFY_SOCKET=vsock:2:1234: not a socket path or an @abstract name"),
+        );
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            message(&[("READY", "1"), ("STATUS", "running task a=b")]).unwrap(),
+            "READY=1\nSTATUS=running task a=b\n"
+        );
+        assert_eq!(message(&[("WATCHDOG", "1")]).unwrap(), "WATCHDOG=1\n");
+        for bad in [("", "1"), ("A=B", "1"), ("A\nB", "1"), ("STATUS", "two\nlines")] {
+            assert!(message(&[bad]).is_err(), "{bad:?}");
+        }
+    }
+
+    fn received(socket: &UnixDatagram) -> Vec<String> {
+        socket.set_nonblocking(true).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 512];
+        while let Ok(n) = socket.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn ready_then_the_watchdog_is_fed_while_the_task_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("notify");
+        let listener = UnixDatagram::bind(&at).unwrap();
+        let env = NotifyEnv { address: Address::Path(at), watchdog: Some(Duration::from_secs(2)) };
+        let notifier = Notifier::connect(&env).unwrap();
+        assert_eq!(notifier.watchdog_interval(), Some(Duration::from_secs(1)));
+        let value = while_running(Some(notifier), "sync", async {
+            tokio::time::sleep(Duration::from_millis(3500)).await;
+            7
+        })
+        .await;
+        assert_eq!(value, 7);
+        // at 0 s, 1 s, 2 s and 3 s
+        let mut want = vec!["READY=1\nSTATUS=running task sync\n".to_owned()];
+        want.extend(std::iter::repeat_n("WATCHDOG=1\n".to_owned(), 4));
+        assert_eq!(received(&listener), want);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn abstract_sockets_and_no_watchdog() {
+        let name = format!("taskflows-test-{}", std::process::id());
+        let listener = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+        let env = NotifyEnv { address: Address::Abstract(name.into_bytes()), watchdog: None };
+        let notifier = Notifier::connect(&env).unwrap();
+        assert_eq!(notifier.watchdog_interval(), None);
+        assert_eq!(while_running(Some(notifier), "once", async { 1 }).await, 1);
+        assert_eq!(received(&listener), ["READY=1\nSTATUS=running task once\n"]);
+        assert_eq!(while_running(None, "alone", async { 2 }).await, 2);
+    }
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use taskflows_alerts::Alerts;
+use taskflows_alerts::{Alerts, Notifier};
 use taskflows_api::Local;
 use taskflows_core::{
     AbsPath, CommandLine, EnvName, Environment, RenderContext, Schedule, Scope, ServiceName, ServiceSpec,
@@ -195,7 +195,15 @@ fn describe(schedule: &Schedule) -> String {
 /// its last attempt failed.
 pub(crate) async fn run_task(service: &AppService, alerts: &Alerts, from_unit: bool) -> Result<(), Error> {
     let name = &service.policy.name;
-    match (service.run)(&service.policy, alerts).await {
+    // The task's runner sent READY=1 and fed the watchdog (under a Type=notify unit); the
+    // service ends with its task, so systemd hears that it is stopping on purpose.
+    let ran = (service.run)(&service.policy, alerts).await;
+    if from_unit && let Some(notifier) = Notifier::from_env() {
+        if let Err(e) = notifier.stopping() {
+            tracing::warn!(error = %e, "failed to notify the service manager (STOPPING=1)");
+        }
+    }
+    match ran {
         Ok(true) => {
             if !from_unit {
                 println!("{name}: success");

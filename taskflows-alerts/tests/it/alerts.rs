@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use taskflows_alerts::{
     Alert, AlertEvents, Alerts, Backoff, DeliveryPolicy, Destination, LogLinks, Slack, Table, TaskPolicy, Webhook,
-    run_task,
+    run_task, run_task_with_result,
 };
 
 use crate::support::{Answer, HttpServer, Logs};
@@ -145,6 +145,44 @@ async fn webhook_posts_discord_content_with_log_links() {
         link.contains("%7Bjob%3D%5C%22taskflows%5C%22%2C%20unit%3D%5C%22taskflows-report.service%5C%22%7D"),
         "{link}"
     );
+}
+
+/// The finish alert's text of a task that returns `value` on its second attempt.
+async fn finish_alert_of(value: String) -> String {
+    let server = HttpServer::start(Answer::Status(204));
+    let alerts = Alerts::new([Webhook::new(server.url.clone()).unwrap().into()]).events(AlertEvents {
+        start: false,
+        error: false,
+        finish: true,
+    });
+    let policy = TaskPolicy::new("report").retries(1).backoff(Backoff::constant(Duration::from_millis(1)));
+    let mut attempt = 0;
+    let got = run_task_with_result(&policy, &alerts, || {
+        attempt += 1;
+        let result = if attempt == 1 { Err(std::io::Error::other("not yet")) } else { Ok(value.clone()) };
+        async move { result }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.as_deref(), Some(value.as_str()), "the value is returned as well");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    requests[0].json()["content"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn finish_alerts_show_the_tasks_result() {
+    let content = finish_alert_of("42 rows synced".to_owned()).await;
+    assert!(content.starts_with("Finished: report | "), "{content}");
+    assert!(content.contains("\n\nResult: 42 rows synced\n\nSucceeded on attempt 2 of 2."), "{content}");
+
+    // A long value is cut (to 1000 characters) like other long text; the attempts line stays.
+    let content = finish_alert_of("x".repeat(5000)).await;
+    let shown = content.split("Result: ").nth(1).unwrap().split("\n\n").next().unwrap();
+    assert_eq!(shown.chars().count(), 1000, "{shown}");
+    assert!(shown.starts_with("xxxx") && shown.ends_with(" more characters)"), "{shown}");
+    assert!(shown.ends_with(&format!("… ({} more characters)", 5000 - shown.matches('x').count())), "{shown}");
+    assert!(content.contains("\n\nSucceeded on attempt 2 of 2."), "{content}");
 }
 
 #[tokio::test]

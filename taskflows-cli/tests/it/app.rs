@@ -149,3 +149,63 @@ fn app_example_installs_its_tasks_and_their_runs_reach_history() {
     let out = tf(&["list", "example-*"]);
     assert_eq!(out.status.code(), Some(4), "nothing left: {}", stdout(&out));
 }
+
+/// The `watchdog_service` example beside `rust_services`.
+fn watchdog_example() -> PathBuf {
+    let exe = example().with_file_name("watchdog_service");
+    assert!(exe.exists(), "{} is missing: build it with `cargo test --workspace --no-run`", exe.display());
+    exe
+}
+
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn app_watchdog_service_notifies_ready_and_feeds_its_watchdog() {
+    in_sandbox();
+    let exe = watchdog_example();
+    let scope = scope_flag();
+    let _ = run(&exe, &["remove", scope]);
+    let out = run(&exe, &["install", scope]);
+    assert!(out.status.success(), "install: {}{}", stdout(&out), stderr(&out));
+
+    let out = tf(&["show", "example-watchdog", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON show");
+    let unit = shown["units"].as_array().unwrap().iter().find(|u| u["name"] == "taskflows-example-watchdog.service");
+    let content = unit.expect("the service unit")["content"].as_str().unwrap();
+    for line in ["\nType=notify\n", "\nNotifyAccess=main\n", "\nWatchdogSec=2s\n"] {
+        assert!(content.contains(line), "{line:?} in\n{content}");
+    }
+
+    // Type=notify: the start job ends only at READY=1 (without it, after TimeoutStartSec= with
+    // a failure); the task then runs 6 s under a 2 s watchdog, which would kill it unfed.
+    let started = std::time::Instant::now();
+    let out = tf(&["start", "example-watchdog", "--wait"]);
+    let waited = started.elapsed();
+    assert!(out.status.success(), "start: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("run of example-watchdog: success"), "{}", stdout(&out));
+
+    // The run's records settle in the journal just after the process exits.
+    let runs = wait_for(Duration::from_secs(30), Duration::from_millis(300), || {
+        let out = tf(&["history", "-m", "example-watchdog", "--json"]);
+        let history: Value = serde_json::from_slice(&out.stdout).expect("JSON history");
+        let runs = history["runs"].as_array().cloned().unwrap_or_default();
+        let settled = task_run(&runs, "example-watchdog", "success").is_some_and(|t| service_run(&runs, t).is_some());
+        if settled { Ok(runs) } else { Err(format!("no settled run: {runs:#?}")) }
+    });
+    let services: Vec<&Value> = runs.iter().filter(|r| r["kind"] == "service").collect();
+    assert_eq!(services.len(), 1, "one run, no watchdog restart: {runs:#?}");
+    let service = services[0];
+    assert_eq!(service["result"], "success", "not a watchdog kill: {service}");
+    let time = |run: &Value, key: &str| run[key].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let ran = time(service, "end").duration_since(time(service, "start")).as_secs_f64();
+    assert!(ran >= 6.0, "the service ran its 6 s: {ran} s, {service}");
+    let task = task_run(&runs, "example-watchdog", "success").unwrap_or_else(|| panic!("the task run: {runs:#?}"));
+    assert_eq!(task["attempts"], 1, "{task}");
+    eprintln!(
+        "watchdog service: ran {ran:.2} s under WatchdogSec=2s ({:.2} s past its interval); `tf start --wait` took {:.2} s",
+        ran - 2.0,
+        waited.as_secs_f64()
+    );
+
+    let out = run(&exe, &["remove", scope]);
+    assert!(out.status.success(), "remove: {}{}", stdout(&out), stderr(&out));
+}
