@@ -6,7 +6,7 @@
 //! ```sh
 //! cargo build -p taskflows-app --example watchdog_service
 //! target/debug/examples/watchdog_service install     # --user or --system; default: system for root
-//! tf start example-watchdog --wait                    # 6 s later: run of example-watchdog: success
+//! tf start watchdog-demo --wait                    # 6 s later: run of watchdog-demo: success
 //! target/debug/examples/watchdog_service remove
 //! ```
 
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let watchdog = Watchdog::new(taskflows_core::Duration::from_secs(2)).expect("a timeout above zero");
     App::new("watchdog_service")
         .service(
-            TaskPolicy::new("example-watchdog"),
+            TaskPolicy::new("watchdog-demo"),
             |s| s.description("runs 6 s under a 2 s watchdog").watchdog(watchdog),
             long_job,
         )

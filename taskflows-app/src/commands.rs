@@ -198,10 +198,11 @@ pub(crate) async fn run_task(service: &AppService, alerts: &Alerts, from_unit: b
     // The task's runner sent READY=1 and fed the watchdog (under a Type=notify unit); the
     // service ends with its task, so systemd hears that it is stopping on purpose.
     let ran = (service.run)(&service.policy, alerts).await;
-    if from_unit && let Some(notifier) = Notifier::from_env() {
-        if let Err(e) = notifier.stopping() {
-            tracing::warn!(error = %e, "failed to notify the service manager (STOPPING=1)");
-        }
+    if from_unit
+        && let Some(notifier) = Notifier::from_env()
+        && let Err(e) = notifier.stopping()
+    {
+        tracing::warn!(error = %e, "failed to notify the service manager (STOPPING=1)");
     }
     match ran {
         Ok(true) => {
