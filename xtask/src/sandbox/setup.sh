@@ -112,5 +112,12 @@ for path in /proc/sys /proc/sysrq-trigger; do
 done
 umount -n -l /oldroot
 rmdir /oldroot
+# Shared propagation inside the sandbox, as systemd sets it up on a host (it skips that in a
+# container) and as its container interface asks: the service manager prepares a unit's
+# credentials (LoadCredential=) in a mount namespace of its own and relies on propagation to
+# put them where the service finds them; with private mounts, $CREDENTIALS_DIRECTORY stays
+# empty. The peer groups are new and this namespace's own: nothing propagates to the host,
+# whose mounts were made private to us by `unshare --propagation private`.
+mount -n --make-rshared /
 exec env -i container=unshare PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     /lib/systemd/systemd --system --unit=multi-user.target
