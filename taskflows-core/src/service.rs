@@ -51,11 +51,12 @@ pub struct ServiceSpec {
     pub env: BTreeMap<EnvKey, Text>,
     /// A file of KEY=VALUE lines (EnvironmentFile=), checked when the service is created.
     pub env_file: Option<AbsPath>,
-    /// Files systemd hands the service as credentials (`LoadCredential=NAME:PATH`, read from
-    /// `$CREDENTIALS_DIRECTORY/NAME`): secrets that must never be in the environment. Set by
-    /// taskflows' own services (the API server), not by service files.
-    #[serde(skip)]
-    #[schemars(skip)]
+    /// Secrets systemd hands the service as files (`LoadCredential=NAME:PATH`; the service reads
+    /// `$CREDENTIALS_DIRECTORY/NAME`): never in the environment, where child processes and
+    /// crash reports see them, nor in the unit. NAME: letters, digits and `_`; PATH: a file of at
+    /// most 1 MiB under the allowed folders that others cannot read (and, for a system service,
+    /// that only root can change). At most 64; not for Docker services.
+    #[serde(default)]
     pub credentials: BTreeMap<EnvKey, AbsPath>,
     /// Start the service at boot (system) or login (user).
     #[serde(default)]
@@ -114,6 +115,9 @@ pub struct ServiceSpec {
     #[serde(default, deserialize_with = "one_or_many")]
     pub propagate_stop_from: Vec<UnitName>,
 }
+
+/// The most credentials a service may name.
+pub(crate) const CREDENTIALS_MAX: usize = 64;
 
 /// The `[Unit]` directives relations render to, in the order of [`ServiceSpec::relations`].
 pub const RELATION_DIRECTIVES: [&str; 13] = [
@@ -282,6 +286,13 @@ impl ServiceSpec {
         if docker && let Some(cmd) = &self.start_command {
             crate::environment::split_shell(cmd.as_str()).map_err(|e| e.at("start_command"))?;
         }
+        if docker && !self.credentials.is_empty() {
+            return Err(Error::field(
+                "credentials",
+                "are not allowed with a Docker environment (systemd hands them to the unit, not to the container); \
+                 mount the file with docker.volumes instead",
+            ));
+        }
         if docker && self.watchdog.is_some() {
             return Err(Error::field(
                 "watchdog",
@@ -341,6 +352,12 @@ impl ServiceSpec {
             if let Some(p) = path {
                 check_unit_blanks(p.as_str()).map_err(|e| e.at(field))?;
             }
+        }
+        if self.credentials.len() > CREDENTIALS_MAX {
+            return Err(Error::field("credentials", format!("at most {CREDENTIALS_MAX} are allowed")));
+        }
+        for (name, path) in &self.credentials {
+            check_unit_blanks(path.as_str()).map_err(|e| e.at(format!("credentials.{name}")))?;
         }
         // A Docker service's start_command is the container's, not written into the unit.
         let docker = matches!(self.environment, Some(Environment::Docker(_)));

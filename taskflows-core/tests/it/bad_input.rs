@@ -399,10 +399,22 @@ const FIELD_ROWS: &[(&str, &str)] = &[
         "bad.toml:5:1: service[0].watchdog: is not allowed with a Docker environment (the container cannot notify systemd)",
     ),
     ("watchdog = { timeout = 0 }", "bad.toml:4:14: service[0].watchdog.timeout: must be more than zero"),
+    (
+        "environment = { docker = { image = \"busybox\" } }\ncredentials = { db = \"/etc/taskflows/db\" }",
+        "bad.toml:5:1: service[0].credentials: are not allowed with a Docker environment (systemd hands them to the unit, not to the container); mount the file with docker.volumes instead",
+    ),
+    (
+        "credentials = { \"db-password\" = \"/etc/taskflows/db\" }",
+        "bad.toml:4:17: service[0].credentials.db-password: \"db-password\" is not a valid variable name; use letters, digits and '_', not starting with a digit",
+    ),
+    (
+        "credentials = { db = \"secrets/db\" }",
+        "bad.toml:4:22: service[0].credentials.db: \"secrets/db\" is not an absolute path (it must start with '/')",
+    ),
     ("enabled = \"yes\"", "bad.toml:4:11: service[0].enabled: invalid type: string \"yes\", expected a boolean"),
     (
         "colour = \"blue\"",
-        "bad.toml:4:1: service[0].colour: unknown field `colour`, expected one of `name`, `description`, `start_command`, `stop_command`, `restart_command`, `environment`, `start_schedule`, `stop_schedule`, `restart_schedule`, `working_directory`, `env`, `env_file`, `enabled`, `timeout`, `kill_signal`, `restart_policy`, `watchdog`, `startup_requirements`, `cgroup_config`, `start_after`, `start_before`, `requires`, `requisite`, `wants`, `upholds`, `binds_to`, `part_of`, `on_failure`, `on_success`, `conflicts`, `propagate_stop_to`, `propagate_stop_from`",
+        "bad.toml:4:1: service[0].colour: unknown field `colour`, expected one of `name`, `description`, `start_command`, `stop_command`, `restart_command`, `environment`, `start_schedule`, `stop_schedule`, `restart_schedule`, `working_directory`, `env`, `env_file`, `credentials`, `enabled`, `timeout`, `kill_signal`, `restart_policy`, `watchdog`, `startup_requirements`, `cgroup_config`, `start_after`, `start_before`, `requires`, `requisite`, `wants`, `upholds`, `binds_to`, `part_of`, `on_failure`, `on_success`, `conflicts`, `propagate_stop_to`, `propagate_stop_from`",
     ),
 ];
 
