@@ -98,6 +98,48 @@ impl PathPolicy {
         Ok(())
     }
 
+    /// A credential's file (systemd's `LoadCredential=`): under the roots, a regular file of at
+    /// most 1 MiB (systemd's own limit) that others can neither read nor write; with `strict` (a
+    /// system unit's) root's along the whole path. Never read here: systemd reads it at start.
+    pub(crate) fn credential(&self, field: &str, path: &Path, strict: bool) -> Result<()> {
+        let walked = self.under_roots(field, path)?;
+        let shown = path.display();
+        if !walked.exists {
+            return Err(invalid(format!("{field}: {shown} does not exist"), None));
+        }
+        let fix = if strict { "chown root:root PATH && chmod 600 PATH" } else { "chmod 600 PATH" };
+        let fix = fix.replace("PATH", &walked.resolved.display().to_string());
+        if strict {
+            self.owned_by_root(field, &walked, "a system unit's credential", &fix)?;
+        }
+        let meta = std::fs::symlink_metadata(&walked.resolved)
+            .map_err(|e| invalid(format!("{field}: {shown} cannot be read: {e}"), None))?;
+        if !meta.file_type().is_file() {
+            return Err(invalid(format!("{field}: {shown} is not a regular file"), None));
+        }
+        if meta.len() > ENV_FILE_MAX {
+            return Err(invalid(
+                format!(
+                    "{field}: {shown} is {} bytes; a credential may be at most 1 MiB ({ENV_FILE_MAX} bytes)",
+                    meta.len()
+                ),
+                None,
+            ));
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o007 != 0 || (strict && (meta.uid() != 0 || mode & 0o020 != 0)) {
+            let owner = if strict { "owned by root, " } else { "" };
+            return Err(invalid(
+                format!(
+                    "{field}: {shown} is a secret, so it must be {owner}neither writable by its group nor readable or writable by others (owner uid {}, mode {mode:04o})",
+                    meta.uid()
+                ),
+                Some(fix),
+            ));
+        }
+        Ok(())
+    }
+
     /// A folder under the roots that exists now.
     pub(crate) fn folder(&self, field: &str, path: &Path) -> Result<()> {
         let walked = self.under_roots(field, path)?;

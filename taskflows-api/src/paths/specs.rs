@@ -23,6 +23,9 @@ pub(crate) fn check_specs(policy: &PathPolicy, specs: &[ServiceSpec], ctx: &Rend
         if let Some(path) = &spec.env_file {
             policy.env_file(&format!("service[{name}].env_file"), Path::new(path.as_str()), system)?;
         }
+        for (key, path) in &spec.credentials {
+            policy.credential(&format!("service[{name}].credentials.{key}"), Path::new(path.as_str()), system)?;
+        }
         if let Some(path) = &spec.working_directory {
             policy.folder(&format!("service[{name}].working_directory"), Path::new(path.as_str()))?;
         }

@@ -133,6 +133,49 @@ async fn env_files_that_are_not_small_regular_files_are_refused_without_reading_
     check(&err, "service[web].env_file", "does not exist");
 }
 
+fn credential(path: &Path) -> String {
+    format!("credentials = {{ db_password = \"{}\" }}", path.display())
+}
+
+#[tokio::test]
+async fn credentials_are_private_small_regular_files_under_the_roots() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let host = Host::new();
+    let field = "service[web].credentials.db_password";
+    let secret = host.allowed().join("db");
+    std::fs::write(&secret, "hunter2-canary").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = host.refused(&credential(&secret)).await;
+    check(&err, field, "is a secret, so it must be neither writable by its group nor readable or writable by others");
+    assert!(err.to_string().contains("mode 0644") && err.hint().is_some_and(|h| h.contains("chmod 600")), "{err:?}");
+    assert!(!format!("{err:?}").contains("hunter2"), "never the content: {err:?}");
+
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = host.refused(&credential(&host.outside().join("db"))).await;
+    check(&err, field, "is outside the allowed folders");
+    let link = host.allowed().join("link");
+    std::os::unix::fs::symlink("../outside", &link).unwrap();
+    check(&host.refused(&credential(&link.join("db"))).await, field, "link");
+    let fifo = host.allowed().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
+    check(&host.refused(&credential(&fifo)).await, field, "is not a regular file");
+    let big = host.allowed().join("big");
+    std::fs::write(&big, vec![b'x'; 2 << 20]).unwrap();
+    std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+    check(&host.refused(&credential(&big)).await, field, "is 2097152 bytes; a credential may be at most 1 MiB");
+    check(&host.refused(&credential(&host.allowed().join("missing"))).await, field, "does not exist");
+
+    // A private file gets past the policy (what fails later, if anything, is not about paths).
+    let content =
+        format!("version = 1\n[[service]]\nname = \"web\"\nstart_command = \"/bin/true\"\n{}\n", credential(&secret));
+    let request =
+        CreateRequest { files: vec![SourceFile { label: "jobs.toml".into(), content }], ..Default::default() };
+    if let Err(e) = host.local(None).plan(&request).await {
+        assert!(!e.to_string().contains("credentials"), "{e}");
+    }
+}
+
 #[tokio::test]
 async fn dev_zero_is_refused_not_read_even_when_dev_is_allowed() {
     let host = Host::new();
