@@ -425,6 +425,56 @@ fn env_values_stay_out_of_the_unit_and_reach_the_service() {
     assert!(!file.exists(), "removed with the service");
 }
 
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn credentials_reach_the_service_as_files_and_nowhere_else() {
+    in_sandbox();
+    use std::os::unix::fs::PermissionsExt as _;
+    let data = tempfile::tempdir().unwrap();
+    let canary = format!("canary-credential-{}", std::process::id());
+    let secret = data.path().join("db_password");
+    std::fs::write(&secret, &canary).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let digest = std::process::Command::new("sha256sum").arg(&secret).output().unwrap();
+    let digest = stdout(&digest).split_whitespace().next().unwrap().to_owned();
+    // The service proves it read the value (its digest) and that no variable holds it.
+    let (_dir, path) = service_file(&format!(
+        "[[service]]\nname = \"secret-cred\"\nstart_command = \"/bin/sh -c 'sha256sum \\\"$CREDENTIALS_DIRECTORY/db\\\"; env | grep -c canary-credential; sleep 0.5'\"\ncredentials = {{ db = \"{}\" }}\n",
+        secret.display()
+    ));
+    let env = [("TASKFLOWS_DATA_DIR", data.path().to_str().unwrap())];
+    let out = crate::tf_env(&["create", &path], &env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let shown = stdout(&crate::tf_env(&["show", "secret-cred"], &env));
+    assert!(shown.contains(&format!("LoadCredential=db:{}", secret.display())), "{shown}");
+    let out = crate::tf_env(&["start", "secret-cred", "--wait"], &env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let logs = stdout(&crate::tf_env(&["logs", "secret-cred"], &env));
+    assert!(logs.contains(&digest), "the service read the credential: {logs}");
+    assert!(logs.lines().any(|l| l.trim_end().ends_with(" 0") || l.trim() == "0"), "no variable holds it: {logs}");
+    assert!(!logs.contains(&canary), "{logs}");
+    let user = std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user");
+    let show = std::process::Command::new("systemctl")
+        .args(if user { &["--user"][..] } else { &[][..] })
+        .args(["show", "taskflows-secret-cred.service"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&show).contains(&canary), "systemctl show has it");
+    assert!(crate::tf_env(&["remove", "secret-cred"], &env).status.success());
+    assert!(secret.exists(), "the user's file stays");
+
+    // Readable by others: refused, naming the field and the fix, nothing created.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = crate::tf_env(&["create", &path], &env);
+    assert_eq!(out.status.code(), Some(3), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("service[secret-cred].credentials.db: ") && stderr(&out).contains("chmod"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(crate::tf_env(&["list", "secret-cred"], &env).status.code(), Some(4), "nothing created");
+}
+
 /// `s` as a TOML basic string.
 fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
