@@ -35,6 +35,7 @@ pub mod server;
 pub mod signing;
 #[cfg(feature = "slack")]
 pub mod slack;
+mod vars;
 pub mod wire;
 
 use std::future::Future;
@@ -51,6 +52,7 @@ pub use error::{Error, Result, exit};
 pub use lock::DataLock;
 pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_name, silences_path};
 pub use paths::PathPolicy;
+pub use vars::env_var;
 
 /// A service file's content, and the name its errors give it (a path, `<stdin>` …).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
