@@ -20,6 +20,7 @@ mod error;
 pub mod grafana;
 mod lock;
 pub mod logging;
+mod logs;
 pub mod metrics;
 mod monitor;
 mod monitor_state;
@@ -50,6 +51,7 @@ pub use contract::*;
 pub use create::pending_marker;
 pub use error::{Error, Result, exit};
 pub use lock::DataLock;
+pub use logs::{LOG_QUERY_KEYS, LogPattern, LogQuery, LogTime, Priority, RunSelector};
 pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_name, silences_path};
 pub use paths::PathPolicy;
 pub use vars::env_var;
@@ -206,10 +208,10 @@ pub trait Operations {
     fn status(&self, pattern: Option<&str>, running: bool) -> impl Future<Output = Result<StatusReport>> + Send;
     /// Installed unit files.
     fn show(&self, pattern: &str) -> impl Future<Output = Result<UnitFiles>> + Send;
-    /// The last `lines` journal lines of one service.
-    fn logs(&self, name: &str, lines: usize) -> impl Future<Output = Result<Logs>> + Send;
-    /// The last `lines` lines, then new ones as they come.
-    fn follow(&self, name: &str, lines: usize) -> impl Future<Output = Result<LogStream>> + Send;
+    /// The last `query.lines` journal lines of one service that pass the query's filters.
+    fn logs(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<Logs>> + Send;
+    /// The last lines, then new ones as they come (a query with `run` is refused).
+    fn follow(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<LogStream>> + Send;
     /// Past runs, newest first.
     fn history(&self, pattern: Option<&str>, limit: usize) -> impl Future<Output = Result<History>> + Send;
     /// Upcoming runs, `count` per service.
@@ -382,11 +384,11 @@ impl Operations for Local {
     fn show(&self, pattern: &str) -> impl Future<Output = Result<UnitFiles>> + Send {
         self.show_units(pattern)
     }
-    fn logs(&self, name: &str, lines: usize) -> impl Future<Output = Result<Logs>> + Send {
-        self.logs_of(name, lines)
+    fn logs(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<Logs>> + Send {
+        self.logs_of(name, query)
     }
-    fn follow(&self, name: &str, lines: usize) -> impl Future<Output = Result<LogStream>> + Send {
-        self.follow_logs(name, lines)
+    fn follow(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<LogStream>> + Send {
+        self.follow_logs(name, query)
     }
     fn history(&self, pattern: Option<&str>, limit: usize) -> impl Future<Output = Result<History>> + Send {
         self.history_of(pattern, limit)
