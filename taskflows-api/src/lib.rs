@@ -85,11 +85,12 @@ pub struct CreateRequest {
 #[serde(rename_all = "lowercase")]
 pub enum Targets {
     /// The services.
-    #[default]
     Services,
     /// Their timers (and the stop-/restart- helpers' timers).
     Timers,
-    /// Both.
+    /// Both (the default: stopping a service also stops it from firing again, as the Python
+    /// `tf` did).
+    #[default]
     Both,
 }
 
@@ -194,6 +195,17 @@ pub enum Progress {
     BuildOutput(String),
     /// Something the user should know that does not fail the operation.
     Warning(String),
+    /// `start --wait`: a started service's state, when it starts waiting and at each change
+    /// systemd signals.
+    Run {
+        /// The service.
+        service: String,
+        /// Its state as systemd words it: `activating (start)`, `active (running)`,
+        /// `inactive (dead)`, `failed (failed)`.
+        state: String,
+        /// Whether its run has ended.
+        ended: bool,
+    },
 }
 
 /// A stream of journal lines of `tf logs --follow`.

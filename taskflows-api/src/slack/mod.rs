@@ -533,7 +533,8 @@ impl Inner {
         let request = ControlRequest {
             pattern: pattern.to_owned(),
             action,
-            targets: Targets::Services,
+            // As `tf stop NAME`: the service and its timers.
+            targets: Targets::Both,
             wait: false,
             timeout: None,
             force: false,
