@@ -102,24 +102,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show a service's journal.
-    Logs {
-        /// The service.
-        name: String,
-        /// How many lines.
-        #[arg(short = 'n', long, default_value_t = 50)]
-        lines: usize,
-        /// Keep printing new lines.
-        #[arg(short, long)]
-        follow: bool,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Show a service's journal: the last lines, those of one run, or those matching filters.
+    #[command(after_help = LOGS_EXAMPLES)]
+    Logs(LogsArgs),
     /// Print the installed unit files of services.
     Show {
-        /// A service name or glob.
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
@@ -294,7 +285,6 @@ impl Command {
         match self {
             Command::List { json, .. }
             | Command::Status { json, .. }
-            | Command::Logs { json, .. }
             | Command::Show { json, .. }
             | Command::Start { json, .. }
             | Command::Stop { json, .. }
@@ -306,6 +296,7 @@ impl Command {
             | Command::History { json, .. }
             | Command::Run { json, .. }
             | Command::Check { json, .. } => *json,
+            Command::Logs(args) => args.json,
             Command::Create(args) => args.json(),
             Command::Env(command) => command.json(),
             Command::Monitor { command } => command.json(),
@@ -314,13 +305,77 @@ impl Command {
     }
 }
 
-/// Which units a control command acts on.
+/// The examples of `tf start|stop|restart|enable|disable --help`.
+fn control_examples(verb: &str) -> String {
+    format!(
+        "Examples:
+  tf {verb} nightly             the service nightly and its timers
+  tf {verb} 'web-*'             every service whose name starts with web- (quoted for the shell)
+  tf {verb} nightly --services  only the service
+  tf {verb} nightly -t          only its timers (and those of its stop/restart schedules)"
+    )
+}
+
+/// `tf logs`: which lines, and how to print them.
+#[derive(clap::Args)]
+pub(crate) struct LogsArgs {
+    /// The service (its name; a glob must match exactly one).
+    #[arg(add = complete::services())]
+    pub(crate) name: String,
+    /// At most this many lines (the newest).
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub(crate) lines: usize,
+    /// Keep printing new lines.
+    #[arg(short, long, conflicts_with = "run")]
+    pub(crate) follow: bool,
+    /// Lines since this time: RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] (UTC), `now`, or a duration ago
+    /// (30min, 2h, 1d).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<taskflows_api::LogTime>,
+    /// Lines until this time (the same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<taskflows_api::LogTime>,
+    /// Only messages matching this PCRE2 pattern (all lowercase: case-insensitive).
+    #[arg(short = 'g', long, value_name = "PATTERN")]
+    pub(crate) grep: Option<taskflows_api::LogPattern>,
+    /// Only lines of this priority or more severe: 0-7, or emerg, alert, crit, err, warning,
+    /// notice, info, debug.
+    #[arg(short = 'p', long, value_name = "PRIORITY")]
+    pub(crate) priority: Option<taskflows_api::Priority>,
+    /// Only one run's lines: `last`, or an invocation id as `tf history` shows it.
+    #[arg(long, value_name = "last|ID")]
+    pub(crate) run: Option<taskflows_api::RunSelector>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl LogsArgs {
+    pub(crate) fn query(&self) -> taskflows_api::LogQuery {
+        taskflows_api::LogQuery {
+            lines: self.lines,
+            since: self.since,
+            until: self.until,
+            grep: self.grep.clone(),
+            priority: self.priority,
+            run: self.run.clone(),
+        }
+    }
+}
+
+const LOGS_EXAMPLES: &str = "Examples:
+  tf logs nightly --run last            the output of the last run
+  tf logs nightly --since 2h -p warning warnings and worse of the last two hours
+  tf logs web -g 'timeout|refused' -f   follow the lines that match";
+
+/// Which units a control command acts on: without -t or --services, the services and their
+/// timers.
 #[derive(clap::Args)]
 struct TargetArgs {
-    /// The timers (of the service and its stop-/restart- schedules).
+    /// Only the timers (of the service and its stop-/restart- schedules); with --services: both.
     #[arg(short = 't', long)]
     timers: bool,
-    /// The services too, with --timers.
+    /// Only the services, not their timers; with --timers: both.
     #[arg(long)]
     services: bool,
 }

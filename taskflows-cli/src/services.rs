@@ -18,9 +18,9 @@ use crate::{Command, Failure, print};
 pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Failure> {
     let style = Style::detect();
     match command {
-        Command::Logs { name, lines, follow: true, json } => {
-            let stream = local.follow(&name, lines).await?;
-            follow(stream, None, json, &style).await
+        Command::Logs(args) if args.follow => {
+            let stream = local.follow(&args.name, &args.query()).await?;
+            follow(stream, None, args.json, &style).await
         }
         Command::Run { name, timeout, json, command } => {
             run_once(local, &run_request(name.as_deref(), timeout, command)?, json, &style).await
@@ -84,9 +84,9 @@ pub(crate) async fn answer(
             let units = ops.show(pattern).await?;
             return Ok(Answer::text(&units, unit_files(&units)));
         }
-        Command::Logs { name, lines, json, .. } => {
-            let logs = ops.logs(name, *lines).await?;
-            let text = logs.lines.iter().map(|l| log_line(l, None, *json, style)).collect();
+        Command::Logs(args) => {
+            let logs = ops.logs(&args.name, &args.query()).await?;
+            let text = logs.lines.iter().map(|l| log_line(l, None, args.json, style)).collect();
             return Ok(Answer::text(&logs, text));
         }
         Command::History { pattern, limit, .. } => {
