@@ -116,8 +116,11 @@ enum Command {
     },
     /// Create services from a service file or a folder of them.
     Create(create::CreateArgs),
-    /// Start services (or, with -t, their timers).
+    /// Start services and their timers (-t: only the timers, --services: only the services).
+    #[command(after_help = control_examples("start"))]
     Start {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
@@ -130,32 +133,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Stop services (or, with -t, their timers).
+    /// Stop services and their timers, so they do not fire again (-t: only the timers, --services:
+    /// only the services).
+    #[command(after_help = control_examples("stop"))]
     Stop {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
         #[arg(long)]
         json: bool,
     },
-    /// Restart services (or, with -t, their timers).
+    /// Restart services and their timers (-t: only the timers, --services: only the services).
+    #[command(after_help = control_examples("restart"))]
     Restart {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
         #[arg(long)]
         json: bool,
     },
-    /// Enable services (or, with -t, their timers) at boot or login.
+    /// Enable services and their timers at boot or login (-t: only the timers, --services: only the
+    /// services).
+    #[command(after_help = control_examples("enable"))]
     Enable {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
         #[arg(long)]
         json: bool,
     },
-    /// Disable services (or, with -t, their timers).
+    /// Disable services and their timers (-t: only the timers, --services: only the services).
+    #[command(after_help = control_examples("disable"))]
     Disable {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
@@ -383,9 +400,9 @@ struct TargetArgs {
 impl TargetArgs {
     fn targets(&self) -> Targets {
         match (self.timers, self.services) {
-            (true, true) => Targets::Both,
             (true, false) => Targets::Timers,
-            _ => Targets::Services,
+            (false, true) => Targets::Services,
+            _ => Targets::Both,
         }
     }
 }

@@ -163,23 +163,27 @@ startup_requirements = [{ kind = "cpus", amount = 1, silent = true }]
     assert!(text.contains("/taskflows-ctl-worker.service\n[Unit]\n"), "{text}");
     assert!(text.contains("ConditionCPUs=>=1\n"), "{text}");
 
+    // Neither -t nor --services: the service and its timers, each unit said.
     let out = tf(&["enable", "ctl-worker"]);
-    assert_eq!(stdout(&out), "enabled taskflows-ctl-worker.service\n");
+    assert_eq!(stdout(&out), "enabled taskflows-ctl-worker.service\nenabled stop-taskflows-ctl-worker.timer\n");
     let status: serde_json::Value =
         serde_json::from_slice(&tf(&["status", "-m", "ctl-worker", "--json"]).stdout).unwrap();
     assert_eq!(status["services"][0]["enabled"], true);
-    let out = tf(&["disable", "ctl-worker"]);
+    let out = tf(&["disable", "ctl-worker", "--services"]);
     assert_eq!(stdout(&out), "disabled taskflows-ctl-worker.service\n");
 
-    let out = tf(&["start", "ctl-worker"]);
+    let out = tf(&["start", "ctl-worker", "--services"]);
     assert_eq!(stdout(&out), "start taskflows-ctl-worker.service: done\n");
     let out = tf(&["restart", "ctl-worker"]);
-    assert_eq!(stdout(&out), "restart taskflows-ctl-worker.service: done\n");
+    assert_eq!(
+        stdout(&out),
+        "restart taskflows-ctl-worker.service: done\nrestart stop-taskflows-ctl-worker.timer: done\n"
+    );
     let out = tf(&["stop", "ctl-worker", "-t", "--services"]);
     assert_eq!(
         stdout(&out),
-        "stop taskflows-ctl-worker.service: done\nstop stop-taskflows-ctl-worker.timer: done\n",
-        "timers and services: {}",
+        "stop stop-taskflows-ctl-worker.timer: done\nstop taskflows-ctl-worker.service: done\n",
+        "timers first, then services: {}",
         stderr(&out)
     );
 
