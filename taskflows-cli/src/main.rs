@@ -20,6 +20,7 @@ mod host;
 mod monitor;
 mod monitor_alerts;
 mod output;
+mod progress;
 mod servers;
 mod services;
 mod slack;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use taskflows_api::{
-    Action, CheckReport, CheckTarget, ControlReport, ControlRequest, History, Local, NextRuns, Operations, Progress,
-    RunKind, RunReport, RunRequest, ServiceList, ServiceState, UnitFiles, exit,
+    Action, CheckReport, CheckTarget, ControlReport, ControlRequest, History, Local, NextRuns, Operations, RunKind,
+    RunReport, RunRequest, ServiceList, ServiceState, UnitFiles, exit,
 };
 
 use crate::output::{Answer, Style, Table, between, short_duration, terminal_safe};
@@ -361,35 +361,6 @@ pub(crate) fn control_lines(report: &ControlReport, style: &Style, timeout: Opti
         text.push_str(&format!("still running{t}; not waiting any longer\n"));
     }
     text
-}
-
-/// Progress lines on stderr, for a terminal (jobs) and always (waiting, builds, warnings).
-pub(crate) fn report_progress(event: Progress) {
-    use std::io::{IsTerminal as _, Write as _};
-    let mut err = std::io::stderr().lock();
-    match event {
-        Progress::Jobs { done, total } if total > 64 && std::io::stderr().is_terminal() => {
-            let width = 30 * done / total;
-            let _ = write!(err, "\r[{}{}] {done}/{total} jobs", "#".repeat(width), " ".repeat(30 - width));
-            if done == total {
-                let _ = writeln!(err);
-            }
-        }
-        Progress::Jobs { .. } => {}
-        Progress::WaitingForLock { data_dir } => {
-            let _ = writeln!(err, "waiting for another tf command to finish changing {}", data_dir.display());
-        }
-        Progress::Building { service, tag, path } => {
-            let _ = writeln!(err, "building image {tag} for {service} from {path}");
-        }
-        Progress::BuildOutput(line) => {
-            let _ = writeln!(err, "  {}", terminal_safe(&line));
-        }
-        Progress::Warning(w) => {
-            let _ = writeln!(err, "warning: {}", terminal_safe(&w));
-        }
-        _ => {}
-    }
 }
 
 #[cfg(test)]
