@@ -172,47 +172,41 @@ impl Table {
         merged
     }
 
+    /// The table as text: columns padded to their widest cell (two spaces between them); on a
+    /// terminal, fitted to its width, long cells cut with `…` (one line per row, always).
     pub(crate) fn render(&self, style: &Style) -> String {
-        let width = |s: &str| visible_len(s);
-        let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(width(cell));
-            }
+        self.render_within(style, None)
+    }
+
+    /// [`Table::render`] within `width` columns (`None`: the terminal's, when stdout is one).
+    fn render_within(&self, style: &Style, width: Option<u16>) -> String {
+        use comfy_table::{Cell, ContentArrangement, Row, presets};
+        let mut table = comfy_table::Table::new();
+        table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Dynamic);
+        table.set_truncation_indicator("…");
+        if let Some(width) = width {
+            table.set_width(width);
+        }
+        let row = |cells: Vec<String>| {
+            let mut row = Row::from(cells.into_iter().map(Cell::new).collect::<Vec<_>>());
+            row.max_height(1);
+            row
+        };
+        table.set_header(row(self.header.iter().map(|h| style.bold(h)).collect()));
+        for cells in &self.rows {
+            table.add_row(row(cells.clone()));
+        }
+        let last = table.column_count().saturating_sub(1);
+        for (i, column) in table.column_iter_mut().enumerate() {
+            column.set_padding((0, if i < last { 2 } else { 0 }));
         }
         let mut out = String::new();
-        let line = |cells: &[String], out: &mut String, header: bool| {
-            let last = cells.len().saturating_sub(1);
-            for (i, cell) in cells.iter().enumerate() {
-                let text = if header { style.bold(cell) } else { cell.clone() };
-                out.push_str(&text);
-                if i < last {
-                    out.push_str(&" ".repeat(widths[i] - width(cell) + 2));
-                }
-            }
+        for line in table.lines() {
+            out.push_str(line.trim_end());
             out.push('\n');
-        };
-        line(&self.header, &mut out, true);
-        for row in &self.rows {
-            line(row, &mut out, false);
         }
         out
     }
-}
-
-/// Characters on screen, skipping ANSI colour sequences.
-fn visible_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut escape = false;
-    for c in s.chars() {
-        match (escape, c) {
-            (false, '\x1b') => escape = true,
-            (true, 'm') => escape = false,
-            (true, _) => {}
-            (false, _) => n += 1,
-        }
-    }
-    n
 }
 
 #[cfg(test)]
@@ -225,6 +219,21 @@ mod tests {
         assert_eq!(short_duration(1_500_000), "1s 500ms");
         assert_eq!(short_duration(90_061_000_000), "1d 1h");
         assert_eq!(short_duration(125_000_000), "2min 5s");
+    }
+
+    #[test]
+    fn tables_fit_the_width_and_cut_long_cells() {
+        let plain = Style { colour: false, zone: TimeZone::UTC };
+        let mut t = Table::new(&["SERVICE", "DESCRIPTION", "STATE"]);
+        t.row(vec!["nightly".into(), "Build and mail the nightly report to everyone".into(), "active".into()]);
+        t.row(vec!["web".into(), "-".into(), "failed".into()]);
+        let wide = t.render_within(&plain, Some(200));
+        assert_eq!(wide, t.render(&plain), "a table that fits is left as it is");
+        let narrow = t.render_within(&plain, Some(40));
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+        assert_eq!(narrow.lines().count(), 3, "one line per row: {narrow}");
+        assert!(narrow.contains("Build and…") || narrow.contains('…'), "{narrow}");
+        assert!(narrow.lines().nth(1).unwrap().ends_with("active"), "the short columns stay whole: {narrow}");
     }
 
     #[test]
