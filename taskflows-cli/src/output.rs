@@ -5,6 +5,44 @@ use std::io::IsTerminal as _;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColourChoice {
+    /// On a terminal, unless `NO_COLOR` is set (and not empty).
+    Auto,
+    /// Always, even into a pipe or with `NO_COLOR`.
+    Always,
+    /// Never.
+    Never,
+}
+
+static COLOUR: std::sync::OnceLock<ColourChoice> = std::sync::OnceLock::new();
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The `--color` of this run (once, from `main`).
+pub(crate) fn set_colour(choice: ColourChoice) {
+    let _ = COLOUR.set(choice);
+}
+
+/// `-q`: leave out what is not essential (once, from `main`).
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `-q` was given.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether to colour stdout: `--color`, else a terminal without `NO_COLOR`.
+fn colour_wanted(choice: ColourChoice, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    match choice {
+        ColourChoice::Always => true,
+        ColourChoice::Never => false,
+        ColourChoice::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// How output is styled.
 pub(crate) struct Style {
     colour: bool,
@@ -12,10 +50,11 @@ pub(crate) struct Style {
 }
 
 impl Style {
-    /// Colour when stdout is a terminal (and `NO_COLOR` is unset); times in
-    /// `TASKFLOWS_DISPLAY_TIMEZONE` (default UTC).
+    /// Colour as `--color` says (by default when stdout is a terminal and `NO_COLOR` is unset or
+    /// empty); times in `TASKFLOWS_DISPLAY_TIMEZONE` (default UTC).
     pub(crate) fn detect() -> Style {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let choice = COLOUR.get().copied().unwrap_or(ColourChoice::Auto);
+        let colour = colour_wanted(choice, std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
         let zone = match std::env::var("TASKFLOWS_DISPLAY_TIMEZONE") {
             Err(_) => TimeZone::UTC,
             Ok(name) => TimeZone::get(&name).unwrap_or_else(|_| {
@@ -95,6 +134,8 @@ pub(crate) struct Answer {
     pub(crate) ok: bool,
     /// The exit code, when not 0 for ok and 1 otherwise.
     pub(crate) code: Option<u8>,
+    /// The view only says what a change did: `-q` leaves it out when the change succeeded.
+    pub(crate) chatter: bool,
 }
 
 /// How an answer shows.
@@ -108,7 +149,7 @@ pub(crate) enum View {
 impl Answer {
     fn new(value: &impl serde::Serialize, view: View) -> Answer {
         let json = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"cannot encode: {e}\""));
-        Answer { json, view, ok: true, code: None }
+        Answer { json, view, ok: true, code: None, chatter: false }
     }
 
     pub(crate) fn table(value: &impl serde::Serialize, table: Table) -> Answer {
@@ -128,7 +169,7 @@ impl Answer {
     pub(crate) fn print(self, json: bool) -> Result<std::process::ExitCode, crate::Failure> {
         if json {
             crate::print(format!("{}\n", self.json).as_bytes())?;
-        } else {
+        } else if !(self.chatter && self.ok && quiet()) {
             match &self.view {
                 View::Table(t) => crate::print(t.render(&Style::detect()).as_bytes())?,
                 View::Text(text) => crate::print(text.as_bytes())?,
@@ -212,6 +253,20 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_follows_the_flag_then_the_terminal_and_no_color() {
+        let check = |choice, terminal, no_color: Option<&str>, expected: bool| {
+            let got = colour_wanted(choice, terminal, no_color.map(std::ffi::OsStr::new));
+            assert_eq!(got, expected, "{choice:?} terminal={terminal} NO_COLOR={no_color:?}");
+        };
+        check(ColourChoice::Auto, true, None, true);
+        check(ColourChoice::Auto, false, None, false);
+        check(ColourChoice::Auto, true, Some("1"), false);
+        check(ColourChoice::Auto, true, Some(""), true);
+        check(ColourChoice::Always, false, Some("1"), true);
+        check(ColourChoice::Never, true, None, false);
+    }
 
     #[test]
     fn durations_show_two_units() {

@@ -111,7 +111,7 @@ pub(crate) async fn answer(
     };
     let report = ops.control(&request).await?;
     let text = control_lines(&report, style, request.timeout);
-    Ok(Answer { ok: report.ok, ..Answer::text(&report, text) })
+    Ok(Answer { ok: report.ok, chatter: true, ..Answer::text(&report, text) })
 }
 
 /// `tf run`: Ctrl-C (or SIGTERM) stops the run and leaves no transient unit behind.
