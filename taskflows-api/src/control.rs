@@ -1,5 +1,6 @@
 //! Start, stop, restart, enable, disable, remove; `start --wait`; one-off runs.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,9 +27,16 @@ impl Local {
         };
         match request.action {
             Action::Start => {
+                // Watching before the start, so no change of the runs can slip by unseen.
+                let watch = match request.wait {
+                    true => Some(systemd.watch().await?),
+                    false => None,
+                };
                 report.jobs = systemd.start(&names, targets).await?;
-                if request.wait && report.jobs.iter().all(|j| j.ok()) {
-                    let waiting = self.wait_for_runs(&names);
+                if let Some(watch) = watch
+                    && report.jobs.iter().all(|j| j.ok())
+                {
+                    let waiting = self.wait_for_runs(&names, watch);
                     match request.timeout {
                         None => report.runs = waiting.await?,
                         Some(t) => match tokio::time::timeout(t, waiting).await {
@@ -73,11 +81,25 @@ impl Local {
         Ok((containers, units))
     }
 
-    /// Wait until no started service is running any more; say how each run ended.
-    async fn wait_for_runs(&self, names: &[ServiceName]) -> Result<Vec<RunEnd>> {
+    /// Wait until no started service is running any more, from systemd's signals (each change
+    /// of a service's state is said as [`Progress::Run`](crate::Progress::Run)); say how each
+    /// run ended.
+    async fn wait_for_runs(&self, names: &[ServiceName], watch: taskflows_systemd::Watch) -> Result<Vec<RunEnd>> {
+        // Not how changes arrive, only a net under a signal lost in a full queue.
+        const RECHECK: Duration = Duration::from_secs(10);
         let systemd = self.systemd().await?;
+        let units: HashSet<String> = names.iter().map(|n| format!("{}.service", n.unit_stem())).collect();
+        let mut watch = Some(watch);
+        let mut said: Vec<ServiceState> = Vec::new();
         loop {
             let states = systemd.status(names).await?;
+            for s in &states {
+                let before = said.iter().find(|b| b.name == s.name);
+                if before.is_none_or(|b| b.active_state != s.active_state || b.sub_state != s.sub_state) {
+                    let (service, state, ended) = (s.name.clone(), state_words(s), !s.is_running());
+                    self.say(crate::Progress::Run { service, state, ended });
+                }
+            }
             if !states.iter().any(ServiceState::is_running) {
                 return Ok(states
                     .iter()
@@ -89,7 +111,22 @@ impl Local {
                     })
                     .collect());
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            said = states;
+            // The next change of one of these services (or, should the bus close, a moment).
+            match watch.as_mut() {
+                None => tokio::time::sleep(Duration::from_millis(200)).await,
+                Some(w) => loop {
+                    match tokio::time::timeout(RECHECK, w.next()).await {
+                        Err(_) => break,
+                        Ok(None) => {
+                            watch = None;
+                            break;
+                        }
+                        Ok(Some(taskflows_systemd::Event::State { unit, .. })) if units.contains(&unit) => break,
+                        Ok(Some(_)) => {}
+                    }
+                },
+            }
         }
     }
 
@@ -112,4 +149,9 @@ impl Local {
         self.systemd().await?.stop_transient(unit).await?;
         Ok(())
     }
+}
+
+/// `active (running)`, as `systemctl status` words a state.
+fn state_words(s: &ServiceState) -> String {
+    format!("{} ({})", s.active_state.as_str(), s.sub_state)
 }

@@ -20,6 +20,7 @@ mod error;
 pub mod grafana;
 mod lock;
 pub mod logging;
+mod logs;
 pub mod metrics;
 mod monitor;
 mod monitor_state;
@@ -35,6 +36,7 @@ pub mod server;
 pub mod signing;
 #[cfg(feature = "slack")]
 pub mod slack;
+mod vars;
 pub mod wire;
 
 use std::future::Future;
@@ -49,8 +51,10 @@ pub use contract::*;
 pub use create::pending_marker;
 pub use error::{Error, Result, exit};
 pub use lock::DataLock;
+pub use logs::{LOG_QUERY_KEYS, LogPattern, LogQuery, LogTime, Priority, RunSelector};
 pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_name, silences_path};
 pub use paths::PathPolicy;
+pub use vars::env_var;
 
 /// A service file's content, and the name its errors give it (a path, `<stdin>` …).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -81,11 +85,12 @@ pub struct CreateRequest {
 #[serde(rename_all = "lowercase")]
 pub enum Targets {
     /// The services.
-    #[default]
     Services,
     /// Their timers (and the stop-/restart- helpers' timers).
     Timers,
-    /// Both.
+    /// Both (the default: stopping a service also stops it from firing again, as the Python
+    /// `tf` did).
+    #[default]
     Both,
 }
 
@@ -190,6 +195,17 @@ pub enum Progress {
     BuildOutput(String),
     /// Something the user should know that does not fail the operation.
     Warning(String),
+    /// `start --wait`: a started service's state, when it starts waiting and at each change
+    /// systemd signals.
+    Run {
+        /// The service.
+        service: String,
+        /// Its state as systemd words it: `activating (start)`, `active (running)`,
+        /// `inactive (dead)`, `failed (failed)`.
+        state: String,
+        /// Whether its run has ended.
+        ended: bool,
+    },
 }
 
 /// A stream of journal lines of `tf logs --follow`.
@@ -204,10 +220,10 @@ pub trait Operations {
     fn status(&self, pattern: Option<&str>, running: bool) -> impl Future<Output = Result<StatusReport>> + Send;
     /// Installed unit files.
     fn show(&self, pattern: &str) -> impl Future<Output = Result<UnitFiles>> + Send;
-    /// The last `lines` journal lines of one service.
-    fn logs(&self, name: &str, lines: usize) -> impl Future<Output = Result<Logs>> + Send;
-    /// The last `lines` lines, then new ones as they come.
-    fn follow(&self, name: &str, lines: usize) -> impl Future<Output = Result<LogStream>> + Send;
+    /// The last `query.lines` journal lines of one service that pass the query's filters.
+    fn logs(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<Logs>> + Send;
+    /// The last lines, then new ones as they come (a query with `run` is refused).
+    fn follow(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<LogStream>> + Send;
     /// Past runs, newest first.
     fn history(&self, pattern: Option<&str>, limit: usize) -> impl Future<Output = Result<History>> + Send;
     /// Upcoming runs, `count` per service.
@@ -380,11 +396,11 @@ impl Operations for Local {
     fn show(&self, pattern: &str) -> impl Future<Output = Result<UnitFiles>> + Send {
         self.show_units(pattern)
     }
-    fn logs(&self, name: &str, lines: usize) -> impl Future<Output = Result<Logs>> + Send {
-        self.logs_of(name, lines)
+    fn logs(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<Logs>> + Send {
+        self.logs_of(name, query)
     }
-    fn follow(&self, name: &str, lines: usize) -> impl Future<Output = Result<LogStream>> + Send {
-        self.follow_logs(name, lines)
+    fn follow(&self, name: &str, query: &LogQuery) -> impl Future<Output = Result<LogStream>> + Send {
+        self.follow_logs(name, query)
     }
     fn history(&self, pattern: Option<&str>, limit: usize) -> impl Future<Output = Result<History>> + Send {
         self.history_of(pattern, limit)

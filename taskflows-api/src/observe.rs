@@ -4,8 +4,8 @@ use futures_util::StreamExt as _;
 use taskflows_core::ServiceName;
 
 use crate::{
-    Error, History, InstalledUnit, Local, LogStream, Logs, NextRun, NextRuns, Result, ServiceList, ServiceUnits,
-    StatusReport, UnitFiles, VERSION,
+    Error, History, InstalledUnit, Local, LogQuery, LogStream, Logs, NextRun, NextRuns, Result, RunSelector,
+    ServiceList, ServiceUnits, StatusReport, UnitFiles, VERSION,
 };
 
 impl Local {
@@ -62,17 +62,70 @@ impl Local {
         Ok(UnitFiles { version: VERSION, units })
     }
 
-    pub(crate) async fn logs_of(&self, name: &str, lines: usize) -> Result<Logs> {
+    pub(crate) async fn logs_of(&self, name: &str, query: &LogQuery) -> Result<Logs> {
+        // The filters are checked before systemd is asked anything.
+        let mut filter = query.filter(jiff::Timestamp::now())?;
         let service = self.exactly_one(name).await?;
         let unit = format!("{}.service", service.unit_stem());
-        let lines = self.systemd().await?.logs(&unit, lines).await?;
+        let systemd = self.systemd().await?;
+        let run = match &query.run {
+            None => None,
+            Some(selector) => Some(self.run_window(&unit, selector, &mut filter).await?),
+        };
+        let lines = systemd.logs_matching(&unit, query.lines, &filter).await.map_err(|e| grep_error(query, e))?;
+        let lines = match run {
+            None => lines,
+            Some(run) => lines.into_iter().filter(|l| run.owns(l)).collect(),
+        };
         Ok(Logs { version: VERSION, unit, lines })
     }
 
-    pub(crate) async fn follow_logs(&self, name: &str, lines: usize) -> Result<LogStream> {
+    /// Narrow `filter` to the run `selector` names, found in the unit's history.
+    async fn run_window(
+        &self,
+        unit: &str,
+        selector: &RunSelector,
+        filter: &mut taskflows_systemd::LogFilter,
+    ) -> Result<RunWindow> {
+        const SEARCHED: usize = 1000;
+        let limit = if *selector == RunSelector::Last { 20 } else { SEARCHED };
+        let runs = self.systemd().await?.history(&[unit.to_owned()], None, limit).await?;
+        let found = runs.into_iter().filter(|r| r.kind == crate::RunKind::Service).find(|r| match selector {
+            RunSelector::Last => true,
+            RunSelector::Id(id) => r.invocation_id == *id,
+        });
+        let Some(run) = found else {
+            return Err(match selector {
+                RunSelector::Last => Error::usage(format!("run: {unit} has not run yet"), None),
+                RunSelector::Id(id) => Error::usage(
+                    format!("run: no run {id} among the last {SEARCHED} runs of {unit}"),
+                    Some("`tf history -m NAME` lists the runs and their invocation ids"),
+                ),
+            });
+        };
+        // journald's lines of a run fall between its start and its end; a second on each side
+        // for the manager's own lines about it.
+        let second = jiff::SignedDuration::from_secs(1);
+        if let Some(start) = run.start.and_then(|s| s.checked_sub(second).ok()) {
+            filter.since = Some(filter.since.map_or(start, |s| s.max(start)));
+        }
+        if let Some(end) = run.end.and_then(|e| e.checked_add(second).ok()) {
+            filter.until = Some(filter.until.map_or(end, |u| u.min(end)));
+        }
+        Ok(RunWindow { id: run.invocation_id, start: run.start, end: run.end })
+    }
+
+    pub(crate) async fn follow_logs(&self, name: &str, query: &LogQuery) -> Result<LogStream> {
+        if query.run.is_some() {
+            return Err(Error::usage(
+                "run: one run's lines are read, not followed; follow or run is allowed, not both",
+                None,
+            ));
+        }
+        let filter = query.filter(jiff::Timestamp::now())?;
         let service = self.exactly_one(name).await?;
         let unit = format!("{}.service", service.unit_stem());
-        let follower = self.systemd().await?.follow(&unit, lines)?;
+        let follower = self.systemd().await?.follow_matching(&unit, query.lines, &filter)?;
         let stream = futures_util::stream::unfold(follower, |mut f| async move {
             match f.next().await {
                 Ok(Some(line)) => Some((Ok(line), f)),
@@ -122,5 +175,33 @@ impl Local {
         }
         runs.sort_by_key(|r| r.at);
         Ok(NextRuns { version: VERSION, runs })
+    }
+}
+
+/// The run `tf logs --run` shows: its lines carry its invocation id; lines journald could not tie
+/// to a run (a user unit's short-lived processes) count when they fall within it.
+struct RunWindow {
+    id: String,
+    start: Option<jiff::Timestamp>,
+    end: Option<jiff::Timestamp>,
+}
+
+impl RunWindow {
+    fn owns(&self, line: &crate::LogLine) -> bool {
+        match &line.invocation_id {
+            Some(id) => *id == self.id,
+            None => self.start.is_some_and(|s| line.timestamp >= s) && self.end.is_none_or(|e| line.timestamp <= e),
+        }
+    }
+}
+
+/// journalctl refusing a `--grep` pattern is the pattern's fault: a usage error naming it.
+fn grep_error(query: &LogQuery, e: taskflows_systemd::Error) -> Error {
+    let message = e.to_string();
+    match &query.grep {
+        Some(g) if message.contains("Bad pattern") => {
+            Error::usage(format!("grep: {g:?} is not a valid PCRE2 pattern ({message})"), None)
+        }
+        _ => Error::from(e),
     }
 }

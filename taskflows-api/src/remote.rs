@@ -370,12 +370,16 @@ impl Operations for Remote {
         self.get("/units", &opt("match", Some(pattern))).await
     }
 
-    async fn logs(&self, name: &str, lines: usize) -> Result<Logs> {
-        self.get(&format!("/services/{}/logs", encode(name)), &[("lines", lines.to_string())]).await
+    async fn logs(&self, name: &str, query: &crate::LogQuery) -> Result<Logs> {
+        let mut q = vec![("lines", query.lines.to_string())];
+        q.extend(query.pairs());
+        self.get(&format!("/services/{}/logs", encode(name)), &q).await
     }
 
-    async fn follow(&self, name: &str, lines: usize) -> Result<LogStream> {
-        let query = [("lines", lines.to_string()), ("follow", "true".to_owned())];
+    async fn follow(&self, name: &str, query: &crate::LogQuery) -> Result<LogStream> {
+        let mut q = vec![("lines", query.lines.to_string()), ("follow", "true".to_owned())];
+        q.extend(query.pairs());
+        let query = q;
         let response =
             self.send(reqwest::Method::GET, &format!("/services/{}/logs", encode(name)), &query, None, None).await?;
         let this = self.clone();

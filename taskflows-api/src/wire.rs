@@ -11,7 +11,7 @@ use crate::{SourceFile, Targets};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlBody {
-    /// Which units: services (default), timers or both.
+    /// Which units: services, timers or both (default).
     #[serde(default)]
     pub targets: Targets,
     /// Start: answer when the runs have ended.

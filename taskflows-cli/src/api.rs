@@ -23,21 +23,25 @@ pub(crate) enum ApiCommand {
     Start {
         #[command(flatten)]
         serve: ServeArgs,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Stop the `tf-api` service.
     Stop {
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Restart the `tf-api` service.
     Restart {
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Show the `tf-api` service and whether requests are signed.
     Status {
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },

@@ -50,7 +50,7 @@ pub(crate) async fn answer(ops: &(impl Operations + Sync), args: &CreateArgs) ->
         return Ok(Answer::text(&plan, plan_text(&plan)));
     }
     let report = ops.create(&request).await?;
-    Ok(Answer { ok: report.ok, ..Answer::text(&report, report_lines(&report)) })
+    Ok(Answer { ok: report.ok, chatter: true, ..Answer::text(&report, report_lines(&report)) })
 }
 
 /// Each unit as it would be written, with a unified diff against the installed one.

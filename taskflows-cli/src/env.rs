@@ -13,38 +13,47 @@ use crate::output::{Answer, Table, terminal_safe};
 pub(crate) enum EnvCommand {
     /// List the stored environments and the services that use them.
     List {
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Show a stored environment's file and the services that use it.
     Show {
-        #[arg(value_parser = parse_name)]
+        /// A stored environment's name.
+        #[arg(value_parser = parse_name, add = crate::complete::environments())]
         name: EnvName,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Store a new environment from an environment file (one [venv] or [docker] table).
     Create {
+        /// The new environment's name: letters, digits, `.`, `_`, `-`.
         #[arg(value_parser = parse_name)]
         name: EnvName,
         /// The environment file (TOML).
         file: PathBuf,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Replace a stored environment and re-create the services that use it.
     Update {
-        #[arg(value_parser = parse_name)]
+        /// A stored environment's name.
+        #[arg(value_parser = parse_name, add = crate::complete::environments())]
         name: EnvName,
         /// The environment file (TOML).
         file: PathBuf,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Delete a stored environment; refused while installed services use it.
     Delete {
-        #[arg(value_parser = parse_name)]
+        /// A stored environment's name.
+        #[arg(value_parser = parse_name, add = crate::complete::environments())]
         name: EnvName,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
@@ -109,7 +118,7 @@ pub(crate) async fn answer(ops: &(impl Operations + Sync), command: &EnvCommand)
         EnvCommand::Delete { name, .. } => ops.env_delete(name).await?,
     };
     let ok = change.create.as_ref().is_none_or(|c| c.ok);
-    Ok(Answer { ok, ..Answer::text(&change, change_lines(&change)) })
+    Ok(Answer { ok, chatter: true, ..Answer::text(&change, change_lines(&change)) })
 }
 
 fn change_lines(change: &EnvironmentChange) -> String {

@@ -31,13 +31,14 @@ pub(crate) async fn run(servers: &[String], command: Command) -> Result<ExitCode
     let style = Style::detect();
     let json = command.json();
     match &command {
-        Command::Logs { name, lines, follow: true, json } => {
-            return follow(&remotes, name, *lines, *json, &style).await;
+        Command::Logs(args) if args.follow => {
+            return follow(&remotes, &args.name, &args.query(), args.json, &style).await;
         }
         Command::Calendar(_)
         | Command::Schema { .. }
         | Command::Completions { .. }
         | Command::Container(_)
+        | Command::ManPages { .. }
         | Command::Metrics { .. }
         | Command::Grafana { .. }
         | Command::Observability { .. } => {
@@ -137,11 +138,17 @@ fn hosts_json(answers: &[(&str, Result<Answer, Failure>)]) -> String {
 }
 
 /// `tf logs -f NAME -s …`: every server's new lines as they come, each prefixed with its host.
-async fn follow(remotes: &[Remote], name: &str, lines: usize, json: bool, style: &Style) -> Result<ExitCode, Failure> {
+async fn follow(
+    remotes: &[Remote],
+    name: &str,
+    query: &taskflows_api::LogQuery,
+    json: bool,
+    style: &Style,
+) -> Result<ExitCode, Failure> {
     let mut streams = Vec::new();
     let mut code = 0;
     for remote in remotes {
-        match remote.follow(name, lines).await {
+        match remote.follow(name, query).await {
             Ok(s) => {
                 let host = remote.name().to_owned();
                 streams.push(s.map(move |l| (host.clone(), l)).boxed());

@@ -22,5 +22,5 @@ pub(crate) fn render_context(scope: Scope) -> Result<RenderContext, Failure> {
 
 /// The operations of `scope` on this host, reporting progress on stderr.
 pub(crate) fn local(scope: Scope) -> Result<Local, Failure> {
-    Ok(Local::new(render_context(scope)?).with_progress(crate::services::report_progress))
+    Ok(Local::new(render_context(scope)?).with_progress(crate::progress::report))
 }

@@ -12,6 +12,7 @@
 
 mod api;
 mod calendar;
+mod complete;
 mod container;
 mod create;
 mod env;
@@ -20,6 +21,7 @@ mod host;
 mod monitor;
 mod monitor_alerts;
 mod output;
+mod progress;
 mod servers;
 mod services;
 mod slack;
@@ -31,32 +33,92 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use taskflows_api::{Local, SourceFile, Targets, exit};
 
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
+/// Examples, at the end of `tf -h` and `tf --help`.
+macro_rules! examples {
+    () => {
+        "Examples:
+  tf create services.toml        install the services of a file (or a folder of them)
+  tf status                      every service's state, last and next run
+  tf stop nightly                stop a service and its timers (it does not fire again)
+  tf start nightly --wait        run it now and wait for the run's result
+  tf logs nightly --run last     the output of its last run
+  tf logs web --since 2h -p err  errors of the last two hours
+  tf status -s prod1 -s prod2    the same on two API servers"
+    };
+}
+
+/// The environment, at the end of `tf --help`.
+macro_rules! environment {
+    () => {
+        "Environment:
+  TASKFLOWS_DATA_DIR          the data folder (default /var/lib/taskflows for system services,
+                              ~/.local/share/taskflows for user services)
+  TASKFLOWS_DISPLAY_TIMEZONE  the time zone times are shown in (an IANA name; default UTC)
+  TASKFLOWS_LOG, RUST_LOG     tf's own log filter (e.g. debug, taskflows_api=trace); -v/-q
+                              set the default
+  TASKFLOWS_LOG_FORMAT        text or json: tf's own log lines (as --log-format)
+  TASKFLOWS_LOKI_URL          push tf's log lines to Loki (TASKFLOWS_LOKI_TOKEN: its token)
+  TASKFLOWS_SMTP_HOST, _PORT, _USER, _PASSWORD, _SECURITY, TASKFLOWS_EMAIL_FROM,
+  TASKFLOWS_MONITOR_WEBHOOKS  the monitor's alerts (tf monitor check --help)
+  TASKFLOWS_JWT_SECRET, TASKFLOWS_ADMIN_USER, TASKFLOWS_ADMIN_PASSWORD
+                              the web UI's accounts (tf api serve)
+  TASKFLOWS_BIN               the tf that units run (tf check --wait, Docker services);
+                              default: tf on PATH
+  TF_*                        the Python tf's names of the variables above (TF_SMTP_HOST …):
+                              still read; the TASKFLOWS_ name wins when both are set
+  NO_COLOR                    set and not empty: no colour (unless --color always)
+  COMPLETE                    shell completion: `source <(COMPLETE=bash tf)` completes
+                              installed services and environment names (zsh, fish, elvish too)
+
+Exit codes: 0 success; 1 the operation failed (a job or run failed, systemd unreachable, the
+data folder busy) or was refused; 2 wrong command line; 3 invalid service or environment
+definition; 4 no service matches the pattern, or no stored environment has the name. A closed
+pipe exits 0."
+    };
+}
+
 /// Manage scheduled jobs and long-running services as systemd units.
-///
-/// Exit codes: 0 success; 1 the operation failed (a job or run failed, systemd unreachable, the
-/// data folder busy); 2 wrong command line; 3 invalid service definition; 4 no service matches
-/// the pattern.
 #[derive(Parser)]
-#[command(name = "tf", version, about, max_term_width = 100)]
+#[command(
+    name = "tf",
+    version = env!("TF_VERSION"),
+    about,
+    max_term_width = 100,
+    after_help = concat!(examples!(), "\n\n`tf COMMAND --help` for one command; `tf --help` also lists the environment."),
+    after_long_help = concat!(examples!(), "\n\n", environment!()),
+)]
 struct Cli {
     /// Act on the user's service manager (default for non-root users).
-    #[arg(long, global = true, conflicts_with = "system")]
+    #[arg(long, global = true, help_heading = GLOBAL, conflicts_with = "system")]
     user: bool,
     /// Act on the system service manager (default for root).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     system: bool,
     /// How long a change waits for another tf command changing the same data folder before it
     /// gives up as busy.
-    #[arg(long, global = true, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, global = true, help_heading = GLOBAL, default_value = "60s", value_parser = parse_duration)]
     lock_timeout: taskflows_core::Duration,
     /// Act on this API server instead of this host: a name from `tf server list`, or
     /// localhost[:PORT] (repeatable; the servers are asked in parallel).
-    #[arg(short = 's', long = "server", global = true, value_name = "SERVER")]
+    #[arg(short = 's', long = "server", global = true, help_heading = GLOBAL, value_name = "SERVER")]
     servers: Vec<String>,
     /// How tf's own log lines look on stderr (default: TASKFLOWS_LOG_FORMAT, else text); under
     /// systemd they go to the journal with their fields.
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum)]
     log_format: Option<LogFormatArg>,
+    /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = output::ColourChoice::Auto, value_name = "WHEN")]
+    color: output::ColourChoice,
+    /// Print less: no progress, no lines about what a successful change did; errors and warnings
+    /// still show.
+    #[arg(short, long, global = true, help_heading = GLOBAL, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more of tf's own log lines on stderr: -v info, -vv debug, -vvv trace.
+    #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,15 +145,17 @@ impl From<LogFormatArg> for taskflows_api::logging::LogFormat {
 enum Command {
     /// List installed services and their units.
     List {
-        /// A service name or glob (default: all).
+        /// A service name, or a glob matching several (`web-*`, quoted); default: all.
+        #[arg(add = complete::services())]
         pattern: Option<String>,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Show services' state, last and next runs, schedules.
     Status {
-        /// A service name or glob (default: all).
-        #[arg(short = 'm', long = "match")]
+        /// A service name, or a glob matching several (`web-*`, quoted); default: all.
+        #[arg(short = 'm', long = "match", value_name = "PATTERN", add = complete::services())]
         pattern: Option<String>,
         /// Only running services.
         #[arg(long)]
@@ -99,34 +163,29 @@ enum Command {
         /// More columns: description, load state, restarts.
         #[arg(long)]
         all: bool,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
-    /// Show a service's journal.
-    Logs {
-        /// The service.
-        name: String,
-        /// How many lines.
-        #[arg(short = 'n', long, default_value_t = 50)]
-        lines: usize,
-        /// Keep printing new lines.
-        #[arg(short, long)]
-        follow: bool,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Show a service's journal: the last lines, those of one run, or those matching filters.
+    #[command(after_help = LOGS_EXAMPLES)]
+    Logs(LogsArgs),
     /// Print the installed unit files of services.
     Show {
-        /// A service name or glob.
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Create services from a service file or a folder of them.
     Create(create::CreateArgs),
-    /// Start services (or, with -t, their timers).
+    /// Start services and their timers (-t: only the timers, --services: only the services).
+    #[command(after_help = control_examples("start"))]
     Start {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
@@ -136,69 +195,94 @@ enum Command {
         /// With --wait: give up after this long (e.g. 10min); the services keep running.
         #[arg(long, requires = "wait", value_parser = parse_duration)]
         timeout: Option<taskflows_core::Duration>,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
-    /// Stop services (or, with -t, their timers).
+    /// Stop services and their timers, so they do not fire again (-t: only the timers, --services:
+    /// only the services).
+    #[command(after_help = control_examples("stop"))]
     Stop {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
-    /// Restart services (or, with -t, their timers).
+    /// Restart services and their timers (-t: only the timers, --services: only the services).
+    #[command(after_help = control_examples("restart"))]
     Restart {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
-    /// Enable services (or, with -t, their timers) at boot or login.
+    /// Enable services and their timers at boot or login (-t: only the timers, --services: only the
+    /// services).
+    #[command(after_help = control_examples("enable"))]
     Enable {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
-    /// Disable services (or, with -t, their timers).
+    /// Disable services and their timers (-t: only the timers, --services: only the services).
+    #[command(after_help = control_examples("disable"))]
     Disable {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         #[command(flatten)]
         targets: TargetArgs,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Stop, disable and delete services and their timers.
     Remove {
+        /// A service name, or a glob matching several (`web-*`, quoted for the shell).
+        #[arg(add = complete::services())]
         pattern: String,
         /// Remove the units even when the Docker engine cannot be reached (the containers left
         /// in it are listed).
         #[arg(long)]
         force: bool,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Show upcoming runs.
     Next {
-        /// A service name or glob (default: all).
+        /// A service name, or a glob matching several (`web-*`, quoted); default: all.
+        #[arg(add = complete::services())]
         pattern: Option<String>,
         /// How many runs per service.
         #[arg(short = 'n', long, default_value_t = 1)]
         count: usize,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
     /// Show past runs, from the journal (newest first).
     History {
-        /// A service name or glob (default: all).
-        #[arg(short = 'm', long = "match")]
+        /// A service name, or a glob matching several (`web-*`, quoted); default: all.
+        #[arg(short = 'm', long = "match", value_name = "PATTERN", add = complete::services())]
         pattern: Option<String>,
         /// At most this many runs.
         #[arg(short, long, default_value_t = 20)]
         limit: usize,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
@@ -210,6 +294,7 @@ enum Command {
         /// Stop the run after this long (e.g. 30min); default: no limit.
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<taskflows_core::Duration>,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
         /// The command and its arguments.
@@ -224,6 +309,7 @@ enum Command {
         /// when a requirement is not silent or could not be measured): for `ExecCondition=`.
         #[arg(long, value_parser = parse_duration)]
         wait: Option<taskflows_core::Duration>,
+        /// Print the answer as JSON (its schema: `tf schema --api`).
         #[arg(long)]
         json: bool,
     },
@@ -243,7 +329,12 @@ enum Command {
     /// Manage named environments: stored Venv/Docker configurations services refer to by name.
     #[command(subcommand)]
     Env(env::EnvCommand),
-    /// Print shell completions.
+    /// Print a shell's completion script: commands, options, installed service names and stored
+    /// environment names (`tf` is asked as you type; the same as `COMPLETE=SHELL tf`).
+    #[command(after_help = "Examples:
+  source <(tf completions bash)                          in ~/.bashrc
+  tf completions fish > ~/.config/fish/completions/tf.fish
+  tf stop ni<TAB>                                        completes installed services")]
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
@@ -283,6 +374,12 @@ enum Command {
         #[command(subcommand)]
         command: slack::SlackCommand,
     },
+    /// Write tf's man pages into a folder (internal: `cargo xtask man`).
+    #[command(hide = true)]
+    ManPages {
+        /// The folder (created when missing).
+        dir: PathBuf,
+    },
     /// What Docker services' units run (internal).
     #[command(subcommand, hide = true)]
     Container(container::ContainerCommand),
@@ -294,7 +391,6 @@ impl Command {
         match self {
             Command::List { json, .. }
             | Command::Status { json, .. }
-            | Command::Logs { json, .. }
             | Command::Show { json, .. }
             | Command::Start { json, .. }
             | Command::Stop { json, .. }
@@ -306,6 +402,7 @@ impl Command {
             | Command::History { json, .. }
             | Command::Run { json, .. }
             | Command::Check { json, .. } => *json,
+            Command::Logs(args) => args.json,
             Command::Create(args) => args.json(),
             Command::Env(command) => command.json(),
             Command::Monitor { command } => command.json(),
@@ -314,13 +411,77 @@ impl Command {
     }
 }
 
-/// Which units a control command acts on.
+/// The examples of `tf start|stop|restart|enable|disable --help`.
+fn control_examples(verb: &str) -> String {
+    format!(
+        "Examples:
+  tf {verb} nightly             the service nightly and its timers
+  tf {verb} 'web-*'             every service whose name starts with web- (quoted for the shell)
+  tf {verb} nightly --services  only the service
+  tf {verb} nightly -t          only its timers (and those of its stop/restart schedules)"
+    )
+}
+
+/// `tf logs`: which lines, and how to print them.
+#[derive(clap::Args)]
+pub(crate) struct LogsArgs {
+    /// The service (its name; a glob must match exactly one).
+    #[arg(add = complete::services())]
+    pub(crate) name: String,
+    /// At most this many lines (the newest).
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub(crate) lines: usize,
+    /// Keep printing new lines.
+    #[arg(short, long, conflicts_with = "run")]
+    pub(crate) follow: bool,
+    /// Lines since this time: RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] (UTC), `now`, or a duration ago
+    /// (30min, 2h, 1d).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<taskflows_api::LogTime>,
+    /// Lines until this time (the same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<taskflows_api::LogTime>,
+    /// Only messages matching this PCRE2 pattern (all lowercase: case-insensitive).
+    #[arg(short = 'g', long, value_name = "PATTERN")]
+    pub(crate) grep: Option<taskflows_api::LogPattern>,
+    /// Only lines of this priority or more severe: 0-7, or emerg, alert, crit, err, warning,
+    /// notice, info, debug.
+    #[arg(short = 'p', long, value_name = "PRIORITY")]
+    pub(crate) priority: Option<taskflows_api::Priority>,
+    /// Only one run's lines: `last`, or an invocation id as `tf history` shows it.
+    #[arg(long, value_name = "last|ID")]
+    pub(crate) run: Option<taskflows_api::RunSelector>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl LogsArgs {
+    pub(crate) fn query(&self) -> taskflows_api::LogQuery {
+        taskflows_api::LogQuery {
+            lines: self.lines,
+            since: self.since,
+            until: self.until,
+            grep: self.grep.clone(),
+            priority: self.priority,
+            run: self.run.clone(),
+        }
+    }
+}
+
+const LOGS_EXAMPLES: &str = "Examples:
+  tf logs nightly --run last            the output of the last run
+  tf logs nightly --since 2h -p warning warnings and worse of the last two hours
+  tf logs web -g 'timeout|refused' -f   follow the lines that match";
+
+/// Which units a control command acts on: without -t or --services, the services and their
+/// timers.
 #[derive(clap::Args)]
 struct TargetArgs {
-    /// The timers (of the service and its stop-/restart- schedules).
+    /// Only the timers (of the service and its stop-/restart- schedules); with --services: both.
     #[arg(short = 't', long)]
     timers: bool,
-    /// The services too, with --timers.
+    /// Only the services, not their timers; with --timers: both.
     #[arg(long)]
     services: bool,
 }
@@ -328,9 +489,9 @@ struct TargetArgs {
 impl TargetArgs {
     fn targets(&self) -> Targets {
         match (self.timers, self.services) {
-            (true, true) => Targets::Both,
             (true, false) => Targets::Timers,
-            _ => Targets::Services,
+            (false, true) => Targets::Services,
+            _ => Targets::Both,
         }
     }
 }
@@ -393,16 +554,23 @@ impl From<taskflows_docker::Error> for Failure {
 }
 
 fn main() -> ExitCode {
+    // Called back by the shell to complete a word (COMPLETE set): answers and exits.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
+    output::set_colour(cli.color);
+    output::set_quiet(cli.quiet);
     // Library warnings reach the user (TASKFLOWS_LOG or RUST_LOG say more); `tf api serve` logs
-    // at info.
+    // at info; -q keeps warnings and errors, each -v shows one level more.
     let log_format = cli.log_format.map(taskflows_api::logging::LogFormat::from);
-    let default = match cli.command {
-        Command::Api { command: api::ApiCommand::Serve(_) } => "info",
-        Command::SlackBot { command: slack::SlackCommand::Run } => "info,slack_morphism=warn",
-        _ => "warn",
+    const LEVELS: [&str; 4] = ["warn", "info", "debug", "trace"];
+    let (base, extra) = match cli.command {
+        Command::Api { command: api::ApiCommand::Serve(_) } => (1, ""),
+        Command::SlackBot { command: slack::SlackCommand::Run } => (1, ",slack_morphism=warn"),
+        _ => (0, ""),
     };
-    taskflows_api::logging::init_with(default, log_format);
+    let level = if cli.quiet { 0 } else { (base + usize::from(cli.verbose)).min(LEVELS.len() - 1) };
+    let default = format!("{}{}", LEVELS[level], if cli.verbose == 0 { extra } else { "" });
+    taskflows_api::logging::init_with(&default, log_format);
     let scope = host::scope(cli.user, cli.system);
     let result = run(cli, scope);
     // The last lines to Loki, when they are pushed there (off the journal, TASKFLOWS_LOKI_URL).
@@ -438,11 +606,8 @@ fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
             let schema = if api { taskflows_api::json_schema() } else { taskflows_core::file::json_schema() };
             print(schema.as_bytes()).map(done)
         }
-        Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "tf", &mut script);
-            print(&script).map(done)
-        }
+        Command::Completions { shell } => complete::registration(shell).map(done),
+        Command::ManPages { dir } => man_pages(&dir).map(done),
         Command::Container(command) => container::run(&command),
         Command::Api { command } => api::run(scope, command, lock_timeout),
         Command::Metrics { output } => block_on(api::metrics(&local()?, output.as_deref())),
@@ -459,6 +624,23 @@ fn run(cli: Cli, scope: taskflows_core::Scope) -> Result<ExitCode, Failure> {
         }
         command => block_on(services::run(&local()?, command)),
     }
+}
+
+/// `tf.1` and one page per command (`tf-logs.1`, `tf-env-create.1`), hidden commands left out.
+fn man_pages(dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)?;
+    fn write(dir: &Path, cmd: &clap::Command, name: &str) -> Result<(), Failure> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone().display_name(name.to_owned())).render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+            write(dir, sub, &format!("{name}-{}", sub.get_name()))?;
+        }
+        Ok(())
+    }
+    let mut cmd = Cli::command();
+    cmd.build();
+    write(dir, &cmd, "tf")
 }
 
 /// A current-thread runtime: `tf` does one thing at a time, and starts fast.
@@ -516,3 +698,6 @@ pub(crate) fn read_file(file: &Path) -> Result<SourceFile, Failure> {
         .map_err(|e| Failure::new(exit::FAILED, format!("cannot read {}: {e}", file.display())))?;
     Ok(SourceFile { label: file.display().to_string(), content })
 }
+
+#[cfg(test)]
+mod tests;

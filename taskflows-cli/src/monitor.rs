@@ -41,6 +41,7 @@ pub(crate) struct CheckArgs {
     /// and randomized delay).
     #[arg(long, default_value = "10min", value_parser = parse_duration)]
     grace: taskflows_core::Duration,
+    /// Print the answer as JSON (its schema: `tf schema --api`).
     #[arg(long)]
     json: bool,
     /// Exit 0 even when there are problems (they are printed and alerted); exit 1 only when the

@@ -43,8 +43,9 @@ pub(crate) struct AlertArgs {
 /// More webhook URLs, separated by white space; where `tf monitor install` puts `--webhook`.
 pub(crate) const WEBHOOKS_VAR: &str = "TF_MONITOR_WEBHOOKS";
 
+/// A variable by its `TF_` name or its `TASKFLOWS_` one ([`taskflows_api::env_var`]).
 pub(crate) fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    taskflows_api::env_var(name)
 }
 
 /// 64-bit FNV-1a: a stable name for a webhook in the state file without its URL.

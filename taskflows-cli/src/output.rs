@@ -5,6 +5,44 @@ use std::io::IsTerminal as _;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColourChoice {
+    /// On a terminal, unless `NO_COLOR` is set (and not empty).
+    Auto,
+    /// Always, even into a pipe or with `NO_COLOR`.
+    Always,
+    /// Never.
+    Never,
+}
+
+static COLOUR: std::sync::OnceLock<ColourChoice> = std::sync::OnceLock::new();
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The `--color` of this run (once, from `main`).
+pub(crate) fn set_colour(choice: ColourChoice) {
+    let _ = COLOUR.set(choice);
+}
+
+/// `-q`: leave out what is not essential (once, from `main`).
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `-q` was given.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether to colour stdout: `--color`, else a terminal without `NO_COLOR`.
+fn colour_wanted(choice: ColourChoice, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    match choice {
+        ColourChoice::Always => true,
+        ColourChoice::Never => false,
+        ColourChoice::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// How output is styled.
 pub(crate) struct Style {
     colour: bool,
@@ -12,10 +50,11 @@ pub(crate) struct Style {
 }
 
 impl Style {
-    /// Colour when stdout is a terminal (and `NO_COLOR` is unset); times in
-    /// `TASKFLOWS_DISPLAY_TIMEZONE` (default UTC).
+    /// Colour as `--color` says (by default when stdout is a terminal and `NO_COLOR` is unset or
+    /// empty); times in `TASKFLOWS_DISPLAY_TIMEZONE` (default UTC).
     pub(crate) fn detect() -> Style {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let choice = COLOUR.get().copied().unwrap_or(ColourChoice::Auto);
+        let colour = colour_wanted(choice, std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
         let zone = match std::env::var("TASKFLOWS_DISPLAY_TIMEZONE") {
             Err(_) => TimeZone::UTC,
             Ok(name) => TimeZone::get(&name).unwrap_or_else(|_| {
@@ -95,6 +134,8 @@ pub(crate) struct Answer {
     pub(crate) ok: bool,
     /// The exit code, when not 0 for ok and 1 otherwise.
     pub(crate) code: Option<u8>,
+    /// The view only says what a change did: `-q` leaves it out when the change succeeded.
+    pub(crate) chatter: bool,
 }
 
 /// How an answer shows.
@@ -108,7 +149,7 @@ pub(crate) enum View {
 impl Answer {
     fn new(value: &impl serde::Serialize, view: View) -> Answer {
         let json = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"cannot encode: {e}\""));
-        Answer { json, view, ok: true, code: None }
+        Answer { json, view, ok: true, code: None, chatter: false }
     }
 
     pub(crate) fn table(value: &impl serde::Serialize, table: Table) -> Answer {
@@ -128,7 +169,7 @@ impl Answer {
     pub(crate) fn print(self, json: bool) -> Result<std::process::ExitCode, crate::Failure> {
         if json {
             crate::print(format!("{}\n", self.json).as_bytes())?;
-        } else {
+        } else if !(self.chatter && self.ok && quiet()) {
             match &self.view {
                 View::Table(t) => crate::print(t.render(&Style::detect()).as_bytes())?,
                 View::Text(text) => crate::print(text.as_bytes())?,
@@ -172,47 +213,41 @@ impl Table {
         merged
     }
 
+    /// The table as text: columns padded to their widest cell (two spaces between them); on a
+    /// terminal, fitted to its width, long cells cut with `…` (one line per row, always).
     pub(crate) fn render(&self, style: &Style) -> String {
-        let width = |s: &str| visible_len(s);
-        let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(width(cell));
-            }
+        self.render_within(style, None)
+    }
+
+    /// [`Table::render`] within `width` columns (`None`: the terminal's, when stdout is one).
+    fn render_within(&self, style: &Style, width: Option<u16>) -> String {
+        use comfy_table::{Cell, ContentArrangement, Row, presets};
+        let mut table = comfy_table::Table::new();
+        table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Dynamic);
+        table.set_truncation_indicator("…");
+        if let Some(width) = width {
+            table.set_width(width);
+        }
+        let row = |cells: Vec<String>| {
+            let mut row = Row::from(cells.into_iter().map(Cell::new).collect::<Vec<_>>());
+            row.max_height(1);
+            row
+        };
+        table.set_header(row(self.header.iter().map(|h| style.bold(h)).collect()));
+        for cells in &self.rows {
+            table.add_row(row(cells.clone()));
+        }
+        let last = table.column_count().saturating_sub(1);
+        for (i, column) in table.column_iter_mut().enumerate() {
+            column.set_padding((0, if i < last { 2 } else { 0 }));
         }
         let mut out = String::new();
-        let line = |cells: &[String], out: &mut String, header: bool| {
-            let last = cells.len().saturating_sub(1);
-            for (i, cell) in cells.iter().enumerate() {
-                let text = if header { style.bold(cell) } else { cell.clone() };
-                out.push_str(&text);
-                if i < last {
-                    out.push_str(&" ".repeat(widths[i] - width(cell) + 2));
-                }
-            }
+        for line in table.lines() {
+            out.push_str(line.trim_end());
             out.push('\n');
-        };
-        line(&self.header, &mut out, true);
-        for row in &self.rows {
-            line(row, &mut out, false);
         }
         out
     }
-}
-
-/// Characters on screen, skipping ANSI colour sequences.
-fn visible_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut escape = false;
-    for c in s.chars() {
-        match (escape, c) {
-            (false, '\x1b') => escape = true,
-            (true, 'm') => escape = false,
-            (true, _) => {}
-            (false, _) => n += 1,
-        }
-    }
-    n
 }
 
 #[cfg(test)]
@@ -220,11 +255,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn colour_follows_the_flag_then_the_terminal_and_no_color() {
+        let check = |choice, terminal, no_color: Option<&str>, expected: bool| {
+            let got = colour_wanted(choice, terminal, no_color.map(std::ffi::OsStr::new));
+            assert_eq!(got, expected, "{choice:?} terminal={terminal} NO_COLOR={no_color:?}");
+        };
+        check(ColourChoice::Auto, true, None, true);
+        check(ColourChoice::Auto, false, None, false);
+        check(ColourChoice::Auto, true, Some("1"), false);
+        check(ColourChoice::Auto, true, Some(""), true);
+        check(ColourChoice::Always, false, Some("1"), true);
+        check(ColourChoice::Never, true, None, false);
+    }
+
+    #[test]
     fn durations_show_two_units() {
         assert_eq!(short_duration(0), "0s");
         assert_eq!(short_duration(1_500_000), "1s 500ms");
         assert_eq!(short_duration(90_061_000_000), "1d 1h");
         assert_eq!(short_duration(125_000_000), "2min 5s");
+    }
+
+    #[test]
+    fn tables_fit_the_width_and_cut_long_cells() {
+        let plain = Style { colour: false, zone: TimeZone::UTC };
+        let mut t = Table::new(&["SERVICE", "DESCRIPTION", "STATE"]);
+        t.row(vec!["nightly".into(), "Build and mail the nightly report to everyone".into(), "active".into()]);
+        t.row(vec!["web".into(), "-".into(), "failed".into()]);
+        let wide = t.render_within(&plain, Some(200));
+        assert_eq!(wide, t.render(&plain), "a table that fits is left as it is");
+        let narrow = t.render_within(&plain, Some(40));
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+        assert_eq!(narrow.lines().count(), 3, "one line per row: {narrow}");
+        assert!(narrow.contains("Build and…") || narrow.contains('…'), "{narrow}");
+        assert!(narrow.lines().nth(1).unwrap().ends_with("active"), "the short columns stay whole: {narrow}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub(crate) enum ServerCommand {
     },
     /// List the servers (secrets shown as fingerprints).
     List {
+        /// Print the answer as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use taskflows_api::{
-    Action, CheckReport, CheckTarget, ControlReport, ControlRequest, History, Local, NextRuns, Operations, Progress,
-    RunKind, RunReport, RunRequest, ServiceList, ServiceState, UnitFiles, exit,
+    Action, CheckReport, CheckTarget, ControlReport, ControlRequest, History, Local, NextRuns, Operations, RunKind,
+    RunReport, RunRequest, ServiceList, ServiceState, UnitFiles, exit,
 };
 
 use crate::output::{Answer, Style, Table, between, short_duration, terminal_safe};
@@ -18,9 +18,9 @@ use crate::{Command, Failure, print};
 pub(crate) async fn run(local: &Local, command: Command) -> Result<ExitCode, Failure> {
     let style = Style::detect();
     match command {
-        Command::Logs { name, lines, follow: true, json } => {
-            let stream = local.follow(&name, lines).await?;
-            follow(stream, None, json, &style).await
+        Command::Logs(args) if args.follow => {
+            let stream = local.follow(&args.name, &args.query()).await?;
+            follow(stream, None, args.json, &style).await
         }
         Command::Run { name, timeout, json, command } => {
             run_once(local, &run_request(name.as_deref(), timeout, command)?, json, &style).await
@@ -84,9 +84,9 @@ pub(crate) async fn answer(
             let units = ops.show(pattern).await?;
             return Ok(Answer::text(&units, unit_files(&units)));
         }
-        Command::Logs { name, lines, json, .. } => {
-            let logs = ops.logs(name, *lines).await?;
-            let text = logs.lines.iter().map(|l| log_line(l, None, *json, style)).collect();
+        Command::Logs(args) => {
+            let logs = ops.logs(&args.name, &args.query()).await?;
+            let text = logs.lines.iter().map(|l| log_line(l, None, args.json, style)).collect();
             return Ok(Answer::text(&logs, text));
         }
         Command::History { pattern, limit, .. } => {
@@ -111,7 +111,7 @@ pub(crate) async fn answer(
     };
     let report = ops.control(&request).await?;
     let text = control_lines(&report, style, request.timeout);
-    Ok(Answer { ok: report.ok, ..Answer::text(&report, text) })
+    Ok(Answer { ok: report.ok, chatter: true, ..Answer::text(&report, text) })
 }
 
 /// `tf run`: Ctrl-C (or SIGTERM) stops the run and leaves no transient unit behind.
@@ -361,35 +361,6 @@ pub(crate) fn control_lines(report: &ControlReport, style: &Style, timeout: Opti
         text.push_str(&format!("still running{t}; not waiting any longer\n"));
     }
     text
-}
-
-/// Progress lines on stderr, for a terminal (jobs) and always (waiting, builds, warnings).
-pub(crate) fn report_progress(event: Progress) {
-    use std::io::{IsTerminal as _, Write as _};
-    let mut err = std::io::stderr().lock();
-    match event {
-        Progress::Jobs { done, total } if total > 64 && std::io::stderr().is_terminal() => {
-            let width = 30 * done / total;
-            let _ = write!(err, "\r[{}{}] {done}/{total} jobs", "#".repeat(width), " ".repeat(30 - width));
-            if done == total {
-                let _ = writeln!(err);
-            }
-        }
-        Progress::Jobs { .. } => {}
-        Progress::WaitingForLock { data_dir } => {
-            let _ = writeln!(err, "waiting for another tf command to finish changing {}", data_dir.display());
-        }
-        Progress::Building { service, tag, path } => {
-            let _ = writeln!(err, "building image {tag} for {service} from {path}");
-        }
-        Progress::BuildOutput(line) => {
-            let _ = writeln!(err, "  {}", terminal_safe(&line));
-        }
-        Progress::Warning(w) => {
-            let _ = writeln!(err, "warning: {}", terminal_safe(&w));
-        }
-        _ => {}
-    }
 }
 
 #[cfg(test)]

@@ -51,12 +51,14 @@ pub(crate) enum SlackCommand {
         /// start` then serves them).
         #[arg(long)]
         http: bool,
+        /// Print the answer as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show the bot's service, its tokens (fingerprints), who may use it, and whether Slack
     /// takes its bot token (`auth.test`).
     Status {
+        /// Print the answer as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -94,8 +94,16 @@ impl Systemd {
     }
 
     async fn job_on(&self, services: &[ServiceName], targets: Targets, job: JobKind) -> Result<Vec<JobOutcome>> {
-        let jobs: Vec<(JobKind, String)> = self.target_units(services, targets).into_iter().map(|u| (job, u)).collect();
-        self.run_jobs(&jobs).await
+        let units = self.target_units(services, targets);
+        if job != JobKind::Stop {
+            let jobs: Vec<(JobKind, String)> = units.into_iter().map(|u| (job, u)).collect();
+            return self.run_jobs(&jobs).await;
+        }
+        // Stopping: timers first, so none fires a service while it is being stopped.
+        let (timers, others): (Vec<String>, Vec<String>) = units.into_iter().partition(|u| u.ends_with(".timer"));
+        let mut outcomes = self.run_jobs(&timers.into_iter().map(|u| (job, u)).collect::<Vec<_>>()).await?;
+        outcomes.extend(self.run_jobs(&others.into_iter().map(|u| (job, u)).collect::<Vec<_>>()).await?);
+        Ok(outcomes)
     }
 
     /// Enable units (start at boot/login; timers armed at boot/login).

@@ -22,10 +22,15 @@ pub(crate) fn data_dir_from(scope: Scope, data_dir: Option<OsString>, home: Opti
     }
 }
 
-/// The `tf` binary units run (`tf check --wait`, `tf container run`): `TF_BIN` when set, else
-/// the first executable `tf` in an absolute folder of `PATH`. The error says why there is none.
+/// The `tf` binary units run (`tf check --wait`, `tf container run`): `TASKFLOWS_BIN` (or its
+/// alias from the Python `tf`, `TF_BIN`) when set, else the first executable `tf` in an absolute
+/// folder of `PATH`. The error says why there is none.
 pub fn find_tf() -> Result<PathBuf, String> {
-    find_tf_in(std::env::var_os("TF_BIN"), std::env::var_os("PATH"))
+    let path = std::env::var_os("PATH");
+    match std::env::var_os("TASKFLOWS_BIN").filter(|b| !b.is_empty()) {
+        Some(bin) => find_tf_in(Some(bin), path).map_err(|e| e.replacen("TF_BIN=", "TASKFLOWS_BIN=", 1)),
+        None => find_tf_in(std::env::var_os("TF_BIN"), path),
+    }
 }
 
 pub(crate) fn find_tf_in(tf_bin: Option<OsString>, path: Option<OsString>) -> Result<PathBuf, String> {

@@ -40,6 +40,40 @@ pub struct LogLine {
     pub invocation_id: Option<String>,
 }
 
+/// Which journal lines of a unit to read, handed to journalctl (`--since`, `--until`,
+/// `--priority`, `--grep`): the values are checked by their callers (taskflows-api's `LogQuery`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// Not before this.
+    pub since: Option<Timestamp>,
+    /// Not after this.
+    pub until: Option<Timestamp>,
+    /// Only lines of this syslog priority or a more severe one (0 emerg … 7 debug).
+    pub max_priority: Option<u8>,
+    /// Only lines whose message matches this PCRE2 pattern (journalctl's `--grep`; a pattern of
+    /// lowercase letters only matches case-insensitively).
+    pub grep: Option<String>,
+}
+
+impl LogFilter {
+    fn add_to(&self, cmd: &mut tokio::process::Command) {
+        // `@SECONDS.MICROS`: journalctl's own absolute form, free of time zones.
+        let at = |t: Timestamp| format!("@{}.{:06}", t.as_second(), t.subsec_microsecond().max(0));
+        if let Some(t) = self.since {
+            cmd.arg(format!("--since={}", at(t)));
+        }
+        if let Some(t) = self.until {
+            cmd.arg(format!("--until={}", at(t)));
+        }
+        if let Some(p) = self.max_priority {
+            cmd.arg(format!("--priority={p}"));
+        }
+        if let Some(g) = &self.grep {
+            cmd.arg(format!("--grep={g}"));
+        }
+    }
+}
+
 /// What ran: a service (a unit's run) or a task inside one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -172,8 +206,14 @@ impl Systemd {
 
     /// The last `lines` journal lines of `unit`, oldest first.
     pub async fn logs(&self, unit: &str, lines: usize) -> Result<Vec<LogLine>> {
+        self.logs_matching(unit, lines, &LogFilter::default()).await
+    }
+
+    /// The last `lines` journal lines of `unit` that `filter` lets through, oldest first.
+    pub async fn logs_matching(&self, unit: &str, lines: usize, filter: &LogFilter) -> Result<Vec<LogLine>> {
         let mut cmd = self.journal_command(unit);
         cmd.arg(format!("--lines={lines}"));
+        filter.add_to(&mut cmd);
         let out = run(cmd).await?;
         Ok(out.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|v| log_line(&v)).collect())
     }
@@ -181,8 +221,14 @@ impl Systemd {
     /// Follow `unit`'s journal: the last `lines` lines, then new ones as they come. The returned
     /// reader ends when dropped (journalctl is killed).
     pub fn follow(&self, unit: &str, lines: usize) -> Result<LogFollower> {
+        self.follow_matching(unit, lines, &LogFilter::default())
+    }
+
+    /// [`Systemd::follow`], only the lines `filter` lets through.
+    pub fn follow_matching(&self, unit: &str, lines: usize, filter: &LogFilter) -> Result<LogFollower> {
         let mut cmd = self.journal_command(unit);
         cmd.args([format!("--lines={lines}"), "--follow".to_owned()]).stdout(Stdio::piped()).stderr(Stdio::piped());
+        filter.add_to(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| Error::Journal(format!("cannot run journalctl: {e}")))?;
         let stdout = child.stdout.take().ok_or_else(|| Error::Journal("journalctl has no output".to_owned()))?;
         let stderr = child.stderr.take().ok_or_else(|| Error::Journal("journalctl has no error output".to_owned()))?;

@@ -39,7 +39,7 @@ pub use install::{InstallReport, check_env_file};
 pub use jobs::JobOutcome;
 #[doc(hidden)]
 pub use journal::fuzzing;
-pub use journal::{LogLine, ProcessExit, RunKind, RunRecord};
+pub use journal::{LogFilter, LogLine, ProcessExit, RunKind, RunRecord};
 pub use run::{RunOutcome, TransientRun};
 pub use state::{ActiveState, JobKind, JobResult, LoadState, RunResult};
 pub use status::ServiceState;

@@ -17,7 +17,7 @@ mod test_systemd;
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 const USAGE: &str = "\
 usage: cargo xtask <task>
@@ -43,6 +43,8 @@ tasks:
                                 state change takes to reach an open dashboard
   screenshots                   run the web UI's browser test in a private systemd and copy
                                 its screenshots to docs/screenshots/ (the README shows them)
+  man [DIR]                     write tf's man pages (tf.1, tf-logs.1, …) to DIR (default
+                                target/man)
   bench-systemd [--user]        install 1,000 services in a private systemd and time create,
                                 status and remove against systemctl as the baseline
   fuzz [--seconds N] [TARGET...]
@@ -104,6 +106,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         "bench-api-load" => bench_api::run_load(rest),
         "bench-systemd" => bench_systemd::run(rest.iter().any(|a| a == "--user")),
         "screenshots" => screenshots(),
+        "man" => man(rest.first().map(String::as_str)),
         "bench-ui" => {
             let tf = bench_systemd::build_tf()?;
             let env =
@@ -126,6 +129,24 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             bail!("unknown task {other:?}")
         }
     }
+}
+
+/// `cargo xtask man [DIR]`: tf's man pages, generated from its command definition by the `tf`
+/// just built (`tf man-pages DIR`, a hidden command), so they never drift from `--help`.
+fn man(dir: Option<&str>) -> Result<ExitCode> {
+    let meta = test_systemd::Metadata::read()?;
+    let dir = dir.map_or_else(|| meta.target_dir.join("man"), std::path::PathBuf::from);
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(["run", "--quiet", "-p", "taskflows-cli", "--bin", "tf", "--", "man-pages"])
+        .arg(&dir)
+        .status()
+        .context("failed to run cargo run")?;
+    if !status.success() {
+        bail!("writing the man pages failed");
+    }
+    let shown = dir.display();
+    println!("man pages in {shown}; install: install -m 644 {shown}/*.1 /usr/local/share/man/man1/ && mandb");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `cargo xtask screenshots`: the browser test saves its screenshots in the target folder; the

@@ -56,7 +56,8 @@ impl ServeArgs {
                 hint: Some("`tf api security setup` turns signing on".into()),
             });
         }
-        let var = |k: &str| std::env::var(k).ok();
+        // TASKFLOWS_ names, or the Python tf's TF_ ones (TF_JWT_SECRET, TF_ADMIN_USER…).
+        let var = |k: &str| crate::env_var(k);
         let ui = if self.ui || super::ui::enabled_by_env(var)? {
             let accounts = super::ui::accounts::Accounts::load(&super::ui::ui_path(&data_dir), security.secret(), var)
                 .map_err(|e| match e {

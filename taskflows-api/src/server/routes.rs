@@ -907,8 +907,9 @@ async fn env_delete(state: AppState, Path(name): Path<String>, RawQuery(q): RawQ
     answer(result.await)
 }
 
-/// `GET /services/{name}/logs[?lines=N&follow=true]`: the last lines, or (follow) a stream of
-/// server-sent events, one `LogLine` per event, ending when the client goes away.
+/// `GET /services/{name}/logs[?lines=N&follow=true&since&until&grep&priority&run]`: the last
+/// lines (that pass the filters of [`crate::LogQuery`]), or (follow) a stream of server-sent
+/// events, one `LogLine` per event, ending when the client goes away.
 async fn logs(
     state: AppState,
     Path(name): Path<String>,
@@ -917,11 +918,24 @@ async fn logs(
 ) -> Answer {
     let app = app(&state);
     let result = async {
-        let q = Query::parse(q.as_deref(), &["lines", "follow"])?;
-        let lines = q.count("lines", 50, app.limits.max_lines)?;
+        let mut keys = vec!["lines", "follow"];
+        keys.extend(crate::LOG_QUERY_KEYS);
+        let q = Query::parse(q.as_deref(), &keys)?;
+        let mut query = crate::LogQuery::last(q.count("lines", 50, app.limits.max_lines)?);
+        for key in crate::LOG_QUERY_KEYS {
+            if let Some(value) = q.text(key) {
+                query.set(key, value)?;
+            }
+        }
         let name = pattern("name", &name)?;
         if !q.flag("follow")? {
-            return Ok(json(&app.local.logs(name, lines).await?));
+            return Ok(json(&app.local.logs(name, &query).await?));
+        }
+        if query.run.is_some() {
+            return Err(Error::usage(
+                "run: one run's lines are read, not followed; follow or run is allowed, not both",
+                None,
+            ));
         }
         let Some(slot) = StreamSlot::take(&app, peer.ip()) else {
             return Ok(error_answer(
@@ -934,7 +948,7 @@ async fn logs(
                 None,
             ));
         };
-        let lines = app.local.follow(name, lines).await?;
+        let lines = app.local.follow(name, &query).await?;
         let events = lines.map(move |line| {
             let _held = &slot;
             let data = match line {

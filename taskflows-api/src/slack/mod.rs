@@ -533,7 +533,8 @@ impl Inner {
         let request = ControlRequest {
             pattern: pattern.to_owned(),
             action,
-            targets: Targets::Services,
+            // As `tf stop NAME`: the service and its timers.
+            targets: Targets::Both,
             wait: false,
             timeout: None,
             force: false,
@@ -661,7 +662,7 @@ async fn read<O: Operations + Sync>(ops: &O, label: &str, request: &Request) -> 
             }
             Reply::table(&format!("*list* {on}: {} service(s)", list.services.len()), &table, "list.txt")
         }),
-        Request::Logs { name, lines } => ops.logs(name, *lines).await.map(|logs| {
+        Request::Logs { name, lines } => ops.logs(name, &crate::LogQuery::last(*lines)).await.map(|logs| {
             let text: String = logs
                 .lines
                 .iter()

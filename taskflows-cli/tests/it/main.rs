@@ -5,6 +5,7 @@ mod api;
 mod app;
 mod browser;
 mod changed;
+mod conventions;
 mod convergence;
 mod docker;
 mod envfile;

@@ -163,23 +163,27 @@ startup_requirements = [{ kind = "cpus", amount = 1, silent = true }]
     assert!(text.contains("/taskflows-ctl-worker.service\n[Unit]\n"), "{text}");
     assert!(text.contains("ConditionCPUs=>=1\n"), "{text}");
 
+    // Neither -t nor --services: the service and its timers, each unit said.
     let out = tf(&["enable", "ctl-worker"]);
-    assert_eq!(stdout(&out), "enabled taskflows-ctl-worker.service\n");
+    assert_eq!(stdout(&out), "enabled taskflows-ctl-worker.service\nenabled stop-taskflows-ctl-worker.timer\n");
     let status: serde_json::Value =
         serde_json::from_slice(&tf(&["status", "-m", "ctl-worker", "--json"]).stdout).unwrap();
     assert_eq!(status["services"][0]["enabled"], true);
-    let out = tf(&["disable", "ctl-worker"]);
+    let out = tf(&["disable", "ctl-worker", "--services"]);
     assert_eq!(stdout(&out), "disabled taskflows-ctl-worker.service\n");
 
-    let out = tf(&["start", "ctl-worker"]);
+    let out = tf(&["start", "ctl-worker", "--services"]);
     assert_eq!(stdout(&out), "start taskflows-ctl-worker.service: done\n");
     let out = tf(&["restart", "ctl-worker"]);
-    assert_eq!(stdout(&out), "restart taskflows-ctl-worker.service: done\n");
+    assert_eq!(
+        stdout(&out),
+        "restart taskflows-ctl-worker.service: done\nrestart stop-taskflows-ctl-worker.timer: done\n"
+    );
     let out = tf(&["stop", "ctl-worker", "-t", "--services"]);
     assert_eq!(
         stdout(&out),
-        "stop taskflows-ctl-worker.service: done\nstop stop-taskflows-ctl-worker.timer: done\n",
-        "timers and services: {}",
+        "stop stop-taskflows-ctl-worker.timer: done\nstop taskflows-ctl-worker.service: done\n",
+        "timers first, then services: {}",
         stderr(&out)
     );
 
@@ -478,4 +482,111 @@ fn credentials_reach_the_service_as_files_and_nowhere_else() {
 /// `s` as a TOML basic string.
 fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `systemctl is-active UNIT` in the test's scope.
+fn is_active(unit: &str) -> String {
+    let mut cmd = std::process::Command::new("systemctl");
+    if std::env::var("TF_TEST_SCOPE").as_deref() == Ok("user") {
+        cmd.arg("--user");
+    }
+    stdout(&cmd.args(["is-active", unit]).output().expect("systemctl runs")).trim().to_owned()
+}
+
+/// `tf stop NAME` stops a timer-driven service's timer too, so it does not fire again; `tf start
+/// --wait` says each state change as systemd signals it; `tf logs` filters by time, pattern,
+/// priority and run, and refuses bad filters naming them.
+#[test]
+#[ignore = "needs real systemd: cargo xtask test-systemd"]
+fn stop_stops_the_timer_and_logs_pick_runs_times_patterns_and_priorities() {
+    in_sandbox();
+    // Root's user manager logs into the system journal: a name per scope keeps their lines apart.
+    let name = format!("stopit-{}", std::env::var("TF_TEST_SCOPE").unwrap_or_else(|_| "system".to_owned()));
+    let (_dir, path) = service_file(&format!(
+        r#"
+[[service]]
+name = "{name}"
+start_command = "/bin/sh -c 'echo \"hello from run $(cat /proc/sys/kernel/random/uuid)\"; echo \"<3>an error line\"; sleep 0.5'"
+start_schedule = "*-*-* 04:00:00 UTC"
+"#
+    ));
+    let name = name.as_str();
+    let _ = tf(&["remove", name]);
+    let out = tf(&["create", &path]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let timer = format!("taskflows-{name}.timer");
+    let timer = timer.as_str();
+    assert_eq!(is_active(timer), "active", "create starts the timer");
+
+    // Two runs, each waited for; progress goes to stderr as plain lines (not a terminal).
+    for _ in 0..2 {
+        let out = tf(&["start", name, "--wait", "--services"]);
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains(&format!("run of {name}: success, exit status 0")), "{}", stdout(&out));
+        assert!(stderr(&out).ends_with(&format!("{name}: inactive (dead)\n")), "live states: {}", stderr(&out));
+    }
+
+    let hello =
+        |text: &str| text.lines().filter(|l| l.contains("hello from run")).map(str::to_owned).collect::<Vec<_>>();
+    let all = stdout(&tf(&["logs", name, "-n", "200"]));
+    let runs = hello(&all);
+    assert_eq!(runs.len(), 2, "{all}");
+    let history: serde_json::Value =
+        serde_json::from_slice(&tf(&["history", "-m", name, "--json"]).stdout).expect("JSON");
+    let first_id = history["runs"][1]["invocation_id"].as_str().expect("an invocation id").to_owned();
+
+    // One run's lines: the last, or one by the id `tf history` shows.
+    let last = stdout(&tf(&["logs", name, "--run", "last"]));
+    assert_eq!(hello(&last), [runs[1].clone()], "{last}");
+    let first = stdout(&tf(&["logs", name, "--run", &first_id]));
+    assert_eq!(hello(&first), [runs[0].clone()], "{first}");
+
+    // Pattern and priority.
+    let errors = stdout(&tf(&["logs", name, "--priority", "err"]));
+    assert_eq!(errors.lines().count(), 2, "{errors}");
+    assert!(errors.lines().all(|l| l.ends_with("an error line")), "{errors}");
+    let grep = stdout(&tf(&["logs", name, "--grep", "hello"]));
+    assert_eq!(hello(&grep).len(), 2, "{grep}");
+    assert_eq!(grep.lines().count(), 2, "only the matching lines: {grep}");
+
+    // Times.
+    assert_eq!(stdout(&tf(&["logs", name, "--since", "2099-01-01"])), "");
+    assert_eq!(stdout(&tf(&["logs", name, "--until", "2001-01-01 00:00"])), "");
+    assert_eq!(hello(&stdout(&tf(&["logs", name, "--since", "1h", "--until", "now"]))).len(), 2);
+
+    // Bad filters: exit 2, the field and what is allowed.
+    for (args, message) in [
+        (&["--since", "yesterday-ish"][..], "--since <TIME>"),
+        (&["--run", "12"][..], "is not a run; `last` or an invocation id"),
+        (&["--priority", "9"][..], "0 to 7 or emerg"),
+        (&["--since", "2026-01-02", "--until", "2026-01-01"][..], "until: "),
+        (&["--grep", "("][..], "grep: "),
+    ] {
+        let mut all = vec!["logs", name];
+        all.extend(args);
+        let out = tf(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}{}", stdout(&out), stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+
+    // Stop means stop: the timer too, each unit said, timers first.
+    let out = tf(&["stop", name]);
+    assert_eq!(
+        stdout(&out),
+        format!("stop taskflows-{name}.timer: done\nstop taskflows-{name}.service: done\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(is_active(timer), "inactive", "tf stop leaves the timer stopped: it does not fire again");
+    let status: serde_json::Value =
+        serde_json::from_slice(&tf(&["status", "-m", name, "--json"]).stdout).expect("JSON");
+    assert_eq!(status["services"][0]["next_elapse"], serde_json::Value::Null, "{status:#}");
+    // -t narrows to the timers, and start brings the timer back.
+    let out = tf(&["start", name, "-t"]);
+    assert_eq!(stdout(&out), format!("start taskflows-{name}.timer: done\n"));
+    assert_eq!(is_active(timer), "active");
+    let out = tf(&["stop", name, "--services"]);
+    assert_eq!(stdout(&out), format!("stop taskflows-{name}.service: done\n"));
+    assert_eq!(is_active(timer), "active", "--services leaves the timer alone");
+    assert!(tf(&["remove", name]).status.success());
 }

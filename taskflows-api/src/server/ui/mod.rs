@@ -650,7 +650,7 @@ async fn log_events(app: &Arc<App>, ui: &Ui, who: &Who, name: &str) -> Answer {
     let Some(slot) = StreamSlot::take(app, ui, &who.claims.sid) else {
         return streams_refused(app);
     };
-    let lines = match crate::Operations::follow(&app.local, name, 0).await {
+    let lines = match crate::Operations::follow(&app.local, name, &crate::LogQuery::last(0)).await {
         Ok(lines) => lines,
         Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };

@@ -383,7 +383,7 @@ impl Page<'_> {
             );
         }
         let wanted = if run.is_some() { self.app.limits.max_lines } else { 500 };
-        let lines = match self.app.local.logs(name, wanted).await {
+        let lines = match self.app.local.logs(name, &crate::LogQuery::last(wanted)).await {
             Ok(l) => l.lines,
             Err(e) => return self.failure("Logs", &e),
         };

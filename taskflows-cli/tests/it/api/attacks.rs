@@ -255,6 +255,20 @@ fn paths_queries_and_bodies_are_taken_as_signed_or_refused() {
         assert_eq!(reply.status, 400, "{target}: {reply}");
         assert!(reply.message().starts_with("match: "), "{target}: {reply}");
     }
+    // `tf logs`' filters: a bad value is 400 naming its parameter and what is allowed, before
+    // any service is looked up.
+    for (target, says) in [
+        ("/services/x/logs?since=yesterday", "since: \"yesterday\" is not a time; a time is allowed"),
+        ("/services/x/logs?until=2026-13-01", "until: "),
+        ("/services/x/logs?since=2026-01-02&until=2026-01-01", "until: "),
+        ("/services/x/logs?priority=9", "priority: \"9\" is not a priority; 0 to 7 or emerg"),
+        ("/services/x/logs?run=12", "run: \"12\" is not a run; `last` or an invocation id"),
+        ("/services/x/logs?run=last&follow=true", "run: "),
+    ] {
+        let reply = signed("GET", target, b"");
+        assert_eq!(reply.status, 400, "{target}: {reply}");
+        assert!(reply.message().starts_with(says), "{target}: {reply}");
+    }
     // One service's state takes a name, not a glob (which would answer "no match" for services
     // that match it).
     let reply = signed("GET", "/services/tf-it-api-%2A/status", b"");
