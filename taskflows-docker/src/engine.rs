@@ -102,7 +102,7 @@ impl Engine {
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
-                    if let Some(error) = info.error_detail.and_then(|d| d.message).or(info.error) {
+                    if let Some(error) = info.error_detail.and_then(|d| d.message) {
                         return Err(failed(error.trim_end().to_owned()));
                     }
                     if let Some(text) = info.stream {
