@@ -8,6 +8,7 @@
 mod bench_api;
 mod bench_systemd;
 mod demo;
+mod deps;
 mod dockerd;
 mod fuzz;
 mod proc;
@@ -15,6 +16,7 @@ mod sandbox;
 mod test_robustness;
 mod test_systemd;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -23,6 +25,10 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  deps [--now] [--refresh]      fail when a direct dependency is a minor release behind the
+                                newest of its compatible line published before the lock files'
+                                last commit (--now: any), read offline from cargo's copy of the
+                                index (--refresh: update that copy first, over the network)
   test-systemd [-- FILTER...]   build the workspace's tests, boot a private systemd and run
                                 every #[ignore]d (real-systemd) test inside it, in system and
                                 user scope; FILTERs are passed to the test binaries
@@ -74,6 +80,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     match task.as_str() {
+        "deps" => deps::run(rest),
         "test-systemd" => {
             let filters = strip_separator(rest);
             // `--skip NAME` passes through to the test binaries; other options are mistakes.
@@ -148,6 +155,11 @@ fn screenshots() -> Result<ExitCode> {
     }
     eprintln!("xtask: {copied} screenshots in {}", to.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The workspace's root folder (xtask's parent), where the cargo commands of `test` run.
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."))
 }
 
 fn strip_separator(args: &[String]) -> &[String] {
