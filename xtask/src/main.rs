@@ -10,6 +10,7 @@ mod bench_systemd;
 mod demo;
 mod deps;
 mod dockerd;
+mod features;
 mod fuzz;
 mod proc;
 mod sandbox;
@@ -29,6 +30,8 @@ tasks:
                                 newest of its compatible line published before the lock files'
                                 last commit (--now: any), read offline from cargo's copy of the
                                 index (--refresh: update that copy first, over the network)
+  features                      cargo clippy -D warnings each library crate with
+                                --no-default-features and with each of its features alone
   test-systemd [-- FILTER...]   build the workspace's tests, boot a private systemd and run
                                 every #[ignore]d (real-systemd) test inside it, in system and
                                 user scope; FILTERs are passed to the test binaries
@@ -81,6 +84,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
     };
     match task.as_str() {
         "deps" => deps::run(rest),
+        "features" => features::run(),
         "test-systemd" => {
             let filters = strip_separator(rest);
             // `--skip NAME` passes through to the test binaries; other options are mistakes.
