@@ -12,8 +12,10 @@ mod deps;
 mod dockerd;
 mod features;
 mod fuzz;
+mod prerequisites;
 mod proc;
 mod sandbox;
+mod test_all;
 mod test_robustness;
 mod test_systemd;
 
@@ -26,6 +28,12 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  test [--no-install] [--quick]
+                                everything CI runs (README command 2): as root, install the
+                                Debian packages and cargo-fuzz the tests need (--no-install:
+                                fail naming them), then fmt, clippy, deps, features, cargo
+                                test, test-systemd and test-robustness; --quick: fmt, clippy
+                                and cargo test only
   deps [--now] [--refresh]      fail when a direct dependency is a minor release behind the
                                 newest of its compatible line published before the lock files'
                                 last commit (--now: any), read offline from cargo's copy of the
@@ -83,6 +91,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     match task.as_str() {
+        "test" => test_all::run(&test_all::Options::parse(rest)?),
         "deps" => deps::run(rest),
         "features" => features::run(),
         "test-systemd" => {
