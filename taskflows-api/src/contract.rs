@@ -107,6 +107,7 @@ pub struct NextRun {
     /// The service.
     pub service: String,
     /// When.
+    #[schemars(with = "taskflows_core::schema::Timestamp")]
     pub at: Timestamp,
     /// The schedule that elapses then, as systemd normalized it.
     pub schedule: String,

@@ -122,7 +122,10 @@ impl FromStr for LogTime {
             .ok()
             .or_else(|| t.parse::<jiff::civil::Date>().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
         if let Some(dt) = civil {
-            return dt.to_zoned(jiff::tz::TimeZone::UTC).map(|z| LogTime::At(z.timestamp())).map_err(|e| e.to_string());
+            return dt
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .map(|z| LogTime::At(z.timestamp()))
+                .map_err(|e| e.to_string());
         }
         if t.chars().next().is_some_and(|c| c.is_ascii_digit())
             && !t.contains(['-', ':'])

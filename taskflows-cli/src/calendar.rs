@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, Zoned, civil};
+use jiff::{Timestamp, ZonedDateTime, civil};
 use taskflows_core::calendar::{CalendarEvent, NoElapse, is_utc_like};
 
 /// Validate calendar expressions and show their next elapses, like `systemd-analyze calendar`.
@@ -99,9 +99,9 @@ fn table(out: &mut String, expr: &str, event: &CalendarEvent, elapses: &[Timesta
     let in_utc = is_utc_like(local);
     for (i, &next) in elapses.iter().enumerate() {
         let label = if i == 0 { "Next elapse:".to_owned() } else { format!("Iter. #{}:", i + 1) };
-        rows.push((label, timestamp(&next.to_zoned(local.clone()))));
+        rows.push((label, timestamp(&next.to_zoned_datetime(local.clone()))));
         if !in_utc {
-            rows.push(("(in UTC):".into(), timestamp(&next.to_zoned(TimeZone::UTC))));
+            rows.push(("(in UTC):".into(), timestamp(&next.to_zoned_datetime(TimeZone::UTC))));
         }
         rows.push(("From now:".into(), relative(next, now)));
     }
@@ -112,7 +112,7 @@ fn table(out: &mut String, expr: &str, event: &CalendarEvent, elapses: &[Timesta
 }
 
 /// systemd's `format_timestamp`: `Mon 2026-03-09 09:00:00 EDT`.
-fn timestamp(zoned: &Zoned) -> String {
+fn timestamp(zoned: &ZonedDateTime) -> String {
     zoned.strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string()
 }
 
@@ -167,8 +167,10 @@ fn to_json(expr: &str, event: &CalendarEvent, elapses: &[Timestamp], local: &Tim
         .timezone()
         .and_then(|name| if name == "UTC" { Some(TimeZone::UTC) } else { TimeZone::get(name).ok() })
         .unwrap_or_else(|| local.clone());
-    let next: Vec<String> =
-        elapses.iter().map(|t| t.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()).collect();
+    let next: Vec<String> = elapses
+        .iter()
+        .map(|t| t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string())
+        .collect();
     serde_json::json!({
         "original": expr,
         "normalized": event.normalized(),
@@ -204,5 +206,5 @@ fn parse_base_time(text: &str, local: &TimeZone) -> anyhow::Result<Timestamp> {
             }
         },
     };
-    Ok(tz.to_ambiguous_zoned(dt).compatible()?.timestamp())
+    Ok(tz.to_ambiguous_zoned_datetime(dt).compatible()?.timestamp())
 }

@@ -94,7 +94,7 @@ impl Style {
     /// `2026-11-26 14:00:00` in the display zone.
     pub(crate) fn time(&self, t: Option<Timestamp>) -> String {
         let Some(t) = t else { return "-".to_owned() };
-        t.to_zoned(self.zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string()
+        t.to_zoned_datetime(self.zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string()
     }
 }
 

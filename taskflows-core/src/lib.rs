@@ -24,6 +24,7 @@ mod name;
 mod policy;
 mod render;
 mod schedule;
+pub mod schema;
 mod service;
 mod size;
 mod task;

@@ -84,7 +84,7 @@ impl Calendar {
     /// name where the time is unambiguous there, else UTC).
     ///
     /// Fails for times systemd's calendar cannot express (years before 1970 or after 2199).
-    pub fn from_datetime(when: &jiff::Zoned) -> Result<Calendar, ValueError> {
+    pub fn from_datetime(when: &jiff::ZonedDateTime) -> Result<Calendar, ValueError> {
         Calendar::new(crate::calendar::CalendarEvent::from_zoned(when))
     }
 

@@ -23,22 +23,66 @@ pub struct Engine {
 impl Engine {
     /// Connect to `host` (`unix://PATH`, `tcp://…`, `http://…`), or to `DOCKER_HOST`, or to the
     /// default socket, and negotiate the API version (the engine may be older than the client).
-    /// An engine that does not answer is [`Error::Unreachable`]. A TCP address is refused
-    /// ([`Error::Plaintext`]) unless `TASKFLOWS_DOCKER_ALLOW_PLAINTEXT=1`: this client speaks no
-    /// TLS, and the Engine API in clear text lets anyone on the path run containers as root.
+    /// An engine that does not answer is [`Error::Unreachable`]. A `tcp://` address speaks TLS
+    /// (rustls) when `DOCKER_TLS_VERIFY` or `DOCKER_CERT_PATH` is set, as the docker CLI does:
+    /// the engine's certificate is checked against `ca.pem` and the client shows `cert.pem` and
+    /// `key.pem`, from `DOCKER_CERT_PATH` (default `~/.docker`). Any other TCP address is refused
+    /// ([`Error::Plaintext`]) unless `TASKFLOWS_DOCKER_ALLOW_PLAINTEXT=1`: the Engine API in clear
+    /// text lets anyone on the path run containers as root.
     pub async fn connect(host: Option<&str>) -> Result<Engine, Error> {
+        Engine::connect_with_env(host, &|name| std::env::var_os(name)).await
+    }
+
+    /// [`Engine::connect`] with the environment read through `var` (the tests' own).
+    pub(crate) async fn connect_with_env(
+        host: Option<&str>,
+        var: &(dyn Fn(&str) -> Option<std::ffi::OsString> + Sync),
+    ) -> Result<Engine, Error> {
         let host = match host {
             Some(h) => h.to_owned(),
-            None => std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or(DEFAULT_HOST.to_owned()),
+            None => var("DOCKER_HOST")
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty())
+                .unwrap_or(DEFAULT_HOST.to_owned()),
         };
-        let plaintext = host.starts_with("tcp://") || host.starts_with("http://");
-        if plaintext && std::env::var("TASKFLOWS_DOCKER_ALLOW_PLAINTEXT").as_deref() != Ok("1") {
+        let tls_dir = tls_dir(&host, var);
+        let plaintext = tls_dir.is_none() && (host.starts_with("tcp://") || host.starts_with("http://"));
+        if plaintext && var("TASKFLOWS_DOCKER_ALLOW_PLAINTEXT").is_none_or(|v| v != "1") {
             return Err(Error::Plaintext { host });
+        }
+        if let Some(dir) = &tls_dir {
+            // bollard would report a missing file as an engine that does not answer.
+            for name in ["ca.pem", "cert.pem", "key.pem"] {
+                let path = dir.join(name);
+                std::fs::metadata(&path).map_err(|source| Error::Io {
+                    what: "cannot read the Docker TLS file (DOCKER_CERT_PATH)",
+                    path,
+                    source,
+                })?;
+            }
         }
         let unreachable = |source| Error::Unreachable { host: host.clone(), source };
         // Requests other than attach/wait answer at once; a stuck engine is an error, not a hang.
         const TIMEOUT: u64 = 120;
-        let docker = if host.starts_with("unix://") {
+        let docker = if let Some(dir) = tls_dir {
+            // bollard's TLS config and its client-certificate resolver take rustls' process-default
+            // provider: ring's (no cmake/C build of aws-lc, as the workspace's other TLS), unless the
+            // program installed one (then this changes nothing).
+            #[expect(
+                deprecated,
+                reason = "ring's provider is deprecated for lacking post-quantum key exchange; see above"
+            )]
+            let ring = rustls::crypto::ring::default_provider();
+            let _ = ring.install_default();
+            Docker::connect_with_ssl(
+                &host,
+                &dir.join("key.pem"),
+                &dir.join("cert.pem"),
+                &dir.join("ca.pem"),
+                TIMEOUT,
+                bollard::API_DEFAULT_VERSION,
+            )
+        } else if host.starts_with("unix://") {
             Docker::connect_with_unix(&host, TIMEOUT, bollard::API_DEFAULT_VERSION)
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
             Docker::connect_with_http(&host, TIMEOUT, bollard::API_DEFAULT_VERSION)
@@ -102,7 +146,7 @@ impl Engine {
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
-                    if let Some(error) = info.error_detail.and_then(|d| d.message).or(info.error) {
+                    if let Some(error) = info.error_detail.and_then(|d| d.message) {
                         return Err(failed(error.trim_end().to_owned()));
                     }
                     if let Some(text) = info.stream {
@@ -238,9 +282,26 @@ fn clean(path: &str) -> String {
     parts.join("/")
 }
 
+/// The folder of `ca.pem`, `cert.pem` and `key.pem` when `host` is reached over TLS: a `tcp://`
+/// address with `DOCKER_TLS_VERIFY` or `DOCKER_CERT_PATH` set (the docker CLI's variables).
+/// `var` reads the environment.
+fn tls_dir(host: &str, var: &(dyn Fn(&str) -> Option<std::ffi::OsString> + Sync)) -> Option<std::path::PathBuf> {
+    let set = |name| var(name).filter(|v| !v.is_empty());
+    if !host.starts_with("tcp://") || (set("DOCKER_TLS_VERIFY").is_none() && set("DOCKER_CERT_PATH").is_none()) {
+        return None;
+    }
+    Some(match set("DOCKER_CERT_PATH") {
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(&set("HOME").unwrap_or_else(|| "/root".into())).join(".docker"),
+    })
+}
+
+#[cfg(test)]
+mod tls_tests;
+
 #[cfg(test)]
 mod tests {
-    /// A TCP engine is refused before any connection (this client speaks no TLS).
+    /// A TCP engine without the TLS variables is refused before any connection.
     #[tokio::test]
     async fn a_plaintext_engine_is_refused() {
         for host in ["tcp://10.0.0.1:2375", "http://docker.example:2375"] {
@@ -253,6 +314,24 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn tcp_with_the_docker_tls_variables_speaks_tls() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| std::ffi::OsString::from(v))
+        };
+        let tcp = "tcp://docker.example:2376";
+        assert_eq!(tls_dir(tcp, &env(&[("HOME", "/home/a")])), None);
+        assert_eq!(tls_dir(tcp, &env(&[("DOCKER_TLS_VERIFY", ""), ("HOME", "/home/a")])), None);
+        assert_eq!(
+            tls_dir(tcp, &env(&[("DOCKER_TLS_VERIFY", "1"), ("HOME", "/home/a")])),
+            Some("/home/a/.docker".into())
+        );
+        assert_eq!(tls_dir(tcp, &env(&[("DOCKER_CERT_PATH", "/etc/docker-certs")])), Some("/etc/docker-certs".into()));
+        // A socket is never TLS; http:// says clear text.
+        assert_eq!(tls_dir("unix:///run/docker.sock", &env(&[("DOCKER_TLS_VERIFY", "1")])), None);
+        assert_eq!(tls_dir("http://docker.example:2375", &env(&[("DOCKER_TLS_VERIFY", "1")])), None);
+    }
 
     #[test]
     fn dockerignore_patterns_match_as_docker_does() {

@@ -17,7 +17,7 @@ pub enum Error {
     },
     /// The engine's address is TCP without TLS.
     #[error(
-        "refusing to reach the Docker engine at {host} without TLS: anyone on the network path could run containers as root; use a unix socket (over SSH if remote), or set TASKFLOWS_DOCKER_ALLOW_PLAINTEXT=1 for a network you trust"
+        "refusing to reach the Docker engine at {host} without TLS: anyone on the network path could run containers as root; set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem), use a unix socket (over SSH if remote), or set TASKFLOWS_DOCKER_ALLOW_PLAINTEXT=1 for a network you trust"
     )]
     Plaintext {
         /// The address.

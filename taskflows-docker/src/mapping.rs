@@ -51,7 +51,7 @@ pub fn create_body(
         container.labels.iter().map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned())).collect();
     labels.insert(SERVICE_LABEL.to_owned(), service.name.as_str().to_owned());
 
-    let mut exposed = HashMap::new();
+    let mut exposed = Vec::new();
     let mut bindings = HashMap::new();
     for (port, binding) in &container.ports {
         let key = if port.as_str().contains('/') { port.to_string() } else { format!("{port}/tcp") };
@@ -62,7 +62,7 @@ pub fn create_body(
                 None => (None, a.to_string()),
             },
         };
-        exposed.insert(key.clone(), HashMap::new());
+        exposed.push(key.clone());
         bindings.insert(key, Some(vec![ApiPortBinding { host_ip, host_port: Some(host_port) }]));
     }
 

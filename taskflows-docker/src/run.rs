@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::errors::Error as ApiError;
-use bollard::models::{ContainerInspectResponse, MountPointTypeEnum};
+use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, StopContainerOptions,
     WaitContainerOptions,
@@ -263,7 +263,8 @@ fn volume_mounts(c: &ContainerInspectResponse) -> Vec<(String, String)> {
     c.mounts
         .iter()
         .flatten()
-        .filter(|m| m.typ == Some(MountPointTypeEnum::VOLUME))
+        // The Engine API's mount type is a string since bollard 0.21 (`volume`, `bind`, `tmpfs`, …).
+        .filter(|m| m.typ.as_deref() == Some("volume"))
         .filter_map(|m| Some((m.name.clone()?, m.destination.clone()?)))
         .collect()
 }
@@ -343,17 +344,17 @@ mod tests {
     #[test]
     fn a_replacement_keeps_the_old_volumes_where_nothing_else_is_bound() {
         use bollard::models::{ContainerCreateBody, HostConfig, MountPoint};
-        let mount = |typ, name: &str, dest: &str| MountPoint {
-            typ: Some(typ),
+        let mount = |typ: &str, name: &str, dest: &str| MountPoint {
+            typ: Some(typ.to_owned()),
             name: Some(name.to_owned()),
             destination: Some(dest.to_owned()),
             ..Default::default()
         };
         let old = ContainerInspectResponse {
             mounts: Some(vec![
-                mount(MountPointTypeEnum::VOLUME, "abc123", "/var/lib/postgresql/data"),
-                mount(MountPointTypeEnum::VOLUME, "def456", "/cache"),
-                mount(MountPointTypeEnum::BIND, "", "/etc/app"),
+                mount("volume", "abc123", "/var/lib/postgresql/data"),
+                mount("volume", "def456", "/cache"),
+                mount("bind", "", "/etc/app"),
             ]),
             ..Default::default()
         };

@@ -28,6 +28,7 @@ use crate::{Error, Result, Systemd};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct LogLine {
     /// When it was logged.
+    #[schemars(with = "taskflows_core::schema::Timestamp")]
     pub timestamp: Timestamp,
     /// syslog priority, 0 (emerg) … 7 (debug).
     pub priority: Option<u8>,
@@ -153,8 +154,10 @@ pub struct RunRecord {
     /// A task's attempts.
     pub attempts: Option<u32>,
     /// When the run started.
+    #[schemars(with = "Option<taskflows_core::schema::Timestamp>")]
     pub start: Option<Timestamp>,
     /// When it ended; none while running.
+    #[schemars(with = "Option<taskflows_core::schema::Timestamp>")]
     pub end: Option<Timestamp>,
     /// How it ended (`running` while it runs); for a task: success, failed or timeout.
     pub result: RunResult,

@@ -35,10 +35,13 @@ pub struct ServiceState {
     /// The timer's active state, when the service has a timer.
     pub timer_active: Option<ActiveState>,
     /// When the main process last started.
+    #[schemars(with = "Option<taskflows_core::schema::Timestamp>")]
     pub last_start: Option<Timestamp>,
     /// When the main process last exited.
+    #[schemars(with = "Option<taskflows_core::schema::Timestamp>")]
     pub last_finish: Option<Timestamp>,
     /// Since when the service is active, while it is.
+    #[schemars(with = "Option<taskflows_core::schema::Timestamp>")]
     pub active_since: Option<Timestamp>,
     /// How often systemd restarted it automatically (NRestarts).
     pub restarts: u32,
@@ -49,8 +52,10 @@ pub struct ServiceState {
     /// The main process, while running.
     pub main_pid: Option<u32>,
     /// When the timer next elapses.
+    #[schemars(with = "Option<taskflows_core::schema::Timestamp>")]
     pub next_elapse: Option<Timestamp>,
     /// When the timer last elapsed.
+    #[schemars(with = "Option<taskflows_core::schema::Timestamp>")]
     pub last_trigger: Option<Timestamp>,
     /// The timer's schedules as systemd normalized them, e.g. `OnCalendar=Mon..Fri *-*-* 09:00:00`.
     pub schedules: Vec<String>,

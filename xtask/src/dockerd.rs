@@ -219,7 +219,8 @@ fn check_installed() -> Result<()> {
     if !dockerd_path().is_file() || !busybox_static || !Path::new("/bin/busybox").is_file() {
         bail!(
             "the Docker tests need dockerd and a static busybox; install them with \
-             `apt-get install -y docker.io busybox-static` (see docs/testing.md)"
+             `apt-get install -y docker.io busybox-static`, or run `cargo xtask test`, which installs \
+             what the tests need (see docs/testing.md)"
         );
     }
     Ok(())

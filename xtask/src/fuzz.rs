@@ -156,6 +156,8 @@ fn run_target(root: &Path, target: &str, seconds: u64) -> Result<Outcome> {
     let corpus = fuzz.join("corpus").join(target);
     std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {}", corpus.display()))?;
     let log_path = fuzz.join("target").join(format!("xtask-{target}.log"));
+    // With CARGO_TARGET_DIR set, cargo-fuzz builds elsewhere and fuzz/target may not exist.
+    std::fs::create_dir_all(fuzz.join("target")).with_context(|| format!("cannot create {}/target", fuzz.display()))?;
     let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
     eprintln!("fuzz: running {target} for {seconds} s");
     let mut cmd = cargo_fuzz(root);

@@ -8,13 +8,18 @@
 mod bench_api;
 mod bench_systemd;
 mod demo;
+mod deps;
 mod dockerd;
+mod features;
 mod fuzz;
+mod prerequisites;
 mod proc;
 mod sandbox;
+mod test_all;
 mod test_robustness;
 mod test_systemd;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -23,6 +28,18 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  test [--no-install] [--quick]
+                                everything CI runs (README command 2): as root, install the
+                                Debian packages and cargo-fuzz the tests need (--no-install:
+                                fail naming them), then fmt, clippy, deps, features, cargo
+                                test, test-systemd and test-robustness; --quick: fmt, clippy
+                                and cargo test only
+  deps [--now] [--refresh]      fail when a direct dependency is a minor release behind the
+                                newest of its compatible line published before the lock files'
+                                last commit (--now: any), read offline from cargo's copy of the
+                                index (--refresh: update that copy first, over the network)
+  features                      cargo clippy -D warnings each library crate with
+                                --no-default-features and with each of its features alone
   test-systemd [-- FILTER...]   build the workspace's tests, boot a private systemd and run
                                 every #[ignore]d (real-systemd) test inside it, in system and
                                 user scope; FILTERs are passed to the test binaries
@@ -76,6 +93,9 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     match task.as_str() {
+        "test" => test_all::run(&test_all::Options::parse(rest)?),
+        "deps" => deps::run(rest),
+        "features" => features::run(),
         "test-systemd" => {
             let filters = strip_separator(rest);
             // `--skip NAME` passes through to the test binaries; other options are mistakes.
@@ -169,6 +189,11 @@ fn screenshots() -> Result<ExitCode> {
     }
     eprintln!("xtask: {copied} screenshots in {}", to.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The workspace's root folder (xtask's parent), where the cargo commands of `test` run.
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."))
 }
 
 fn strip_separator(args: &[String]) -> &[String] {

@@ -14,6 +14,8 @@ mod host;
 mod requirements;
 mod teardown;
 
+pub(crate) use requirements::is_root;
+
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -84,8 +86,16 @@ pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: tear down every live sandbox, then exit 130.
+/// On SIGINT, SIGTERM or SIGHUP: tear down every live sandbox, then exit 130. Installed once per
+/// process (`cargo xtask test` boots several sandboxes in turn); later calls return the first
+/// call's outcome.
 pub(crate) fn install_signal_handler() -> Result<()> {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| install_handler().map_err(|e| format!("{e:#}")));
+    installed.clone().map_err(anyhow::Error::msg)
+}
+
+fn install_handler() -> Result<()> {
     ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);
         eprintln!("\nxtask: interrupted; tearing the sandbox down");

@@ -34,6 +34,8 @@ class JsonLines:
                 continue
             parts.append({"type": part.get_content_type(), "content": part.get_content()})
         record = {
+            # the EHLO/HELO name the client greeted with
+            "helo": session.host_name,
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "from": str(message["From"]),

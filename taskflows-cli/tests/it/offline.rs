@@ -543,3 +543,21 @@ fn control_characters_in_definitions_are_escaped_on_the_terminal() {
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{202e}'), "{text:?}");
     assert!(text.contains("Description=ok \\u{1b}[2J\\u{1b}]0;pwned\\u{7} \\u{202e}gnp.exe\n"), "{text}");
 }
+
+/// One TLS stack, rustls: `tf` links no OpenSSL (no libssl or libcrypto), so building it needs no
+/// OpenSSL headers and running it needs no OpenSSL library.
+#[test]
+fn tf_links_no_openssl() {
+    let out = match std::process::Command::new("ldd").arg(env!("CARGO_BIN_EXE_tf")).output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("skipped: ldd is not installed ({e})");
+            return;
+        }
+    };
+    let libraries = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ldd: {}{}", libraries, stderr(&out));
+    let openssl: Vec<&str> =
+        libraries.lines().filter(|l| l.contains("libssl") || l.contains("libcrypto")).map(str::trim).collect();
+    assert!(openssl.is_empty(), "tf links OpenSSL: {openssl:?}\n{libraries}");
+}

@@ -141,7 +141,7 @@ impl CalendarEvent {
     /// Uses `dt`'s IANA zone when it has one whose name systemd accepts and the wall-clock
     /// time is unambiguous there; otherwise (fixed offsets, folds, gaps) the time in UTC.
     /// Sub-microsecond precision is truncated.
-    pub fn from_zoned(dt: &jiff::Zoned) -> String {
+    pub fn from_zoned(dt: &jiff::ZonedDateTime) -> String {
         zone::from_zoned(dt)
     }
 }

@@ -330,14 +330,14 @@ fn from_zoned_round_trips() {
     ] {
         let ts: Timestamp = instant.parse().unwrap();
         let tz = TimeZone::get(zone).unwrap();
-        let expr = CalendarEvent::from_zoned(&ts.to_zoned(tz.clone()));
+        let expr = CalendarEvent::from_zoned(&ts.to_zoned_datetime(tz.clone()));
         assert_eq!(expr, expected);
         let ev = CalendarEvent::parse_with_local(&expr, &tz).unwrap();
         let before = Timestamp::from_second(ts.as_second() - 60).unwrap();
         assert_eq!(ev.next_elapse(before, &tz), Some(ts), "{expr}");
     }
     let offset = jiff::tz::Offset::from_seconds(5 * 3600 + 1800).unwrap();
-    let fixed = "2026-11-26T08:35:00Z".parse::<Timestamp>().unwrap().to_zoned(TimeZone::fixed(offset));
+    let fixed = "2026-11-26T08:35:00Z".parse::<Timestamp>().unwrap().to_zoned_datetime(TimeZone::fixed(offset));
     assert_eq!(CalendarEvent::from_zoned(&fixed), "2026-11-26 08:35:00 UTC");
 }
 

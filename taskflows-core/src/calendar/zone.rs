@@ -2,7 +2,7 @@
 //! (glibc's `tzname`), whether the local zone counts as UTC, and expressions for one instant.
 
 use jiff::tz::{AmbiguousOffset, TimeZone};
-use jiff::{Timestamp, Zoned};
+use jiff::{Timestamp, ZonedDateTime};
 
 /// glibc's `tzname[0]`/`tzname[1]` and the offsets behind them (`timezone`/`daylight`).
 pub(super) struct LocalNames {
@@ -61,17 +61,17 @@ fn is_acceptable_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/'))
 }
 
-pub(super) fn from_zoned(dt: &Zoned) -> String {
+pub(super) fn from_zoned(dt: &ZonedDateTime) -> String {
     let tz = dt.time_zone();
     let usec = dt.timestamp().subsec_microsecond();
-    let civil = |z: &Zoned| {
+    let civil = |z: &ZonedDateTime| {
         let base = z.strftime("%Y-%m-%d %H:%M:%S").to_string();
         if usec == 0 { base } else { format!("{base}.{usec:06}") }
     };
     if let Some(name) = tz.iana_name()
         && name != "UTC"
         && lookup(name).is_some()
-        && matches!(tz.to_ambiguous_zoned(dt.datetime()).offset(), AmbiguousOffset::Unambiguous { .. })
+        && matches!(tz.to_ambiguous_zoned_datetime(dt.datetime()).offset(), AmbiguousOffset::Unambiguous { .. })
     {
         return format!("{} {name}", civil(dt));
     }

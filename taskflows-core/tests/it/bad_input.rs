@@ -58,11 +58,11 @@ fn bad_builder_values() {
         Periodic::new(StartOn::Boot, Duration::from_secs(0), RelativeTo::Start).unwrap_err().to_string(),
         "period must be more than zero, e.g. 300 or \"5min\""
     );
-    let long_ago = jiff::civil::date(1960, 1, 1).at(0, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap();
+    let long_ago = jiff::civil::date(1960, 1, 1).at(0, 0, 0, 0).to_zoned_datetime(jiff::tz::TimeZone::UTC).unwrap();
     assert!(Calendar::from_datetime(&long_ago).is_err(), "systemd's calendar starts in 1970");
     let soon = jiff::civil::date(2027, 3, 14)
         .at(2, 30, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::get("America/New_York").unwrap())
+        .to_zoned_datetime(jiff::tz::TimeZone::get("America/New_York").unwrap())
         .unwrap();
     assert_eq!(Calendar::from_datetime(&soon).unwrap().expr.as_str(), "2027-03-14 03:30:00 America/New_York");
     assert_eq!(

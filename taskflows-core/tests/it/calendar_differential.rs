@@ -98,7 +98,7 @@ fn ours(tz: &TimeZone, base: Timestamp, expr: &str) -> Verdict {
     for _ in 0..ITERATIONS {
         match ev.try_next_elapse(after, tz) {
             Ok(t) => {
-                elapses.push(t.to_zoned(tz.clone()).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string());
+                elapses.push(t.to_zoned_datetime(tz.clone()).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string());
                 after = t;
             }
             Err(NoElapse::Never) => break,
@@ -417,7 +417,7 @@ fn from_zoned_expressions_elapse_at_that_instant_in_systemd() {
         let tz = TimeZone::get(zone).unwrap();
         for instant in instants {
             let ts: Timestamp = instant.parse().unwrap();
-            let expr = CalendarEvent::from_zoned(&ts.to_zoned(tz.clone()));
+            let expr = CalendarEvent::from_zoned(&ts.to_zoned_datetime(tz.clone()));
             let base = Timestamp::from_second(ts.as_second() - 3600).unwrap();
             compare("UTC", base, std::slice::from_ref(&expr)).unwrap();
             let ev = CalendarEvent::parse_with_local(&expr, &tz).unwrap();
@@ -427,7 +427,7 @@ fn from_zoned_expressions_elapse_at_that_instant_in_systemd() {
     let fixed = "2026-11-26T08:35:00Z"
         .parse::<Timestamp>()
         .unwrap()
-        .to_zoned(TimeZone::fixed(jiff::tz::Offset::from_seconds(19_800).unwrap()));
+        .to_zoned_datetime(TimeZone::fixed(jiff::tz::Offset::from_seconds(19_800).unwrap()));
     let expr = CalendarEvent::from_zoned(&fixed);
     assert_eq!(expr, "2026-11-26 08:35:00 UTC");
     compare("UTC", Timestamp::UNIX_EPOCH, &[expr]).unwrap();

@@ -96,7 +96,7 @@ pub(super) fn installed(app: &App, name: &str) -> bool {
 }
 
 fn when(t: Option<jiff::Timestamp>, zone: &TimeZone) -> String {
-    t.map_or_else(|| "—".to_owned(), |t| t.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+    t.map_or_else(|| "—".to_owned(), |t| t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 /// One dashboard row, as the page renders it and the live stream sends it.
