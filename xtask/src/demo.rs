@@ -19,6 +19,10 @@ const STEPS: &[&[&str]] = &[
 ];
 
 pub(crate) fn run() -> Result<ExitCode> {
+    // A fresh machine may lack what a private systemd boots with: install it (as root, saying
+    // what and why), as `cargo xtask test` does.
+    let host = crate::prerequisites::Host::current();
+    crate::prerequisites::ensure_packages(&host, "cargo xtask demo", crate::prerequisites::SANDBOX_PACKAGES, false)?;
     let meta = Metadata::read()?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(["build", "--quiet", "-p", "taskflows-cli"])

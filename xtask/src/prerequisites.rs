@@ -33,6 +33,10 @@ pub(crate) const PACKAGES: &[(&str, &str)] = &[
     ("chromium-driver", "the browser tests' WebDriver server"),
 ];
 
+/// What a private systemd needs to boot (`cargo xtask demo` and the real-systemd tests): the
+/// first entries of [`PACKAGES`].
+pub(crate) const SANDBOX_PACKAGES: &[(&str, &str)] = PACKAGES.split_at(8).0;
+
 /// cargo-fuzz for the fuzz run; this release builds with the stable toolchain (docs/testing.md).
 pub(crate) const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
@@ -74,7 +78,8 @@ pub(crate) fn missing<'a>(host: &Host, packages: &[(&'a str, &'a str)]) -> Resul
 }
 
 /// Install the missing packages, or with `no_install` fail naming them.
-pub(crate) fn ensure_packages(host: &Host, packages: &[(&str, &str)], no_install: bool) -> Result<()> {
+/// `command` is what needs them (`cargo xtask test`), for the messages.
+pub(crate) fn ensure_packages(host: &Host, command: &str, packages: &[(&str, &str)], no_install: bool) -> Result<()> {
     let missing = missing(host, packages)?;
     if missing.is_empty() {
         return Ok(());
@@ -82,7 +87,7 @@ pub(crate) fn ensure_packages(host: &Host, packages: &[(&str, &str)], no_install
     let names: Vec<&str> = missing.iter().map(|(p, _)| *p).collect();
     if no_install {
         bail!(
-            "the tests need {}, which are not installed (--no-install); install them with \
+            "{command} needs {}, which are not installed (--no-install); install them with \
              `apt-get install -y --no-install-recommends {}`",
             names.join(", "),
             names.join(" ")
@@ -90,7 +95,7 @@ pub(crate) fn ensure_packages(host: &Host, packages: &[(&str, &str)], no_install
     }
     if !host.root {
         bail!(
-            "the tests need {}; run `cargo xtask test` as root to install them, or install them \
+            "{command} needs {}; run `{command}` as root to install them, or install them \
              with `apt-get install -y --no-install-recommends {}`",
             names.join(", "),
             names.join(" ")

@@ -85,7 +85,7 @@ pub(crate) fn run(options: &Options) -> Result<ExitCode> {
 fn run_steps(options: &Options, steps: &mut Steps) -> Result<()> {
     steps.run("prerequisites", || {
         let host = prerequisites::Host::current();
-        prerequisites::ensure_packages(&host, prerequisites::PACKAGES, options.no_install)?;
+        prerequisites::ensure_packages(&host, "cargo xtask test", prerequisites::PACKAGES, options.no_install)?;
         if !options.quick {
             prerequisites::ensure_cargo_tools(options.no_install)?;
         }

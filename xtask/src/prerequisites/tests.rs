@@ -43,21 +43,21 @@ fn apt_calls(dir: &tempfile::TempDir) -> Vec<String> {
 #[test]
 fn installs_only_the_missing_packages() {
     let (dir, host) = stand_ins(&["strace", "prometheus"]);
-    ensure_packages(&host, PACKAGES, false).unwrap();
+    ensure_packages(&host, "cargo xtask test", PACKAGES, false).unwrap();
     assert_eq!(apt_calls(&dir), ["update -qq", "install -y -qq --no-install-recommends strace prometheus"]);
 }
 
 #[test]
 fn nothing_missing_calls_no_apt_get() {
     let (dir, host) = stand_ins(&[]);
-    ensure_packages(&host, PACKAGES, false).unwrap();
+    ensure_packages(&host, "cargo xtask test", PACKAGES, false).unwrap();
     assert_eq!(apt_calls(&dir), Vec::<String>::new());
 }
 
 #[test]
 fn no_install_fails_naming_the_missing_packages() {
     let (dir, host) = stand_ins(&["strace", "prometheus"]);
-    let err = ensure_packages(&host, PACKAGES, true).unwrap_err().to_string();
+    let err = ensure_packages(&host, "cargo xtask test", PACKAGES, true).unwrap_err().to_string();
     assert!(err.contains("strace, prometheus"), "{err}");
     assert!(err.contains("apt-get install -y --no-install-recommends strace prometheus"), "{err}");
     assert!(!err.contains("systemd") && !err.contains("dbus"), "{err}");
@@ -68,7 +68,7 @@ fn no_install_fails_naming_the_missing_packages() {
 fn not_root_fails_instead_of_installing() {
     let (dir, mut host) = stand_ins(&["dbus"]);
     host.root = false;
-    let err = ensure_packages(&host, PACKAGES, false).unwrap_err().to_string();
+    let err = ensure_packages(&host, "cargo xtask test", PACKAGES, false).unwrap_err().to_string();
     assert!(err.contains("as root") && err.contains("dbus"), "{err}");
     assert_eq!(apt_calls(&dir), Vec::<String>::new());
 }
@@ -77,4 +77,13 @@ fn not_root_fails_instead_of_installing() {
 fn the_package_list_needs_no_openssl_headers() {
     let names: Vec<&str> = super::PACKAGES.iter().map(|(p, _)| *p).collect();
     assert!(!names.contains(&"libssl-dev") && !names.contains(&"pkg-config"), "{names:?}");
+}
+
+#[test]
+fn the_sandbox_packages_are_those_a_private_systemd_boots_with() {
+    let names: Vec<&str> = super::SANDBOX_PACKAGES.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        names,
+        ["systemd", "systemd-sysv", "dbus", "dbus-user-session", "libpam-systemd", "util-linux", "mount", "procps"]
+    );
 }
