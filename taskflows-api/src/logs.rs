@@ -213,7 +213,8 @@ impl fmt::Display for Priority {
 pub enum RunSelector {
     /// The newest run.
     Last,
-    /// The run with this invocation id (32 lowercase hex digits).
+    /// The run whose invocation id is or starts with this (8 to 32 lowercase hex digits: `tf
+    /// history` shows the first 12).
     Id(String),
 }
 
@@ -224,10 +225,12 @@ impl FromStr for RunSelector {
             return Ok(RunSelector::Last);
         }
         let id: String = s.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
-        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if (8..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(RunSelector::Id(id));
         }
-        Err(format!("{s:?} is not a run; `last` or an invocation id (32 hex digits, as `tf history` shows) is allowed"))
+        Err(format!(
+            "{s:?} is not a run; `last` or an invocation id (32 hex digits, or its first 8 or more, as `tf history` shows) is allowed"
+        ))
     }
 }
 

@@ -90,10 +90,22 @@ impl Local {
         const SEARCHED: usize = 1000;
         let limit = if *selector == RunSelector::Last { 20 } else { SEARCHED };
         let runs = self.systemd().await?.history(&[unit.to_owned()], None, limit).await?;
-        let found = runs.into_iter().filter(|r| r.kind == crate::RunKind::Service).find(|r| match selector {
+        let mut matching = runs.into_iter().filter(|r| r.kind == crate::RunKind::Service).filter(|r| match selector {
             RunSelector::Last => true,
-            RunSelector::Id(id) => r.invocation_id == *id,
+            RunSelector::Id(id) => r.invocation_id.starts_with(id.as_str()),
         });
+        let found = matching.next();
+        if let (RunSelector::Id(id), Some(run)) = (selector, &found)
+            && let Some(other) = matching.find(|r| r.invocation_id != run.invocation_id)
+        {
+            return Err(Error::usage(
+                format!(
+                    "run: {id} starts the ids of more than one run of {unit} ({} and {})",
+                    run.invocation_id, other.invocation_id
+                ),
+                Some("give more of the id's digits"),
+            ));
+        }
         let Some(run) = found else {
             return Err(match selector {
                 RunSelector::Last => Error::usage(format!("run: {unit} has not run yet"), None),

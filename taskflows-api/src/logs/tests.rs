@@ -50,5 +50,12 @@ fn times_resolve_against_now_and_until_follows_since() {
     assert!(q.filter(now).unwrap_err().to_string().starts_with("until: 2026-01-31T09:00:00Z is before since"));
     assert_eq!("debug".parse::<Priority>().unwrap().level(), 7);
     assert_eq!("last".parse::<RunSelector>(), Ok(RunSelector::Last));
+    // the 12 digits `tf history` shows, the full id, with dashes or in capitals
+    assert_eq!("0A1B2C3D4E5F".parse::<RunSelector>(), Ok(RunSelector::Id("0a1b2c3d4e5f".into())));
+    let full = "0a1b2c3d-4e5f-6789-0a1b-2c3d4e5f6789";
+    assert_eq!(full.parse::<RunSelector>(), Ok(RunSelector::Id(full.replace('-', ""))));
+    for bad in ["0a1b2c3", "0a1b2c3d4e5f67890a1b2c3d4e5f67890", "0a1b2c3g"] {
+        assert!(bad.parse::<RunSelector>().is_err(), "{bad}");
+    }
     assert!(matches!("now".parse::<LogTime>(), Ok(LogTime::Ago(d)) if d.is_zero()));
 }

@@ -73,7 +73,10 @@ const ROUTES: &[Route] = &[
             ("until", "not after: the same forms as since"),
             ("grep", "only messages matching this PCRE2 pattern"),
             ("priority", "this priority or more severe: 0-7 or emerg, alert, crit, err, warning, notice, info, debug"),
-            ("run", "one run's lines: last, or an invocation id (32 hex digits); not with follow"),
+            (
+                "run",
+                "one run's lines: last, or an invocation id (32 hex digits, or its first 8 or more); not with follow",
+            ),
         ],
         body: None,
         answer: "Logs",

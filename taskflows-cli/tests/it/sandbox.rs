@@ -540,6 +540,11 @@ start_schedule = "*-*-* 04:00:00 UTC"
     assert_eq!(hello(&last), [runs[1].clone()], "{last}");
     let first = stdout(&tf(&["logs", name, "--run", &first_id]));
     assert_eq!(hello(&first), [runs[0].clone()], "{first}");
+    // the 12 digits the history table shows are enough
+    let table = stdout(&tf(&["history", "-m", name]));
+    assert!(table.contains(&first_id[..12]), "{table}");
+    let first = stdout(&tf(&["logs", name, "--run", &first_id[..12]]));
+    assert_eq!(hello(&first), [runs[0].clone()], "{first}");
 
     // Pattern and priority.
     let errors = stdout(&tf(&["logs", name, "--priority", "err"]));
