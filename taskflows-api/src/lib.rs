@@ -33,6 +33,7 @@ mod requirements;
 pub mod security;
 #[cfg(feature = "server")]
 pub mod server;
+mod shutdown;
 pub mod signing;
 #[cfg(feature = "slack")]
 pub mod slack;
@@ -54,6 +55,7 @@ pub use lock::DataLock;
 pub use logs::{LOG_QUERY_KEYS, LogPattern, LogQuery, LogTime, Priority, RunSelector};
 pub use monitor::{MONITOR_SERVICE, MonitorRequest, monitor_state_path, scope_name, silences_path};
 pub use paths::PathPolicy;
+pub use shutdown::terminated;
 pub use vars::env_var;
 
 /// A service file's content, and the name its errors give it (a path, `<stdin>` …).

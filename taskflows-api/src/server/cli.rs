@@ -136,18 +136,7 @@ pub fn run(args: &ServeArgs, scope: Scope, tf_binary: Option<PathBuf>) -> Result
         .map_err(|e| Error::io("start", "the runtime")(e))?;
     runtime.block_on(async {
         let local = Local::new(crate::host_context(scope, tf_binary)?);
-        let shutdown = async {
-            use tokio::signal::unix::{SignalKind, signal};
-            match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                _ => std::future::pending().await,
-            }
-        };
+        let shutdown = crate::terminated();
         super::serve(local, config, shutdown).await
     })
 }
