@@ -285,23 +285,7 @@ async fn start(local: &taskflows_api::Local, scope: Scope, serve: &ServeArgs, js
         builder =
             builder.credential(taskflows_api::slack::config::TOKENS_CREDENTIAL, &slack_tokens.display().to_string());
     }
-    for var in ["TASKFLOWS_DATA_DIR", taskflows_api::slack::API_URL_VAR] {
-        if let Ok(value) = std::env::var(var) {
-            builder = builder.env(var, &value);
-        }
-    }
-    let report = local.install(vec![builder.build()?], None).await?;
-    let restart = ControlRequest {
-        pattern: API_SERVICE.into(),
-        action: Action::Restart,
-        targets: Targets::Services,
-        wait: false,
-        timeout: None,
-        force: false,
-    };
-    let started = local.control(&restart).await?;
-    let mut text = crate::create::report_lines(&report);
-    text.push_str(&crate::services::control_lines(&started, &crate::output::Style::detect(), None));
+    let (report, started, mut text) = crate::create::install_own_service(local, builder).await?;
     let scheme = if serve.tls_cert.is_some() { "https" } else { "http" };
     text.push_str(&format!("the API listens on {scheme}://{}\n", serve.listen));
     if serve.ui {

@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use taskflows_api::{ContainerChange, ContainerChangeKind, CreateReport, CreateRequest, Local, Operations, Plan};
+use taskflows_api::{
+    Action, ContainerChange, ContainerChangeKind, ControlReport, ControlRequest, CreateReport, CreateRequest, Local,
+    Operations, Plan, Targets,
+};
+use taskflows_core::ServiceBuilder;
 
 use crate::Failure;
 use crate::output::{Answer, terminal_safe};
@@ -66,6 +70,35 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
         }
     }
     text
+}
+
+/// Install one of tf's own long-running services (the API server, the Slack bot), pointed where
+/// this `tf` points (`TASKFLOWS_DATA_DIR`, the Slack Web API), and restart it so the new
+/// definition runs. Returns both answers and what was done, a line each.
+pub(crate) async fn install_own_service(
+    local: &Local,
+    mut builder: ServiceBuilder,
+) -> Result<(CreateReport, ControlReport, String), Failure> {
+    for var in ["TASKFLOWS_DATA_DIR", taskflows_api::slack::API_URL_VAR] {
+        if let Ok(value) = std::env::var(var) {
+            builder = builder.env(var, &value);
+        }
+    }
+    let spec = builder.build()?;
+    let name = spec.name.to_string();
+    let report = local.install(vec![spec], None).await?;
+    let restart = ControlRequest {
+        pattern: name,
+        action: Action::Restart,
+        targets: Targets::Services,
+        wait: false,
+        timeout: None,
+        force: false,
+    };
+    let started = local.control(&restart).await?;
+    let mut text = report_lines(&report);
+    text.push_str(&crate::services::control_lines(&started, &crate::output::Style::detect(), None));
+    Ok((report, started, text))
 }
 
 /// What `create` did, a line each.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use taskflows_api::slack::config::{TOKENS_CREDENTIAL, access_path, tokens_path};
 use taskflows_api::slack::{Access, Bot, Tokens, Web};
-use taskflows_api::{Action, ControlRequest, Operations as _, Targets, exit, scope_name};
+use taskflows_api::{Operations as _, exit, scope_name};
 use taskflows_core::{RestartCondition, Scope, ServiceSpec};
 
 use crate::Failure;
@@ -104,18 +104,7 @@ fn serve(local: taskflows_api::Local) -> Result<ExitCode, Failure> {
     runtime.block_on(async {
         let web = Web::new(taskflows_api::slack::api_url_from_env()?.as_deref(), &bot_token)?;
         let bot = Bot::new(local, web);
-        let stop = async {
-            use tokio::signal::unix::{SignalKind, signal};
-            match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                _ => std::future::pending().await,
-            }
-        };
+        let stop = taskflows_api::terminated();
         taskflows_api::slack::socket::run(bot, &app_token, stop).await?;
         Ok::<(), Failure>(())
     })?;
@@ -165,28 +154,13 @@ async fn install(local: &taskflows_api::Local, scope: Scope, http: bool, json: b
     let tf = crate::host::render_context(scope)?.tf_binary.to_string();
     let words = [tf, format!("--{}", scope_name(scope)), "slack-bot".into(), "run".into()];
     let command: Vec<String> = words.iter().map(|w| crate::monitor::exec_quote(w)).collect();
-    let mut builder = ServiceSpec::builder(BOT_SERVICE, &command.join(" "))
+    let builder = ServiceSpec::builder(BOT_SERVICE, &command.join(" "))
         .description("taskflows Slack bot (tf slack-bot run)")
         .restart_policy(RestartCondition::OnFailure)
         .credential(TOKENS_CREDENTIAL, &path.display().to_string())
         .enabled(true);
-    for var in ["TASKFLOWS_DATA_DIR", taskflows_api::slack::API_URL_VAR] {
-        if let Ok(value) = std::env::var(var) {
-            builder = builder.env(var, &value);
-        }
-    }
-    let report = local.install(vec![builder.build()?], None).await?;
-    let restart = ControlRequest {
-        pattern: BOT_SERVICE.into(),
-        action: Action::Restart,
-        targets: Targets::Services,
-        wait: false,
-        timeout: None,
-        force: false,
-    };
-    let started = local.control(&restart).await?;
-    text.push_str(&crate::create::report_lines(&report));
-    text.push_str(&crate::services::control_lines(&started, &crate::output::Style::detect(), None));
+    let (report, started, lines) = crate::create::install_own_service(local, builder).await?;
+    text.push_str(&lines);
     let answer = Answer {
         ok: report.ok && started.ok,
         ..Answer::text(&serde_json::json!({ "create": report, "start": started }), text)
