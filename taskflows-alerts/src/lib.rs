@@ -62,7 +62,7 @@ pub use links::LogLinks;
 pub use notify::Notifier;
 pub use silences::Silences;
 #[cfg(feature = "slack")]
-pub use slack::{API_URL_VAR, SLACK_API_BASE, Slack, api_url_from_vars, slack_client};
+pub use slack::{API_URL_VAR, SLACK_API_BASE, Slack, api_url_from_vars, slack_client, upload_to_thread};
 /// The Slack client library, re-exported so that dependents use the version this crate does.
 #[cfg(feature = "slack")]
 pub use slack_morphism;

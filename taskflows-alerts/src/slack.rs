@@ -222,31 +222,43 @@ impl Slack {
     /// Upload `text` as `filename` into the thread of message `ts` in `channel` (an id), cut
     /// to the attachment limit.
     async fn upload(&self, filename: &str, text: String, channel: &SlackChannelId, ts: &SlackTs) -> Result<(), String> {
-        let session = self.client.open_session(&self.token);
         let content = fit(text, usize::try_from(self.attachment_max_bytes).unwrap_or(usize::MAX));
-        let url = session
-            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_owned(), content.len()))
+        upload_to_thread(&self.client, &self.token, channel.clone(), ts.clone(), filename, content)
             .await
-            .map_err(|e| describe("files.getUploadURLExternal", &e))?;
-        session
-            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
-                url.upload_url,
-                content,
-                "text/plain; charset=utf-8".to_owned(),
-            ))
-            .await
-            .map_err(|e| describe("upload", &e))?;
-        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
-            SlackApiFilesComplete::new(url.file_id).with_title(filename.to_owned()),
-        ])
-        .with_channel_id(channel.clone())
-        .with_thread_ts(ts.clone());
-        session
-            .files_complete_upload_external(&complete)
-            .await
-            .map(drop)
-            .map_err(|e| describe("files.completeUploadExternal", &e))
+            .map_err(|(method, e)| describe(method, &e))
     }
+}
+
+/// Upload `content` as the file `filename` into the thread of message `ts` in `channel`, in
+/// Slack's three steps (`files.getUploadURLExternal`, the upload, `files.completeUploadExternal`).
+/// An error names the step that failed; the bot's answers use this too.
+pub async fn upload_to_thread(
+    client: &SlackHyperClient,
+    token: &SlackApiToken,
+    channel: SlackChannelId,
+    ts: SlackTs,
+    filename: &str,
+    content: Vec<u8>,
+) -> Result<(), (&'static str, SlackClientError)> {
+    let session = client.open_session(token);
+    let url = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_owned(), content.len()))
+        .await
+        .map_err(|e| ("files.getUploadURLExternal", e))?;
+    session
+        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+            url.upload_url,
+            content,
+            "text/plain; charset=utf-8".to_owned(),
+        ))
+        .await
+        .map_err(|e| ("upload", e))?;
+    let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+        SlackApiFilesComplete::new(url.file_id).with_title(filename.to_owned()),
+    ])
+    .with_channel_id(channel)
+    .with_thread_ts(ts);
+    session.files_complete_upload_external(&complete).await.map(drop).map_err(|e| ("files.completeUploadExternal", e))
 }
 
 /// Why a Web API call failed, without what slack-morphism's messages carry besides: answers'

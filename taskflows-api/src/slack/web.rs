@@ -127,27 +127,9 @@ impl Web {
     /// bytes, cut at a character boundary with a note).
     pub async fn upload(&self, channel: &str, ts: &str, filename: &str, content: String) -> Result<(), WebError> {
         let content = cut(content, UPLOAD_MAX).into_bytes();
-        let session = self.client.open_session(&self.token);
-        let fail = |method: &'static str| move |e: SlackClientError| WebError { method, reason: describe(&e) };
-        let url = session
-            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_owned(), content.len()))
+        taskflows_alerts::upload_to_thread(&self.client, &self.token, channel.into(), ts.into(), filename, content)
             .await
-            .map_err(fail("files.getUploadURLExternal"))?;
-        session
-            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
-                url.upload_url,
-                content,
-                "text/plain; charset=utf-8".to_owned(),
-            ))
-            .await
-            .map_err(fail("files upload"))?;
-        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
-            SlackApiFilesComplete::new(url.file_id).with_title(filename.to_owned()),
-        ])
-        .with_channel_id(channel.into())
-        .with_thread_ts(ts.into());
-        session.files_complete_upload_external(&complete).await.map_err(fail("files.completeUploadExternal"))?;
-        Ok(())
+            .map_err(|(method, e)| WebError { method, reason: describe(&e) })
     }
 
     /// `usergroups.users.list`: the members of a user group.
